@@ -1,0 +1,47 @@
+"""vmsim: a virtual-memory and page-fault simulator with a Rust core faithful to Linux.
+
+>>> import vmsim
+>>> sim = vmsim.Simulator(memory="64MiB")
+>>> p = sim.spawn()
+>>> a = p.mmap(1 << 20, prot="rw")
+>>> p.access(a, "w")
+<Outcome.ANON_ZERO_FILL: 2>
+"""
+
+from __future__ import annotations
+
+from vmsim._core import (
+    DEFAULT_VMA_INDEX,
+    OUTCOME_NAMES,
+    InvariantError,
+    Process,
+    ProcessExitedError,
+    Simulator,
+    VmsimError,
+    parse_size,
+    vma_indexes,
+)
+from vmsim.outcome import Outcome
+
+READ, WRITE, EXEC = 0, 1, 2
+"""Access codes for ``access_batch`` op arrays."""
+
+__all__ = [
+    "DEFAULT_VMA_INDEX",
+    "EXEC",
+    "InvariantError",
+    "Outcome",
+    "Process",
+    "ProcessExitedError",
+    "READ",
+    "Simulator",
+    "VmsimError",
+    "WRITE",
+    "parse_size",
+    "vma_indexes",
+]
+
+__version__ = "0.1.0"
+
+if [o.name for o in Outcome] != list(OUTCOME_NAMES):  # pragma: no cover - a build mismatch
+    raise ImportError("vmsim.Outcome is out of step with the compiled core; rebuild the package")

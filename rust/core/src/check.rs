@@ -1,0 +1,195 @@
+//! `check()`: every invariant the simulation must keep, verified from
+//! scratch. Reference and map counts are recomputed from the page tables and
+//! the page cache and compared with what the frame table says.
+
+use crate::addr::{is_page_aligned, TASK_SIZE, USER_HALF_END};
+use crate::kernel::Kernel;
+use crate::mm::Mm;
+use crate::pagetable::pte;
+use crate::phys::flags;
+use crate::vma::Backing;
+use std::collections::HashMap;
+
+pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
+    let is_free = k.phys.check()?;
+    let n = k.phys.nframes() as usize;
+    let mut refs = vec![0u32; n];
+    let mut maps = vec![0u32; n];
+    let mut mappers: HashMap<u32, u32> = HashMap::new();
+    let mut tables = 0u64;
+    for (i, mm) in mms.iter().enumerate() {
+        check_mm(mm, k, &mut refs, &mut maps, &mut mappers)
+            .map_err(|e| format!("address space #{i}: {e}"))?;
+        tables += mm.pt.table_frames().len() as u64;
+    }
+    for (id, live_mappers, pages) in k.cache.live() {
+        let seen = mappers.remove(&id).unwrap_or(0);
+        if seen != live_mappers {
+            return Err(format!(
+                "page-cache object {id}: {live_mappers} mappers counted, {seen} VMAs map it"
+            ));
+        }
+        for pfn in pages {
+            if k.phys.frame(pfn).flags & flags::CACHE == 0 {
+                return Err(format!(
+                    "frame {pfn} is in the page cache without the cache flag"
+                ));
+            }
+            refs[pfn as usize] += 1;
+        }
+    }
+    if let Some((id, _)) = mappers.into_iter().next() {
+        return Err(format!(
+            "a VMA maps page-cache object {id}, which does not exist"
+        ));
+    }
+    if tables != k.phys.table_frames() {
+        return Err(format!(
+            "{} page-table frames allocated, address spaces hold {tables}",
+            k.phys.table_frames()
+        ));
+    }
+    let zero = k.phys.zero_pfn() as usize;
+    for pfn in 0..n {
+        let f = k.phys.frame(pfn as u32);
+        if pfn == zero {
+            if f.refcount != 1 || f.flags & flags::ZERO == 0 {
+                return Err("the zero page lost its pin or its flag".into());
+            }
+            continue;
+        }
+        if is_free[pfn] {
+            continue;
+        }
+        if f.refcount != refs[pfn] {
+            return Err(format!(
+                "frame {pfn}: refcount {} but {} references found (flags {:#x})",
+                f.refcount, refs[pfn], f.flags
+            ));
+        }
+        if f.mapcount != maps[pfn] {
+            return Err(format!(
+                "frame {pfn}: mapcount {} but mapped by {} PTEs",
+                f.mapcount, maps[pfn]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_mm(
+    mm: &Mm,
+    k: &Kernel,
+    refs: &mut [u32],
+    maps: &mut [u32],
+    mappers: &mut HashMap<u32, u32>,
+) -> Result<(), String> {
+    mm.vmas.check()?;
+    mm.pt.check()?;
+    let vmas = mm.vmas.all();
+    if vmas.len() != mm.vmas.len() {
+        return Err("VMA index length disagrees with its contents".into());
+    }
+    if vmas.len() > mm.cfg.max_map_count {
+        return Err(format!("{} VMAs exceed max_map_count", vmas.len()));
+    }
+    for (i, v) in vmas.iter().enumerate() {
+        if !is_page_aligned(v.start)
+            || !is_page_aligned(v.end)
+            || v.start >= v.end
+            || v.end > TASK_SIZE
+        {
+            return Err(format!("bad VMA {:#x}-{:#x}", v.start, v.end));
+        }
+        if i > 0 && vmas[i - 1].end > v.start {
+            return Err(format!("VMAs overlap at {:#x}", v.start));
+        }
+        if i > 0 && vmas[i - 1].can_merge_with(v) && vmas[i - 1].has_anon == v.has_anon {
+            return Err(format!(
+                "VMAs at {:#x} and {:#x} should have been merged",
+                vmas[i - 1].start,
+                v.start
+            ));
+        }
+        if let Backing::Object { id, .. } = v.backing {
+            *mappers.entry(id).or_default() += 1;
+        }
+    }
+    for pfn in mm.pt.table_frames() {
+        if k.phys.frame(pfn).flags & flags::PAGETABLE == 0 {
+            return Err(format!("table frame {pfn} lacks the page-table flag"));
+        }
+        refs[pfn as usize] += 1;
+    }
+    let (mut anon, mut shmem) = (0u64, 0u64);
+    let mut vi = 0;
+    let mut bad = None;
+    mm.pt.for_each_leaf(0, USER_HALF_END, &mut |va, _, e| {
+        if bad.is_some() {
+            return;
+        }
+        while vi < vmas.len() && vmas[vi].end <= va {
+            vi += 1;
+        }
+        let Some(v) = vmas.get(vi).filter(|v| v.start <= va) else {
+            bad = Some(format!("PTE at {va:#x} lies outside every VMA"));
+            return;
+        };
+        if !pte::maps_frame(e) {
+            bad = Some(format!(
+                "PTE at {va:#x} holds an entry that maps nothing: {e:#x}"
+            ));
+            return;
+        }
+        if (e & pte::PRESENT != 0) != v.prot.accessible() {
+            bad = Some(format!(
+                "PTE at {va:#x}: present bit disagrees with the VMA's protection {}",
+                v.prot
+            ));
+            return;
+        }
+        if e & pte::WRITE != 0 && !v.prot.write() {
+            bad = Some(format!(
+                "PTE at {va:#x} is writable in a VMA without write permission"
+            ));
+            return;
+        }
+        if e & pte::SPECIAL != 0 {
+            if pte::pfn(e) != k.phys.zero_pfn() || e & pte::WRITE != 0 {
+                bad = Some(format!(
+                    "special PTE at {va:#x} is not a read-only zero-page mapping"
+                ));
+            }
+            return;
+        }
+        let pfn = pte::pfn(e) as usize;
+        refs[pfn] += 1;
+        maps[pfn] += 1;
+        let f = k.phys.frame(pfn as u32);
+        if f.flags & flags::ANON != 0 {
+            anon += 1;
+            if e & pte::WRITE != 0 && !v.shared() && f.refcount != 1 {
+                bad = Some(format!(
+                    "PTE at {va:#x} writes to anonymous frame {pfn} shared by {} references",
+                    f.refcount
+                ));
+            }
+        } else if f.flags & flags::CACHE != 0 {
+            shmem += 1;
+        } else {
+            bad = Some(format!(
+                "PTE at {va:#x} maps frame {pfn}, which is neither anonymous nor cached"
+            ));
+        }
+    });
+    if let Some(b) = bad {
+        return Err(b);
+    }
+    if anon != mm.rss_anon || shmem != mm.rss_shmem {
+        return Err(format!(
+            "RSS counters anon {} shmem {}, page table holds anon {anon} shmem {shmem}",
+            mm.rss_anon, mm.rss_shmem
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Every error the core reports. The Python bindings map each variant to one
+//! Python exception in one place (`rust/python/src/errors.rs`).
+
+use std::fmt;
+
+/// The errno a Linux system call would return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    EPERM = 1,
+    ENOMEM = 12,
+    EEXIST = 17,
+    EINVAL = 22,
+}
+
+impl Errno {
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::EPERM => "EPERM",
+            Errno::ENOMEM => "ENOMEM",
+            Errno::EEXIST => "EEXIST",
+            Errno::EINVAL => "EINVAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A system call failed the way Linux fails it.
+    Sys { errno: Errno, reason: String },
+    /// A malformed argument (bad prot string, bad size...): not a syscall error.
+    InvalidArgument(String),
+    /// The task has exited (or never existed).
+    NoSuchProcess { pid: u32 },
+    /// `check()` found a broken invariant.
+    Invariant(String),
+}
+
+impl Error {
+    pub fn sys(errno: Errno, reason: impl Into<String>) -> Self {
+        Error::Sys {
+            errno,
+            reason: reason.into(),
+        }
+    }
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Error::InvalidArgument(reason.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys { errno, reason } => write!(f, "{}: {}", errno.name(), reason),
+            Error::InvalidArgument(r) => write!(f, "{r}"),
+            Error::NoSuchProcess { pid } => write!(f, "process {pid} has exited"),
+            Error::Invariant(r) => write!(f, "invariant broken: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

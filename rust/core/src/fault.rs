@@ -1,0 +1,705 @@
+//! The page-fault handler: one access, decided exactly as SEMANTICS.md says
+//! (arch/x86/mm/fault.c do_user_addr_fault, then mm/memory.c handle_mm_fault).
+//!
+//! A hit never enters the kernel: the "hardware" walks the page table, and
+//! only a missing or insufficient PTE becomes a fault. Every decision can be
+//! narrated through a `Trace`; the hot path uses `NoTrace`, which compiles away.
+
+use crate::addr::{classify, page_down, AddrClass};
+use crate::error::{Error, Result};
+use crate::kernel::Kernel;
+use crate::mm::Mm;
+use crate::pagetable::pte;
+use crate::phys::{flags, FrameUse};
+use crate::vma::{Backing, Vma};
+
+/// What one access did. The numeric values are the public codes returned by
+/// `access_batch`; keep them stable and in step with python/vmsim/outcome.py.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    Hit = 0,
+    ZeroPage = 1,
+    AnonZeroFill = 2,
+    CowCopy = 3,
+    CowReuse = 4,
+    FileMinor = 5,
+    FileMajor = 6,
+    SwapIn = 7,
+    SegvMaperr = 8,
+    SegvAccerr = 9,
+    SegvNoncanonical = 10,
+    Sigbus = 11,
+    Oom = 12,
+}
+
+impl Outcome {
+    pub const COUNT: usize = 13;
+    pub const ALL: [Outcome; Outcome::COUNT] = [
+        Outcome::Hit,
+        Outcome::ZeroPage,
+        Outcome::AnonZeroFill,
+        Outcome::CowCopy,
+        Outcome::CowReuse,
+        Outcome::FileMinor,
+        Outcome::FileMajor,
+        Outcome::SwapIn,
+        Outcome::SegvMaperr,
+        Outcome::SegvAccerr,
+        Outcome::SegvNoncanonical,
+        Outcome::Sigbus,
+        Outcome::Oom,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Hit => "HIT",
+            Outcome::ZeroPage => "ZERO_PAGE",
+            Outcome::AnonZeroFill => "ANON_ZERO_FILL",
+            Outcome::CowCopy => "COW_COPY",
+            Outcome::CowReuse => "COW_REUSE",
+            Outcome::FileMinor => "FILE_MINOR",
+            Outcome::FileMajor => "FILE_MAJOR",
+            Outcome::SwapIn => "SWAP_IN",
+            Outcome::SegvMaperr => "SEGV_MAPERR",
+            Outcome::SegvAccerr => "SEGV_ACCERR",
+            Outcome::SegvNoncanonical => "SEGV_NONCANONICAL",
+            Outcome::Sigbus => "SIGBUS",
+            Outcome::Oom => "OOM",
+        }
+    }
+
+    /// The signal the task gets, if any.
+    pub fn is_signal(self) -> bool {
+        matches!(
+            self,
+            Outcome::SegvMaperr | Outcome::SegvAccerr | Outcome::SegvNoncanonical | Outcome::Sigbus
+        )
+    }
+}
+
+/// The kind of access: read, write or instruction fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Access {
+    Read = 0,
+    Write = 1,
+    Exec = 2,
+}
+
+impl Access {
+    #[inline]
+    pub fn from_code(code: u8) -> Option<Access> {
+        match code {
+            0 => Some(Access::Read),
+            1 => Some(Access::Write),
+            2 => Some(Access::Exec),
+            _ => None,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Access> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "r" | "read" => Ok(Access::Read),
+            "w" | "write" => Ok(Access::Write),
+            "x" | "exec" | "fetch" => Ok(Access::Exec),
+            _ => Err(Error::invalid(format!(
+                "bad access {text:?}: use \"r\", \"w\" or \"x\""
+            ))),
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Exec => "instruction fetch",
+        }
+    }
+}
+
+/// How the fault is counted (mm_account_fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// A hit, a signal before handle_mm_fault, or a failed fault (OOM, SIGBUS).
+    None,
+    Minor,
+    Major,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub outcome: Outcome,
+    pub account: Account,
+}
+
+impl Fault {
+    const fn uncounted(outcome: Outcome) -> Fault {
+        Fault {
+            outcome,
+            account: Account::None,
+        }
+    }
+    const fn minor(outcome: Outcome) -> Fault {
+        Fault {
+            outcome,
+            account: Account::Minor,
+        }
+    }
+}
+
+/// Receives the narration of each decision.
+pub trait Trace {
+    fn step(&mut self, text: impl FnOnce() -> String);
+}
+
+/// The hot path's tracer: records nothing.
+pub struct NoTrace;
+
+impl Trace for NoTrace {
+    #[inline(always)]
+    fn step(&mut self, _: impl FnOnce() -> String) {}
+}
+
+impl Trace for Vec<String> {
+    fn step(&mut self, text: impl FnOnce() -> String) {
+        self.push(text());
+    }
+}
+
+fn describe(v: &Vma) -> String {
+    let kind = match (v.shared(), v.backing) {
+        (true, _) => "shared",
+        (false, Backing::Anon) => "private anonymous",
+        (false, Backing::Object { .. }) => "private file",
+    };
+    let grows = if v.growsdown() { ", grows down" } else { "" };
+    format!("{:#x}-{:#x} {} ({kind}{grows})", v.start, v.end, v.prot)
+}
+
+/// One user-mode access at `addr`.
+#[inline]
+pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &mut T) -> Fault {
+    match classify(addr) {
+        AddrClass::User => {}
+        AddrClass::NonCanonical => {
+            t.step(|| format!("{addr:#x} is not canonical (bits 63..47 differ): the CPU raises #GP, not a page fault"));
+            t.step(|| {
+                "general protection fault -> SIGSEGV with si_code SI_KERNEL and si_addr 0".into()
+            });
+            return Fault::uncounted(Outcome::SegvNoncanonical);
+        }
+        AddrClass::Kernel => {
+            t.step(|| format!("{addr:#x} is canonical but not in user space (kernel half, or the unmapped page below 2^47)"));
+            t.step(|| "a user access there: bad_area_nosemaphore -> SIGSEGV SEGV_MAPERR".into());
+            return Fault::uncounted(Outcome::SegvMaperr);
+        }
+    }
+    if let Some(index) = mm.pt.leaf_index(addr) {
+        let entry = mm.pt.get(index);
+        if entry & pte::PRESENT != 0 {
+            let allowed = match op {
+                Access::Read => true,
+                Access::Write => entry & pte::WRITE != 0,
+                Access::Exec => entry & pte::NX == 0,
+            };
+            if allowed {
+                // The CPU sets the accessed (and on a write, dirty) bit.
+                let set = pte::ACCESSED | if op == Access::Write { pte::DIRTY } else { 0 };
+                if entry & set != set {
+                    mm.pt.update(index, entry | set);
+                }
+                t.step(|| format!("canonical user address; page-table walk finds a present PTE that allows the {}: a hit, no fault", op.verb()));
+                return Fault::uncounted(Outcome::Hit);
+            }
+        }
+    }
+    t.step(|| format!("canonical user address {addr:#x}; the page-table walk finds no usable PTE: page fault ({})", op.verb()));
+    do_user_addr_fault(mm, k, addr, op, t)
+}
+
+fn do_user_addr_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    addr: u64,
+    op: Access,
+    t: &mut T,
+) -> Fault {
+    let Some(mut vma) = mm.vmas.find(addr) else {
+        t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
+        return Fault::uncounted(Outcome::SegvMaperr);
+    };
+    if vma.start > addr {
+        if !vma.growsdown() {
+            t.step(|| format!("find_vma: the next VMA {} starts above the address and is no stack -> SIGSEGV SEGV_MAPERR", describe(&vma)));
+            return Fault::uncounted(Outcome::SegvMaperr);
+        }
+        t.step(|| {
+            format!(
+                "find_vma: the next VMA {} grows down: try to expand the stack",
+                describe(&vma)
+            )
+        });
+        match expand_stack(mm, vma, addr) {
+            Ok(grown) => {
+                t.step(|| {
+                    format!(
+                        "stack grown down to {:#x} ({} KiB)",
+                        grown.start,
+                        grown.len() / 1024
+                    )
+                });
+                vma = grown;
+            }
+            Err(why) => {
+                t.step(|| format!("expand_stack refused: {why} -> SIGSEGV SEGV_MAPERR"));
+                return Fault::uncounted(Outcome::SegvMaperr);
+            }
+        }
+    } else {
+        t.step(|| format!("find_vma: inside VMA {}", describe(&vma)));
+    }
+    let present = mm.pt.lookup(addr) & pte::PRESENT != 0;
+    // access_error(): x86 lets reads of write- or exec-only VMAs through, and
+    // does not test VM_EXEC on a missing page.
+    match op {
+        Access::Write if !vma.prot.write() => {
+            t.step(|| {
+                "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR"
+                    .into()
+            });
+            return Fault::uncounted(Outcome::SegvAccerr);
+        }
+        Access::Read | Access::Exec if present => {
+            t.step(|| {
+                "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR"
+                    .into()
+            });
+            return Fault::uncounted(Outcome::SegvAccerr);
+        }
+        _ if !vma.prot.accessible() => {
+            t.step(|| "access_error: the VMA is PROT_NONE -> SIGSEGV SEGV_ACCERR".into());
+            return Fault::uncounted(Outcome::SegvAccerr);
+        }
+        _ => t.step(|| "access_error: permitted; handle_mm_fault".into()),
+    }
+    let fault = handle_mm_fault(mm, k, vma, addr, op, t);
+    if op == Access::Exec && !vma.prot.exec() && fault.account != Account::None {
+        t.step(|| "the fetch is retried and faults on the NX bit of the new PTE -> SIGSEGV SEGV_ACCERR (the first fault stays counted)".into());
+        return Fault {
+            outcome: Outcome::SegvAccerr,
+            account: fault.account,
+        };
+    }
+    fault
+}
+
+/// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`.
+fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> std::result::Result<Vma, String> {
+    // The order of expand_downwards: mmap_min_addr, the guard gap, then the
+    // rlimit (acct_stack_growth).
+    let new_start = page_down(addr);
+    if new_start < mm.cfg.mmap_min_addr {
+        return Err(format!("{new_start:#x} is below mmap_min_addr"));
+    }
+    if let Some(prev) = mm.vmas.last_before(vma.start) {
+        let guarded = !prev.growsdown() && prev.prot.accessible();
+        let gap = if guarded { mm.cfg.stack_guard_gap } else { 0 };
+        if new_start < prev.end.saturating_add(gap) {
+            return Err(format!(
+                "within stack_guard_gap ({} KiB) of the VMA below, {}",
+                gap / 1024,
+                describe(&prev)
+            ));
+        }
+    }
+    let size = vma.end - new_start;
+    if size > mm.cfg.stack_rlimit {
+        return Err(format!(
+            "{} KiB would exceed RLIMIT_STACK ({} KiB)",
+            size / 1024,
+            mm.cfg.stack_rlimit / 1024
+        ));
+    }
+    let mut grown = vma;
+    grown.start = new_start;
+    mm.vmas.replace(vma.start, grown);
+    Ok(grown)
+}
+
+/// Record that a VMA now has anonymous pages of its own (anon_vma_prepare).
+#[inline]
+fn mark_has_anon(mm: &mut Mm, vma: &mut Vma) {
+    if !vma.has_anon {
+        vma.has_anon = true;
+        mm.vmas.replace(vma.start, *vma);
+    }
+}
+
+fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
+    t.step(|| format!("no free frame for {what}: VM_FAULT_OOM (not counted as a fault)"));
+    Fault::uncounted(Outcome::Oom)
+}
+
+fn handle_mm_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    mut vma: Vma,
+    addr: u64,
+    op: Access,
+    t: &mut T,
+) -> Fault {
+    let Ok(index) = mm.pt.leaf_index_alloc(addr, &mut k.phys) else {
+        return oom(t, "a page-table page");
+    };
+    let entry = mm.pt.get(index);
+    let write = op == Access::Write;
+    if entry == 0 {
+        return match vma.backing {
+            Backing::Anon if !write => {
+                let e = ((k.phys.zero_pfn() as u64) << 12)
+                    | pte::SPECIAL
+                    | pte::ACCESSED
+                    | vma.pte_bits(false);
+                mm.pt.set(index, e);
+                t.step(|| {
+                    "do_anonymous_page, read: map the shared zero page read-only (minor fault)"
+                        .into()
+                });
+                Fault::minor(Outcome::ZeroPage)
+            }
+            Backing::Anon => {
+                let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
+                    return oom(t, "a new anonymous page");
+                };
+                k.phys.frame_mut(pfn).mapcount = 1;
+                mm.pt.set(
+                    index,
+                    ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true),
+                );
+                mm.rss_anon += 1;
+                mark_has_anon(mm, &mut vma);
+                t.step(|| format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)"));
+                Fault::minor(Outcome::AnonZeroFill)
+            }
+            Backing::Object { .. } => object_fault(mm, k, vma, addr, index, write, t),
+        };
+    }
+    if entry & pte::PRESENT != 0 && write && entry & pte::WRITE == 0 {
+        return do_wp_page(mm, k, vma, index, entry, t);
+    }
+    // Present and allowed: another access already fixed it up (spurious).
+    t.step(|| "the PTE already allows the access: spurious fault, nothing to do".into());
+    Fault::uncounted(Outcome::Hit)
+}
+
+/// A missing PTE in a VMA backed by a page-cache object (shmem for now).
+fn object_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    mut vma: Vma,
+    addr: u64,
+    index: usize,
+    write: bool,
+    t: &mut T,
+) -> Fault {
+    let (id, page) = vma.object_page(addr).expect("object-backed VMA");
+    let cached = match k.cache.lookup(id, page) {
+        Some(pfn) => pfn,
+        None => {
+            // shmem allocates a fresh zeroed page: no I/O, so still minor.
+            let Some(pfn) = k.phys.alloc_frame(FrameUse::Cache) else {
+                return oom(t, "a new shmem page");
+            };
+            k.cache.insert(id, page, pfn);
+            t.step(|| format!("shmem: page {page} not cached yet; allocate zeroed frame {pfn} into the page cache"));
+            pfn
+        }
+    };
+    if vma.shared() {
+        k.phys.get_frame(cached);
+        k.phys.frame_mut(cached).mapcount += 1;
+        let mut e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(true);
+        if write {
+            e |= pte::DIRTY;
+            k.phys.frame_mut(cached).flags |= flags::DIRTY;
+        }
+        mm.pt.set(index, e);
+        mm.account_mapping(k, e);
+        t.step(|| {
+            format!(
+                "shared mapping: map page-cache frame {cached} {} (minor fault)",
+                if vma.prot.write() {
+                    "writable"
+                } else {
+                    "read-only"
+                }
+            )
+        });
+        return Fault::minor(Outcome::FileMinor);
+    }
+    if !write {
+        k.phys.get_frame(cached);
+        k.phys.frame_mut(cached).mapcount += 1;
+        let e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(false);
+        mm.pt.set(index, e);
+        mm.account_mapping(k, e);
+        t.step(|| {
+            format!("private mapping, read: map page-cache frame {cached} read-only (minor fault)")
+        });
+        return Fault::minor(Outcome::FileMinor);
+    }
+    // Private write: copy the cached page into an anonymous frame (do_cow_fault).
+    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
+        return oom(t, "the private copy");
+    };
+    k.phys.frame_mut(pfn).mapcount = 1;
+    let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
+    mm.pt.set(index, e);
+    mm.account_mapping(k, e);
+    mark_has_anon(mm, &mut vma);
+    t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn} (minor fault)"));
+    Fault::minor(Outcome::CowCopy)
+}
+
+/// A write to a present, write-protected PTE in a writable VMA.
+fn do_wp_page<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    mut vma: Vma,
+    index: usize,
+    entry: u64,
+    t: &mut T,
+) -> Fault {
+    let old_pfn = pte::pfn(entry);
+    if vma.shared() {
+        mm.pt
+            .update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
+        k.phys.frame_mut(old_pfn).flags |= flags::DIRTY;
+        t.step(|| {
+            "do_wp_page on a shared mapping: make the PTE writable and the page dirty (minor fault)"
+                .into()
+        });
+        return Fault::minor(Outcome::FileMinor);
+    }
+    let is_zero = entry & pte::SPECIAL != 0;
+    if !is_zero {
+        let frame = k.phys.frame(old_pfn);
+        let anon = frame.flags & flags::ANON != 0;
+        if anon && (frame.flags & flags::ANON_EXCLUSIVE != 0 || frame.refcount == 1) {
+            k.phys.frame_mut(old_pfn).flags |= flags::ANON_EXCLUSIVE;
+            mm.pt
+                .update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
+            t.step(|| format!("do_wp_page: frame {old_pfn} is mapped here alone (refcount 1): reuse it, just set writable (minor fault)"));
+            return Fault::minor(Outcome::CowReuse);
+        }
+    }
+    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
+        return oom(t, "the copy-on-write copy");
+    };
+    k.phys.frame_mut(pfn).mapcount = 1;
+    let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
+    mm.release_entry(k, entry);
+    mm.pt.update(index, e);
+    mm.account_mapping(k, e);
+    mark_has_anon(mm, &mut vma);
+    t.step(|| {
+        if is_zero {
+            format!("do_wp_page: the page is the zero page: copy it into new frame {pfn} (minor fault)")
+        } else {
+            format!("do_wp_page: frame {old_pfn} is shared: copy it into new frame {pfn} and drop one reference on the old one (minor fault)")
+        }
+    });
+    Fault::minor(Outcome::CowCopy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::{PAGE_SIZE, TASK_SIZE};
+    use crate::mm::{MmConfig, MmapRequest};
+    use crate::vma::Prot;
+
+    fn setup() -> (Mm, Kernel) {
+        let mut k = Kernel::new(1024).unwrap();
+        let mm = Mm::new(&mut k, MmConfig::default()).unwrap();
+        (mm, k)
+    }
+
+    fn map(mm: &mut Mm, k: &mut Kernel, len: u64, prot: &str, flags: &str) -> u64 {
+        mm.mmap(
+            k,
+            MmapRequest::anon(len, Prot::parse(prot).unwrap())
+                .with_flags(flags)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn go(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access) -> Fault {
+        access(mm, k, addr, op, &mut NoTrace)
+    }
+
+    #[test]
+    fn read_then_write_is_zero_page_then_copy() {
+        let (mut mm, mut k) = setup();
+        let a = map(&mut mm, &mut k, 4 * PAGE_SIZE, "rw", "private|anonymous");
+        assert_eq!(
+            go(&mut mm, &mut k, a, Access::Read),
+            Fault::minor(Outcome::ZeroPage)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, a, Access::Read),
+            Fault::uncounted(Outcome::Hit)
+        );
+        assert_eq!(mm.rss_anon, 0, "the zero page is not RSS");
+        assert_eq!(
+            go(&mut mm, &mut k, a, Access::Write),
+            Fault::minor(Outcome::CowCopy)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, a + 8, Access::Write),
+            Fault::uncounted(Outcome::Hit)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, a + PAGE_SIZE, Access::Write),
+            Fault::minor(Outcome::AnonZeroFill)
+        );
+        assert_eq!(mm.rss_anon, 2);
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
+        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+    }
+
+    #[test]
+    fn signals() {
+        let (mut mm, mut k) = setup();
+        let ro = map(&mut mm, &mut k, PAGE_SIZE, "r", "private|anonymous");
+        let none = map(&mut mm, &mut k, PAGE_SIZE, "none", "private|anonymous");
+        assert_eq!(
+            go(&mut mm, &mut k, 0, Access::Read).outcome,
+            Outcome::SegvMaperr
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, TASK_SIZE, Access::Read).outcome,
+            Outcome::SegvMaperr
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, 0xffff_8000_0000_0000, Access::Read).outcome,
+            Outcome::SegvMaperr
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, 0x8000_0000_0000, Access::Read).outcome,
+            Outcome::SegvNoncanonical
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, ro, Access::Write),
+            Fault::uncounted(Outcome::SegvAccerr)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, none, Access::Read),
+            Fault::uncounted(Outcome::SegvAccerr)
+        );
+        // Fetch from a non-exec page: counted read fault, then NX.
+        assert_eq!(
+            go(&mut mm, &mut k, ro, Access::Exec),
+            Fault::minor(Outcome::SegvAccerr)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, ro, Access::Exec),
+            Fault::uncounted(Outcome::SegvAccerr)
+        );
+        let x = map(&mut mm, &mut k, PAGE_SIZE, "x", "private|anonymous");
+        assert_eq!(
+            go(&mut mm, &mut k, x, Access::Exec),
+            Fault::minor(Outcome::ZeroPage)
+        );
+        assert_eq!(
+            go(&mut mm, &mut k, x, Access::Read),
+            Fault::uncounted(Outcome::Hit)
+        );
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
+    }
+
+    #[test]
+    fn out_of_memory_is_an_outcome_and_recoverable() {
+        let mut k = Kernel::new(16).unwrap();
+        let mut mm = Mm::new(&mut k, MmConfig::default()).unwrap();
+        let a = map(&mut mm, &mut k, 64 * PAGE_SIZE, "rw", "private|anonymous");
+        let outcomes: Vec<_> = (0..64)
+            .map(|i| go(&mut mm, &mut k, a + i * PAGE_SIZE, Access::Write).outcome)
+            .collect();
+        assert!(outcomes.contains(&Outcome::Oom));
+        assert_eq!(*outcomes.last().unwrap(), Outcome::Oom);
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.munmap(&mut k, a, 64 * PAGE_SIZE).unwrap();
+        let b = map(&mut mm, &mut k, PAGE_SIZE, "rw", "private|anonymous");
+        assert_eq!(
+            go(&mut mm, &mut k, b, Access::Write).outcome,
+            Outcome::AnonZeroFill
+        );
+        mm.teardown(&mut k);
+        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+    }
+
+    #[test]
+    fn stack_growth_rlimit_and_guard_gap() {
+        let (mut mm, mut k) = setup();
+        let top = 0x7fff_0000_0000u64;
+        let mut req = MmapRequest::anon(4 * PAGE_SIZE, Prot::parse("rw").unwrap());
+        req.addr = top - 4 * PAGE_SIZE;
+        req.fixed = true;
+        req.growsdown = true;
+        mm.mmap(&mut k, req).unwrap();
+        // One page below: grows.
+        let below = top - 5 * PAGE_SIZE + 16;
+        assert_eq!(
+            go(&mut mm, &mut k, below, Access::Write).outcome,
+            Outcome::AnonZeroFill
+        );
+        assert_eq!(mm.vmas.find(below).unwrap().start, top - 5 * PAGE_SIZE);
+        // Past the 8 MiB rlimit: refused.
+        assert_eq!(
+            go(&mut mm, &mut k, top - (8 << 20) - PAGE_SIZE, Access::Write).outcome,
+            Outcome::SegvMaperr
+        );
+        // Exactly 8 MiB: allowed.
+        assert_eq!(
+            go(&mut mm, &mut k, top - (8 << 20), Access::Read).outcome,
+            Outcome::ZeroPage
+        );
+        // A mapping below the stack: growth into its guard gap is refused.
+        let mut low = MmapRequest::anon(PAGE_SIZE, Prot::parse("r").unwrap());
+        low.addr = top - (8 << 20) - (2 << 20);
+        low.fixed = true;
+        mm.mmap(&mut k, low).unwrap();
+        let (mut mm2, mut k2) = setup();
+        let mut s = req;
+        s.addr = top - 4 * PAGE_SIZE;
+        mm2.mmap(&mut k2, s).unwrap();
+        let mut guard = MmapRequest::anon(PAGE_SIZE, Prot::parse("r").unwrap());
+        guard.addr = top - 4 * PAGE_SIZE - (1 << 20) - 2 * PAGE_SIZE;
+        guard.fixed = true;
+        mm2.mmap(&mut k2, guard).unwrap();
+        // 1 MiB gap above the neighbour's end must stay free.
+        let neighbour_end = guard.addr + PAGE_SIZE;
+        assert_eq!(
+            go(
+                &mut mm2,
+                &mut k2,
+                neighbour_end + (1 << 20) - PAGE_SIZE,
+                Access::Write
+            )
+            .outcome,
+            Outcome::SegvMaperr
+        );
+        assert_eq!(
+            go(&mut mm2, &mut k2, neighbour_end + (1 << 20), Access::Write).outcome,
+            Outcome::AnonZeroFill
+        );
+        crate::check::check_all(&[&mm2], &k2).unwrap();
+        mm.teardown(&mut k);
+        mm2.teardown(&mut k2);
+    }
+}

@@ -1,0 +1,82 @@
+//! fork's half of the address-space work (dup_mmap + copy_page_range):
+//! copy the VMAs, and for VMAs that need it, share their pages
+//! copy-on-write between parent and child.
+
+use crate::error::{Errno, Error, Result};
+use crate::kernel::Kernel;
+use crate::mm::Mm;
+use crate::pagetable::pte;
+use crate::phys::flags;
+use crate::vma::{VmFlags, Vma};
+
+/// vma_needs_copy: only VMAs with anonymous pages of their own are copied at
+/// page level; the child faults everything else in again.
+fn needs_page_copy(vma: &Vma) -> bool {
+    !vma.shared() && vma.has_anon
+}
+
+impl Mm {
+    /// The child's address space. On failure (out of memory) nothing of the
+    /// child is left behind; the parent's PTEs may stay write-protected,
+    /// which only costs it a reuse fault later (as in Linux).
+    pub fn fork_copy(&mut self, k: &mut Kernel) -> Result<Mm> {
+        let mut child = Mm::new(k, self.cfg)?;
+        child.layout = self.layout;
+        for vma in self.vmas.all() {
+            if vma.flags.has(VmFlags::DONTCOPY) {
+                continue;
+            }
+            child.vmas.insert(vma);
+            if let crate::vma::Backing::Object { id, .. } = vma.backing {
+                k.cache.add_mapper(id);
+            }
+            if needs_page_copy(&vma) {
+                if let Err(e) = self.copy_pages(&mut child, k, &vma) {
+                    child.teardown(k);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(child)
+    }
+
+    fn copy_pages(&mut self, child: &mut Mm, k: &mut Kernel, vma: &Vma) -> Result<()> {
+        let cow = !vma.shared();
+        let leaves = self.pt.leaves(vma.start, vma.end);
+        for &(va, index, entry) in &leaves {
+            if !pte::maps_frame(entry) {
+                continue;
+            }
+            let mut parent_entry = entry;
+            if cow {
+                parent_entry &= !pte::WRITE;
+            }
+            // The child's copy starts old (and clean, for shared pages).
+            let mut child_entry = parent_entry & !pte::ACCESSED;
+            if !cow {
+                child_entry &= !pte::DIRTY;
+            }
+            // Allocate the child's slot before taking any reference, so a
+            // failure leaves every count balanced.
+            let slot = child.pt.leaf_index_alloc(va, &mut k.phys).map_err(|_| {
+                Error::sys(
+                    Errno::ENOMEM,
+                    "fork: out of simulated memory for the child's page tables",
+                )
+            })?;
+            if parent_entry != entry {
+                self.pt.update(index, parent_entry);
+            }
+            if entry & pte::SPECIAL == 0 {
+                let pfn = pte::pfn(entry);
+                k.phys.get_frame(pfn);
+                let frame = k.phys.frame_mut(pfn);
+                frame.mapcount += 1;
+                frame.flags &= !flags::ANON_EXCLUSIVE;
+            }
+            child.pt.set(slot, child_entry);
+            child.account_mapping(k, child_entry);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! vmsim-core: a virtual-memory and page-fault simulator faithful to Linux on
+//! x86-64 (see SEMANTICS.md in the project's shared docs). No Python here:
+//! the bindings live in the `vmsim-python` crate.
+//!
+//! Module map: `addr` (addresses), `phys` (frames, buddy allocator, zero
+//! page), `pagetable` (4-level radix), `vma` + `vma_index` (areas and their
+//! index structures), `mm` (address space and its system calls), `fault`
+//! (the fault handler), `fork` (copy-on-write copy), `pagecache` (shmem
+//! objects), `layout` (a default process image), `sim` (tasks, locking,
+//! counters), `check` (invariants).
+
+pub mod addr;
+pub mod check;
+pub mod error;
+pub mod fault;
+pub mod fork;
+pub mod kernel;
+pub mod layout;
+pub mod mm;
+pub mod pagecache;
+pub mod pagetable;
+pub mod phys;
+pub mod sim;
+pub mod units;
+pub mod vma;
+pub mod vma_index;
+
+pub use error::{Errno, Error, Result};
+pub use fault::{Access, Outcome};
+pub use mm::{Advice, MmConfig, MmapRequest};
+pub use sim::{Ops, ProcessCounters, SimConfig, SimCounters, Simulator};
+pub use vma::Prot;
+pub use vma_index::IndexKind;

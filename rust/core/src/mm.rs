@@ -1,0 +1,720 @@
+//! The address space (mm_struct): VMAs, page table, RSS counters, the brk and
+//! stack layout, and the system calls that change them: mmap, munmap,
+//! mprotect, madvise, brk. Fork's copy lives in `fork.rs`, the fault handler
+//! in `fault.rs`, teardown in `AddressSpace::drop`.
+
+use crate::addr::{is_page_aligned, page_up, PAGE_SIZE, TASK_SIZE, USER_HALF_END};
+use crate::error::{Errno, Error, Result};
+use crate::kernel::Kernel;
+use crate::pagecache::ObjectKind;
+use crate::pagetable::{pte, PageTable};
+use crate::phys::flags;
+use crate::vma::{Backing, Prot, VmFlags, Vma};
+use crate::vma_index::{IndexKind, VmaIndex};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// Per-address-space limits (sysctls and rlimits).
+#[derive(Debug, Clone, Copy)]
+pub struct MmConfig {
+    pub stack_rlimit: u64,
+    pub stack_guard_gap: u64,
+    pub mmap_min_addr: u64,
+    pub max_map_count: usize,
+    pub index: IndexKind,
+}
+
+impl Default for MmConfig {
+    fn default() -> Self {
+        MmConfig {
+            stack_rlimit: 8 << 20,
+            stack_guard_gap: 256 * PAGE_SIZE,
+            mmap_min_addr: crate::addr::MMAP_MIN_ADDR,
+            max_map_count: 65530,
+            index: IndexKind::DEFAULT,
+        }
+    }
+}
+
+/// Where the heap and stack are; mmap_base bounds top-down placement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layout {
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub mmap_base: u64,
+}
+
+/// Default mmap_base for an address space without a stack rlimit gap set up:
+/// TASK_SIZE less the 128 MiB minimum gap (mmap_base() in arch/x86/mm/mmap.c).
+pub const DEFAULT_MMAP_BASE: u64 = TASK_SIZE - (128 << 20);
+/// Where brk starts in an address space spawned empty.
+pub const DEFAULT_START_BRK: u64 = 0x0000_5555_5557_9000;
+
+/// What mmap is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct MmapRequest {
+    pub addr: u64,
+    pub len: u64,
+    pub prot: Prot,
+    pub shared: bool,
+    pub fixed: bool,
+    pub fixed_noreplace: bool,
+    pub growsdown: bool,
+}
+
+impl MmapRequest {
+    pub fn anon(len: u64, prot: Prot) -> Self {
+        MmapRequest {
+            addr: 0,
+            len,
+            prot,
+            shared: false,
+            fixed: false,
+            fixed_noreplace: false,
+            growsdown: false,
+        }
+    }
+
+    /// Parse a flags string like "private|anonymous|fixed".
+    pub fn with_flags(mut self, text: &str) -> Result<Self> {
+        let (mut private, mut shared) = (false, false);
+        for word in text
+            .split(['|', ',', ' '])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            match word.to_ascii_lowercase().trim_start_matches("map_") {
+                "private" => private = true,
+                "shared" => shared = true,
+                "anonymous" | "anon" => {}
+                "fixed" => self.fixed = true,
+                "fixed_noreplace" => self.fixed_noreplace = true,
+                "growsdown" => self.growsdown = true,
+                "stack" | "norserve" | "noreserve" | "populate_none" => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
+                    )))
+                }
+            }
+        }
+        if private == shared {
+            return Err(Error::sys(
+                Errno::EINVAL,
+                "mmap flags need exactly one of private and shared",
+            ));
+        }
+        self.shared = shared;
+        Ok(self)
+    }
+}
+
+/// madvise advice the simulator models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    DontFork,
+    DoFork,
+    DontNeed,
+}
+
+impl Advice {
+    pub fn parse(text: &str) -> Result<Advice> {
+        match text.trim().to_ascii_lowercase().trim_start_matches("madv_") {
+            "dontfork" => Ok(Advice::DontFork),
+            "dofork" => Ok(Advice::DoFork),
+            "dontneed" => Ok(Advice::DontNeed),
+            _ => Err(Error::invalid(format!(
+                "bad madvise advice {text:?}: use dontfork, dofork or dontneed"
+            ))),
+        }
+    }
+}
+
+pub struct Mm {
+    pub vmas: Box<dyn VmaIndex>,
+    pub pt: PageTable,
+    pub rss_anon: u64,
+    pub rss_shmem: u64,
+    pub layout: Layout,
+    pub cfg: MmConfig,
+}
+
+impl Mm {
+    /// An empty address space (mm_alloc + mm_alloc_pgd).
+    pub fn new(k: &mut Kernel, cfg: MmConfig) -> Result<Mm> {
+        let pt = PageTable::new(&mut k.phys).ok_or_else(|| {
+            Error::sys(
+                Errno::ENOMEM,
+                "out of simulated memory for the page directory",
+            )
+        })?;
+        Ok(Mm {
+            vmas: cfg.index.build(),
+            pt,
+            rss_anon: 0,
+            rss_shmem: 0,
+            layout: Layout {
+                start_brk: DEFAULT_START_BRK,
+                brk: DEFAULT_START_BRK,
+                start_stack: 0,
+                mmap_base: DEFAULT_MMAP_BASE,
+            },
+            cfg,
+        })
+    }
+
+    // ----- VMA bookkeeping ------------------------------------------------
+
+    /// A VMA was copied (split or fork): its object gains a mapper.
+    fn vma_duplicated(k: &mut Kernel, vma: &Vma) {
+        if let Backing::Object { id, .. } = vma.backing {
+            k.cache.add_mapper(id);
+        }
+    }
+
+    /// A VMA went away (unmap or merge).
+    fn vma_released(k: &mut Kernel, vma: &Vma) {
+        if let Backing::Object { id, .. } = vma.backing {
+            k.cache.drop_mapper(id, &mut k.phys);
+        }
+    }
+
+    /// Split the VMA that strictly contains `addr` into two at `addr`.
+    fn split_at(&mut self, k: &mut Kernel, addr: u64) -> Result<()> {
+        let Some(vma) = self.vmas.find(addr) else {
+            return Ok(());
+        };
+        if vma.start >= addr {
+            return Ok(());
+        }
+        if self.vmas.len() >= self.cfg.max_map_count {
+            return Err(Error::sys(
+                Errno::ENOMEM,
+                format!("splitting at {addr:#x} would exceed max_map_count"),
+            ));
+        }
+        let mut head = vma;
+        head.end = addr;
+        let tail = vma.tail_from(addr);
+        self.vmas.remove(vma.start);
+        self.vmas.insert(head);
+        self.vmas.insert(tail);
+        Self::vma_duplicated(k, &tail);
+        Ok(())
+    }
+
+    /// Merge every pair of adjacent compatible VMAs from the one before
+    /// `start` to the one after `end`.
+    fn merge_around(&mut self, k: &mut Kernel, start: u64, end: u64) {
+        let lo = start.saturating_sub(1);
+        let mut vmas = self.vmas.range(lo, end.saturating_add(1));
+        if let Some(prev) = self.vmas.last_before(lo.max(1)) {
+            if vmas.first().is_none_or(|v| v.start != prev.start) {
+                vmas.insert(0, prev);
+            }
+        }
+        let mut i = 0;
+        while i + 1 < vmas.len() {
+            let (a, b) = (vmas[i], vmas[i + 1]);
+            if a.can_merge_with(&b) {
+                let mut merged = a;
+                merged.end = b.end;
+                merged.has_anon |= b.has_anon;
+                self.vmas.remove(b.start);
+                self.vmas.replace(a.start, merged);
+                Self::vma_released(k, &b);
+                vmas[i] = merged;
+                vmas.remove(i + 1);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    // ----- page references ------------------------------------------------
+
+    /// Drop what one leaf entry held: a frame mapping (and its RSS count).
+    pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: u64) {
+        if !pte::maps_frame(entry) || entry & pte::SPECIAL != 0 {
+            return;
+        }
+        let pfn = pte::pfn(entry);
+        let frame = k.phys.frame_mut(pfn);
+        frame.mapcount -= 1;
+        if frame.flags & flags::ANON != 0 {
+            self.rss_anon -= 1;
+        } else {
+            self.rss_shmem -= 1;
+        }
+        k.phys.put_frame(pfn);
+    }
+
+    /// Account a new mapping of `entry`'s frame (not the zero page).
+    pub(crate) fn account_mapping(&mut self, k: &Kernel, entry: u64) {
+        if entry & pte::SPECIAL != 0 {
+            return;
+        }
+        if k.phys.frame(pte::pfn(entry)).flags & flags::ANON != 0 {
+            self.rss_anon += 1;
+        } else {
+            self.rss_shmem += 1;
+        }
+    }
+
+    /// zap_page_range: unmap every page in [start, end), keep the tables.
+    pub(crate) fn zap(&mut self, k: &mut Kernel, start: u64, end: u64) {
+        for (_, index, entry) in self.pt.leaves(start, end) {
+            self.pt.set(index, 0);
+            self.release_entry(k, entry);
+        }
+    }
+
+    /// Unmap [start, end) (already split at both ends): zap pages, free the
+    /// VMAs, then free page tables no remaining VMA needs.
+    fn unmap_region(&mut self, k: &mut Kernel, start: u64, end: u64) {
+        let doomed = self.vmas.range(start, end);
+        if doomed.is_empty() {
+            return;
+        }
+        self.zap(k, start, end);
+        for vma in &doomed {
+            self.vmas.remove(vma.start);
+            Self::vma_released(k, vma);
+        }
+        let floor = self.vmas.last_before(start).map_or(0, |v| v.end);
+        let ceiling = self.vmas.find(start).map_or(USER_HALF_END, |v| v.start);
+        self.pt.free_range(start, end, floor, ceiling, &mut k.phys);
+    }
+
+    /// Every VMA ends in a page-table teardown: zap everything, drop every
+    /// VMA, free every table including the PGD (exit_mmap + mm_free_pgd).
+    pub fn teardown(&mut self, k: &mut Kernel) {
+        for vma in self.vmas.all() {
+            self.zap(k, vma.start, vma.end);
+            self.vmas.remove(vma.start);
+            Self::vma_released(k, &vma);
+        }
+        self.pt.destroy(&mut k.phys);
+        debug_assert_eq!(self.rss_anon + self.rss_shmem, 0);
+    }
+
+    // ----- system calls ---------------------------------------------------
+
+    fn overlaps(&mut self, start: u64, end: u64) -> bool {
+        self.vmas.find(start).is_some_and(|v| v.start < end)
+    }
+
+    /// get_unmapped_area for a request without MAP_FIXED.
+    fn unmapped_area(&mut self, hint: u64, len: u64) -> Result<u64> {
+        let min = self.cfg.mmap_min_addr.max(PAGE_SIZE);
+        if hint != 0 {
+            let addr = crate::addr::page_down(hint.max(min));
+            if addr <= TASK_SIZE - len
+                && !self.overlaps(addr, addr + len)
+                && self.clear_of_stack_gap(addr, len)
+            {
+                return Ok(addr);
+            }
+        }
+        // Top-down below mmap_base, then bottom-up from TASK_SIZE/3 (the
+        // legacy fallback of arch_get_unmapped_area_topdown).
+        let mut high = self.layout.mmap_base.min(TASK_SIZE);
+        while let Some(addr) = self.vmas.find_gap(len, min, high, true) {
+            match self.stack_below_gap(addr, len) {
+                None => return Ok(addr),
+                Some(limit) => high = limit,
+            }
+        }
+        let mut low = crate::addr::page_down(TASK_SIZE / 3);
+        while let Some(addr) = self.vmas.find_gap(len, low, TASK_SIZE, false) {
+            match self.stack_below_gap(addr, len) {
+                None => return Ok(addr),
+                Some(_) => low = self.vmas.find(addr).map_or(TASK_SIZE, |v| v.end),
+            }
+        }
+        Err(Error::sys(
+            Errno::ENOMEM,
+            format!("no free range of {len:#x} bytes in the address space"),
+        ))
+    }
+
+    /// If [addr, addr+len) ends inside the guard gap of a stack above it,
+    /// the highest end a placement may have there (vm_start_gap).
+    fn stack_below_gap(&mut self, addr: u64, len: u64) -> Option<u64> {
+        let next = self.vmas.find(addr)?;
+        let guard_start = next.start.saturating_sub(self.cfg.stack_guard_gap);
+        (next.growsdown() && addr + len > guard_start).then_some(guard_start)
+    }
+
+    fn clear_of_stack_gap(&mut self, addr: u64, len: u64) -> bool {
+        self.stack_below_gap(addr, len).is_none()
+    }
+
+    pub fn mmap(&mut self, k: &mut Kernel, req: MmapRequest) -> Result<u64> {
+        if req.len == 0 {
+            return Err(Error::sys(Errno::EINVAL, "mmap of zero length"));
+        }
+        let len = page_up(req.len)
+            .filter(|&l| l <= TASK_SIZE)
+            .ok_or_else(|| {
+                Error::sys(
+                    Errno::ENOMEM,
+                    format!(
+                        "mmap length {:#x} is larger than the address space",
+                        req.len
+                    ),
+                )
+            })?;
+        let fixed = req.fixed || req.fixed_noreplace;
+        let addr = if fixed {
+            if !is_page_aligned(req.addr) {
+                return Err(Error::sys(
+                    Errno::EINVAL,
+                    format!("fixed mmap address {:#x} is not page aligned", req.addr),
+                ));
+            }
+            if req.addr > TASK_SIZE - len {
+                return Err(Error::sys(
+                    Errno::ENOMEM,
+                    format!(
+                        "fixed mapping {:#x}+{len:#x} goes past user space",
+                        req.addr
+                    ),
+                ));
+            }
+            if req.addr < self.cfg.mmap_min_addr {
+                return Err(Error::sys(
+                    Errno::EPERM,
+                    format!("fixed mapping at {:#x} is below mmap_min_addr", req.addr),
+                ));
+            }
+            if req.fixed_noreplace && self.overlaps(req.addr, req.addr + len) {
+                return Err(Error::sys(
+                    Errno::EEXIST,
+                    format!(
+                        "fixed_noreplace mapping at {:#x} overlaps a mapping",
+                        req.addr
+                    ),
+                ));
+            }
+            req.addr
+        } else {
+            self.unmapped_area(req.addr, len)?
+        };
+        let end = addr + len;
+        // Replacing may split one VMA into two around the hole, and the new
+        // one may not merge: refuse before changing anything.
+        let straddlers = self
+            .vmas
+            .range(addr, end)
+            .iter()
+            .filter(|v| v.start < addr && v.end > end)
+            .count();
+        if self.vmas.len() + 1 + straddlers > self.cfg.max_map_count {
+            return Err(Error::sys(
+                Errno::ENOMEM,
+                "too many mappings (max_map_count)",
+            ));
+        }
+        if fixed {
+            self.split_at(k, addr)?;
+            self.split_at(k, end)?;
+            self.unmap_region(k, addr, end);
+        }
+        let mut vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown);
+        let backing = if req.shared {
+            vm_flags = vm_flags.with(VmFlags::SHARED, true);
+            Backing::Object {
+                id: k.cache.create(ObjectKind::Shmem, len / PAGE_SIZE),
+                pgoff: 0,
+            }
+        } else {
+            Backing::Anon
+        };
+        let vma = Vma {
+            start: addr,
+            end,
+            prot: req.prot,
+            flags: vm_flags,
+            backing,
+            has_anon: false,
+        };
+        self.vmas.insert(vma);
+        self.merge_around(k, addr, end);
+        Ok(addr)
+    }
+
+    /// Check [start, start+len) for munmap/madvise: page-aligned start inside
+    /// user space, returns the page-aligned end.
+    fn user_range(start: u64, len: u64, what: &str) -> Result<u64> {
+        if !is_page_aligned(start) {
+            return Err(Error::sys(
+                Errno::EINVAL,
+                format!("{what} address {start:#x} is not page aligned"),
+            ));
+        }
+        match page_up(len) {
+            Some(l) if start <= TASK_SIZE && l <= TASK_SIZE - start => Ok(start + l),
+            _ => Err(Error::sys(
+                Errno::EINVAL,
+                format!("{what} range {start:#x}+{len:#x} goes past user space"),
+            )),
+        }
+    }
+
+    pub fn munmap(&mut self, k: &mut Kernel, start: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Err(Error::sys(Errno::EINVAL, "munmap of zero length"));
+        }
+        let end = Self::user_range(start, len, "munmap")?;
+        let splits_middle = self
+            .vmas
+            .find(start)
+            .is_some_and(|v| v.start < start && v.end > end);
+        if splits_middle && self.vmas.len() >= self.cfg.max_map_count {
+            return Err(Error::sys(
+                Errno::ENOMEM,
+                "munmap would split a VMA past max_map_count",
+            ));
+        }
+        self.split_at(k, start)?;
+        self.split_at(k, end)?;
+        self.unmap_region(k, start, end);
+        Ok(())
+    }
+
+    /// Apply `change` to each VMA of [start, end) in turn, splitting at the
+    /// ends, as mprotect and madvise do: a hole stops the walk with ENOMEM,
+    /// after the VMAs before it were changed (Linux does the same).
+    fn modify_range(
+        &mut self,
+        k: &mut Kernel,
+        start: u64,
+        end: u64,
+        what: &str,
+        change: &mut dyn FnMut(&mut Mm, &mut Kernel, Vma) -> Vma,
+    ) -> Result<()> {
+        let mut cur = start;
+        let mut result = Ok(());
+        while cur < end {
+            match self.vmas.find(cur) {
+                Some(v) if v.start <= cur => {}
+                _ => {
+                    result = Err(Error::sys(
+                        Errno::ENOMEM,
+                        format!("{what}: {cur:#x} is not mapped"),
+                    ));
+                    break;
+                }
+            }
+            if let Err(e) = self.split_at(k, cur).and_then(|_| self.split_at(k, end)) {
+                result = Err(e);
+                break;
+            }
+            let vma = self.vmas.find(cur).expect("split leaves a VMA at cur");
+            let changed = change(self, k, vma);
+            self.vmas.replace(vma.start, changed);
+            cur = vma.end;
+        }
+        self.merge_around(k, start, cur.max(start));
+        result
+    }
+
+    pub fn mprotect(&mut self, k: &mut Kernel, start: u64, len: u64, prot: Prot) -> Result<()> {
+        if !is_page_aligned(start) {
+            return Err(Error::sys(
+                Errno::EINVAL,
+                format!("mprotect address {start:#x} is not page aligned"),
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = page_up(len)
+            .and_then(|l| start.checked_add(l))
+            .ok_or_else(|| Error::sys(Errno::ENOMEM, "mprotect range wraps around"))?;
+        self.modify_range(k, start, end, "mprotect", &mut |mm, k, mut vma| {
+            vma.prot = prot;
+            mm.reprotect_ptes(k, &vma);
+            vma
+        })
+    }
+
+    /// change_protection: rewrite the PTE permissions of `vma`'s pages.
+    /// Write permission is granted now only where a write fault would grant
+    /// it without copying (an exclusive anonymous page, a dirty shared page).
+    fn reprotect_ptes(&mut self, k: &mut Kernel, vma: &Vma) {
+        for (_, index, entry) in self.pt.leaves(vma.start, vma.end) {
+            if !pte::maps_frame(entry) {
+                continue;
+            }
+            let was_writable = entry & pte::WRITE != 0;
+            let can_write = was_writable
+                || if vma.shared() {
+                    entry & pte::DIRTY != 0
+                } else {
+                    entry & pte::SPECIAL == 0
+                        && k.phys.frame(pte::pfn(entry)).flags & flags::ANON_EXCLUSIVE != 0
+                };
+            let kept = entry & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY | pte::SPECIAL);
+            self.pt.update(index, kept | vma.pte_bits(can_write));
+        }
+    }
+
+    pub fn madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
+        if !is_page_aligned(start) {
+            return Err(Error::sys(
+                Errno::EINVAL,
+                format!("madvise address {start:#x} is not page aligned"),
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = Self::user_range(start, len, "madvise")?;
+        if advice == Advice::DontNeed {
+            // No VMA changes: just drop the pages of the mapped parts.
+            for vma in self.vmas.range(start, end) {
+                self.zap(k, vma.start.max(start), vma.end.min(end));
+            }
+            let covered = self
+                .vmas
+                .range(start, end)
+                .iter()
+                .map(|v| v.end.min(end) - v.start.max(start))
+                .sum::<u64>();
+            return if covered == end - start {
+                Ok(())
+            } else {
+                Err(Error::sys(
+                    Errno::ENOMEM,
+                    "madvise range has unmapped holes",
+                ))
+            };
+        }
+        let dontcopy = advice == Advice::DontFork;
+        self.modify_range(k, start, end, "madvise", &mut |_, _, mut vma| {
+            vma.flags = vma.flags.with(VmFlags::DONTCOPY, dontcopy);
+            vma
+        })
+    }
+
+    /// brk(2): move the program break; returns the new break, or the old one
+    /// when the move is refused (as the system call does).
+    pub fn brk(&mut self, k: &mut Kernel, new: u64) -> u64 {
+        let Layout { start_brk, brk, .. } = self.layout;
+        if new < start_brk {
+            return brk;
+        }
+        let (Some(new_top), Some(old_top)) = (page_up(new), page_up(brk)) else {
+            return brk;
+        };
+        if new_top > TASK_SIZE {
+            return brk;
+        }
+        if new_top < old_top {
+            if self.munmap(k, new_top, old_top - new_top).is_err() {
+                return brk;
+            }
+        } else if new_top > old_top {
+            // The new heap must leave a page and the stack guard gap free.
+            let probe_end = new_top.saturating_add(PAGE_SIZE);
+            if let Some(next) = self.vmas.find(old_top) {
+                let gap = if next.growsdown() {
+                    self.cfg.stack_guard_gap
+                } else {
+                    0
+                };
+                if next.start.saturating_sub(gap) < probe_end {
+                    return brk;
+                }
+            }
+            if self.vmas.len() >= self.cfg.max_map_count {
+                return brk;
+            }
+            let heap = Vma::anon(
+                old_top,
+                new_top,
+                Prot::parse("rw").expect("valid prot"),
+                VmFlags::default(),
+            );
+            self.vmas.insert(heap);
+            self.merge_around(k, old_top, new_top);
+        }
+        self.layout.brk = new;
+        new
+    }
+
+    // ----- reports --------------------------------------------------------
+
+    /// /proc/PID/maps lines.
+    pub fn maps(&self) -> String {
+        let mut out = String::new();
+        for v in self.vmas.all() {
+            let kind = if v.shared() { 's' } else { 'p' };
+            let (offset, inode, name) = match v.backing {
+                Backing::Object { pgoff, id } => (
+                    pgoff * PAGE_SIZE,
+                    1000 + id as u64,
+                    "/dev/zero (deleted)".to_string(),
+                ),
+                Backing::Anon => (0, 0, self.special_name(&v).to_string()),
+            };
+            let line = format!(
+                "{:08x}-{:08x} {}{} {:08x} 00:00 {}",
+                v.start, v.end, v.prot, kind, offset, inode
+            );
+            if name.is_empty() {
+                out.push_str(&line);
+            } else {
+                out.push_str(&format!("{line:<73}{name}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// [heap] and [stack], decided the way show_map_vma decides them.
+    fn special_name(&self, v: &Vma) -> &'static str {
+        let l = &self.layout;
+        if v.start <= l.brk && v.end >= l.start_brk && l.brk > l.start_brk {
+            "[heap]"
+        } else if v.start <= l.start_stack && v.end >= l.start_stack {
+            "[stack]"
+        } else {
+            ""
+        }
+    }
+
+    pub fn vma_count(&self) -> usize {
+        self.vmas.len()
+    }
+}
+
+/// What a task holds: the address space behind its lock, and the kernel it
+/// gives frames back to. Dropping the last `Arc` tears everything down.
+pub struct AddressSpace {
+    pub(crate) mm: Mutex<Mm>,
+    pub(crate) kernel: Arc<Mutex<Kernel>>,
+}
+
+impl AddressSpace {
+    pub fn new(mm: Mm, kernel: Arc<Mutex<Kernel>>) -> Self {
+        AddressSpace {
+            mm: Mutex::new(mm),
+            kernel,
+        }
+    }
+}
+
+impl Drop for AddressSpace {
+    /// The DragonOS route: the last reference gone, unmap every VMA, drop
+    /// every page reference, free every table page. Lock order: nobody may
+    /// hold the kernel lock while dropping an `Arc<AddressSpace>`.
+    fn drop(&mut self) {
+        let mm = self.mm.get_mut();
+        let mut kernel = self.kernel.lock();
+        mm.teardown(&mut kernel);
+    }
+}

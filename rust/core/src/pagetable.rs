@@ -1,0 +1,434 @@
+//! A 4-level x86-64 page table: PGD -> PUD -> PMD -> PTE, 512 entries each.
+//!
+//! Every table page is a real frame from the buddy allocator (so table pages
+//! are counted and can run out). The host copy of the tables lives in one
+//! arena per address space; a non-leaf entry's address field holds the arena
+//! slot of the next table, and the arena remembers which frame that table
+//! occupies. Leaf entries hold the mapped frame number, as on hardware.
+
+use crate::phys::{FrameUse, Pfn, PhysMem};
+
+pub const ENTRIES: usize = 512;
+pub const LEVELS: u32 = 4;
+
+/// PTE bits (x86-64 layout; software bits in the ignored range).
+pub mod pte {
+    pub const PRESENT: u64 = 1 << 0;
+    pub const WRITE: u64 = 1 << 1;
+    pub const USER: u64 = 1 << 2;
+    pub const ACCESSED: u64 = 1 << 5;
+    pub const DIRTY: u64 = 1 << 6;
+    /// Software: PROT_NONE mapping (present cleared so the CPU faults),
+    /// like Linux's _PAGE_PROTNONE.
+    pub const PROTNONE: u64 = 1 << 8;
+    /// Software: a special mapping not refcounted (the zero page).
+    pub const SPECIAL: u64 = 1 << 9;
+    pub const NX: u64 = 1 << 63;
+    pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+    #[inline]
+    pub fn pfn(entry: u64) -> u32 {
+        ((entry & ADDR_MASK) >> 12) as u32
+    }
+
+    /// Whether the entry maps a frame (present, or PROT_NONE but still mapped).
+    #[inline]
+    pub fn maps_frame(entry: u64) -> bool {
+        entry & (PRESENT | PROTNONE) != 0
+    }
+}
+
+/// The span of address space one entry covers at a level (0 = PTE).
+#[inline]
+fn span(level: u32) -> u64 {
+    1u64 << (12 + 9 * level)
+}
+
+#[inline]
+fn index_at(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * level)) & 511) as usize
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TableMeta {
+    pfn: Pfn,
+    /// Non-empty entries in this table.
+    used: u16,
+    live: bool,
+}
+
+/// Out of physical memory while allocating a table page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableOom;
+
+pub struct PageTable {
+    entries: Vec<u64>,
+    meta: Vec<TableMeta>,
+    free_slots: Vec<u32>,
+    /// Table pages below the PGD (PUD, PMD, PTE): Linux's pgtables_bytes / VmPTE.
+    tables_below_pgd: u64,
+}
+
+const PGD_SLOT: usize = 0;
+const TABLE_LINK: u64 = pte::PRESENT | pte::WRITE | pte::USER;
+
+impl PageTable {
+    /// A page table with an empty PGD (mm_alloc_pgd).
+    pub fn new(phys: &mut PhysMem) -> Option<Self> {
+        let pfn = phys.alloc_frame(FrameUse::PageTable)?;
+        Some(PageTable {
+            entries: vec![0; ENTRIES],
+            meta: vec![TableMeta {
+                pfn,
+                used: 0,
+                live: true,
+            }],
+            free_slots: Vec::new(),
+            tables_below_pgd: 0,
+        })
+    }
+
+    /// PUD + PMD + PTE table pages (what /proc/PID/status shows as VmPTE+VmPMD).
+    pub fn table_pages(&self) -> u64 {
+        self.tables_below_pgd
+    }
+
+    #[inline]
+    fn child_slot(entry: u64) -> usize {
+        ((entry & pte::ADDR_MASK) >> 12) as usize
+    }
+
+    /// Index into `entries` of the leaf PTE for `va`, if its PTE table exists.
+    #[inline]
+    pub fn leaf_index(&self, va: u64) -> Option<usize> {
+        let mut slot = PGD_SLOT;
+        for level in (1..LEVELS).rev() {
+            let e = self.entries[slot * ENTRIES + index_at(va, level)];
+            if e == 0 {
+                return None;
+            }
+            slot = Self::child_slot(e);
+        }
+        Some(slot * ENTRIES + index_at(va, 0))
+    }
+
+    /// The leaf entry for `va`, 0 when nothing is there.
+    #[inline]
+    pub fn lookup(&self, va: u64) -> u64 {
+        self.leaf_index(va).map_or(0, |i| self.entries[i])
+    }
+
+    /// Index of the leaf PTE for `va`, allocating missing tables on the way
+    /// (as __handle_mm_fault does with p4d/pud/pmd/pte_alloc).
+    #[inline]
+    pub fn leaf_index_alloc(&mut self, va: u64, phys: &mut PhysMem) -> Result<usize, TableOom> {
+        let mut slot = PGD_SLOT;
+        for level in (1..LEVELS).rev() {
+            let at = slot * ENTRIES + index_at(va, level);
+            let e = self.entries[at];
+            slot = if e == 0 {
+                let child = self.alloc_table(phys)?;
+                self.entries[at] = TABLE_LINK | ((child as u64) << 12);
+                self.meta[slot].used += 1;
+                child
+            } else {
+                Self::child_slot(e)
+            };
+        }
+        Ok(slot * ENTRIES + index_at(va, 0))
+    }
+
+    fn alloc_table(&mut self, phys: &mut PhysMem) -> Result<usize, TableOom> {
+        let pfn = phys.alloc_frame(FrameUse::PageTable).ok_or(TableOom)?;
+        self.tables_below_pgd += 1;
+        let meta = TableMeta {
+            pfn,
+            used: 0,
+            live: true,
+        };
+        let slot = if let Some(slot) = self.free_slots.pop() {
+            self.meta[slot as usize] = meta;
+            slot as usize
+        } else {
+            self.entries.resize(self.entries.len() + ENTRIES, 0);
+            self.meta.push(meta);
+            self.meta.len() - 1
+        };
+        Ok(slot)
+    }
+
+    fn release_table(&mut self, slot: usize, phys: &mut PhysMem) {
+        debug_assert!(self.meta[slot].used == 0);
+        phys.put_frame(self.meta[slot].pfn);
+        self.meta[slot].live = false;
+        self.free_slots.push(slot as u32);
+        self.tables_below_pgd -= 1;
+    }
+
+    #[inline]
+    pub fn get(&self, index: usize) -> u64 {
+        self.entries[index]
+    }
+
+    /// Store a leaf entry, keeping the table's used count right.
+    #[inline]
+    pub fn set(&mut self, index: usize, value: u64) {
+        let old = self.entries[index];
+        self.entries[index] = value;
+        let meta = &mut self.meta[index / ENTRIES];
+        match (old != 0, value != 0) {
+            (false, true) => meta.used += 1,
+            (true, false) => meta.used -= 1,
+            _ => {}
+        }
+    }
+
+    /// Update a non-empty leaf entry in place (its used count cannot change).
+    #[inline]
+    pub fn update(&mut self, index: usize, value: u64) {
+        debug_assert!(self.entries[index] != 0 && value != 0);
+        self.entries[index] = value;
+    }
+
+    /// Call `f(va, entry_index, entry)` for every non-empty leaf in [start, end).
+    pub fn for_each_leaf(&self, start: u64, end: u64, f: &mut impl FnMut(u64, usize, u64)) {
+        self.visit(PGD_SLOT, LEVELS - 1, 0, start, end, f);
+    }
+
+    fn visit(
+        &self,
+        slot: usize,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut impl FnMut(u64, usize, u64),
+    ) {
+        let sz = span(level);
+        let first = if start > base {
+            ((start - base) / sz) as usize
+        } else {
+            0
+        };
+        for i in first..ENTRIES {
+            let lo = base + i as u64 * sz;
+            if lo >= end {
+                break;
+            }
+            let at = slot * ENTRIES + i;
+            let e = self.entries[at];
+            if e == 0 {
+                continue;
+            }
+            if level == 0 {
+                f(lo, at, e);
+            } else {
+                self.visit(Self::child_slot(e), level - 1, lo, start, end, f);
+            }
+        }
+    }
+
+    /// Indices of every non-empty leaf in [start, end), in address order.
+    pub fn leaves(&self, start: u64, end: u64) -> Vec<(u64, usize, u64)> {
+        let mut out = Vec::new();
+        self.for_each_leaf(start, end, &mut |va, i, e| out.push((va, i, e)));
+        out
+    }
+
+    /// free_pgtables: free every table whose whole span lies in [floor, ceiling)
+    /// and that covers part of [start, end). Such tables no longer serve any
+    /// VMA; their leaves must already be zapped. The PGD is never freed here.
+    pub fn free_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        floor: u64,
+        ceiling: u64,
+        phys: &mut PhysMem,
+    ) {
+        if start < end {
+            self.free_below(PGD_SLOT, LEVELS - 1, 0, start, end, floor, ceiling, phys);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn free_below(
+        &mut self,
+        slot: usize,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        floor: u64,
+        ceiling: u64,
+        phys: &mut PhysMem,
+    ) {
+        let sz = span(level);
+        let first = if start > base {
+            ((start - base) / sz) as usize
+        } else {
+            0
+        };
+        for i in first..ENTRIES {
+            let lo = base + i as u64 * sz;
+            if lo >= end {
+                break;
+            }
+            let at = slot * ENTRIES + i;
+            let e = self.entries[at];
+            if e == 0 {
+                continue;
+            }
+            let child = Self::child_slot(e);
+            if lo >= floor && lo.saturating_add(sz) <= ceiling {
+                self.free_subtree(child, level - 1, phys);
+                self.entries[at] = 0;
+                self.meta[slot].used -= 1;
+            } else if level > 1 {
+                self.free_below(child, level - 1, lo, start, end, floor, ceiling, phys);
+            }
+        }
+    }
+
+    fn free_subtree(&mut self, slot: usize, level: u32, phys: &mut PhysMem) {
+        if level > 0 {
+            for i in 0..ENTRIES {
+                let e = self.entries[slot * ENTRIES + i];
+                if e != 0 {
+                    self.free_subtree(Self::child_slot(e), level - 1, phys);
+                    self.entries[slot * ENTRIES + i] = 0;
+                }
+            }
+        } else {
+            debug_assert!(
+                self.entries[slot * ENTRIES..(slot + 1) * ENTRIES]
+                    .iter()
+                    .all(|&e| e == 0),
+                "freeing a PTE table that still maps pages"
+            );
+            self.entries[slot * ENTRIES..(slot + 1) * ENTRIES].fill(0);
+        }
+        self.meta[slot].used = 0;
+        self.release_table(slot, phys);
+    }
+
+    /// Free every table, the PGD last (free_pgtables then mm_free_pgd).
+    /// Leaves must already be zapped.
+    pub fn destroy(&mut self, phys: &mut PhysMem) {
+        for i in 0..ENTRIES {
+            let e = self.entries[i];
+            if e != 0 {
+                self.free_subtree(Self::child_slot(e), LEVELS - 2, phys);
+                self.entries[i] = 0;
+            }
+        }
+        self.meta[PGD_SLOT].used = 0;
+        phys.put_frame(self.meta[PGD_SLOT].pfn);
+        self.meta[PGD_SLOT].live = false;
+    }
+
+    /// Frames of every live table page, the PGD included.
+    pub fn table_frames(&self) -> Vec<Pfn> {
+        self.meta.iter().filter(|m| m.live).map(|m| m.pfn).collect()
+    }
+
+    /// Structural check: used counts match, links point at live tables, and
+    /// the count of table pages is right.
+    pub fn check(&self) -> Result<(), String> {
+        let live = self.meta.iter().filter(|m| m.live).count() as u64;
+        if live != self.tables_below_pgd + 1 {
+            return Err(format!(
+                "page table: {live} live tables but counter says {}",
+                self.tables_below_pgd + 1
+            ));
+        }
+        let mut reached = 1u64;
+        self.check_table(PGD_SLOT, LEVELS - 1, &mut reached)?;
+        if reached != live {
+            return Err(format!(
+                "page table: {live} live tables, {reached} reachable"
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_table(&self, slot: usize, level: u32, reached: &mut u64) -> Result<(), String> {
+        let m = self.meta[slot];
+        if !m.live {
+            return Err(format!("page table: link to a freed table (slot {slot})"));
+        }
+        let tab = &self.entries[slot * ENTRIES..(slot + 1) * ENTRIES];
+        let used = tab.iter().filter(|&&e| e != 0).count();
+        if used != m.used as usize {
+            return Err(format!(
+                "page table: table at level {level} counts {} entries, holds {used}",
+                m.used
+            ));
+        }
+        if level > 0 {
+            for &e in tab.iter().filter(|&&e| e != 0) {
+                *reached += 1;
+                self.check_table(Self::child_slot(e), level - 1, reached)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(pfn: u32) -> u64 {
+        pte::PRESENT | pte::USER | ((pfn as u64) << 12)
+    }
+
+    #[test]
+    fn walk_allocates_three_tables_then_reuses_them() {
+        let mut phys = PhysMem::new(64).unwrap();
+        let mut pt = PageTable::new(&mut phys).unwrap();
+        assert_eq!(phys.frames_free(), 62);
+        let i = pt.leaf_index_alloc(0x4000_0000, &mut phys).unwrap();
+        assert_eq!(pt.table_pages(), 3);
+        pt.set(i, leaf(7));
+        assert_eq!(pt.lookup(0x4000_0000), leaf(7));
+        assert_eq!(pt.lookup(0x4000_1000), 0);
+        // Same PTE table for the next page; a new PTE table 2 MiB on.
+        pt.leaf_index_alloc(0x4000_1000, &mut phys).unwrap();
+        assert_eq!(pt.table_pages(), 3);
+        pt.leaf_index_alloc(0x4020_0000, &mut phys).unwrap();
+        assert_eq!(pt.table_pages(), 4);
+        pt.check().unwrap();
+        pt.set(i, 0);
+        pt.destroy(&mut phys);
+        assert_eq!(phys.frames_free(), 63);
+    }
+
+    #[test]
+    fn free_range_respects_floor_and_ceiling() {
+        let mut phys = PhysMem::new(64).unwrap();
+        let mut pt = PageTable::new(&mut phys).unwrap();
+        pt.leaf_index_alloc(0x4000_0000, &mut phys).unwrap();
+        pt.leaf_index_alloc(0x4020_0000, &mut phys).unwrap();
+        assert_eq!(pt.table_pages(), 4);
+        // A neighbour still ends inside the first PTE table: it stays.
+        pt.free_range(0x4000_0000, 0x4040_0000, 0x4000_1000, 1 << 47, &mut phys);
+        assert_eq!(pt.table_pages(), 3);
+        assert!(pt.leaf_index(0x4000_0000).is_some());
+        assert!(pt.leaf_index(0x4020_0000).is_none());
+        // Nothing left around: everything but the PGD goes.
+        pt.free_range(0x4000_0000, 0x4000_1000, 0, 1 << 47, &mut phys);
+        assert_eq!(pt.table_pages(), 0);
+        pt.check().unwrap();
+        pt.destroy(&mut phys);
+        assert_eq!(phys.frames_free(), 63);
+    }
+
+    #[test]
+    fn out_of_memory_is_reported() {
+        let mut phys = PhysMem::new(3).unwrap(); // PGD + one more frame
+        let mut pt = PageTable::new(&mut phys).unwrap();
+        assert_eq!(pt.leaf_index_alloc(0x1000_0000, &mut phys), Err(TableOom));
+        pt.check().unwrap();
+    }
+}

@@ -1,0 +1,463 @@
+//! The simulator: physical memory and page cache (the `Kernel`), and the
+//! tasks that hold address spaces. Tasks of one thread group share an
+//! `Arc<AddressSpace>`; `exit` drops a task's `Arc`, and the last one gone
+//! runs the address space's teardown.
+//!
+//! Locking, always taken in this order and never the other way round:
+//! 1. `tasks` (the task table), held only to look tasks up or change the table;
+//! 2. one address space's `mm` lock (accesses to one process serialise here);
+//! 3. the `kernel` lock (frames and page cache; all processes share it).
+//! A batch takes 2 and 3 once for the whole batch, not per access. Nobody
+//! drops an `Arc<AddressSpace>` while holding 1 or 3: its `Drop` takes 3.
+
+use crate::addr::PAGE_SIZE;
+use crate::error::{Errno, Error, Result};
+use crate::fault::{self, Access, Account, Fault, NoTrace, Outcome};
+use crate::kernel::Kernel;
+use crate::layout;
+use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
+use crate::vma::Prot;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// The largest simulated memory: the frame table costs ~22 host bytes per frame.
+pub const MAX_MEMORY: u64 = 256 << 30;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SimConfig {
+    pub memory: u64,
+    pub mm: MmConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            memory: 1 << 30,
+            mm: MmConfig::default(),
+        }
+    }
+}
+
+/// Fault counters shared by the threads of one process (signal_struct's
+/// min_flt/maj_flt plus the live threads' own: what getrusage(RUSAGE_SELF) sums).
+#[derive(Default)]
+pub struct ThreadGroup {
+    min_flt: AtomicU64,
+    maj_flt: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Task {
+    tgid: u32,
+    mm: Arc<AddressSpace>,
+    group: Arc<ThreadGroup>,
+}
+
+struct TaskTable {
+    tasks: BTreeMap<u32, Task>,
+    next_pid: u32,
+}
+
+impl TaskTable {
+    fn insert(&mut self, make: impl FnOnce(u32) -> Task) -> u32 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        self.tasks.insert(pid, make(pid));
+        pid
+    }
+}
+
+/// How a batch gives its operations.
+#[derive(Debug, Clone, Copy)]
+pub enum Ops<'a> {
+    /// The same access for every address.
+    Same(Access),
+    /// One code per address (0 read, 1 write, 2 exec).
+    Each(&'a [u8]),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessCounters {
+    pub min_flt: u64,
+    pub maj_flt: u64,
+    pub rss_anon: u64,
+    pub rss_file: u64,
+    pub rss_shmem: u64,
+    pub pt_pages: u64,
+    pub vma_count: u64,
+    pub threads: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimCounters {
+    pub frames_total: u64,
+    pub frames_free: u64,
+    pub frames_used: u64,
+    /// Every page-table frame in use, top-level tables included.
+    pub pt_pages: u64,
+    pub processes: u64,
+    pub tasks: u64,
+    /// Accesses per outcome, indexed by `Outcome as usize`.
+    pub outcomes: [u64; Outcome::COUNT],
+}
+
+pub struct Simulator {
+    kernel: Arc<Mutex<Kernel>>,
+    tasks: Mutex<TaskTable>,
+    cfg: SimConfig,
+    outcomes: [AtomicU64; Outcome::COUNT],
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig) -> Result<Simulator> {
+        if cfg.memory % PAGE_SIZE != 0 || cfg.memory < 16 * PAGE_SIZE || cfg.memory > MAX_MEMORY {
+            return Err(Error::invalid(format!(
+                "memory must be a whole number of 4KiB pages between 64KiB and {}, got {} bytes",
+                crate::units::format_size(MAX_MEMORY),
+                cfg.memory
+            )));
+        }
+        if cfg.mm.stack_rlimit < PAGE_SIZE || cfg.mm.stack_guard_gap % PAGE_SIZE != 0 {
+            return Err(Error::invalid(
+                "stack_rlimit must be at least a page and stack_guard_gap a whole number of pages",
+            ));
+        }
+        let kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
+        Ok(Simulator {
+            kernel: Arc::new(Mutex::new(kernel)),
+            tasks: Mutex::new(TaskTable {
+                tasks: BTreeMap::new(),
+                next_pid: 1,
+            }),
+            cfg,
+            outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
+        })
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    fn task(&self, pid: u32) -> Result<Task> {
+        self.tasks
+            .lock()
+            .tasks
+            .get(&pid)
+            .cloned()
+            .ok_or(Error::NoSuchProcess { pid })
+    }
+
+    /// Run `f` on a task's address space with the mm and kernel locks held.
+    fn with_mm<R>(&self, pid: u32, f: impl FnOnce(&mut Mm, &mut Kernel, &Task) -> R) -> Result<R> {
+        let task = self.task(pid)?;
+        let result = {
+            let mut mm = task.mm.mm.lock();
+            let mut kernel = self.kernel.lock();
+            f(&mut mm, &mut kernel, &task)
+        };
+        drop(task); // may be the last reference: outside every lock
+        Ok(result)
+    }
+
+    /// A new process: empty, or with the default ELF-like layout.
+    pub fn spawn(&self, default_layout: bool) -> Result<u32> {
+        let space = {
+            let mut k = self.kernel.lock();
+            let mut mm = Mm::new(&mut k, self.cfg.mm)?;
+            if default_layout {
+                if let Err(e) = layout::apply_default(&mut mm, &mut k) {
+                    mm.teardown(&mut k);
+                    return Err(e);
+                }
+            }
+            Arc::new(AddressSpace::new(mm, self.kernel.clone()))
+        };
+        let group = Arc::new(ThreadGroup::default());
+        Ok(self.tasks.lock().insert(|pid| Task {
+            tgid: pid,
+            mm: space,
+            group,
+        }))
+    }
+
+    fn count(&self, task: &Task, fault: Fault) {
+        self.outcomes[fault.outcome as usize].fetch_add(1, Relaxed);
+        match fault.account {
+            Account::None => {}
+            Account::Minor => {
+                task.group.min_flt.fetch_add(1, Relaxed);
+            }
+            Account::Major => {
+                task.group.maj_flt.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn access(&self, pid: u32, addr: u64, op: Access) -> Result<Outcome> {
+        self.with_mm(pid, |mm, k, task| {
+            let fault = fault::access(mm, k, addr, op, &mut NoTrace);
+            self.count(task, fault);
+            fault.outcome
+        })
+    }
+
+    /// One access, with the kernel's reasoning step by step.
+    pub fn access_traced(&self, pid: u32, addr: u64, op: Access) -> Result<(Outcome, Vec<String>)> {
+        self.with_mm(pid, |mm, k, task| {
+            let mut steps = Vec::new();
+            let fault = fault::access(mm, k, addr, op, &mut steps);
+            self.count(task, fault);
+            (fault.outcome, steps)
+        })
+    }
+
+    /// Many accesses under one lock acquisition; `out[i]` gets the outcome
+    /// code of `addrs[i]`. Inputs are validated before anything runs.
+    pub fn access_batch(
+        &self,
+        pid: u32,
+        addrs: &[u64],
+        ops: Ops<'_>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != addrs.len() {
+            return Err(Error::invalid("output length differs from addrs length"));
+        }
+        if let Ops::Each(codes) = ops {
+            if codes.len() != addrs.len() {
+                return Err(Error::invalid(format!(
+                    "ops has {} entries but addrs has {}",
+                    codes.len(),
+                    addrs.len()
+                )));
+            }
+            if let Some(i) = codes.iter().position(|&c| c > 2) {
+                return Err(Error::invalid(format!(
+                    "ops[{i}] = {} is not an access code (0 read, 1 write, 2 exec)",
+                    codes[i]
+                )));
+            }
+        }
+        self.with_mm(pid, |mm, k, task| {
+            let mut per_outcome = [0u64; Outcome::COUNT];
+            let (mut minor, mut major) = (0u64, 0u64);
+            let mut run = |i: usize, op: Access| {
+                let fault = fault::access(mm, k, addrs[i], op, &mut NoTrace);
+                per_outcome[fault.outcome as usize] += 1;
+                match fault.account {
+                    Account::None => {}
+                    Account::Minor => minor += 1,
+                    Account::Major => major += 1,
+                }
+                out[i] = fault.outcome as u8;
+            };
+            match ops {
+                Ops::Same(op) => (0..addrs.len()).for_each(|i| run(i, op)),
+                Ops::Each(codes) => {
+                    for (i, &c) in codes.iter().enumerate() {
+                        run(i, Access::from_code(c).expect("validated above"));
+                    }
+                }
+            }
+            for (slot, n) in self.outcomes.iter().zip(per_outcome) {
+                if n != 0 {
+                    slot.fetch_add(n, Relaxed);
+                }
+            }
+            task.group.min_flt.fetch_add(minor, Relaxed);
+            task.group.maj_flt.fetch_add(major, Relaxed);
+        })
+    }
+
+    pub fn mmap(&self, pid: u32, req: MmapRequest) -> Result<u64> {
+        self.with_mm(pid, |mm, k, _| mm.mmap(k, req))?
+    }
+
+    pub fn munmap(&self, pid: u32, addr: u64, len: u64) -> Result<()> {
+        self.with_mm(pid, |mm, k, _| mm.munmap(k, addr, len))?
+    }
+
+    pub fn mprotect(&self, pid: u32, addr: u64, len: u64, prot: Prot) -> Result<()> {
+        self.with_mm(pid, |mm, k, _| mm.mprotect(k, addr, len, prot))?
+    }
+
+    pub fn madvise(&self, pid: u32, addr: u64, len: u64, advice: Advice) -> Result<()> {
+        self.with_mm(pid, |mm, k, _| mm.madvise(k, addr, len, advice))?
+    }
+
+    /// brk(2); `None` asks for the current break.
+    pub fn brk(&self, pid: u32, new: Option<u64>) -> Result<u64> {
+        self.with_mm(pid, |mm, k, _| match new {
+            Some(addr) => mm.brk(k, addr),
+            None => mm.layout.brk,
+        })
+    }
+
+    /// fork: a new process with a copy-on-write copy of the caller's memory.
+    pub fn fork(&self, pid: u32) -> Result<u32> {
+        let child = self.with_mm(pid, |mm, k, _| mm.fork_copy(k))??;
+        let space = Arc::new(AddressSpace::new(child, self.kernel.clone()));
+        let group = Arc::new(ThreadGroup::default());
+        Ok(self.tasks.lock().insert(|pid| Task {
+            tgid: pid,
+            mm: space,
+            group,
+        }))
+    }
+
+    /// clone(CLONE_VM|CLONE_THREAD): a new task sharing the address space.
+    /// With `stack_size > 0` it also maps a thread stack the way glibc's
+    /// pthread_create does: an anonymous mapping with a PROT_NONE guard page
+    /// at its bottom. Returns the tid and the usable stack range.
+    pub fn clone_thread(&self, pid: u32, stack_size: u64) -> Result<(u32, Option<(u64, u64)>)> {
+        let task = self.task(pid)?;
+        let stack = if stack_size > 0 {
+            let size = crate::addr::page_up(stack_size)
+                .ok_or_else(|| Error::sys(Errno::ENOMEM, "thread stack too large"))?;
+            let rw = Prot::parse("rw").expect("valid prot");
+            let base = self.mmap(
+                pid,
+                MmapRequest::anon(size + PAGE_SIZE, rw).with_flags("private|anonymous|stack")?,
+            )?;
+            self.mprotect(pid, base, PAGE_SIZE, Prot::NONE)?;
+            Some((base + PAGE_SIZE, base + PAGE_SIZE + size))
+        } else {
+            None
+        };
+        let tid = self.tasks.lock().insert(|_| Task {
+            tgid: task.tgid,
+            mm: task.mm.clone(),
+            group: task.group.clone(),
+        });
+        Ok((tid, stack))
+    }
+
+    /// do_exit for one task: its reference on the address space goes; the
+    /// last task out tears the address space down.
+    pub fn exit(&self, pid: u32) -> Result<()> {
+        let task = self
+            .tasks
+            .lock()
+            .tasks
+            .remove(&pid)
+            .ok_or(Error::NoSuchProcess { pid })?;
+        drop(task); // outside the task-table lock: may run the teardown
+        Ok(())
+    }
+
+    /// exit_group: every thread of the caller's process exits.
+    pub fn exit_group(&self, pid: u32) -> Result<()> {
+        let gone: Vec<Task> = {
+            let mut table = self.tasks.lock();
+            let tgid = table
+                .tasks
+                .get(&pid)
+                .ok_or(Error::NoSuchProcess { pid })?
+                .tgid;
+            let tids: Vec<u32> = table
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.tgid == tgid)
+                .map(|(&tid, _)| tid)
+                .collect();
+            tids.iter()
+                .filter_map(|tid| table.tasks.remove(tid))
+                .collect()
+        };
+        drop(gone);
+        Ok(())
+    }
+
+    pub fn is_alive(&self, pid: u32) -> bool {
+        self.tasks.lock().tasks.contains_key(&pid)
+    }
+
+    /// The thread-group id (the pid of the process) of a task.
+    pub fn tgid(&self, pid: u32) -> Result<u32> {
+        Ok(self.task(pid)?.tgid)
+    }
+
+    /// Live tasks sharing `pid`'s thread group, in tid order.
+    pub fn threads(&self, pid: u32) -> Result<Vec<u32>> {
+        let table = self.tasks.lock();
+        let tgid = table
+            .tasks
+            .get(&pid)
+            .ok_or(Error::NoSuchProcess { pid })?
+            .tgid;
+        Ok(table
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.tgid == tgid)
+            .map(|(&tid, _)| tid)
+            .collect())
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.tasks.lock().tasks.keys().copied().collect()
+    }
+
+    pub fn maps(&self, pid: u32) -> Result<String> {
+        self.with_mm(pid, |mm, _, _| mm.maps())
+    }
+
+    /// The VMAs of a task's address space, in address order.
+    pub fn vmas(&self, pid: u32) -> Result<Vec<crate::vma::Vma>> {
+        self.with_mm(pid, |mm, _, _| mm.vmas.all())
+    }
+
+    pub fn layout(&self, pid: u32) -> Result<crate::mm::Layout> {
+        self.with_mm(pid, |mm, _, _| mm.layout)
+    }
+
+    pub fn process_counters(&self, pid: u32) -> Result<ProcessCounters> {
+        let threads = self.threads(pid)?.len() as u64;
+        self.with_mm(pid, |mm, _, task| ProcessCounters {
+            min_flt: task.group.min_flt.load(Relaxed),
+            maj_flt: task.group.maj_flt.load(Relaxed),
+            rss_anon: mm.rss_anon,
+            rss_file: 0,
+            rss_shmem: mm.rss_shmem,
+            pt_pages: mm.pt.table_pages(),
+            vma_count: mm.vma_count() as u64,
+            threads,
+        })
+    }
+
+    pub fn counters(&self) -> SimCounters {
+        let (processes, tasks) = {
+            let table = self.tasks.lock();
+            let mut groups: Vec<u32> = table.tasks.values().map(|t| t.tgid).collect();
+            groups.dedup();
+            groups.sort_unstable();
+            groups.dedup();
+            (groups.len() as u64, table.tasks.len() as u64)
+        };
+        let k = self.kernel.lock();
+        let total = k.phys.frames_total();
+        let free = k.phys.frames_free();
+        SimCounters {
+            frames_total: total,
+            frames_free: free,
+            frames_used: total - free,
+            pt_pages: k.phys.table_frames(),
+            processes,
+            tasks,
+            outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
+        }
+    }
+
+    /// Verify every invariant of every structure; see `check.rs`.
+    pub fn check(&self) -> Result<()> {
+        let table = self.tasks.lock();
+        let mut spaces: Vec<&Arc<AddressSpace>> = table.tasks.values().map(|t| &t.mm).collect();
+        spaces.sort_by_key(|s| Arc::as_ptr(s));
+        spaces.dedup_by_key(|s| Arc::as_ptr(s));
+        let guards: Vec<_> = spaces.iter().map(|s| s.mm.lock()).collect();
+        let mms: Vec<&Mm> = guards.iter().map(|g| &**g).collect();
+        let kernel = self.kernel.lock();
+        crate::check::check_all(&mms, &kernel).map_err(Error::Invariant)
+    }
+}

@@ -1,0 +1,242 @@
+//! Virtual memory areas: range, protection, flags and what backs them.
+
+use crate::addr::PAGE_SHIFT;
+use crate::error::{Error, Result};
+use crate::pagetable::pte;
+use std::fmt;
+
+/// PROT_READ / PROT_WRITE / PROT_EXEC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Prot(u8);
+
+impl Prot {
+    pub const NONE: Prot = Prot(0);
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const EXEC: u8 = 4;
+
+    pub fn new(read: bool, write: bool, exec: bool) -> Prot {
+        Prot((read as u8) | (write as u8) << 1 | (exec as u8) << 2)
+    }
+    pub fn read(self) -> bool {
+        self.0 & Self::READ != 0
+    }
+    pub fn write(self) -> bool {
+        self.0 & Self::WRITE != 0
+    }
+    pub fn exec(self) -> bool {
+        self.0 & Self::EXEC != 0
+    }
+    /// vma_is_accessible: any of read, write, exec.
+    pub fn accessible(self) -> bool {
+        self.0 != 0
+    }
+
+    /// "r", "rw", "r-x", "rwx", "---", "none", "" (letters in any order).
+    pub fn parse(text: &str) -> Result<Prot> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("none") {
+            return Ok(Prot::NONE);
+        }
+        let mut p = 0u8;
+        for c in t.chars() {
+            let bit = match c {
+                'r' | 'R' => Self::READ,
+                'w' | 'W' => Self::WRITE,
+                'x' | 'X' => Self::EXEC,
+                '-' => 0,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "bad prot {text:?}: use letters r, w, x (or \"none\")"
+                    )))
+                }
+            };
+            if bit != 0 && p & bit != 0 {
+                return Err(Error::invalid(format!(
+                    "bad prot {text:?}: {c:?} given twice"
+                )));
+            }
+            p |= bit;
+        }
+        Ok(Prot(p))
+    }
+}
+
+impl fmt::Display for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |on: bool, ch: char| if on { ch } else { '-' };
+        write!(
+            f,
+            "{}{}{}",
+            c(self.read(), 'r'),
+            c(self.write(), 'w'),
+            c(self.exec(), 'x')
+        )
+    }
+}
+
+/// VMA flags other than protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct VmFlags(u8);
+
+impl VmFlags {
+    pub const SHARED: u8 = 1 << 0;
+    pub const GROWSDOWN: u8 = 1 << 1;
+    /// MADV_DONTFORK: not copied into a forked child.
+    pub const DONTCOPY: u8 = 1 << 2;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn with(self, bit: u8, on: bool) -> VmFlags {
+        if on {
+            VmFlags(self.0 | bit)
+        } else {
+            VmFlags(self.0 & !bit)
+        }
+    }
+}
+
+/// What supplies a VMA's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backing {
+    /// Private anonymous memory: zero page, then anonymous frames.
+    Anon,
+    /// Pages of a page-cache object (shmem for MAP_SHARED|MAP_ANONYMOUS);
+    /// `pgoff` is the object page at `start`.
+    Object { id: u32, pgoff: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Prot,
+    pub flags: VmFlags,
+    pub backing: Backing,
+    /// Whether the VMA ever got an anonymous page of its own (has an anon_vma).
+    /// fork copies page tables only for such VMAs (vma_needs_copy).
+    pub has_anon: bool,
+}
+
+impl Vma {
+    pub fn anon(start: u64, end: u64, prot: Prot, flags: VmFlags) -> Vma {
+        Vma {
+            start,
+            end,
+            prot,
+            flags,
+            backing: Backing::Anon,
+            has_anon: false,
+        }
+    }
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+    pub fn shared(&self) -> bool {
+        self.flags.has(VmFlags::SHARED)
+    }
+    pub fn growsdown(&self) -> bool {
+        self.flags.has(VmFlags::GROWSDOWN)
+    }
+
+    /// The object page backing `addr` (for object-backed VMAs).
+    pub fn object_page(&self, addr: u64) -> Option<(u32, u64)> {
+        match self.backing {
+            Backing::Object { id, pgoff } => {
+                Some((id, pgoff + ((addr - self.start) >> PAGE_SHIFT)))
+            }
+            Backing::Anon => None,
+        }
+    }
+
+    /// The part of this VMA from `at` on (the caller keeps [start, at)).
+    pub fn tail_from(&self, at: u64) -> Vma {
+        let mut tail = *self;
+        tail.start = at;
+        if let Backing::Object { id, pgoff } = self.backing {
+            tail.backing = Backing::Object {
+                id,
+                pgoff: pgoff + ((at - self.start) >> PAGE_SHIFT),
+            };
+        }
+        tail
+    }
+
+    /// Whether `next` can be merged onto the end of `self` (vma_merge).
+    pub fn can_merge_with(&self, next: &Vma) -> bool {
+        if self.end != next.start || self.prot != next.prot || self.flags != next.flags {
+            return false;
+        }
+        match (self.backing, next.backing) {
+            (Backing::Anon, Backing::Anon) => true,
+            (Backing::Object { id: a, pgoff: pa }, Backing::Object { id: b, pgoff: pb }) => {
+                a == b && pa + (self.len() >> PAGE_SHIFT) == pb
+            }
+            _ => false,
+        }
+    }
+
+    /// Leaf PTE permission bits for a page of this VMA; `writable` says whether
+    /// this mapping may be writable now (false for COW-shared pages).
+    #[inline]
+    pub fn pte_bits(&self, writable: bool) -> u64 {
+        if !self.prot.accessible() {
+            return pte::PROTNONE | pte::USER;
+        }
+        let mut bits = pte::PRESENT | pte::USER;
+        if writable && self.prot.write() {
+            bits |= pte::WRITE;
+        }
+        if !self.prot.exec() {
+            bits |= pte::NX;
+        }
+        bits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prot_parse_and_display() {
+        assert_eq!(Prot::parse("rw").unwrap().to_string(), "rw-");
+        assert_eq!(Prot::parse("r-x").unwrap().to_string(), "r-x");
+        assert_eq!(Prot::parse("xr").unwrap().to_string(), "r-x");
+        assert_eq!(Prot::parse("none").unwrap(), Prot::NONE);
+        assert_eq!(Prot::parse("---").unwrap(), Prot::NONE);
+        assert!(Prot::parse("rq").is_err());
+        assert!(Prot::parse("rr").is_err());
+    }
+
+    #[test]
+    fn merge_rules() {
+        let rw = Prot::parse("rw").unwrap();
+        let a = Vma::anon(0x1000, 0x2000, rw, VmFlags::default());
+        let b = Vma::anon(0x2000, 0x3000, rw, VmFlags::default());
+        assert!(a.can_merge_with(&b));
+        let c = Vma::anon(
+            0x2000,
+            0x3000,
+            Prot::parse("r").unwrap(),
+            VmFlags::default(),
+        );
+        assert!(!a.can_merge_with(&c));
+        let mut o1 = a;
+        o1.backing = Backing::Object { id: 1, pgoff: 0 };
+        let o2 = o1.tail_from(0x1800 & !0xfff).tail_from(0x1000);
+        assert_eq!(o2.backing, Backing::Object { id: 1, pgoff: 0 });
+        let mut o3 = b;
+        o3.backing = Backing::Object { id: 1, pgoff: 1 };
+        assert!(o1.can_merge_with(&o3));
+        o3.backing = Backing::Object { id: 1, pgoff: 5 };
+        assert!(!o1.can_merge_with(&o3));
+    }
+}

@@ -1,0 +1,50 @@
+//! The one place core errors become Python exceptions.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyOSError, PyValueError};
+use pyo3::PyErr;
+use vmsim_core::Error;
+
+create_exception!(
+    _core,
+    VmsimError,
+    PyException,
+    "Base class of vmsim's own errors."
+);
+create_exception!(
+    _core,
+    InvariantError,
+    VmsimError,
+    "sim.check() found a broken invariant; the message names it."
+);
+create_exception!(
+    _core,
+    ProcessExitedError,
+    VmsimError,
+    "The process (task) has exited; its handle can no longer be used."
+);
+
+pub fn to_py(err: Error) -> PyErr {
+    match err {
+        // OSError(errno, strerror) picks the right subclass (EEXIST -> FileExistsError...).
+        Error::Sys { errno, reason } => {
+            PyOSError::new_err((errno as i32, format!("{}: {reason}", errno.name())))
+        }
+        Error::InvalidArgument(reason) => PyValueError::new_err(reason),
+        Error::NoSuchProcess { pid } => {
+            ProcessExitedError::new_err(format!("process {pid} has exited"))
+        }
+        Error::Invariant(reason) => InvariantError::new_err(reason),
+    }
+}
+
+/// `?`-friendly conversion for core results.
+pub trait IntoPy<T> {
+    fn py(self) -> pyo3::PyResult<T>;
+}
+
+impl<T> IntoPy<T> for vmsim_core::Result<T> {
+    fn py(self) -> pyo3::PyResult<T> {
+        self.map_err(to_py)
+    }
+}

@@ -1,0 +1,476 @@
+//! vmsim._core: thin PyO3 bindings over vmsim-core. Argument conversion and
+//! error mapping only; every decision is made in the core.
+
+mod errors;
+
+use errors::{to_py, IntoPy, InvariantError, ProcessExitedError, VmsimError};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString};
+use std::sync::Arc;
+use vmsim_core::{
+    units, Access, Advice, IndexKind, MmapRequest, Ops, Outcome, Prot, SimConfig, Simulator,
+};
+
+/// A size given as int bytes or a string like "64KiB".
+fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    if let Ok(text) = value.cast::<PyString>() {
+        return units::parse_size(text.to_str()?).py();
+    }
+    let n: i128 = value.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be an int (bytes) or a size string like \"256MiB\""
+        ))
+    })?;
+    u64::try_from(n).map_err(|_| {
+        PyValueError::new_err(format!("{what} must be between 0 and 2**64-1, got {n}"))
+    })
+}
+
+/// The Python-side `vmsim.Outcome` enum member for a code.
+fn outcome_obj(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
+    static OUTCOME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let cls = OUTCOME.get_or_try_init(py, || {
+        py.import("vmsim.outcome")?
+            .getattr("Outcome")
+            .map(Bound::unbind)
+    })?;
+    Ok(cls.bind(py).call1((outcome as u8,))?.unbind())
+}
+
+fn access_arg(op: &Bound<'_, PyAny>) -> PyResult<Access> {
+    if let Ok(text) = op.cast::<PyString>() {
+        return Access::parse(text.to_str()?).py();
+    }
+    let code: i64 = op
+        .extract()
+        .map_err(|_| PyTypeError::new_err("op must be \"r\", \"w\", \"x\" or a code 0, 1, 2"))?;
+    u8::try_from(code)
+        .ok()
+        .and_then(Access::from_code)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "op code {code} is not 0 (read), 1 (write) or 2 (exec)"
+            ))
+        })
+}
+
+/// A 1-D numpy array of the given dtype, as an owned or borrowed vector.
+fn array_arg<T>(value: &Bound<'_, PyAny>, what: &str, dtype: &str) -> PyResult<Vec<T>>
+where
+    T: numpy::Element + Copy,
+    for<'a, 'py> Vec<T>: FromPyObject<'a, 'py>,
+{
+    if let Ok(arr) = value.cast::<PyArray1<T>>() {
+        let ro = arr
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+        return Ok(match ro.as_slice() {
+            Ok(slice) => slice.to_vec(),
+            Err(_) => ro.as_array().iter().copied().collect(), // non-contiguous: gather
+        });
+    }
+    if let Ok(arr) = value.cast::<PyUntypedArray>() {
+        if arr.ndim() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "{what} must be a 1-D array, got {} dimensions",
+                arr.ndim()
+            )));
+        }
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a numpy {dtype} array, got dtype {}",
+            arr.dtype()
+        )));
+    }
+    value.extract::<Vec<T>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a numpy {dtype} array or a list of ints"
+        ))
+    })
+}
+
+#[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
+struct PySimulator {
+    sim: Arc<Simulator>,
+}
+
+#[pymethods]
+impl PySimulator {
+    #[new]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None))]
+    fn new(
+        memory: Option<&Bound<'_, PyAny>>,
+        vma_index: Option<&str>,
+        stack_rlimit: Option<&Bound<'_, PyAny>>,
+        stack_guard_gap: Option<&Bound<'_, PyAny>>,
+        max_map_count: Option<usize>,
+    ) -> PyResult<Self> {
+        let mut cfg = SimConfig::default();
+        if let Some(m) = memory {
+            cfg.memory = size_arg(m, "memory")?;
+        }
+        if let Some(name) = vma_index {
+            cfg.mm.index = IndexKind::parse(name).py()?;
+        }
+        if let Some(r) = stack_rlimit {
+            cfg.mm.stack_rlimit = size_arg(r, "stack_rlimit")?;
+        }
+        if let Some(g) = stack_guard_gap {
+            cfg.mm.stack_guard_gap = size_arg(g, "stack_guard_gap")?;
+        }
+        if let Some(n) = max_map_count {
+            cfg.mm.max_map_count = n;
+        }
+        Ok(PySimulator {
+            sim: Arc::new(Simulator::new(cfg).py()?),
+        })
+    }
+
+    /// A new process: an empty address space, or layout="default" for a
+    /// realistic ELF process (text, data, heap, mmap area, stack).
+    #[pyo3(signature = (layout = None))]
+    fn spawn(&self, layout: Option<&str>) -> PyResult<PyProcess> {
+        let default = match layout {
+            None | Some("empty") => false,
+            Some("default") => true,
+            Some(other) => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown layout {other:?}: use \"default\" or \"empty\""
+                )))
+            }
+        };
+        let pid = self.sim.spawn(default).py()?;
+        Ok(PyProcess {
+            sim: self.sim.clone(),
+            pid,
+            stack: None,
+        })
+    }
+
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.sim.counters();
+        let d = PyDict::new(py);
+        d.set_item("frames_total", c.frames_total)?;
+        d.set_item("frames_free", c.frames_free)?;
+        d.set_item("frames_used", c.frames_used)?;
+        d.set_item("pt_pages", c.pt_pages)?;
+        d.set_item("processes", c.processes)?;
+        d.set_item("tasks", c.tasks)?;
+        let faults = PyDict::new(py);
+        for o in Outcome::ALL {
+            faults.set_item(o.name(), c.outcomes[o as usize])?;
+        }
+        d.set_item("faults", faults)?;
+        Ok(d)
+    }
+
+    /// Verify every invariant; raises InvariantError naming what broke.
+    fn check(&self, py: Python<'_>) -> PyResult<()> {
+        let sim = self.sim.clone();
+        py.detach(move || sim.check()).py()
+    }
+
+    /// Live task ids.
+    fn pids(&self) -> Vec<u32> {
+        self.sim.pids()
+    }
+
+    #[getter]
+    fn memory(&self) -> u64 {
+        self.sim.config().memory
+    }
+
+    #[getter]
+    fn vma_index(&self) -> &'static str {
+        self.sim.config().mm.index.name()
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.sim.counters();
+        format!(
+            "Simulator(memory={:?}, vma_index={:?}, processes={}, frames_used={}/{})",
+            units::format_size(self.sim.config().memory),
+            self.vma_index(),
+            c.processes,
+            c.frames_used,
+            c.frames_total
+        )
+    }
+}
+
+#[pyclass(name = "Process", module = "vmsim._core", frozen)]
+struct PyProcess {
+    sim: Arc<Simulator>,
+    pid: u32,
+    stack: Option<(u64, u64)>,
+}
+
+#[pymethods]
+impl PyProcess {
+    #[getter]
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The thread-group id: the pid of the process this task belongs to.
+    #[getter]
+    fn tgid(&self) -> PyResult<u32> {
+        self.sim.tgid(self.pid).py()
+    }
+
+    #[getter]
+    fn alive(&self) -> bool {
+        self.sim.is_alive(self.pid)
+    }
+
+    /// (low, high) of the stack clone_thread mapped for this thread, else None.
+    #[getter]
+    fn thread_stack(&self) -> Option<(u64, u64)> {
+        self.stack
+    }
+
+    #[pyo3(signature = (length, prot = "rw", flags = "private|anonymous", addr = None, *, fixed = false, fixed_noreplace = false))]
+    fn mmap(
+        &self,
+        length: &Bound<'_, PyAny>,
+        prot: &str,
+        flags: &str,
+        addr: Option<u64>,
+        fixed: bool,
+        fixed_noreplace: bool,
+    ) -> PyResult<u64> {
+        let mut req = MmapRequest::anon(size_arg(length, "length")?, Prot::parse(prot).py()?)
+            .with_flags(flags)
+            .py()?;
+        req.addr = addr.unwrap_or(0);
+        req.fixed |= fixed;
+        req.fixed_noreplace |= fixed_noreplace;
+        if (req.fixed || req.fixed_noreplace) && addr.is_none() {
+            return Err(PyValueError::new_err("fixed and fixed_noreplace need addr"));
+        }
+        self.sim.mmap(self.pid, req).py()
+    }
+
+    fn munmap(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.sim
+            .munmap(self.pid, addr, size_arg(length, "length")?)
+            .py()
+    }
+
+    fn mprotect(&self, addr: u64, length: &Bound<'_, PyAny>, prot: &str) -> PyResult<()> {
+        let prot = Prot::parse(prot).py()?;
+        self.sim
+            .mprotect(self.pid, addr, size_arg(length, "length")?, prot)
+            .py()
+    }
+
+    /// madvise with "dontfork", "dofork" or "dontneed".
+    fn madvise(&self, addr: u64, length: &Bound<'_, PyAny>, advice: &str) -> PyResult<()> {
+        let advice = Advice::parse(advice).py()?;
+        self.sim
+            .madvise(self.pid, addr, size_arg(length, "length")?, advice)
+            .py()
+    }
+
+    /// brk(2): set the program break and return the new one (the old one if
+    /// refused); with no argument, return the current break.
+    #[pyo3(signature = (new_end = None))]
+    fn brk(&self, new_end: Option<u64>) -> PyResult<u64> {
+        self.sim.brk(self.pid, new_end).py()
+    }
+
+    /// One access; returns a vmsim.Outcome.
+    #[pyo3(signature = (addr, op = None))]
+    fn access(
+        &self,
+        py: Python<'_>,
+        addr: u64,
+        op: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let op = op.map(access_arg).transpose()?.unwrap_or(Access::Read);
+        let outcome = self.sim.access(self.pid, addr, op).py()?;
+        outcome_obj(py, outcome)
+    }
+
+    /// One access, returning (Outcome, [the kernel's steps as text]).
+    #[pyo3(signature = (addr, op = None))]
+    fn access_traced(
+        &self,
+        py: Python<'_>,
+        addr: u64,
+        op: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Py<PyAny>, Vec<String>)> {
+        let op = op.map(access_arg).transpose()?.unwrap_or(Access::Read);
+        let (outcome, steps) = self.sim.access_traced(self.pid, addr, op).py()?;
+        Ok((outcome_obj(py, outcome)?, steps))
+    }
+
+    /// Many accesses at once. addrs: numpy uint64 (or a list of ints); ops:
+    /// numpy uint8 codes (0 read, 1 write, 2 exec) or "r"/"w"/"x" for all.
+    /// Returns a numpy uint8 array of Outcome codes; the GIL is released.
+    #[pyo3(signature = (addrs, ops = None))]
+    fn access_batch<'py>(
+        &self,
+        py: Python<'py>,
+        addrs: &Bound<'py, PyAny>,
+        ops: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let addrs: Vec<u64> = array_arg(addrs, "addrs", "uint64")?;
+        let codes: Option<Vec<u8>> = match ops {
+            Some(o)
+                if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() =>
+            {
+                Some(array_arg(o, "ops", "uint8")?)
+            }
+            _ => None,
+        };
+        let op = match (ops, &codes) {
+            (_, Some(c)) => Ops::Each(c),
+            (Some(o), None) => Ops::Same(access_arg(o)?),
+            (None, None) => Ops::Same(Access::Read),
+        };
+        let mut out = vec![0u8; addrs.len()];
+        let sim = &self.sim;
+        let pid = self.pid;
+        py.detach(|| sim.access_batch(pid, &addrs, op, &mut out))
+            .py()?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
+    fn fork(&self) -> PyResult<PyProcess> {
+        let pid = self.sim.fork(self.pid).py()?;
+        Ok(PyProcess {
+            sim: self.sim.clone(),
+            pid,
+            stack: None,
+        })
+    }
+
+    /// A thread sharing this address space. stack_size (default 8MiB) maps a
+    /// pthread-style stack with a guard page; 0 maps none.
+    #[pyo3(signature = (stack_size = None))]
+    fn clone_thread(&self, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
+        let size = stack_size
+            .map(|s| size_arg(s, "stack_size"))
+            .transpose()?
+            .unwrap_or(8 << 20);
+        let (tid, stack) = self.sim.clone_thread(self.pid, size).py()?;
+        Ok(PyProcess {
+            sim: self.sim.clone(),
+            pid: tid,
+            stack,
+        })
+    }
+
+    /// This task exits; the address space goes when its last task has exited.
+    fn exit(&self, py: Python<'_>) -> PyResult<()> {
+        let sim = self.sim.clone();
+        let pid = self.pid;
+        py.detach(move || sim.exit(pid)).py()
+    }
+
+    /// Every thread of this process exits.
+    fn exit_group(&self, py: Python<'_>) -> PyResult<()> {
+        let sim = self.sim.clone();
+        let pid = self.pid;
+        py.detach(move || sim.exit_group(pid)).py()
+    }
+
+    /// Task ids of this process's live threads.
+    fn threads(&self) -> PyResult<Vec<u32>> {
+        self.sim.threads(self.pid).py()
+    }
+
+    /// The address space in /proc/PID/maps format.
+    fn maps(&self) -> PyResult<String> {
+        self.sim.maps(self.pid).py()
+    }
+
+    /// VMAs as (start, end, prot, flags) tuples, flags like "private" or "shared|growsdown".
+    fn vmas(&self) -> PyResult<Vec<(u64, u64, String, String)>> {
+        let vmas = self.sim.vmas(self.pid).py()?;
+        Ok(vmas
+            .iter()
+            .map(|v| {
+                let mut flags = vec![if v.shared() { "shared" } else { "private" }];
+                if v.growsdown() {
+                    flags.push("growsdown");
+                }
+                if v.flags.has(vmsim_core::vma::VmFlags::DONTCOPY) {
+                    flags.push("dontfork");
+                }
+                (v.start, v.end, v.prot.to_string(), flags.join("|"))
+            })
+            .collect())
+    }
+
+    /// start_brk, brk, start_stack and mmap_base.
+    fn layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let l = self.sim.layout(self.pid).py()?;
+        let d = PyDict::new(py);
+        d.set_item("start_brk", l.start_brk)?;
+        d.set_item("brk", l.brk)?;
+        d.set_item("start_stack", l.start_stack)?;
+        d.set_item("mmap_base", l.mmap_base)?;
+        Ok(d)
+    }
+
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.sim.process_counters(self.pid).py()?;
+        let d = PyDict::new(py);
+        for (name, value) in [
+            ("min_flt", c.min_flt),
+            ("maj_flt", c.maj_flt),
+            ("rss_anon", c.rss_anon),
+            ("rss_file", c.rss_file),
+            ("rss_shmem", c.rss_shmem),
+            ("pt_pages", c.pt_pages),
+            ("vma_count", c.vma_count),
+            ("threads", c.threads),
+        ] {
+            d.set_item(name, value)?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.sim.is_alive(self.pid) {
+            "alive"
+        } else {
+            "exited"
+        };
+        format!("Process(pid={}, {state})", self.pid)
+    }
+}
+
+/// Names of the VMA index structures a Simulator can use.
+#[pyfunction]
+fn vma_indexes() -> Vec<&'static str> {
+    IndexKind::ALL.iter().map(|k| k.name()).collect()
+}
+
+/// Parse a size string ("64KiB", "1GiB", "4096") into bytes.
+#[pyfunction]
+fn parse_size(text: &str) -> PyResult<u64> {
+    units::parse_size(text).map_err(to_py)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PySimulator>()?;
+    m.add_class::<PyProcess>()?;
+    m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add("VmsimError", py.get_type::<VmsimError>())?;
+    m.add("InvariantError", py.get_type::<InvariantError>())?;
+    m.add("ProcessExitedError", py.get_type::<ProcessExitedError>())?;
+    m.add(
+        "OUTCOME_NAMES",
+        Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>(),
+    )?;
+    m.add("DEFAULT_VMA_INDEX", IndexKind::DEFAULT.name())?;
+    Ok(())
+}
