@@ -57,38 +57,44 @@ fn access_arg(op: &Bound<'_, PyAny>) -> PyResult<Access> {
         })
 }
 
-/// A 1-D numpy array of the given dtype, as an owned or borrowed vector.
-fn array_arg<T>(value: &Bound<'_, PyAny>, what: &str, dtype: &str) -> PyResult<Vec<T>>
+/// A 1-D array argument: borrowed from numpy when contiguous, else gathered.
+enum ArrayArg<'py, T: numpy::Element> {
+    Borrowed(numpy::PyReadonlyArray1<'py, T>),
+    Owned(Vec<T>),
+}
+
+impl<T: numpy::Element> ArrayArg<'_, T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            ArrayArg::Borrowed(ro) => ro.as_slice().expect("checked contiguous"),
+            ArrayArg::Owned(v) => v,
+        }
+    }
+}
+
+/// A 1-D numpy array of the given dtype (or a list of ints).
+fn array_arg<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<ArrayArg<'py, T>>
 where
     T: numpy::Element + Copy,
-    for<'a, 'py> Vec<T>: FromPyObject<'a, 'py>,
+    for<'a> Vec<T>: FromPyObject<'a, 'py>,
 {
     if let Ok(arr) = value.cast::<PyArray1<T>>() {
-        let ro = arr
-            .try_readonly()
-            .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-        return Ok(match ro.as_slice() {
-            Ok(slice) => slice.to_vec(),
-            Err(_) => ro.as_array().iter().copied().collect(), // non-contiguous: gather
-        });
+        let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+        if ro.as_slice().is_ok() {
+            return Ok(ArrayArg::Borrowed(ro));
+        }
+        return Ok(ArrayArg::Owned(ro.as_array().iter().copied().collect())); // strided: gather
     }
     if let Ok(arr) = value.cast::<PyUntypedArray>() {
         if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!(
-                "{what} must be a 1-D array, got {} dimensions",
-                arr.ndim()
-            )));
+            return Err(PyValueError::new_err(format!("{what} must be a 1-D array, got {} dimensions", arr.ndim())));
         }
-        return Err(PyTypeError::new_err(format!(
-            "{what} must be a numpy {dtype} array, got dtype {}",
-            arr.dtype()
-        )));
+        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array, got dtype {}", arr.dtype())));
     }
-    value.extract::<Vec<T>>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be a numpy {dtype} array or a list of ints"
-        ))
-    })
+    value
+        .extract::<Vec<T>>()
+        .map(ArrayArg::Owned)
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))
 }
 
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
@@ -317,25 +323,21 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let addrs: Vec<u64> = array_arg(addrs, "addrs", "uint64")?;
-        let codes: Option<Vec<u8>> = match ops {
-            Some(o)
-                if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() =>
-            {
-                Some(array_arg(o, "ops", "uint8")?)
-            }
+        let addrs = array_arg::<u64>(addrs, "addrs", "uint64")?;
+        let codes = match ops {
+            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => Some(array_arg::<u8>(o, "ops", "uint8")?),
             _ => None,
         };
         let op = match (ops, &codes) {
-            (_, Some(c)) => Ops::Each(c),
+            (_, Some(c)) => Ops::Each(c.as_slice()),
             (Some(o), None) => Ops::Same(access_arg(o)?),
             (None, None) => Ops::Same(Access::Read),
         };
+        let addrs = addrs.as_slice();
         let mut out = vec![0u8; addrs.len()];
         let sim = &self.sim;
         let pid = self.pid;
-        py.detach(|| sim.access_batch(pid, &addrs, op, &mut out))
-            .py()?;
+        py.detach(|| sim.access_batch(pid, addrs, op, &mut out)).py()?;
         Ok(PyArray1::from_vec(py, out))
     }
 
