@@ -80,3 +80,47 @@ impl Mm {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fault::{access, Access, NoTrace, Outcome};
+    use crate::kernel::Kernel;
+    use crate::mm::{Mm, MmConfig, MmapRequest};
+    use crate::vma::Prot;
+
+    #[test]
+    fn cow_share_then_copy_then_reuse() {
+        let mut k = Kernel::new(1024).unwrap();
+        let mut parent = Mm::new(&mut k, MmConfig::default()).unwrap();
+        let a = parent
+            .mmap(
+                &mut k,
+                MmapRequest::anon(0x2000, Prot::parse("rw").unwrap()),
+            )
+            .unwrap();
+        access(&mut parent, &mut k, a, Access::Write, &mut NoTrace);
+        let mut child = parent.fork_copy(&mut k).unwrap();
+        let pfn = crate::pagetable::pte::pfn(parent.pt.lookup(a));
+        assert_eq!(k.phys.frame(pfn).refcount, 2);
+        assert_eq!(k.phys.frame(pfn).mapcount, 2);
+        crate::check::check_all(&[&parent, &child], &k).unwrap();
+        assert_eq!(
+            access(&mut child, &mut k, a, Access::Write, &mut NoTrace).outcome,
+            Outcome::CowCopy
+        );
+        assert_eq!(k.phys.frame(pfn).refcount, 1);
+        assert_eq!(
+            access(&mut parent, &mut k, a, Access::Write, &mut NoTrace).outcome,
+            Outcome::CowReuse
+        );
+        // The untouched second page was never mapped: the child faults it itself.
+        assert_eq!(
+            access(&mut child, &mut k, a + 0x1000, Access::Read, &mut NoTrace).outcome,
+            Outcome::ZeroPage
+        );
+        crate::check::check_all(&[&parent, &child], &k).unwrap();
+        child.teardown(&mut k);
+        parent.teardown(&mut k);
+        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+    }
+}

@@ -718,3 +718,168 @@ impl Drop for AddressSpace {
         mm.teardown(&mut kernel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::{access, Access, NoTrace, Outcome};
+
+    fn setup() -> (Mm, Kernel) {
+        let mut k = Kernel::new(4096).unwrap();
+        let mm = Mm::new(&mut k, MmConfig::default()).unwrap();
+        (mm, k)
+    }
+
+    fn rw() -> Prot {
+        Prot::parse("rw").unwrap()
+    }
+
+    fn fixed(addr: u64, len: u64, prot: Prot) -> MmapRequest {
+        MmapRequest {
+            addr,
+            fixed: true,
+            ..MmapRequest::anon(len, prot)
+        }
+    }
+
+    fn spans(mm: &Mm) -> Vec<(u64, u64, String)> {
+        mm.vmas
+            .all()
+            .iter()
+            .map(|v| (v.start, v.end, v.prot.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn adjacent_mappings_merge_and_split() {
+        let (mut mm, mut k) = setup();
+        let a = mm.mmap(&mut k, fixed(0x10_0000, 0x2000, rw())).unwrap();
+        mm.mmap(&mut k, fixed(a + 0x2000, 0x1000, rw())).unwrap();
+        assert_eq!(spans(&mm), vec![(a, a + 0x3000, "rw-".into())]);
+        mm.mprotect(&mut k, a + 0x1000, 0x1000, Prot::parse("r").unwrap())
+            .unwrap();
+        assert_eq!(mm.vma_count(), 3);
+        mm.mprotect(&mut k, a, 0x3000, rw()).unwrap();
+        assert_eq!(mm.vma_count(), 1);
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
+    }
+
+    #[test]
+    fn top_down_placement_and_exhaustion() {
+        let (mut mm, mut k) = setup();
+        let a = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
+        assert_eq!(a, DEFAULT_MMAP_BASE - 0x1000);
+        // Larger than the whole address space: ENOMEM.
+        let err = mm
+            .mmap(&mut k, MmapRequest::anon(TASK_SIZE, rw()))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Sys {
+                errno: Errno::ENOMEM,
+                ..
+            }
+        ));
+        // Fill everything below mmap_base: the bottom-up fallback above TASK_SIZE/3 is used.
+        let low = crate::addr::page_up(crate::addr::MMAP_MIN_ADDR).unwrap();
+        mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, rw()))
+            .unwrap();
+        let b = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
+        assert!(
+            b >= DEFAULT_MMAP_BASE,
+            "fallback placed above mmap_base: {b:#x}"
+        );
+        mm.teardown(&mut k);
+    }
+
+    #[test]
+    fn munmap_frees_tables_only_when_no_vma_shares_them() {
+        let (mut mm, mut k) = setup();
+        let a = mm.mmap(&mut k, fixed(0x4000_0000, 0x2000, rw())).unwrap();
+        access(&mut mm, &mut k, a, Access::Write, &mut NoTrace);
+        access(&mut mm, &mut k, a + 0x1000, Access::Write, &mut NoTrace);
+        assert_eq!(mm.pt.table_pages(), 3);
+        mm.munmap(&mut k, a + 0x1000, 0x1000).unwrap();
+        assert_eq!(
+            mm.pt.table_pages(),
+            3,
+            "the PTE table still serves [a, a+4K)"
+        );
+        mm.munmap(&mut k, a, 0x1000).unwrap();
+        assert_eq!(mm.pt.table_pages(), 0);
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
+        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+    }
+
+    #[test]
+    fn brk_moves_the_break() {
+        let (mut mm, mut k) = setup();
+        let start = mm.layout.brk;
+        assert_eq!(mm.brk(&mut k, start + 0x3000), start + 0x3000);
+        assert_eq!(mm.vma_count(), 1);
+        assert!(mm.maps().contains("[heap]"));
+        assert_eq!(
+            access(&mut mm, &mut k, start + 0x2000, Access::Write, &mut NoTrace).outcome,
+            Outcome::AnonZeroFill
+        );
+        assert_eq!(mm.brk(&mut k, start), start);
+        assert_eq!(mm.vma_count(), 0);
+        assert_eq!(mm.rss_anon, 0);
+        assert_eq!(
+            mm.brk(&mut k, start - 1),
+            start,
+            "below start_brk is refused"
+        );
+        mm.teardown(&mut k);
+    }
+
+    #[test]
+    fn shared_anonymous_pages_live_in_the_page_cache() {
+        let (mut mm, mut k) = setup();
+        let req = MmapRequest::anon(0x2000, rw())
+            .with_flags("shared|anonymous")
+            .unwrap();
+        let a = mm.mmap(&mut k, req).unwrap();
+        assert_eq!(
+            access(&mut mm, &mut k, a, Access::Read, &mut NoTrace).outcome,
+            Outcome::FileMinor
+        );
+        assert_eq!(
+            access(&mut mm, &mut k, a, Access::Write, &mut NoTrace).outcome,
+            Outcome::Hit
+        );
+        assert_eq!(mm.rss_shmem, 1);
+        // Splitting the VMA adds a mapper to the object; check() verifies the count.
+        mm.mprotect(&mut k, a, 0x1000, Prot::parse("r").unwrap())
+            .unwrap();
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
+        assert_eq!(
+            k.phys.frames_free(),
+            k.phys.frames_total(),
+            "the shmem page goes with its last mapper"
+        );
+    }
+
+    #[test]
+    fn flag_parsing() {
+        let r = MmapRequest::anon(1, rw());
+        assert!(r.with_flags("private|anonymous").is_ok());
+        assert!(r.with_flags("MAP_SHARED|MAP_ANONYMOUS").unwrap().shared);
+        assert!(matches!(
+            r.with_flags("anonymous"),
+            Err(Error::Sys {
+                errno: Errno::EINVAL,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.with_flags("private|bogus"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(Advice::parse("MADV_DONTFORK").unwrap(), Advice::DontFork);
+        assert!(Advice::parse("free").is_err());
+    }
+}

@@ -461,3 +461,75 @@ impl Simulator {
         crate::check::check_all(&mms, &kernel).map_err(Error::Invariant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim() -> Simulator {
+        Simulator::new(SimConfig {
+            memory: 64 << 20,
+            ..SimConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn teardown_through_arc_drop_returns_everything() {
+        let s = sim();
+        let p = s.spawn(true).unwrap();
+        let a = s
+            .mmap(p, MmapRequest::anon(1 << 20, Prot::parse("rw").unwrap()))
+            .unwrap();
+        let addrs: Vec<u64> = (0..256).map(|i| a + i * PAGE_SIZE).collect();
+        let mut out = vec![0; 256];
+        s.access_batch(p, &addrs, Ops::Same(Access::Write), &mut out)
+            .unwrap();
+        let c = s.fork(p).unwrap();
+        let (t, _) = s.clone_thread(c, 1 << 16).unwrap();
+        s.check().unwrap();
+        s.exit(p).unwrap();
+        s.exit(c).unwrap();
+        assert!(
+            s.counters().frames_free < s.counters().frames_total,
+            "the thread keeps the child's mm"
+        );
+        s.exit(t).unwrap();
+        let counters = s.counters();
+        assert_eq!(counters.frames_free, counters.frames_total);
+        assert_eq!(counters.pt_pages, 0);
+        s.check().unwrap();
+        assert_eq!(s.exit(t), Err(Error::NoSuchProcess { pid: t }));
+    }
+
+    #[test]
+    fn batch_validates_before_running() {
+        let s = sim();
+        let p = s.spawn(false).unwrap();
+        let mut out = vec![0; 2];
+        assert!(s
+            .access_batch(p, &[0, 0], Ops::Each(&[0, 3]), &mut out)
+            .is_err());
+        assert!(s
+            .access_batch(p, &[0, 0], Ops::Each(&[0]), &mut out)
+            .is_err());
+        assert_eq!(s.counters().outcomes.iter().sum::<u64>(), 0);
+        s.access_batch(p, &[0, 0], Ops::Each(&[0, 1]), &mut out)
+            .unwrap();
+        assert_eq!(out, [Outcome::SegvMaperr as u8; 2]);
+    }
+
+    #[test]
+    fn bad_configuration_is_an_error() {
+        assert!(Simulator::new(SimConfig {
+            memory: 4097,
+            ..SimConfig::default()
+        })
+        .is_err());
+        assert!(Simulator::new(SimConfig {
+            memory: MAX_MEMORY + PAGE_SIZE,
+            ..SimConfig::default()
+        })
+        .is_err());
+    }
+}

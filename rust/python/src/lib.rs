@@ -73,13 +73,19 @@ impl<T: numpy::Element> ArrayArg<'_, T> {
 }
 
 /// A 1-D numpy array of the given dtype (or a list of ints).
-fn array_arg<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<ArrayArg<'py, T>>
+fn array_arg<'py, T>(
+    value: &Bound<'py, PyAny>,
+    what: &str,
+    dtype: &str,
+) -> PyResult<ArrayArg<'py, T>>
 where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
 {
     if let Ok(arr) = value.cast::<PyArray1<T>>() {
-        let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+        let ro = arr
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
         if ro.as_slice().is_ok() {
             return Ok(ArrayArg::Borrowed(ro));
         }
@@ -87,14 +93,21 @@ where
     }
     if let Ok(arr) = value.cast::<PyUntypedArray>() {
         if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!("{what} must be a 1-D array, got {} dimensions", arr.ndim())));
+            return Err(PyValueError::new_err(format!(
+                "{what} must be a 1-D array, got {} dimensions",
+                arr.ndim()
+            )));
         }
-        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array, got dtype {}", arr.dtype())));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a numpy {dtype} array, got dtype {}",
+            arr.dtype()
+        )));
     }
-    value
-        .extract::<Vec<T>>()
-        .map(ArrayArg::Owned)
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))
+    value.extract::<Vec<T>>().map(ArrayArg::Owned).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a numpy {dtype} array or a list of ints"
+        ))
+    })
 }
 
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
@@ -325,7 +338,11 @@ impl PyProcess {
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
         let addrs = array_arg::<u64>(addrs, "addrs", "uint64")?;
         let codes = match ops {
-            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => Some(array_arg::<u8>(o, "ops", "uint8")?),
+            Some(o)
+                if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() =>
+            {
+                Some(array_arg::<u8>(o, "ops", "uint8")?)
+            }
             _ => None,
         };
         let op = match (ops, &codes) {
@@ -337,7 +354,8 @@ impl PyProcess {
         let mut out = vec![0u8; addrs.len()];
         let sim = &self.sim;
         let pid = self.pid;
-        py.detach(|| sim.access_batch(pid, addrs, op, &mut out)).py()?;
+        py.detach(|| sim.access_batch(pid, addrs, op, &mut out))
+            .py()?;
         Ok(PyArray1::from_vec(py, out))
     }
 
