@@ -104,7 +104,7 @@ fn check_mm(
         if i > 0 && vmas[i - 1].end > v.start {
             return Err(format!("VMAs overlap at {:#x}", v.start));
         }
-        if i > 0 && vmas[i - 1].can_merge_with(v) && vmas[i - 1].has_anon == v.has_anon {
+        if i > 0 && vmas[i - 1].can_merge_with(v) {
             return Err(format!(
                 "VMAs at {:#x} and {:#x} should have been merged",
                 vmas[i - 1].start,

@@ -329,9 +329,9 @@ fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> std::result::Result<Vma, St
 
 /// Record that a VMA now has anonymous pages of its own (anon_vma_prepare).
 #[inline]
-fn mark_has_anon(mm: &mut Mm, vma: &mut Vma) {
-    if !vma.has_anon {
-        vma.has_anon = true;
+fn mark_has_anon(mm: &mut Mm, k: &mut Kernel, vma: &mut Vma) {
+    if !vma.has_anon() {
+        vma.anon_vma = k.new_anon_vma();
         mm.vmas.replace(vma.start, *vma);
     }
 }
@@ -378,7 +378,7 @@ fn handle_mm_fault<T: Trace>(
                     ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true),
                 );
                 mm.rss_anon += 1;
-                mark_has_anon(mm, &mut vma);
+                mark_has_anon(mm, k, &mut vma);
                 t.step(|| format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)"));
                 Fault::minor(Outcome::AnonZeroFill)
             }
@@ -457,7 +457,7 @@ fn object_fault<T: Trace>(
     let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
     mm.pt.set(index, e);
     mm.account_mapping(k, e);
-    mark_has_anon(mm, &mut vma);
+    mark_has_anon(mm, k, &mut vma);
     t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn} (minor fault)"));
     Fault::minor(Outcome::CowCopy)
 }
@@ -502,7 +502,7 @@ fn do_wp_page<T: Trace>(
     mm.release_entry(k, entry);
     mm.pt.update(index, e);
     mm.account_mapping(k, e);
-    mark_has_anon(mm, &mut vma);
+    mark_has_anon(mm, k, &mut vma);
     t.step(|| {
         if is_zero {
             format!("do_wp_page: the page is the zero page: copy it into new frame {pfn} (minor fault)")

@@ -12,7 +12,7 @@ use crate::vma::{VmFlags, Vma};
 /// vma_needs_copy: only VMAs with anonymous pages of their own are copied at
 /// page level; the child faults everything else in again.
 fn needs_page_copy(vma: &Vma) -> bool {
-    !vma.shared() && vma.has_anon
+    !vma.shared() && vma.has_anon()
 }
 
 impl Mm {
@@ -25,6 +25,11 @@ impl Mm {
         for vma in self.vmas.all() {
             if vma.flags.has(VmFlags::DONTCOPY) {
                 continue;
+            }
+            // The child's VMA gets an anon_vma of its own (anon_vma_fork).
+            let mut vma = vma;
+            if vma.has_anon() {
+                vma.anon_vma = k.new_anon_vma();
             }
             child.vmas.insert(vma);
             if let crate::vma::Backing::Object { id, .. } = vma.backing {

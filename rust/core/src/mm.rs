@@ -220,7 +220,7 @@ impl Mm {
             if a.can_merge_with(&b) {
                 let mut merged = a;
                 merged.end = b.end;
-                merged.has_anon |= b.has_anon;
+                merged.anon_vma = a.anon_vma.max(b.anon_vma);
                 self.vmas.remove(b.start);
                 self.vmas.replace(a.start, merged);
                 Self::vma_released(k, &b);
@@ -438,7 +438,7 @@ impl Mm {
             prot: req.prot,
             flags: vm_flags,
             backing,
-            has_anon: false,
+            anon_vma: 0,
         };
         self.vmas.insert(vma);
         self.merge_around(k, addr, end);
@@ -508,7 +508,16 @@ impl Mm {
                     break;
                 }
             }
-            if let Err(e) = self.split_at(k, cur).and_then(|_| self.split_at(k, end)) {
+            // Split at `end` only in the VMA that holds it: a hole earlier
+            // stops the walk and must leave the VMAs past it untouched.
+            let holds_end = self.vmas.find(cur).is_some_and(|v| v.end > end);
+            if let Err(e) = self.split_at(k, cur).and_then(|_| {
+                if holds_end {
+                    self.split_at(k, end)
+                } else {
+                    Ok(())
+                }
+            }) {
                 result = Err(e);
                 break;
             }

@@ -154,6 +154,7 @@ impl Simulator {
         let task = self.task(pid)?;
         let result = {
             let mut mm = task.mm.mm.lock();
+            mm.vmas.set_thread(pid);
             let mut kernel = self.kernel.lock();
             f(&mut mm, &mut kernel, &task)
         };
@@ -517,6 +518,86 @@ mod tests {
         s.access_batch(p, &[0, 0], Ops::Each(&[0, 1]), &mut out)
             .unwrap();
         assert_eq!(out, [Outcome::SegvMaperr as u8; 2]);
+    }
+
+    /// The same random workload gives the same results on every VMA index.
+    #[test]
+    fn every_index_gives_identical_results() {
+        fn run(kind: crate::vma_index::IndexKind) -> Vec<String> {
+            let cfg = SimConfig {
+                memory: 32 << 20,
+                mm: MmConfig {
+                    index: kind,
+                    ..MmConfig::default()
+                },
+            };
+            let s = Simulator::new(cfg).unwrap();
+            let mut pids = vec![s.spawn(true).unwrap()];
+            let mut log = Vec::new();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let mut rnd = |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            let base = 0x1000_0000u64;
+            for _ in 0..3000 {
+                let pid = pids[rnd(pids.len() as u64) as usize];
+                let addr = base + rnd(512) * PAGE_SIZE;
+                let len = (1 + rnd(16)) * PAGE_SIZE;
+                let prot = ["r", "rw", "rwx", "none"][rnd(4) as usize];
+                let line = match rnd(20) {
+                    0..=2 => {
+                        let mut req = MmapRequest::anon(len, Prot::parse(prot).unwrap());
+                        req.addr = addr;
+                        req.fixed = rnd(2) == 0;
+                        format!("mmap {:?}", s.mmap(pid, req))
+                    }
+                    3 => format!("munmap {:?}", s.munmap(pid, addr, len)),
+                    4 => format!(
+                        "mprotect {:?}",
+                        s.mprotect(pid, addr, len, Prot::parse(prot).unwrap())
+                    ),
+                    5 if pids.len() < 4 => {
+                        let c = s.fork(pid).unwrap();
+                        pids.push(c);
+                        format!("fork {c}")
+                    }
+                    6 if pids.len() > 1 => {
+                        s.exit(pid).unwrap();
+                        pids.retain(|&p| p != pid);
+                        format!("exit {pid}")
+                    }
+                    _ => {
+                        let op = Access::from_code(rnd(3) as u8).unwrap();
+                        format!("access {:?}", s.access(pid, addr + rnd(PAGE_SIZE), op))
+                    }
+                };
+                if let Err(e) = s.check() {
+                    panic!(
+                        "after {line} (pid {pid} addr {addr:#x} len {len:#x} prot {prot}): {e}\n{}",
+                        s.maps(pid).unwrap_or_default()
+                    );
+                }
+                log.push(line);
+            }
+            for &pid in &pids {
+                log.push(s.maps(pid).unwrap());
+                log.push(format!("{:?}", s.process_counters(pid).unwrap()));
+            }
+            s.check().unwrap();
+            log
+        }
+        let reference = run(crate::vma_index::IndexKind::SortedVec);
+        for kind in crate::vma_index::IndexKind::ALL {
+            assert_eq!(
+                run(kind),
+                reference,
+                "{} differs from sorted_vec",
+                kind.name()
+            );
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl fmt::Display for Prot {
 pub struct VmFlags(u8);
 
 impl VmFlags {
+    pub const EMPTY: VmFlags = VmFlags(0);
     pub const SHARED: u8 = 1 << 0;
     pub const GROWSDOWN: u8 = 1 << 1;
     /// MADV_DONTFORK: not copied into a forked child.
@@ -114,9 +115,11 @@ pub struct Vma {
     pub prot: Prot,
     pub flags: VmFlags,
     pub backing: Backing,
-    /// Whether the VMA ever got an anonymous page of its own (has an anon_vma).
-    /// fork copies page tables only for such VMAs (vma_needs_copy).
-    pub has_anon: bool,
+    /// Identity of the VMA's anon_vma, 0 while it has none: it gets one with
+    /// its first anonymous page (anon_vma_prepare). fork copies page tables
+    /// only for VMAs that have one (vma_needs_copy); two VMAs with different
+    /// anon_vmas never merge.
+    pub anon_vma: u32,
 }
 
 impl Vma {
@@ -127,7 +130,7 @@ impl Vma {
             prot,
             flags,
             backing: Backing::Anon,
-            has_anon: false,
+            anon_vma: 0,
         }
     }
     pub fn len(&self) -> u64 {
@@ -138,6 +141,10 @@ impl Vma {
     }
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
+    }
+    /// Whether the VMA has anonymous pages of its own (an anon_vma).
+    pub fn has_anon(&self) -> bool {
+        self.anon_vma != 0
     }
     pub fn shared(&self) -> bool {
         self.flags.has(VmFlags::SHARED)
@@ -172,6 +179,10 @@ impl Vma {
     /// Whether `next` can be merged onto the end of `self` (vma_merge).
     pub fn can_merge_with(&self, next: &Vma) -> bool {
         if self.end != next.start || self.prot != next.prot || self.flags != next.flags {
+            return false;
+        }
+        // is_mergeable_anon_vma: at most one of them has an anon_vma, or the same one.
+        if self.anon_vma != 0 && next.anon_vma != 0 && self.anon_vma != next.anon_vma {
             return false;
         }
         match (self.backing, next.backing) {

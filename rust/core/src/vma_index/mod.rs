@@ -4,9 +4,15 @@
 use crate::vma::Vma;
 
 mod btree;
+mod list;
+mod maple;
+mod rbtree;
 mod sorted_vec;
 
 pub use btree::BTreeIndex;
+pub use list::ListIndex;
+pub use maple::MapleIndex;
+pub use rbtree::RbTreeIndex;
 pub use sorted_vec::SortedVecIndex;
 
 /// What the address space needs from a VMA index. VMAs never overlap; the
@@ -17,6 +23,8 @@ pub trait VmaIndex: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The task about to look things up (for per-thread caches).
+    fn set_thread(&mut self, _tid: u32) {}
     /// find_vma: the first VMA with `end > addr`. Takes `&mut self` so that
     /// indexes with a lookup cache can fill it.
     fn find(&mut self, addr: u64) -> Option<Vma>;
@@ -50,18 +58,30 @@ pub trait VmaIndex: Send {
 /// The index implementations, selectable by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKind {
-    SortedVec,
+    List,
+    RbTree,
+    Maple,
     BTree,
+    SortedVec,
 }
 
 impl IndexKind {
-    pub const ALL: [IndexKind; 2] = [IndexKind::SortedVec, IndexKind::BTree];
-    pub const DEFAULT: IndexKind = IndexKind::SortedVec;
+    pub const ALL: [IndexKind; 5] = [
+        IndexKind::List,
+        IndexKind::RbTree,
+        IndexKind::Maple,
+        IndexKind::BTree,
+        IndexKind::SortedVec,
+    ];
+    pub const DEFAULT: IndexKind = IndexKind::Maple;
 
     pub fn name(self) -> &'static str {
         match self {
-            IndexKind::SortedVec => "sorted_vec",
+            IndexKind::List => "list",
+            IndexKind::RbTree => "rbtree",
+            IndexKind::Maple => "maple",
             IndexKind::BTree => "btree",
+            IndexKind::SortedVec => "sorted_vec",
         }
     }
 
@@ -80,9 +100,33 @@ impl IndexKind {
 
     pub fn build(self) -> Box<dyn VmaIndex> {
         match self {
-            IndexKind::SortedVec => Box::new(SortedVecIndex::default()),
+            IndexKind::List => Box::new(ListIndex::default()),
+            IndexKind::RbTree => Box::new(RbTreeIndex::default()),
+            IndexKind::Maple => Box::new(MapleIndex::default()),
             IndexKind::BTree => Box::new(BTreeIndex::default()),
+            IndexKind::SortedVec => Box::new(SortedVecIndex::default()),
         }
+    }
+}
+
+/// The placement of `len` bytes in the free range [gap_start, gap_end)
+/// clipped to [low, high): highest address when `top_down`, else lowest.
+#[inline]
+pub(crate) fn fit_gap(
+    gap_start: u64,
+    gap_end: u64,
+    len: u64,
+    low: u64,
+    high: u64,
+    top_down: bool,
+) -> Option<u64> {
+    let (s, e) = (gap_start.max(low), gap_end.min(high));
+    if e < s || e - s < len {
+        None
+    } else if top_down {
+        Some(e - len)
+    } else {
+        Some(s)
     }
 }
 
@@ -218,6 +262,69 @@ mod conformance {
                 .copied()
                 .collect();
             assert_eq!(idx.range(a, b), want);
+        }
+    }
+
+    /// Grow each index to thousands of VMAs (deep trees), then shrink it back,
+    /// checking structure invariants along the way.
+    #[test]
+    fn large_trees_stay_valid() {
+        for kind in IndexKind::ALL {
+            let mut rng = Rng(0x1234_5678_9abc_def1);
+            let mut idx = kind.build();
+            let mut model: std::collections::BTreeMap<u64, Vma> = Default::default();
+            let page = 4096u64;
+            for round in 0..2 {
+                for step in 0..6000u64 {
+                    let grow = if round == 0 {
+                        rng.below(10) < 8
+                    } else {
+                        rng.below(10) < 2
+                    };
+                    if grow {
+                        let slot = rng.below(50_000);
+                        let (start, end) = (slot * 2 * page, slot * 2 * page + page);
+                        if let std::collections::btree_map::Entry::Vacant(e) = model.entry(start) {
+                            let v = Vma::anon(
+                                start,
+                                end,
+                                Prot::parse("r").unwrap(),
+                                VmFlags::default(),
+                            );
+                            e.insert(v);
+                            idx.insert(v);
+                        }
+                    } else if let Some(&start) = model
+                        .keys()
+                        .nth(rng.below(model.len().max(1) as u64) as usize)
+                    {
+                        assert_eq!(idx.remove(start), model.remove(&start));
+                    }
+                    if step % 500 == 0 {
+                        idx.check()
+                            .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+                        let a = rng.below(100_000 * page);
+                        let want = model.values().find(|v| v.end > a).copied();
+                        assert_eq!(idx.find(a), want, "{}", kind.name());
+                        let all: Vec<_> = model.values().map(|v| (v.start, v.end)).collect();
+                        let len = (1 + rng.below(4)) * page;
+                        let want_gap = gap_top_down(all.iter().rev().copied(), len, 0, 1 << 40);
+                        assert_eq!(
+                            idx.find_gap(len, 0, 1 << 40, true),
+                            want_gap,
+                            "{}",
+                            kind.name()
+                        );
+                    }
+                }
+            }
+            idx.check().unwrap();
+            assert_eq!(
+                idx.all(),
+                model.values().copied().collect::<Vec<_>>(),
+                "{}",
+                kind.name()
+            );
         }
     }
 
