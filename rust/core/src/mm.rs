@@ -290,11 +290,12 @@ impl Mm {
     /// Every VMA ends in a page-table teardown: zap everything, drop every
     /// VMA, free every table including the PGD (exit_mmap + mm_free_pgd).
     pub fn teardown(&mut self, k: &mut Kernel) {
+        // One pass over the page table for every VMA at once, then the VMAs.
+        self.zap(k, 0, USER_HALF_END);
         for vma in self.vmas.all() {
-            self.zap(k, vma.start, vma.end);
-            self.vmas.remove(vma.start);
             Self::vma_released(k, &vma);
         }
+        self.vmas = self.cfg.index.build();
         self.pt.destroy(&mut k.phys);
         debug_assert_eq!(self.rss_anon + self.rss_shmem, 0);
     }

@@ -41,6 +41,15 @@ impl VmaIndex for BTreeIndex {
             .end;
         self.by_end.remove(&end)
     }
+    fn replace(&mut self, old_start: u64, vma: Vma) {
+        match self.by_end.get_mut(&vma.end) {
+            Some(v) if v.start == old_start => *v = vma, // same range: in place
+            _ => {
+                self.remove(old_start);
+                self.insert(vma);
+            }
+        }
+    }
     fn range(&self, start: u64, end: u64) -> Vec<Vma> {
         self.by_end
             .range((Excluded(start), Unbounded))

@@ -33,7 +33,10 @@ struct Summary {
     max_gap: u64,
 }
 
+// Field order matters: a lookup reads `len` and the pivots first, so they
+// share the node's first cache lines.
 #[derive(Clone)]
+#[repr(C, align(64))]
 struct Leaf {
     len: usize,
     /// VMA ends, apart so the lookup scan touches one cache line or two.
@@ -42,13 +45,15 @@ struct Leaf {
 }
 
 #[derive(Clone)]
+#[repr(C, align(64))]
 struct Internal {
     len: usize,
     /// Pivot i: the end of the last VMA below child i.
     pivots: [u64; NODE_MAX + 1],
+    children: [u32; NODE_MAX + 1],
+    /// First start below child i, and the largest gap inside child i.
     mins: [u64; NODE_MAX + 1],
     gaps: [u64; NODE_MAX + 1],
-    children: [u32; NODE_MAX + 1],
 }
 
 #[derive(Clone)]
@@ -605,6 +610,29 @@ impl VmaIndex for MapleIndex {
             _ => {}
         }
         Some(removed)
+    }
+    fn replace(&mut self, old_start: u64, vma: Vma) {
+        // Same range (flags or anon_vma changed): patch the leaf in place;
+        // no pivot or gap above it changes.
+        if vma.start == old_start && self.root != NIL {
+            let mut i = self.root;
+            loop {
+                match &mut self.nodes[i as usize] {
+                    Node::Internal(n) => i = n.children[n.child_for(old_start)],
+                    Node::Leaf(l) => {
+                        let at = l.vmas[..l.len].partition_point(|v| v.start < old_start);
+                        if at < l.len && l.vmas[at].start == old_start && l.vmas[at].end == vma.end
+                        {
+                            l.vmas[at] = vma;
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        self.remove(old_start);
+        self.insert(vma);
     }
     fn range(&self, start: u64, end: u64) -> Vec<Vma> {
         let mut out = Vec::new();
