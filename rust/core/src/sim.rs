@@ -4,11 +4,16 @@
 //! runs the address space's teardown.
 //!
 //! Locking, always taken in this order and never the other way round:
+//! 0. `lifecycle`, a read-write lock: every operation holds it shared (so
+//!    address spaces are created and torn down only under it), and `check()`
+//!    holds it exclusive, so it never sees a half-built or half-freed one;
 //! 1. `tasks` (the task table), held only to look tasks up or change the table;
 //! 2. one address space's `mm` lock (accesses to one process serialise here);
 //! 3. the `kernel` lock (frames and page cache; all processes share it).
 //! A batch takes 2 and 3 once for the whole batch, not per access. Nobody
 //! drops an `Arc<AddressSpace>` while holding 1 or 3: its `Drop` takes 3.
+//! Shared holds of 0 are recursive (`read_recursive`), so an operation that
+//! calls another cannot deadlock behind a waiting `check()`.
 
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, Error, Result};
@@ -17,7 +22,7 @@ use crate::kernel::Kernel;
 use crate::layout;
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
 use crate::vma::Prot;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -104,6 +109,7 @@ pub struct SimCounters {
 }
 
 pub struct Simulator {
+    lifecycle: RwLock<()>,
     kernel: Arc<Mutex<Kernel>>,
     tasks: Mutex<TaskTable>,
     cfg: SimConfig,
@@ -126,6 +132,7 @@ impl Simulator {
         }
         let kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
         Ok(Simulator {
+            lifecycle: RwLock::new(()),
             kernel: Arc::new(Mutex::new(kernel)),
             tasks: Mutex::new(TaskTable {
                 tasks: BTreeMap::new(),
@@ -140,6 +147,11 @@ impl Simulator {
         &self.cfg
     }
 
+    /// Held (shared) by every operation; see the locking order above.
+    fn op_guard(&self) -> RwLockReadGuard<'_, ()> {
+        self.lifecycle.read_recursive()
+    }
+
     fn task(&self, pid: u32) -> Result<Task> {
         self.tasks
             .lock()
@@ -151,6 +163,7 @@ impl Simulator {
 
     /// Run `f` on a task's address space with the mm and kernel locks held.
     fn with_mm<R>(&self, pid: u32, f: impl FnOnce(&mut Mm, &mut Kernel, &Task) -> R) -> Result<R> {
+        let _op = self.op_guard();
         let task = self.task(pid)?;
         let result = {
             let mut mm = task.mm.mm.lock();
@@ -164,6 +177,7 @@ impl Simulator {
 
     /// A new process: empty, or with the default ELF-like layout.
     pub fn spawn(&self, default_layout: bool) -> Result<u32> {
+        let _op = self.op_guard();
         let space = {
             let mut k = self.kernel.lock();
             let mut mm = Mm::new(&mut k, self.cfg.mm)?;
@@ -298,6 +312,7 @@ impl Simulator {
 
     /// fork: a new process with a copy-on-write copy of the caller's memory.
     pub fn fork(&self, pid: u32) -> Result<u32> {
+        let _op = self.op_guard();
         let child = self.with_mm(pid, |mm, k, _| mm.fork_copy(k))??;
         let space = Arc::new(AddressSpace::new(child, self.kernel.clone()));
         let group = Arc::new(ThreadGroup::default());
@@ -313,6 +328,7 @@ impl Simulator {
     /// pthread_create does: an anonymous mapping with a PROT_NONE guard page
     /// at its bottom. Returns the tid and the usable stack range.
     pub fn clone_thread(&self, pid: u32, stack_size: u64) -> Result<(u32, Option<(u64, u64)>)> {
+        let _op = self.op_guard();
         let task = self.task(pid)?;
         let stack = if stack_size > 0 {
             let size = crate::addr::page_up(stack_size)
@@ -338,6 +354,7 @@ impl Simulator {
     /// do_exit for one task: its reference on the address space goes; the
     /// last task out tears the address space down.
     pub fn exit(&self, pid: u32) -> Result<()> {
+        let _op = self.op_guard();
         let task = self
             .tasks
             .lock()
@@ -350,6 +367,7 @@ impl Simulator {
 
     /// exit_group: every thread of the caller's process exits.
     pub fn exit_group(&self, pid: u32) -> Result<()> {
+        let _op = self.op_guard();
         let gone: Vec<Task> = {
             let mut table = self.tasks.lock();
             let tgid = table
@@ -452,6 +470,7 @@ impl Simulator {
 
     /// Verify every invariant of every structure; see `check.rs`.
     pub fn check(&self) -> Result<()> {
+        let _quiet = self.lifecycle.write();
         let table = self.tasks.lock();
         let mut spaces: Vec<&Arc<AddressSpace>> = table.tasks.values().map(|t| &t.mm).collect();
         spaces.sort_by_key(|s| Arc::as_ptr(s));
