@@ -1,0 +1,357 @@
+"""Conformance with the real kernel: the same small workloads run for real on
+the host (counted with getrusage min_flt) and in vmsim must give the same
+number of faults; the same bad accesses must get the same si_code.
+
+Linux only. The faults the harness itself causes are measured (the same
+touching code run over memory that is already faulted in) and subtracted.
+Transparent huge pages are turned off for the measured mappings.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import vmsim
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs a Linux kernel")
+
+PAGE = mmap.PAGESIZE
+N = 256  # pages per workload
+
+
+def kernel_release() -> tuple:
+    nums = []
+    for part in platform.release().split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        nums.append(int(digits or 0))
+    return tuple(nums)
+
+
+def min_flt() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+class Host:
+    """An anonymous private mapping on the host with one byte per page in view."""
+
+    def __init__(self, npages: int = N):
+        self.m = mmap.mmap(-1, npages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if hasattr(mmap, "MADV_NOHUGEPAGE"):
+            self.m.madvise(mmap.MADV_NOHUGEPAGE)
+        self.pages = np.frombuffer(self.m, dtype=np.uint8)[::PAGE]
+
+    def read(self) -> int:
+        return int(self.pages.sum())
+
+    def write(self, value: int = 1) -> None:
+        self.pages[:] = value
+
+    def close(self) -> None:
+        del self.pages
+        self.m.close()
+
+
+def counted(op, target: "Host") -> int:
+    """min_flt caused by op(target), less the harness's own faults.
+
+    The code path is warmed first on a fresh, already-faulted mapping (so the
+    interpreter's own first-touch and copy-on-write faults after a fork happen
+    there), and the same call on that mapping afterwards measures what the
+    harness alone still costs."""
+    dummy = Host(N)
+    dummy.write(9)
+    op(dummy)
+    target.pages.shape  # touch the target's own objects (copy-on-write after a fork)
+    before = min_flt()
+    op(target)
+    measured = min_flt() - before
+    before = min_flt()
+    op(dummy)
+    overhead = min_flt() - before
+    dummy.close()
+    return measured - overhead
+
+
+def READ(h):
+    return h.read()
+
+
+def WRITE(h):
+    h.write(1)
+
+
+def sim_process():
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+    a = p.mmap(N * PAGE)
+    return sim, p, np.arange(a, a + N * PAGE, PAGE, dtype=np.uint64)
+
+
+def test_write_faults_on_fresh_memory():
+    h = Host()
+    real = counted(WRITE, h)
+    h.close()
+    sim, p, addrs = sim_process()
+    p.access_batch(addrs, "w")
+    assert real == p.counters()["min_flt"] == N
+
+
+def test_read_then_write():
+    h = Host()
+    real = counted(READ, h) + counted(WRITE, h)
+    h.close()
+    sim, p, addrs = sim_process()
+    p.access_batch(addrs, "r")
+    p.access_batch(addrs, "w")
+    assert real == p.counters()["min_flt"] == 2 * N
+
+
+FORK_HELPER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long minflt(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static long write_all(volatile char *p, long n, char v) {
+    long before = minflt();
+    for (long i = 0; i < n; i++) p[i * 4096] = v;
+    return minflt() - before;
+}
+
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    int pipefd[2];
+    volatile char *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise((void *)p, n * 4096, MADV_NOHUGEPAGE);
+    write_all(p, n, 1);
+    write_all(p, n, 2); /* fault in the loop's own code and stack */
+    if (pipe(pipefd)) return 1;
+    pid_t pid = fork();
+    /* Each side first runs the measuring code on nothing: its stack page is
+       copy-on-write after fork too, and that fault is the harness's own. */
+    if (pid == 0) {
+        write_all(p, 0, 0);
+        printf("child %ld\n", write_all(p, n, 3));
+        fflush(stdout);
+        char c;
+        if (read(pipefd[0], &c, 1) != 1) return 1; /* hold the pages until the parent has written */
+        _exit(0);
+    }
+    write_all(p, 0, 0);
+    printf("parent_child_alive %ld\n", write_all(p, n, 4));
+    fflush(stdout);
+    if (write(pipefd[1], "x", 1) != 1) return 1;
+    waitpid(pid, NULL, 0);
+    printf("parent_after_exit %ld\n", write_all(p, n, 5));
+    return 0;
+}
+"""
+
+
+def _compile(tmp_path, name: str, source: str):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the helper")
+    src = tmp_path / f"{name}.c"
+    src.write_text(textwrap.dedent(source))
+    exe = tmp_path / name
+    subprocess.run([cc, "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
+    return exe
+
+
+def test_fork_then_write_in_child_and_parent(tmp_path):
+    """Measured in C: a Python harness would add its own copy-on-write faults
+    on the interpreter's heap after fork."""
+    exe = _compile(tmp_path, "forkw", FORK_HELPER)
+    out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
+    real = {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+    sim, p, addrs = sim_process()
+    p.access_batch(addrs, "w")
+    c = p.fork()
+
+    def faults(task, fn):
+        before = task.counters()["min_flt"]
+        fn()
+        return task.counters()["min_flt"] - before
+
+    simulated = {
+        "child": faults(c, lambda: c.access_batch(addrs, "w")),
+        "parent_child_alive": faults(p, lambda: p.access_batch(addrs, "w")),
+    }
+    c.exit()
+    simulated["parent_after_exit"] = faults(p, lambda: p.access_batch(addrs, "w"))
+    assert simulated == real
+    # Both sides copied while the other still held the page; the last is a hit.
+    assert simulated == {"child": N, "parent_child_alive": N, "parent_after_exit": 0}
+
+
+@pytest.mark.skipif(kernel_release() < (6, 1), reason="write-bit upgrade on mprotect needs Linux 6.1+")
+def test_mprotect_then_access():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    h = Host()
+    h.write()
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(h.m))
+    assert libc.mprotect(ctypes.c_void_p(addr), N * PAGE, mmap.PROT_READ) == 0
+    reads = counted(READ, h)
+    assert libc.mprotect(ctypes.c_void_p(addr), N * PAGE, mmap.PROT_READ | mmap.PROT_WRITE) == 0
+    writes = counted(WRITE, h)
+    h.close()
+    sim, p, addrs = sim_process()
+    p.access_batch(addrs, "w")
+    before = p.counters()["min_flt"]
+    p.mprotect(int(addrs[0]), N * PAGE, "r")
+    p.access_batch(addrs, "r")
+    sim_reads = p.counters()["min_flt"] - before
+    p.mprotect(int(addrs[0]), N * PAGE, "rw")
+    p.access_batch(addrs, "w")
+    sim_writes = p.counters()["min_flt"] - before - sim_reads
+    assert (reads, writes) == (sim_reads, sim_writes) == (0, 0)
+
+
+def test_munmap_holes():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    h = Host()
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(h.m))
+    # Unmap the middle half, then touch the two remaining quarters.
+    assert libc.munmap(ctypes.c_void_p(addr + N // 4 * PAGE), N // 2 * PAGE) == 0
+    quarter = N // 4
+    lo = np.frombuffer((ctypes.c_char * (quarter * PAGE)).from_address(addr), dtype=np.uint8)[::PAGE]
+    hi = np.frombuffer((ctypes.c_char * (quarter * PAGE)).from_address(addr + 3 * quarter * PAGE), dtype=np.uint8)[::PAGE]
+
+    class Halves:
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+        def write(self, value):
+            self.a[:] = value
+            self.b[:] = value
+
+    dummy = Host(N)
+    dummy.write(9)
+    Halves(dummy.pages[:quarter], dummy.pages[quarter:]).write(1)  # warm the code path
+    halves = Halves(lo, hi)
+    before = min_flt()
+    halves.write(1)
+    real = min_flt() - before
+    dummy.close()
+    # The mmap object still thinks it owns the whole range: unmap the rest ourselves.
+    del lo, hi, h.pages
+    libc.munmap(ctypes.c_void_p(addr), quarter * PAGE)
+    libc.munmap(ctypes.c_void_p(addr + 3 * quarter * PAGE), quarter * PAGE)
+    sim, p, addrs = sim_process()
+    p.munmap(int(addrs[0]) + quarter * PAGE, 2 * quarter * PAGE)
+    codes = p.access_batch(addrs, "w")
+    assert real == p.counters()["min_flt"] == 2 * quarter
+    assert int((codes == vmsim.Outcome.SEGV_MAPERR).sum()) == 2 * quarter
+
+
+SEGV_HELPER = r"""
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static sigjmp_buf env;
+static volatile int code;
+
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    code = si->si_code;
+    siglongjmp(env, 1);
+}
+
+static void try_access(const char *name, volatile char *p, char op) {
+    code = 0;
+    if (sigsetjmp(env, 1) == 0) {
+        if (op == 'r') { volatile char c = *p; (void)c; }
+        else if (op == 'w') { *p = 1; }
+        else { ((void (*)(void))(uintptr_t)p)(); }
+        printf("%s ok\n", name);
+    } else {
+        printf("%s %d\n", name, code);
+    }
+    fflush(stdout);
+}
+
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSEGV, &sa, NULL);
+    char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *data = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *hole = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(hole, 4096);
+    try_access("null", (char *)0, 'r');
+    try_access("hole", hole, 'w');
+    try_access("ro_write", ro, 'w');
+    try_access("ro_read", ro, 'r');
+    try_access("none_read", none, 'r');
+    try_access("data_exec", data, 'x');
+    try_access("kernel", (char *)0xffff800000000000ULL, 'r');
+    try_access("noncanonical", (char *)0xdead000000000000ULL, 'r');
+    return 0;
+}
+"""
+
+SI_CODES = {"1": "SEGV_MAPERR", "2": "SEGV_ACCERR", "128": "SEGV_NONCANONICAL"}
+
+
+def test_signal_classes_match_the_kernel(tmp_path):
+    exe = _compile(tmp_path, "segv", SEGV_HELPER)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=30).stdout
+    real = {}
+    for line in out.splitlines():
+        name, result = line.split()
+        real[name] = "OK" if result == "ok" else SI_CODES.get(result, result)
+
+    sim = vmsim.Simulator(memory="16MiB")
+    p = sim.spawn(layout="default")
+    ro = p.mmap(PAGE, prot="r")
+    none = p.mmap(PAGE, prot="none")
+    data = p.mmap(PAGE, prot="rw")
+    hole = p.mmap(PAGE, prot="r")
+    p.munmap(hole, PAGE)
+    cases = {
+        "null": (0, "r"),
+        "hole": (hole, "w"),
+        "ro_write": (ro, "w"),
+        "ro_read": (ro, "r"),
+        "none_read": (none, "r"),
+        "data_exec": (data, "x"),
+        "kernel": (0xFFFF_8000_0000_0000, "r"),
+        "noncanonical": (0xDEAD_0000_0000_0000, "r"),
+    }
+    simulated = {}
+    for name, (addr, op) in cases.items():
+        o = p.access(addr, op)
+        simulated[name] = o.name if o.is_signal else "OK"
+    assert simulated == real
