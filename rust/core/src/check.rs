@@ -104,7 +104,9 @@ fn check_mm(
         if i > 0 && vmas[i - 1].end > v.start {
             return Err(format!("VMAs overlap at {:#x}", v.start));
         }
-        if i > 0 && vmas[i - 1].can_merge_with(v) {
+        // Adjacent compatible VMAs are merged by every path but stack growth,
+        // which (as in Linux) may grow a stack up against one and leave both.
+        if i > 0 && vmas[i - 1].can_merge_with(v) && !v.growsdown() {
             return Err(format!(
                 "VMAs at {:#x} and {:#x} should have been merged",
                 vmas[i - 1].start,

@@ -14,6 +14,7 @@ pub mod check;
 pub mod error;
 pub mod fault;
 pub mod fork;
+pub mod fuzzing;
 pub mod kernel;
 pub mod layout;
 pub mod mm;

@@ -49,6 +49,61 @@ fn index_at(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 511) as usize
 }
 
+/// Table storage: fixed-size chunks of tables, so growing never copies (or
+/// leaves stale copies of) what is already there. Indexed by entry number,
+/// `slot * ENTRIES + i`, like one flat array.
+struct Arena {
+    chunks: Vec<Box<[u64]>>,
+}
+
+/// Tables per chunk (64 KiB of entries).
+const CHUNK_TABLES: usize = 16;
+const CHUNK_SHIFT: u32 = 13; // log2(CHUNK_TABLES * ENTRIES)
+const CHUNK_MASK: usize = (1 << CHUNK_SHIFT) - 1;
+
+impl Arena {
+    fn with_one_table() -> Arena {
+        let mut a = Arena { chunks: Vec::new() };
+        a.grow();
+        a
+    }
+
+    /// Tables that fit without another chunk.
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK_TABLES
+    }
+
+    fn grow(&mut self) {
+        self.chunks
+            .push(vec![0u64; CHUNK_TABLES * ENTRIES].into_boxed_slice());
+    }
+
+    fn table(&self, slot: usize) -> &[u64] {
+        let at = slot * ENTRIES;
+        &self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
+    }
+
+    fn table_mut(&mut self, slot: usize) -> &mut [u64] {
+        let at = slot * ENTRIES;
+        &mut self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
+    }
+}
+
+impl std::ops::Index<usize> for Arena {
+    type Output = u64;
+    #[inline]
+    fn index(&self, i: usize) -> &u64 {
+        &self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Arena {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut u64 {
+        &mut self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct TableMeta {
     pfn: Pfn,
@@ -62,7 +117,7 @@ struct TableMeta {
 pub struct TableOom;
 
 pub struct PageTable {
-    entries: Vec<u64>,
+    entries: Arena,
     meta: Vec<TableMeta>,
     free_slots: Vec<u32>,
     /// Table pages below the PGD (PUD, PMD, PTE): Linux's pgtables_bytes / VmPTE.
@@ -77,7 +132,7 @@ impl PageTable {
     pub fn new(phys: &mut PhysMem) -> Option<Self> {
         let pfn = phys.alloc_frame(FrameUse::PageTable)?;
         Some(PageTable {
-            entries: vec![0; ENTRIES],
+            entries: Arena::with_one_table(),
             meta: vec![TableMeta {
                 pfn,
                 used: 0,
@@ -150,7 +205,9 @@ impl PageTable {
             self.meta[slot as usize] = meta;
             slot as usize
         } else {
-            self.entries.resize(self.entries.len() + ENTRIES, 0);
+            if self.meta.len() == self.entries.capacity() {
+                self.entries.grow();
+            }
             self.meta.push(meta);
             self.meta.len() - 1
         };
@@ -301,12 +358,10 @@ impl PageTable {
             }
         } else {
             debug_assert!(
-                self.entries[slot * ENTRIES..(slot + 1) * ENTRIES]
-                    .iter()
-                    .all(|&e| e == 0),
+                self.entries.table(slot).iter().all(|&e| e == 0),
                 "freeing a PTE table that still maps pages"
             );
-            self.entries[slot * ENTRIES..(slot + 1) * ENTRIES].fill(0);
+            self.entries.table_mut(slot).fill(0);
         }
         self.meta[slot].used = 0;
         self.release_table(slot, phys);
@@ -357,7 +412,7 @@ impl PageTable {
         if !m.live {
             return Err(format!("page table: link to a freed table (slot {slot})"));
         }
-        let tab = &self.entries[slot * ENTRIES..(slot + 1) * ENTRIES];
+        let tab = self.entries.table(slot);
         let used = tab.iter().filter(|&&e| e != 0).count();
         if used != m.used as usize {
             return Err(format!(

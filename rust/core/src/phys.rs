@@ -33,10 +33,14 @@ pub mod flags {
 pub struct Frame {
     /// References: one per PTE mapping it (the zero page excepted), one per
     /// page-cache entry holding it, one for a page-table page.
+    /// While the frame heads a free buddy block: the next block on its list.
     pub refcount: u32,
     /// Number of PTEs mapping the frame.
+    /// While the frame heads a free buddy block: the previous block on its list.
     pub mapcount: u32,
     pub flags: u8,
+    /// The order of the free buddy block this frame heads, else NOT_FREE.
+    order: u8,
 }
 
 /// What a fresh frame is for; sets its flags.
@@ -47,79 +51,107 @@ pub enum FrameUse {
     Cache,
 }
 
-/// Binary buddy allocator over frames [base, end), orders 0..=MAX_ORDER.
-/// Free blocks sit on intrusive doubly-linked lists (next/prev indexed by pfn)
-/// so that a buddy can be unlinked in O(1) when it coalesces.
-struct Buddy {
+/// Physical memory: the frame table and a binary buddy allocator over frames
+/// [base, end), orders 0..=MAX_ORDER. Like Linux's struct page, whose lru
+/// list head links free pages, a free block's first frame keeps the block's
+/// list links in its (then unused) refcount and mapcount fields, so the
+/// allocator costs no memory of its own per frame.
+pub struct PhysMem {
+    frames: Vec<Frame>,
     base: Pfn,
     end: Pfn,
     heads: [u32; MAX_ORDER + 1],
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    /// For the first frame of a free block, its order; NOT_FREE otherwise.
-    free_order: Vec<u8>,
     nr_free: [u64; MAX_ORDER + 1],
     free_frames: u64,
+    zero_pfn: Pfn,
+    /// Frames in use as page-table pages (every PGD included).
+    table_frames: u64,
 }
 
-impl Buddy {
-    fn new(nframes: u32, base: Pfn) -> Self {
-        let n = nframes as usize;
-        let mut b = Buddy {
-            base,
+impl PhysMem {
+    /// Physical memory of `nframes` frames (frame 0 is the zero page).
+    pub fn new(nframes: u32) -> Result<Self> {
+        if nframes < 2 {
+            return Err(Error::invalid(
+                "physical memory needs at least two frames (8KiB)",
+            ));
+        }
+        let mut m = PhysMem {
+            frames: vec![
+                Frame {
+                    refcount: 0,
+                    mapcount: 0,
+                    flags: 0,
+                    order: NOT_FREE
+                };
+                nframes as usize
+            ],
+            base: 1,
             end: nframes,
             heads: [NIL; MAX_ORDER + 1],
-            next: vec![NIL; n],
-            prev: vec![NIL; n],
-            free_order: vec![NOT_FREE; n],
             nr_free: [0; MAX_ORDER + 1],
             free_frames: 0,
+            zero_pfn: 0,
+            table_frames: 0,
+        };
+        m.frames[0] = Frame {
+            refcount: 1,
+            mapcount: 0,
+            flags: flags::ZERO,
+            order: NOT_FREE,
         };
         // Hand every managed frame to the allocator in maximal aligned blocks.
-        let mut pfn = base;
-        while pfn < b.end {
+        let mut pfn = m.base;
+        while pfn < m.end {
             let mut order = MAX_ORDER;
             while order > 0
-                && (pfn % (1 << order) != 0 || pfn as u64 + (1u64 << order) > b.end as u64)
+                && (pfn % (1 << order) != 0 || pfn as u64 + (1u64 << order) > m.end as u64)
             {
                 order -= 1;
             }
-            b.push(pfn, order);
+            m.push(pfn, order);
             pfn += 1 << order;
         }
-        b
+        Ok(m)
     }
+
+    // ----- the buddy allocator's free lists ------------------------------
 
     fn push(&mut self, pfn: Pfn, order: usize) {
         let head = self.heads[order];
-        self.next[pfn as usize] = head;
-        self.prev[pfn as usize] = NIL;
+        let f = &mut self.frames[pfn as usize];
+        f.refcount = head; // next
+        f.mapcount = NIL; // prev
+        f.order = order as u8;
         if head != NIL {
-            self.prev[head as usize] = pfn;
+            self.frames[head as usize].mapcount = pfn;
         }
         self.heads[order] = pfn;
-        self.free_order[pfn as usize] = order as u8;
         self.nr_free[order] += 1;
         self.free_frames += 1 << order;
     }
 
     fn unlink(&mut self, pfn: Pfn, order: usize) {
-        let (n, p) = (self.next[pfn as usize], self.prev[pfn as usize]);
-        if p != NIL {
-            self.next[p as usize] = n;
+        let f = self.frames[pfn as usize];
+        let (next, prev) = (f.refcount, f.mapcount);
+        if prev != NIL {
+            self.frames[prev as usize].refcount = next;
         } else {
-            self.heads[order] = n;
+            self.heads[order] = next;
         }
-        if n != NIL {
-            self.prev[n as usize] = p;
+        if next != NIL {
+            self.frames[next as usize].mapcount = prev;
         }
-        self.free_order[pfn as usize] = NOT_FREE;
+        let f = &mut self.frames[pfn as usize];
+        f.order = NOT_FREE;
+        f.refcount = 0;
+        f.mapcount = 0;
         self.nr_free[order] -= 1;
         self.free_frames -= 1 << order;
     }
 
     #[inline]
-    fn alloc(&mut self, order: usize) -> Option<Pfn> {
+    fn buddy_alloc(&mut self, order: usize) -> Option<Pfn> {
         let mut found = order;
         while found <= MAX_ORDER && self.heads[found] == NIL {
             found += 1;
@@ -137,12 +169,12 @@ impl Buddy {
         Some(pfn)
     }
 
-    fn free(&mut self, mut pfn: Pfn, mut order: usize) {
+    fn buddy_free(&mut self, mut pfn: Pfn, mut order: usize) {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
             if buddy < self.base
                 || buddy >= self.end
-                || self.free_order[buddy as usize] != order as u8
+                || self.frames[buddy as usize].order != order as u8
             {
                 break;
             }
@@ -152,37 +184,8 @@ impl Buddy {
         }
         self.push(pfn, order);
     }
-}
 
-pub struct PhysMem {
-    frames: Vec<Frame>,
-    buddy: Buddy,
-    zero_pfn: Pfn,
-    /// Frames in use as page-table pages (every PGD included).
-    table_frames: u64,
-}
-
-impl PhysMem {
-    /// Physical memory of `nframes` frames (frame 0 is the zero page).
-    pub fn new(nframes: u32) -> Result<Self> {
-        if nframes < 2 {
-            return Err(Error::invalid(
-                "physical memory needs at least two frames (8KiB)",
-            ));
-        }
-        let mut frames = vec![Frame::default(); nframes as usize];
-        frames[0] = Frame {
-            refcount: 1,
-            mapcount: 0,
-            flags: flags::ZERO,
-        };
-        Ok(PhysMem {
-            frames,
-            buddy: Buddy::new(nframes, 1),
-            zero_pfn: 0,
-            table_frames: 0,
-        })
-    }
+    // ----- frames ----------------------------------------------------------
 
     #[inline]
     pub fn zero_pfn(&self) -> Pfn {
@@ -191,11 +194,11 @@ impl PhysMem {
 
     /// Frames the buddy allocator manages (all but the reserved zero page).
     pub fn frames_total(&self) -> u64 {
-        (self.buddy.end - self.buddy.base) as u64
+        (self.end - self.base) as u64
     }
 
     pub fn frames_free(&self) -> u64 {
-        self.buddy.free_frames
+        self.free_frames
     }
 
     pub fn table_frames(&self) -> u64 {
@@ -204,7 +207,7 @@ impl PhysMem {
 
     /// Free blocks per order, like /proc/buddyinfo.
     pub fn buddyinfo(&self) -> [u64; MAX_ORDER + 1] {
-        self.buddy.nr_free
+        self.nr_free
     }
 
     #[inline]
@@ -224,11 +227,8 @@ impl PhysMem {
     /// One frame with refcount 1, or `None` when memory is exhausted.
     #[inline]
     pub fn alloc_frame(&mut self, usage: FrameUse) -> Option<Pfn> {
-        let pfn = self.buddy.alloc(0)?;
-        let f = &mut self.frames[pfn as usize];
-        f.refcount = 1;
-        f.mapcount = 0;
-        f.flags = match usage {
+        let pfn = self.buddy_alloc(0)?;
+        let flags = match usage {
             FrameUse::Anon => flags::ANON | flags::ANON_EXCLUSIVE,
             FrameUse::PageTable => {
                 self.table_frames += 1;
@@ -236,6 +236,10 @@ impl PhysMem {
             }
             FrameUse::Cache => flags::CACHE,
         };
+        let f = &mut self.frames[pfn as usize];
+        f.refcount = 1;
+        f.mapcount = 0;
+        f.flags = flags;
         Some(pfn)
     }
 
@@ -243,7 +247,10 @@ impl PhysMem {
     #[inline]
     pub fn put_frame(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
-        debug_assert!(f.refcount > 0, "put_frame on free frame {pfn}");
+        debug_assert!(
+            f.refcount > 0 && f.order == NOT_FREE,
+            "put_frame on free frame {pfn}"
+        );
         if f.flags & flags::ZERO != 0 {
             return;
         }
@@ -254,7 +261,7 @@ impl PhysMem {
             }
             f.flags = 0;
             f.mapcount = 0;
-            self.buddy.free(pfn, 0);
+            self.buddy_free(pfn, 0);
         }
     }
 
@@ -263,76 +270,71 @@ impl PhysMem {
         self.frames[pfn as usize].refcount += 1;
     }
 
-    /// Whether `pfn` starts a free block, and of which order.
-    fn free_block_order(&self, pfn: Pfn) -> Option<usize> {
-        match self.buddy.free_order[pfn as usize] {
-            NOT_FREE => None,
-            o => Some(o as usize),
-        }
-    }
-
     /// Check the buddy allocator's own invariants and return, per frame,
     /// whether it is free.
     pub fn check(&self) -> std::result::Result<Vec<bool>, String> {
-        let b = &self.buddy;
         let mut is_free = vec![false; self.frames.len()];
         let mut total = 0u64;
         for order in 0..=MAX_ORDER {
             let mut count = 0u64;
-            let mut pfn = b.heads[order];
+            let mut pfn = self.heads[order];
             let mut prev = NIL;
             while pfn != NIL {
-                if pfn < b.base || pfn >= b.end || pfn % (1 << order) != 0 {
+                if pfn < self.base || pfn >= self.end || pfn % (1 << order) != 0 {
                     return Err(format!(
                         "buddy: free block {pfn} of order {order} misplaced or misaligned"
                     ));
                 }
-                if b.prev[pfn as usize] != prev {
+                let head = self.frames[pfn as usize];
+                if head.mapcount != prev {
                     return Err(format!(
                         "buddy: list of order {order} has a broken back link at {pfn}"
                     ));
                 }
-                if self.free_block_order(pfn) != Some(order) {
+                if head.order as usize != order {
                     return Err(format!(
                         "buddy: block {pfn} on list {order} not marked free at that order"
                     ));
                 }
                 for f in pfn..pfn + (1 << order) {
-                    if f >= b.end || is_free[f as usize] {
+                    if f >= self.end || is_free[f as usize] {
                         return Err(format!(
                             "buddy: frame {f} is in two free blocks or past the end"
                         ));
                     }
                     is_free[f as usize] = true;
-                    if self.frames[f as usize].refcount != 0 {
-                        return Err(format!(
-                            "frame {f} is free but has refcount {}",
-                            self.frames[f as usize].refcount
-                        ));
+                    let frame = &self.frames[f as usize];
+                    if f != pfn && (frame.refcount != 0 || frame.order != NOT_FREE) {
+                        return Err(format!("frame {f} is inside a free block but in use"));
                     }
                 }
                 count += 1;
                 prev = pfn;
-                pfn = b.next[pfn as usize];
+                pfn = head.refcount;
             }
-            if count != b.nr_free[order] {
+            if count != self.nr_free[order] {
                 return Err(format!(
                     "buddy: order {order} counts {} blocks, list holds {count}",
-                    b.nr_free[order]
+                    self.nr_free[order]
                 ));
             }
             total += count << order;
         }
-        if total != b.free_frames {
+        if total != self.free_frames {
             return Err(format!(
                 "buddy: free_frames {} but lists hold {total}",
-                b.free_frames
+                self.free_frames
             ));
         }
         for (pfn, f) in self.frames.iter().enumerate() {
-            if !is_free[pfn] && f.refcount == 0 && pfn as u32 >= b.base {
+            if !is_free[pfn] && f.refcount == 0 && pfn as u32 >= self.base {
                 return Err(format!(
                     "frame {pfn} has refcount 0 but is not free: leaked"
+                ));
+            }
+            if !is_free[pfn] && f.order != NOT_FREE {
+                return Err(format!(
+                    "frame {pfn} is marked as a free block head but is on no list"
                 ));
             }
         }

@@ -1,0 +1,189 @@
+//! Byte-driven operation sequences for fuzzing: `run(bytes)` decodes the
+//! bytes into system calls, accesses, forks, threads and exits on a small
+//! simulator, and panics if anything breaks: an invariant (`check()`), a
+//! frame not given back after every process exits, or a panic inside the
+//! core. The cargo-fuzz target in `fuzz/` and a randomized unit test both
+//! drive it.
+
+use crate::addr::{PAGE_SIZE, TASK_SIZE};
+use crate::fault::Access;
+use crate::mm::{Advice, MmapRequest};
+use crate::sim::{Ops, SimConfig, Simulator};
+use crate::vma::Prot;
+use crate::vma_index::IndexKind;
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn pick<T: Copy>(&mut self, choices: &[T]) -> Option<T> {
+        Some(choices[self.byte()? as usize % choices.len()])
+    }
+}
+
+const REGION: u64 = 0x1000_0000;
+const PROTS: [&str; 6] = ["r", "rw", "rx", "rwx", "none", "w"];
+
+/// An address drawn from the places where things happen.
+fn address(b: &mut Bytes, brk: u64) -> Option<u64> {
+    let k = b.byte()? as u64;
+    Some(match b.byte()? % 8 {
+        0..=3 => REGION + (k % 96) * PAGE_SIZE + (k & 7) * 8,
+        4 => TASK_SIZE - (k * k * PAGE_SIZE) - 8,
+        5 => brk + (k % 16) * PAGE_SIZE - 8 * PAGE_SIZE,
+        6 => [
+            0,
+            TASK_SIZE,
+            0xffff_8000_0000_0000,
+            0x8000_0000_0000,
+            u64::MAX,
+            0x7fff_f7ff_e000,
+        ][k as usize % 6],
+        _ => (k << 40) | (k << 12),
+    })
+}
+
+/// Run one decoded sequence; panics on any broken invariant.
+pub fn run(data: &[u8]) {
+    let mut b = Bytes(data);
+    let Some(first) = b.byte() else { return };
+    let index = IndexKind::ALL[first as usize % IndexKind::ALL.len()];
+    // Small memory so that out-of-memory paths are exercised too.
+    let memory = [64u64 << 10, 256 << 10, 4 << 20][(first as usize >> 4) % 3];
+    let mut cfg = SimConfig {
+        memory,
+        ..SimConfig::default()
+    };
+    cfg.mm.index = index;
+    cfg.mm.max_map_count = 64;
+    let sim = Simulator::new(cfg).expect("valid configuration");
+    let mut pids: Vec<u32> = Vec::new();
+    while let Some(op) = b.byte() {
+        if pids.is_empty() || op % 23 == 0 {
+            if pids.len() < 6 {
+                if let Ok(pid) = sim.spawn(op & 1 == 0) {
+                    pids.push(pid);
+                }
+            }
+            continue;
+        }
+        let Some(who) = b.byte() else { break };
+        let pid = pids[who as usize % pids.len()];
+        let brk = sim.brk(pid, None).expect("live pid");
+        let len =
+            (b.byte().unwrap_or(1) as u64 % 24) * PAGE_SIZE + if op & 0x80 != 0 { 1 } else { 0 };
+        let Some(addr) = address(&mut b, brk) else {
+            break;
+        };
+        let Some(prot) = b.pick(&PROTS) else { break };
+        let prot = Prot::parse(prot).expect("valid prot");
+        match op % 12 {
+            0 | 1 => {
+                let mut req = MmapRequest::anon(len, prot);
+                req.addr = addr;
+                req.fixed = op & 2 != 0;
+                req.fixed_noreplace = op & 4 != 0;
+                req.shared = op & 8 != 0;
+                req.growsdown = op & 16 != 0;
+                let _ = sim.mmap(pid, req);
+            }
+            2 => {
+                let _ = sim.munmap(pid, addr, len);
+            }
+            3 => {
+                let _ = sim.mprotect(pid, addr, len, prot);
+            }
+            4 => {
+                let advice = [Advice::DontFork, Advice::DoFork, Advice::DontNeed][op as usize % 3];
+                let _ = sim.madvise(pid, addr, len, advice);
+            }
+            5 => {
+                let _ = sim.brk(pid, Some(addr));
+            }
+            6 if pids.len() < 8 => {
+                if let Ok(child) = sim.fork(pid) {
+                    pids.push(child);
+                }
+            }
+            7 if pids.len() < 8 => {
+                if let Ok((tid, _)) = sim.clone_thread(pid, len) {
+                    pids.push(tid);
+                }
+            }
+            8 => {
+                if op & 1 == 0 {
+                    sim.exit(pid).expect("live pid exits");
+                    pids.retain(|&p| p != pid);
+                } else {
+                    let group = sim.threads(pid).expect("live pid");
+                    sim.exit_group(pid).expect("live pid exits");
+                    pids.retain(|p| !group.contains(p));
+                }
+            }
+            9 => {
+                let addrs: Vec<u64> = (0..(op as u64 % 32))
+                    .map(|i| addr.wrapping_add(i * PAGE_SIZE))
+                    .collect();
+                let mut out = vec![0u8; addrs.len()];
+                sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out)
+                    .expect("valid batch");
+            }
+            _ => {
+                let op = Access::from_code(op % 3).expect("code below 3");
+                sim.access(pid, addr, op).expect("live pid");
+            }
+        }
+        if std::env::var_os("VMSIM_FUZZ_TRACE").is_some() {
+            eprintln!(
+                "op {} pid {pid} addr {addr:#x} len {len:#x} prot {prot} -> {:?}",
+                op % 12,
+                sim.check()
+            );
+        }
+        if op % 5 == 0 {
+            sim.check().unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    sim.check().unwrap_or_else(|e| panic!("{e}"));
+    for pid in pids {
+        let _ = sim.exit(pid);
+    }
+    let c = sim.counters();
+    assert_eq!(
+        c.frames_free, c.frames_total,
+        "frames leaked after every process exited"
+    );
+    assert_eq!(c.pt_pages, 0, "page-table pages leaked");
+}
+
+#[cfg(test)]
+mod tests {
+    /// A short deterministic fuzz run: random byte strings through `run`
+    /// (VMSIM_FUZZ_ROUNDS and VMSIM_FUZZ_SEED make it longer or different).
+    #[test]
+    fn random_sequences_break_nothing() {
+        let env = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ env("VMSIM_FUZZ_SEED", 0);
+        for round in 0..env("VMSIM_FUZZ_ROUNDS", 3000) {
+            let len = 50 + round % 400;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8
+                })
+                .collect();
+            super::run(&data);
+        }
+    }
+}
