@@ -43,6 +43,32 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
             "a VMA maps page-cache object {id}, which does not exist"
         ));
     }
+    // Kernel allocations: one reference per frame they hold.
+    k.kalloc.slab.check(&k.phys)?;
+    k.kalloc.vmalloc.check()?;
+    for pfn in k.kalloc.frames() {
+        refs[pfn as usize] += 1;
+    }
+    // mm_structs: one per live address space, plus those a lazy-TLB grab
+    // keeps after exit_mmap, each still holding its PGD.
+    let live_mms = k.mm_structs.values().filter(|r| !r.exited).count();
+    if live_mms != mms.len() {
+        return Err(format!(
+            "{live_mms} live mm_structs for {} address spaces",
+            mms.len()
+        ));
+    }
+    for (addr, r) in &k.mm_structs {
+        if r.count == 0 {
+            return Err(format!(
+                "mm_struct {addr:#x} has mm_count 0 but was not freed"
+            ));
+        }
+        if r.exited {
+            refs[r.pgd as usize] += 1;
+            tables += 1;
+        }
+    }
     if tables != k.phys.table_frames() {
         return Err(format!(
             "{} page-table frames allocated, address spaces hold {tables}",
@@ -67,7 +93,7 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
                 f.refcount, refs[pfn], f.flags
             ));
         }
-        if f.mapcount != maps[pfn] {
+        if f.flags & flags::SLAB == 0 && f.mapcount != maps[pfn] {
             return Err(format!(
                 "frame {pfn}: mapcount {} but mapped by {} PTEs",
                 f.mapcount, maps[pfn]
@@ -85,6 +111,22 @@ fn check_mm(
     mappers: &mut HashMap<u32, u32>,
 ) -> Result<(), String> {
     mm.vmas.check()?;
+    if mm.vma_objects() != mm.vmas.len() {
+        return Err(format!(
+            "{} vm_area_struct objects for {} VMAs",
+            mm.vma_objects(),
+            mm.vmas.len()
+        ));
+    }
+    match k.mm_structs.get(&mm.mm_struct) {
+        Some(r) if !r.exited && r.pgd == mm.pt.pgd_pfn() => {}
+        _ => {
+            return Err(format!(
+                "mm_struct {:#x} is not registered with its PGD",
+                mm.mm_struct
+            ))
+        }
+    }
     mm.pt.check()?;
     let vmas = mm.vmas.all();
     if vmas.len() != mm.vmas.len() {

@@ -33,6 +33,10 @@ pub enum Error {
     NoSuchProcess { pid: u32 },
     /// `check()` found a broken invariant.
     Invariant(String),
+    /// Misuse of a kernel allocator, as KASAN / SLUB debug / kref would report it.
+    KernelBug(String),
+    /// A kernel allocation found no free simulated memory.
+    OutOfMemory(String),
 }
 
 impl Error {
@@ -54,6 +58,8 @@ impl fmt::Display for Error {
             Error::InvalidArgument(r) => write!(f, "{r}"),
             Error::NoSuchProcess { pid } => write!(f, "process {pid} has exited"),
             Error::Invariant(r) => write!(f, "invariant broken: {r}"),
+            Error::KernelBug(r) => write!(f, "kernel bug: {r}"),
+            Error::OutOfMemory(r) => write!(f, "out of simulated memory: {r}"),
         }
     }
 }

@@ -22,6 +22,10 @@ impl Mm {
     pub fn fork_copy(&mut self, k: &mut Kernel) -> Result<Mm> {
         let mut child = Mm::new(k, self.cfg)?;
         child.layout = self.layout;
+        if let Err(e) = child.prealloc_vmas(k, self.vmas.len()) {
+            child.teardown(k);
+            return Err(e);
+        }
         for vma in self.vmas.all() {
             if vma.flags.has(VmFlags::DONTCOPY) {
                 continue;
@@ -42,6 +46,7 @@ impl Mm {
                 }
             }
         }
+        child.sync_vmas(k);
         Ok(child)
     }
 

@@ -1,21 +1,61 @@
-//! State shared by every address space of one simulator: physical memory and
-//! the page cache. It sits behind one lock (see `sim.rs` for the lock order).
+//! State shared by every address space of one simulator: physical memory,
+//! the page cache, the kernel allocators, the mm_struct reference counts and
+//! the release trace. It sits behind one lock (see `sim.rs` for the order).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::kalloc::KernelAlloc;
 use crate::pagecache::PageCache;
-use crate::phys::PhysMem;
+use crate::phys::{Pfn, PhysMem};
+use std::collections::HashMap;
+
+/// sizeof(struct mm_struct) and sizeof(struct vm_area_struct) on a 6.x kernel, near enough.
+pub const MM_STRUCT_SIZE: u32 = 1088;
+pub const VMA_STRUCT_SIZE: u32 = 184;
+
+/// One event of the release route (do_exit ... free_mm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseEvent {
+    pub name: &'static str,
+    pub detail: String,
+}
+
+/// An mm_struct's second count (mm_count): the address space holds one
+/// while it has users; a lazy-TLB grab (mmgrab) holds another. The top-level
+/// table and the mm_struct itself go only when it reaches zero (__mmdrop).
+#[derive(Debug, Clone, Copy)]
+pub struct MmStructRef {
+    pub count: u32,
+    pub pgd: Pfn,
+    /// exit_mmap has run: pages, VMAs and lower tables are gone.
+    pub exited: bool,
+}
 
 pub struct Kernel {
     pub phys: PhysMem,
     pub cache: PageCache,
+    pub kalloc: KernelAlloc,
+    pub mm_cache: u32,
+    pub vma_cache: u32,
+    pub mm_structs: HashMap<u64, MmStructRef>,
+    trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
 }
 
 impl Kernel {
     pub fn new(nframes: u32) -> Result<Kernel> {
+        let mut kalloc = KernelAlloc::new();
+        let mm_cache = kalloc.slab.create("mm_struct", MM_STRUCT_SIZE, false)?;
+        let vma_cache = kalloc
+            .slab
+            .create("vm_area_struct", VMA_STRUCT_SIZE, false)?;
         Ok(Kernel {
             phys: PhysMem::new(nframes)?,
             cache: PageCache::default(),
+            kalloc,
+            mm_cache,
+            vma_cache,
+            mm_structs: HashMap::new(),
+            trace: None,
             last_anon_vma: 0,
         })
     }
@@ -24,5 +64,169 @@ impl Kernel {
     pub fn new_anon_vma(&mut self) -> u32 {
         self.last_anon_vma = self.last_anon_vma.wrapping_add(1).max(1);
         self.last_anon_vma
+    }
+
+    // ----- the allocator calls, as a kernel module would make them --------
+
+    pub fn alloc_pages(&mut self, order: usize) -> Result<u64> {
+        self.kalloc.alloc_pages(
+            &mut self.phys,
+            order,
+            &format!("alloc_pages(order {order})"),
+        )
+    }
+    pub fn free_pages(&mut self, addr: u64, order: usize) -> Result<()> {
+        self.kalloc.free_pages(&mut self.phys, addr, order)
+    }
+    pub fn kmalloc(&mut self, size: u64, site: &str) -> Result<u64> {
+        self.kalloc.kmalloc(&mut self.phys, size, site)
+    }
+    pub fn kmalloc_array(&mut self, n: u64, size: u64) -> Result<u64> {
+        self.kalloc.kmalloc_array(
+            &mut self.phys,
+            n,
+            size,
+            &format!("kmalloc_array({n}, {size})"),
+        )
+    }
+    pub fn kfree(&mut self, addr: u64) -> Result<()> {
+        self.kalloc.kfree(&mut self.phys, addr)
+    }
+    pub fn kmem_cache_create(&mut self, name: &str, size: u32) -> Result<u32> {
+        self.kalloc.slab.create(name, size, true)
+    }
+    pub fn kmem_cache_destroy(&mut self, cache: u32) -> Result<()> {
+        self.kalloc.slab.destroy(cache)
+    }
+    pub fn kmem_cache_alloc(&mut self, cache: u32) -> Result<u64> {
+        self.kalloc
+            .slab
+            .alloc(&mut self.phys, cache, "kmem_cache_alloc")
+    }
+    pub fn kmem_cache_free(&mut self, cache: u32, addr: u64) -> Result<()> {
+        if crate::kalloc::kaddr_to_pfn(addr, &self.phys).is_none() {
+            return Err(crate::kalloc::bug(format!(
+                "kmem_cache_free of {addr:#x}: not a slab object"
+            )));
+        }
+        self.kalloc
+            .slab
+            .free(&mut self.phys, addr, Some(cache))
+            .map(|_| ())
+    }
+    pub fn vmalloc(&mut self, size: u64, site: &str) -> Result<u64> {
+        self.kalloc.vmalloc.vmalloc(&mut self.phys, size, site)
+    }
+    pub fn vfree(&mut self, addr: u64) -> Result<()> {
+        if addr != 0
+            && !(crate::kalloc::VMALLOC_START..crate::kalloc::VMALLOC_END).contains(&addr)
+            && self.kalloc_owns(addr)
+        {
+            return Err(crate::kalloc::bug(format!(
+                "vfree of {addr:#x}, which kmalloc or alloc_pages allocated"
+            )));
+        }
+        self.kalloc.vmalloc.vfree(&mut self.phys, addr)
+    }
+    fn kalloc_owns(&self, addr: u64) -> bool {
+        crate::kalloc::kaddr_to_pfn(addr, &self.phys).is_some_and(|pfn| {
+            self.phys.frame(pfn).flags & (crate::phys::flags::SLAB | crate::phys::flags::KERNEL)
+                != 0
+        })
+    }
+    pub fn kobject_create(&mut self, name: &str, parent: Option<u64>) -> Result<u64> {
+        self.kalloc.kobject_create(&mut self.phys, name, parent)
+    }
+    pub fn kobject_get(&mut self, addr: u64) -> Result<u32> {
+        self.kalloc.kobject_get(addr)
+    }
+    pub fn kobject_put(&mut self, addr: u64) -> Result<Vec<String>> {
+        self.kalloc.kobject_put(&mut self.phys, addr)
+    }
+
+    // ----- the release trace ---------------------------------------------
+
+    pub fn set_tracing(&mut self, on: bool) {
+        if on {
+            self.trace.get_or_insert_with(Vec::new);
+        } else {
+            self.trace = None;
+        }
+    }
+
+    pub fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Record an event if tracing; the detail is only built then.
+    pub fn event(&mut self, name: &'static str, detail: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            t.push(ReleaseEvent {
+                name,
+                detail: detail(),
+            });
+        }
+    }
+
+    /// Take the events recorded so far.
+    pub fn take_events(&mut self) -> Vec<ReleaseEvent> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    // ----- the simulator's own kernel objects ------------------------------
+
+    pub fn alloc_object(&mut self, cache: u32, site: &str) -> Result<u64> {
+        self.kalloc
+            .slab
+            .alloc(&mut self.phys, cache, site)
+            .map_err(|e| match e {
+                Error::OutOfMemory(what) => Error::sys(
+                    crate::error::Errno::ENOMEM,
+                    format!("out of simulated memory for {what}"),
+                ),
+                other => other,
+            })
+    }
+
+    pub fn free_object(&mut self, cache: u32, addr: u64) {
+        self.kalloc
+            .slab
+            .free(&mut self.phys, addr, Some(cache))
+            .expect("the simulator frees its own objects correctly");
+    }
+
+    /// mmgrab: one more mm_count reference on the mm_struct at `mm`.
+    pub fn mmgrab(&mut self, mm: u64) {
+        self.mm_structs
+            .get_mut(&mm)
+            .expect("a live mm_struct")
+            .count += 1;
+    }
+
+    /// mmdrop: one reference less; the last runs __mmdrop (the top-level
+    /// table with free_pages, then the mm_struct back to its cache).
+    pub fn mmdrop(&mut self, mm: u64) -> Result<()> {
+        let r = self.mm_structs.get_mut(&mm).ok_or_else(|| {
+            crate::kalloc::bug(format!("mmdrop of {mm:#x}: not a live mm_struct"))
+        })?;
+        r.count -= 1;
+        let (left, pgd) = (r.count, r.pgd);
+        self.event("mmdrop", || {
+            format!("mm_struct {mm:#x}: mm_count {} -> {left}", left + 1)
+        });
+        if left == 0 {
+            self.mm_structs.remove(&mm);
+            self.event("__mmdrop", || {
+                format!("mm_struct {mm:#x}: the last reference")
+            });
+            self.phys.put_frame(pgd);
+            self.event("mm_free_pgd", || {
+                format!("free_pages(pgd at frame {pgd}, order 0)")
+            });
+            let cache = self.mm_cache;
+            self.free_object(cache, mm);
+            self.event("free_mm", || format!("kmem_cache_free(mm_struct, {mm:#x})"));
+        }
+        Ok(())
     }
 }

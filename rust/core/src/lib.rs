@@ -15,6 +15,7 @@ pub mod error;
 pub mod fault;
 pub mod fork;
 pub mod fuzzing;
+pub mod kalloc;
 pub mod kernel;
 pub mod layout;
 pub mod mm;

@@ -5,7 +5,7 @@
 
 use crate::addr::{is_page_aligned, page_up, PAGE_SIZE, TASK_SIZE, USER_HALF_END};
 use crate::error::{Errno, Error, Result};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, MmStructRef};
 use crate::pagecache::ObjectKind;
 use crate::pagetable::{pte, PageTable};
 use crate::phys::flags;
@@ -132,6 +132,12 @@ impl Advice {
 }
 
 pub struct Mm {
+    /// The mm_struct object (slab "mm_struct") that stands for this address space.
+    pub mm_struct: u64,
+    /// vm_area_struct objects, one per VMA after every operation; an
+    /// operation preallocates what it may need first (as Linux does) so it
+    /// can fail with ENOMEM before changing anything.
+    vma_objs: Vec<u64>,
     pub vmas: Box<dyn VmaIndex>,
     pub pt: PageTable,
     pub rss_anon: u64,
@@ -143,13 +149,26 @@ pub struct Mm {
 impl Mm {
     /// An empty address space (mm_alloc + mm_alloc_pgd).
     pub fn new(k: &mut Kernel, cfg: MmConfig) -> Result<Mm> {
-        let pt = PageTable::new(&mut k.phys).ok_or_else(|| {
-            Error::sys(
+        let cache = k.mm_cache;
+        let mm_struct = k.alloc_object(cache, "mm_struct (mm_alloc)")?;
+        let Some(pt) = PageTable::new(&mut k.phys) else {
+            k.free_object(cache, mm_struct);
+            return Err(Error::sys(
                 Errno::ENOMEM,
                 "out of simulated memory for the page directory",
-            )
-        })?;
+            ));
+        };
+        k.mm_structs.insert(
+            mm_struct,
+            MmStructRef {
+                count: 1,
+                pgd: pt.pgd_pfn(),
+                exited: false,
+            },
+        );
         Ok(Mm {
+            mm_struct,
+            vma_objs: Vec::new(),
             vmas: cfg.index.build(),
             pt,
             rss_anon: 0,
@@ -162,6 +181,41 @@ impl Mm {
             },
             cfg,
         })
+    }
+
+    /// Make sure `extra` more VMAs would have their vm_area_struct.
+    pub(crate) fn prealloc_vmas(&mut self, k: &mut Kernel, extra: usize) -> Result<()> {
+        let cache = k.vma_cache;
+        while self.vma_objs.len() < self.vmas.len() + extra {
+            let obj = k.alloc_object(cache, "vm_area_struct")?;
+            self.vma_objs.push(obj);
+        }
+        Ok(())
+    }
+
+    /// Give back the vm_area_structs no VMA needs any more.
+    pub(crate) fn sync_vmas(&mut self, k: &mut Kernel) {
+        let cache = k.vma_cache;
+        while self.vma_objs.len() > self.vmas.len() {
+            let obj = self.vma_objs.pop().expect("more objects than VMAs");
+            k.free_object(cache, obj);
+        }
+    }
+
+    pub fn vma_objects(&self) -> usize {
+        self.vma_objs.len()
+    }
+
+    /// Run a VMA-changing operation: at most `extra` more VMAs afterwards.
+    fn with_vma_objects<T>(
+        &mut self,
+        k: &mut Kernel,
+        extra: usize,
+        op: impl FnOnce(&mut Mm, &mut Kernel) -> Result<T>,
+    ) -> Result<T> {
+        let result = self.prealloc_vmas(k, extra).and_then(|_| op(self, k));
+        self.sync_vmas(k);
+        result
     }
 
     // ----- VMA bookkeeping ------------------------------------------------
@@ -287,17 +341,45 @@ impl Mm {
         self.pt.free_range(start, end, floor, ceiling, &mut k.phys);
     }
 
-    /// Every VMA ends in a page-table teardown: zap everything, drop every
-    /// VMA, free every table including the PGD (exit_mmap + mm_free_pgd).
+    /// exit_mmap then mmdrop: zap every page, free the page tables below
+    /// the PGD, free every VMA to its cache; then drop the address space's
+    /// mm_count reference, which (unless a lazy-TLB grab holds another) runs
+    /// __mmdrop: the PGD and the mm_struct go too.
     pub fn teardown(&mut self, k: &mut Kernel) {
-        // One pass over the page table for every VMA at once, then the VMAs.
+        k.event("exit_mmap", || {
+            format!(
+                "{} VMAs, {} resident pages",
+                self.vmas.len(),
+                self.rss_anon + self.rss_shmem
+            )
+        });
+        let (mappings, free_before) = (self.rss_anon + self.rss_shmem, k.phys.frames_free());
         self.zap(k, 0, USER_HALF_END);
+        let freed = k.phys.frames_free() - free_before;
+        k.event("unmap_vmas", || {
+            format!("{mappings} page mappings zapped, {freed} pages freed")
+        });
+        let tables = self.pt.destroy_below_pgd(&mut k.phys);
+        k.event("free_pgtables", || {
+            format!("{tables} page-table pages freed (the PGD waits for __mmdrop)")
+        });
         for vma in self.vmas.all() {
             Self::vma_released(k, &vma);
+            k.event("vm_area_free", || {
+                format!(
+                    "{:#x}-{:#x} {} back to the vm_area_struct cache",
+                    vma.start, vma.end, vma.prot
+                )
+            });
         }
         self.vmas = self.cfg.index.build();
-        self.pt.destroy(&mut k.phys);
+        self.sync_vmas(k);
         debug_assert_eq!(self.rss_anon + self.rss_shmem, 0);
+        if let Some(r) = k.mm_structs.get_mut(&self.mm_struct) {
+            r.exited = true;
+        }
+        k.mmdrop(self.mm_struct)
+            .expect("the address space holds an mm_count reference");
     }
 
     // ----- system calls ---------------------------------------------------
@@ -353,6 +435,10 @@ impl Mm {
     }
 
     pub fn mmap(&mut self, k: &mut Kernel, req: MmapRequest) -> Result<u64> {
+        self.with_vma_objects(k, 2, |mm, k| mm.do_mmap(k, req))
+    }
+
+    fn do_mmap(&mut self, k: &mut Kernel, req: MmapRequest) -> Result<u64> {
         if req.len == 0 {
             return Err(Error::sys(Errno::EINVAL, "mmap of zero length"));
         }
@@ -465,6 +551,10 @@ impl Mm {
     }
 
     pub fn munmap(&mut self, k: &mut Kernel, start: u64, len: u64) -> Result<()> {
+        self.with_vma_objects(k, 1, |mm, k| mm.do_munmap(k, start, len))
+    }
+
+    fn do_munmap(&mut self, k: &mut Kernel, start: u64, len: u64) -> Result<()> {
         if len == 0 {
             return Err(Error::sys(Errno::EINVAL, "munmap of zero length"));
         }
@@ -532,6 +622,10 @@ impl Mm {
     }
 
     pub fn mprotect(&mut self, k: &mut Kernel, start: u64, len: u64, prot: Prot) -> Result<()> {
+        self.with_vma_objects(k, 2, |mm, k| mm.do_mprotect(k, start, len, prot))
+    }
+
+    fn do_mprotect(&mut self, k: &mut Kernel, start: u64, len: u64, prot: Prot) -> Result<()> {
         if !is_page_aligned(start) {
             return Err(Error::sys(
                 Errno::EINVAL,
@@ -573,6 +667,10 @@ impl Mm {
     }
 
     pub fn madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
+        self.with_vma_objects(k, 2, |mm, k| mm.do_madvise(k, start, len, advice))
+    }
+
+    fn do_madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
         if !is_page_aligned(start) {
             return Err(Error::sys(
                 Errno::EINVAL,
@@ -613,6 +711,12 @@ impl Mm {
     /// brk(2): move the program break; returns the new break, or the old one
     /// when the move is refused (as the system call does).
     pub fn brk(&mut self, k: &mut Kernel, new: u64) -> u64 {
+        let old = self.layout.brk;
+        self.with_vma_objects(k, 1, |mm, k| Ok(mm.do_brk(k, new)))
+            .unwrap_or(old)
+    }
+
+    fn do_brk(&mut self, k: &mut Kernel, new: u64) -> u64 {
         let Layout { start_brk, brk, .. } = self.layout;
         if new < start_brk {
             return brk;
@@ -624,7 +728,7 @@ impl Mm {
             return brk;
         }
         if new_top < old_top {
-            if self.munmap(k, new_top, old_top - new_top).is_err() {
+            if self.do_munmap(k, new_top, old_top - new_top).is_err() {
                 return brk;
             }
         } else if new_top > old_top {
@@ -725,6 +829,13 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         let mm = self.mm.get_mut();
         let mut kernel = self.kernel.lock();
+        kernel.event("AddressSpace::drop", || {
+            format!(
+                "the last Arc is gone (DragonOS): Drop tears down mm_struct {:#x}",
+                mm.mm_struct
+            )
+        });
+        kernel.event("__mmput", || "mm_users reached 0".into());
         mm.teardown(&mut kernel);
     }
 }

@@ -367,9 +367,16 @@ impl PageTable {
         self.release_table(slot, phys);
     }
 
-    /// Free every table, the PGD last (free_pgtables then mm_free_pgd).
-    /// Leaves must already be zapped.
-    pub fn destroy(&mut self, phys: &mut PhysMem) {
+    /// The frame of the top-level table.
+    pub fn pgd_pfn(&self) -> Pfn {
+        self.meta[PGD_SLOT].pfn
+    }
+
+    /// free_pgtables for the whole address space: free every table below the
+    /// PGD and return how many. The PGD's frame is not freed here: the
+    /// caller hands it on (to __mmdrop). Leaves must already be zapped.
+    pub fn destroy_below_pgd(&mut self, phys: &mut PhysMem) -> u64 {
+        let before = self.tables_below_pgd;
         for i in 0..ENTRIES {
             let e = self.entries[i];
             if e != 0 {
@@ -378,8 +385,8 @@ impl PageTable {
             }
         }
         self.meta[PGD_SLOT].used = 0;
-        phys.put_frame(self.meta[PGD_SLOT].pfn);
         self.meta[PGD_SLOT].live = false;
+        before
     }
 
     /// Frames of every live table page, the PGD included.
@@ -455,7 +462,8 @@ mod tests {
         assert_eq!(pt.table_pages(), 4);
         pt.check().unwrap();
         pt.set(i, 0);
-        pt.destroy(&mut phys);
+        assert_eq!(pt.destroy_below_pgd(&mut phys), 4);
+        phys.put_frame(pt.pgd_pfn());
         assert_eq!(phys.frames_free(), 63);
     }
 
@@ -475,7 +483,8 @@ mod tests {
         pt.free_range(0x4000_0000, 0x4000_1000, 0, 1 << 47, &mut phys);
         assert_eq!(pt.table_pages(), 0);
         pt.check().unwrap();
-        pt.destroy(&mut phys);
+        pt.destroy_below_pgd(&mut phys);
+        phys.put_frame(pt.pgd_pfn());
         assert_eq!(phys.frames_free(), 63);
     }
 

@@ -27,6 +27,11 @@ pub mod flags {
     pub const CACHE: u8 = 1 << 4;
     /// Modified since it was last written back.
     pub const DIRTY: u8 = 1 << 5;
+    /// Kernel memory from alloc_pages (and large kmalloc, vmalloc backing).
+    pub const KERNEL: u8 = 1 << 6;
+    /// Part of a slab; `mapcount` then holds the slab's id (kernel pages are
+    /// never mapped by user PTEs, as struct page reuses its fields for slabs).
+    pub const SLAB: u8 = 1 << 7;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub enum FrameUse {
     Anon,
     PageTable,
     Cache,
+    Kernel,
+    Slab,
 }
 
 /// Physical memory: the frame table and a binary buddy allocator over frames
@@ -235,6 +242,8 @@ impl PhysMem {
                 flags::PAGETABLE
             }
             FrameUse::Cache => flags::CACHE,
+            FrameUse::Kernel => flags::KERNEL,
+            FrameUse::Slab => flags::SLAB,
         };
         let f = &mut self.frames[pfn as usize];
         f.refcount = 1;
@@ -263,6 +272,40 @@ impl PhysMem {
             f.mapcount = 0;
             self.buddy_free(pfn, 0);
         }
+    }
+
+    /// 2^order contiguous frames for the kernel, each with refcount 1
+    /// (alloc_pages). `None` when no block that large is free.
+    pub fn alloc_block(&mut self, order: usize, usage: FrameUse) -> Option<Pfn> {
+        if order > MAX_ORDER {
+            return None;
+        }
+        let pfn = self.buddy_alloc(order)?;
+        let flags = if usage == FrameUse::Slab {
+            flags::SLAB
+        } else {
+            flags::KERNEL
+        };
+        for f in &mut self.frames[pfn as usize..(pfn as usize + (1 << order))] {
+            *f = Frame {
+                refcount: 1,
+                mapcount: 0,
+                flags,
+                order: NOT_FREE,
+            };
+        }
+        Some(pfn)
+    }
+
+    /// Give a block from `alloc_block` back (free_pages). The caller has
+    /// checked that the block and order are right.
+    pub fn free_block(&mut self, pfn: Pfn, order: usize) {
+        for f in &mut self.frames[pfn as usize..(pfn as usize + (1 << order))] {
+            f.refcount = 0;
+            f.mapcount = 0;
+            f.flags = 0;
+        }
+        self.buddy_free(pfn, order);
     }
 
     #[inline]

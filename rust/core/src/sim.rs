@@ -18,7 +18,7 @@
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, Error, Result};
 use crate::fault::{self, Access, Account, Fault, NoTrace, Outcome};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, ReleaseEvent};
 use crate::layout;
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
 use crate::vma::Prot;
@@ -102,6 +102,10 @@ pub struct SimCounters {
     pub frames_used: u64,
     /// Every page-table frame in use, top-level tables included.
     pub pt_pages: u64,
+    /// Frames held by slab caches (the simulator's mm_structs and VMAs among them).
+    pub slab_pages: u64,
+    /// Frames held by alloc_pages, large kmallocs and vmalloc.
+    pub kernel_pages: u64,
     pub processes: u64,
     pub tasks: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
@@ -354,6 +358,13 @@ impl Simulator {
     /// do_exit for one task: its reference on the address space goes; the
     /// last task out tears the address space down.
     pub fn exit(&self, pid: u32) -> Result<()> {
+        self.exit_traced(pid, false).map(|_| ())
+    }
+
+    /// do_exit, returning the release route it took when `trace` is set:
+    /// do_exit, exit_mm, mmput and, for the last user, everything the
+    /// address space's teardown does (see `Mm::teardown`).
+    pub fn exit_traced(&self, pid: u32, trace: bool) -> Result<Vec<ReleaseEvent>> {
         let _op = self.op_guard();
         let task = self
             .tasks
@@ -361,8 +372,64 @@ impl Simulator {
             .tasks
             .remove(&pid)
             .ok_or(Error::NoSuchProcess { pid })?;
-        drop(task); // outside the task-table lock: may run the teardown
-        Ok(())
+        let was_tracing = {
+            let mut k = self.kernel.lock();
+            let was = k.tracing();
+            if trace {
+                k.set_tracing(true);
+            }
+            let users = Arc::strong_count(&task.mm);
+            k.event("do_exit", || format!("task {pid} (process {})", task.tgid));
+            k.event("exit_mm", || {
+                format!("task {pid} lets go of its address space")
+            });
+            k.event("mmput", || format!("mm_users {users} -> {}", users - 1));
+            was
+        };
+        drop(task); // outside the kernel and task-table locks: may run the teardown
+        let mut k = self.kernel.lock();
+        let events = if trace { k.take_events() } else { Vec::new() };
+        if trace && !was_tracing {
+            k.set_tracing(false);
+        }
+        Ok(events)
+    }
+
+    /// mmgrab: hold the mm_struct of `pid`'s address space (a lazy-TLB
+    /// reference); returns its address, for `mmdrop`.
+    pub fn mmgrab(&self, pid: u32) -> Result<u64> {
+        self.with_mm(pid, |mm, k, _| {
+            k.mmgrab(mm.mm_struct);
+            mm.mm_struct
+        })
+    }
+
+    /// mmdrop of a reference from `mmgrab`; returns the release events when tracing.
+    pub fn mmdrop(&self, mm_struct: u64) -> Result<Vec<ReleaseEvent>> {
+        let _op = self.op_guard();
+        let mut k = self.kernel.lock();
+        k.mmdrop(mm_struct)?;
+        Ok(k.take_events())
+    }
+
+    /// Record the release route of every teardown from now on (`release_events` drains it).
+    pub fn trace_release(&self, on: bool) {
+        self.kernel.lock().set_tracing(on);
+    }
+
+    pub fn release_events(&self) -> Vec<ReleaseEvent> {
+        self.kernel.lock().take_events()
+    }
+
+    /// Run `f` on the kernel (its allocators) under the kernel lock.
+    pub fn kernel<R>(&self, f: impl FnOnce(&mut Kernel) -> R) -> R {
+        let _op = self.op_guard();
+        f(&mut self.kernel.lock())
+    }
+
+    /// Every kernel allocation still live, with the call that made it.
+    pub fn leak_check(&self) -> Vec<crate::kalloc::LiveAllocation> {
+        self.kernel(|k| k.kalloc.live())
     }
 
     /// exit_group: every thread of the caller's process exits.
@@ -457,11 +524,14 @@ impl Simulator {
         let k = self.kernel.lock();
         let total = k.phys.frames_total();
         let free = k.phys.frames_free();
+        let (buddy, slab, vmalloc) = k.kalloc.pages_by_allocator();
         SimCounters {
             frames_total: total,
             frames_free: free,
             frames_used: total - free,
             pt_pages: k.phys.table_frames(),
+            slab_pages: slab,
+            kernel_pages: buddy + vmalloc,
             processes,
             tasks,
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),

@@ -23,6 +23,18 @@ create_exception!(
     VmsimError,
     "The process (task) has exited; its handle can no longer be used."
 );
+create_exception!(
+    _core,
+    KernelBugError,
+    VmsimError,
+    "Misuse of a kernel allocator (double free, wrong release call...), as KASAN, SLUB debug or kref would report it."
+);
+create_exception!(
+    _core,
+    OutOfMemoryError,
+    VmsimError,
+    "A kernel allocation found no free simulated memory."
+);
 
 pub fn to_py(err: Error) -> PyErr {
     match err {
@@ -35,6 +47,10 @@ pub fn to_py(err: Error) -> PyErr {
             ProcessExitedError::new_err(format!("process {pid} has exited"))
         }
         Error::Invariant(reason) => InvariantError::new_err(reason),
+        Error::KernelBug(reason) => KernelBugError::new_err(format!("BUG: {reason}")),
+        Error::OutOfMemory(what) => {
+            OutOfMemoryError::new_err(format!("out of simulated memory: {what}"))
+        }
     }
 }
 

@@ -2,8 +2,12 @@
 //! error mapping only; every decision is made in the core.
 
 mod errors;
+mod kernel_api;
 
-use errors::{to_py, IntoPy, InvariantError, ProcessExitedError, VmsimError};
+use errors::{
+    to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError,
+};
+use kernel_api::{PyKernel, Releases};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -113,6 +117,7 @@ where
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
 struct PySimulator {
     sim: Arc<Simulator>,
+    releases: Releases,
 }
 
 #[pymethods]
@@ -144,6 +149,7 @@ impl PySimulator {
         }
         Ok(PySimulator {
             sim: Arc::new(Simulator::new(cfg).py()?),
+            releases: Releases::default(),
         })
     }
 
@@ -175,6 +181,8 @@ impl PySimulator {
         d.set_item("frames_free", c.frames_free)?;
         d.set_item("frames_used", c.frames_used)?;
         d.set_item("pt_pages", c.pt_pages)?;
+        d.set_item("slab_pages", c.slab_pages)?;
+        d.set_item("kernel_pages", c.kernel_pages)?;
         d.set_item("processes", c.processes)?;
         d.set_item("tasks", c.tasks)?;
         let faults = PyDict::new(py);
@@ -183,6 +191,30 @@ impl PySimulator {
         }
         d.set_item("faults", faults)?;
         Ok(d)
+    }
+
+    /// The kernel allocators: kmalloc/kfree, vmalloc/vfree, alloc_pages/free_pages, kobjects.
+    #[getter]
+    fn kernel(&self) -> PyKernel {
+        PyKernel {
+            sim: self.sim.clone(),
+            releases: self.releases.clone(),
+        }
+    }
+
+    /// Every kernel allocation still live, with the call that made it.
+    fn leak_check<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        kernel_api::live_dicts(py, self.sim.leak_check())
+    }
+
+    /// Record the release route of every teardown (drain it with release_events()).
+    fn trace_release(&self, on: bool) {
+        self.sim.trace_release(on)
+    }
+
+    /// The release events recorded since the last call, as (event, detail) pairs.
+    fn release_events(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        kernel_api::events(py, self.sim.release_events())
     }
 
     /// Verify every invariant; raises InvariantError naming what broke.
@@ -220,9 +252,9 @@ impl PySimulator {
 }
 
 #[pyclass(name = "Process", module = "vmsim._core", frozen)]
-struct PyProcess {
+pub struct PyProcess {
     sim: Arc<Simulator>,
-    pid: u32,
+    pub pid: u32,
     stack: Option<(u64, u64)>,
 }
 
@@ -385,10 +417,16 @@ impl PyProcess {
     }
 
     /// This task exits; the address space goes when its last task has exited.
-    fn exit(&self, py: Python<'_>) -> PyResult<()> {
+    #[pyo3(signature = (trace = false))]
+    fn exit(&self, py: Python<'_>, trace: bool) -> PyResult<Option<Vec<(String, String)>>> {
         let sim = self.sim.clone();
         let pid = self.pid;
-        py.detach(move || sim.exit(pid)).py()
+        let events = py.detach(move || sim.exit_traced(pid, trace)).py()?;
+        Ok(if trace {
+            Some(kernel_api::events(py, events)?)
+        } else {
+            None
+        })
     }
 
     /// Every thread of this process exits.
@@ -487,6 +525,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VmsimError", py.get_type::<VmsimError>())?;
     m.add("InvariantError", py.get_type::<InvariantError>())?;
     m.add("ProcessExitedError", py.get_type::<ProcessExitedError>())?;
+    m.add("KernelBugError", py.get_type::<KernelBugError>())?;
+    m.add("OutOfMemoryError", py.get_type::<OutOfMemoryError>())?;
+    m.add_class::<PyKernel>()?;
     m.add(
         "OUTCOME_NAMES",
         Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>(),

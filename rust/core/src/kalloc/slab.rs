@@ -1,0 +1,385 @@
+//! Slab caches: objects of one size carved out of slabs of 2^order pages
+//! taken from the buddy allocator, given back when a slab empties. kmalloc's
+//! size classes (8 bytes .. 8 KiB) are such caches. A slab page's frame
+//! records which slab it belongs to, so kfree finds the slab in O(1).
+
+use super::{bug, pfn_to_kaddr, LiveAllocation, KMALLOC_MAX_CACHE_SIZE, PAGE_OFFSET};
+use crate::error::{Error, Result};
+use crate::phys::{flags, FrameUse, Pfn, PhysMem};
+
+const NIL: u32 = u32::MAX;
+const MAX_OBJS: usize = 512;
+
+pub struct SlabCache {
+    pub name: String,
+    pub size: u32,
+    pub order: u8,
+    pub objs_per_slab: u32,
+    pub active_objs: u64,
+    pub num_slabs: u64,
+    /// Slabs with at least one free object.
+    partial: Vec<u32>,
+    /// Whether a user may destroy it (kmalloc caches and the simulator's own may not).
+    pub user: bool,
+}
+
+struct Slab {
+    cache: u32,
+    pfn: Pfn,
+    free: Vec<u16>,
+    used: [u64; MAX_OBJS / 64],
+    inuse: u32,
+    partial_pos: u32,
+    sites: Vec<Option<Box<str>>>,
+}
+
+/// One line of slabinfo().
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlabInfo {
+    pub name: String,
+    pub active_objs: u64,
+    pub num_objs: u64,
+    pub objsize: u32,
+    pub objperslab: u32,
+    pub pagesperslab: u32,
+    pub num_slabs: u64,
+}
+
+#[derive(Default)]
+pub struct SlabAllocator {
+    caches: Vec<SlabCache>,
+    slabs: Vec<Option<Slab>>,
+    free_ids: Vec<u32>,
+    kmalloc: Vec<u32>,
+}
+
+/// Slab order for an object size: one page up to 512 bytes, then enough
+/// pages for eight objects, at most 8 pages (as SLUB's defaults roughly do).
+fn slab_order(size: u32) -> u8 {
+    let mut order = 0u8;
+    while order < 3 && ((4096u32 << order) / size) < 8 && size > 512 {
+        order += 1;
+    }
+    order
+}
+
+impl SlabAllocator {
+    pub fn create_kmalloc_caches(&mut self) {
+        let mut size = 8u64;
+        while size <= KMALLOC_MAX_CACHE_SIZE {
+            let id = self.create(
+                &format!(
+                    "kmalloc-{}",
+                    if size >= 1024 {
+                        format!("{}k", size / 1024)
+                    } else {
+                        size.to_string()
+                    }
+                ),
+                size as u32,
+                false,
+            );
+            self.kmalloc.push(id.expect("valid kmalloc cache"));
+            size *= 2;
+        }
+    }
+
+    /// kmem_cache_create: a cache of `size`-byte objects (8 bytes .. 8 KiB).
+    pub fn create(&mut self, name: &str, size: u32, user: bool) -> Result<u32> {
+        if !(1..=KMALLOC_MAX_CACHE_SIZE as u32).contains(&size) {
+            return Err(Error::invalid(format!(
+                "kmem_cache_create({name:?}, {size}): object size must be 1..8192 bytes"
+            )));
+        }
+        if self.caches.iter().any(|c| c.name == name) {
+            return Err(Error::invalid(format!(
+                "kmem_cache_create: a cache named {name:?} exists already"
+            )));
+        }
+        let size = size.next_multiple_of(8);
+        let order = slab_order(size);
+        let objs = (((4096u32 << order) / size) as usize).min(MAX_OBJS) as u32;
+        self.caches.push(SlabCache {
+            name: name.to_string(),
+            size,
+            order,
+            objs_per_slab: objs,
+            active_objs: 0,
+            num_slabs: 0,
+            partial: Vec::new(),
+            user,
+        });
+        Ok((self.caches.len() - 1) as u32)
+    }
+
+    /// kmem_cache_destroy: only an empty cache may go.
+    pub fn destroy(&mut self, cache: u32) -> Result<()> {
+        let c = self.cache(cache)?;
+        if !c.user {
+            return Err(Error::invalid(format!(
+                "{} belongs to the kernel and cannot be destroyed",
+                c.name
+            )));
+        }
+        if c.active_objs != 0 {
+            return Err(bug(format!(
+                "kmem_cache_destroy of {}: {} objects still allocated",
+                c.name, c.active_objs
+            )));
+        }
+        self.caches[cache as usize].name = format!("(destroyed {})", c.name);
+        self.caches[cache as usize].user = false;
+        Ok(())
+    }
+
+    fn cache(&self, id: u32) -> Result<&SlabCache> {
+        self.caches
+            .get(id as usize)
+            .ok_or_else(|| Error::invalid(format!("no slab cache with id {id}")))
+    }
+
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.caches
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| i as u32)
+    }
+
+    pub fn kmalloc_cache_for(&self, size: u64) -> u32 {
+        let class = size.max(8).next_power_of_two().trailing_zeros() - 3;
+        self.kmalloc[class as usize]
+    }
+
+    pub fn alloc(&mut self, phys: &mut PhysMem, cache: u32, site: &str) -> Result<u64> {
+        let c = self.cache(cache)?;
+        if c.name.starts_with("(destroyed") {
+            return Err(bug(format!(
+                "kmem_cache_alloc from destroyed cache {}",
+                c.name
+            )));
+        }
+        let id = match c.partial.last() {
+            Some(&id) => id,
+            None => self.grow(phys, cache)?,
+        };
+        let slab = self.slabs[id as usize]
+            .as_mut()
+            .expect("partial slab is live");
+        let idx = slab.free.pop().expect("partial slab has a free object") as usize;
+        slab.used[idx / 64] |= 1 << (idx % 64);
+        slab.inuse += 1;
+        slab.sites[idx] = Some(site.into());
+        let (pfn, full) = (slab.pfn, slab.free.is_empty());
+        let c = &mut self.caches[cache as usize];
+        c.active_objs += 1;
+        if full {
+            c.partial.pop();
+            self.slabs[id as usize].as_mut().expect("live").partial_pos = NIL;
+        }
+        Ok(pfn_to_kaddr(pfn) + idx as u64 * c.size as u64)
+    }
+
+    /// A new slab for `cache`, put on its partial list.
+    fn grow(&mut self, phys: &mut PhysMem, cache: u32) -> Result<u32> {
+        let c = &self.caches[cache as usize];
+        let order = c.order as usize;
+        let objs = c.objs_per_slab as usize;
+        let pfn = phys
+            .alloc_block(order, FrameUse::Slab)
+            .ok_or_else(|| Error::OutOfMemory(format!("a new slab for {}", c.name)))?;
+        let id = self.free_ids.pop().unwrap_or(self.slabs.len() as u32);
+        for f in pfn..pfn + (1 << order) {
+            phys.frame_mut(f).mapcount = id; // the slab id, in the page's own descriptor
+        }
+        let slab = Slab {
+            cache,
+            pfn,
+            free: (0..objs as u16).rev().collect(),
+            used: [0; MAX_OBJS / 64],
+            inuse: 0,
+            partial_pos: self.caches[cache as usize].partial.len() as u32,
+            sites: vec![None; objs],
+        };
+        if id as usize == self.slabs.len() {
+            self.slabs.push(Some(slab));
+        } else {
+            self.slabs[id as usize] = Some(slab);
+        }
+        let c = &mut self.caches[cache as usize];
+        c.partial.push(id);
+        c.num_slabs += 1;
+        Ok(id)
+    }
+
+    /// Free the object at `addr`; with `expect` (kmem_cache_free), the cache
+    /// it must come from. Returns the cache it came from.
+    pub fn free(&mut self, phys: &mut PhysMem, addr: u64, expect: Option<u32>) -> Result<u32> {
+        let pfn = ((addr - PAGE_OFFSET) >> 12) as Pfn;
+        if phys.frame(pfn).flags & flags::SLAB == 0 {
+            return Err(bug(format!(
+                "kmem_cache_free of {addr:#x}: not a slab object"
+            )));
+        }
+        let id = phys.frame(pfn).mapcount;
+        let slab = self.slabs[id as usize]
+            .as_ref()
+            .expect("slab page points at a live slab");
+        let c = &self.caches[slab.cache as usize];
+        if let Some(want) = expect {
+            if want != slab.cache {
+                return Err(bug(format!(
+                    "kmem_cache_free of {addr:#x} to {}, but it belongs to {}",
+                    self.caches[want as usize].name, c.name
+                )));
+            }
+        }
+        let off = addr - pfn_to_kaddr(slab.pfn);
+        let idx = (off / c.size as u64) as usize;
+        if off % c.size as u64 != 0 || idx >= c.objs_per_slab as usize {
+            return Err(bug(format!(
+                "invalid free of {addr:#x}: not the start of a {} object",
+                c.name
+            )));
+        }
+        if slab.used[idx / 64] & (1 << (idx % 64)) == 0 {
+            return Err(bug(format!(
+                "double free of {addr:#x} ({} object already free)",
+                c.name
+            )));
+        }
+        let cache = slab.cache;
+        let slab = self.slabs[id as usize].as_mut().expect("live");
+        slab.used[idx / 64] &= !(1 << (idx % 64));
+        slab.free.push(idx as u16);
+        slab.sites[idx] = None;
+        slab.inuse -= 1;
+        let (was_full, empty, pos) = (slab.partial_pos == NIL, slab.inuse == 0, slab.partial_pos);
+        self.caches[cache as usize].active_objs -= 1;
+        if empty {
+            // The slab goes back to the buddy allocator.
+            if !was_full {
+                self.remove_partial(cache, pos);
+            }
+            let slab = self.slabs[id as usize].take().expect("live");
+            let order = self.caches[cache as usize].order as usize;
+            phys.free_block(slab.pfn, order);
+            self.free_ids.push(id);
+            self.caches[cache as usize].num_slabs -= 1;
+        } else if was_full {
+            let c = &mut self.caches[cache as usize];
+            self.slabs[id as usize].as_mut().expect("live").partial_pos = c.partial.len() as u32;
+            c.partial.push(id);
+        }
+        Ok(cache)
+    }
+
+    fn remove_partial(&mut self, cache: u32, pos: u32) {
+        let c = &mut self.caches[cache as usize];
+        c.partial.swap_remove(pos as usize);
+        if let Some(&moved) = c.partial.get(pos as usize) {
+            self.slabs[moved as usize]
+                .as_mut()
+                .expect("live")
+                .partial_pos = pos;
+        }
+    }
+
+    pub fn info(&self) -> Vec<SlabInfo> {
+        self.caches
+            .iter()
+            .filter(|c| !c.name.starts_with("(destroyed"))
+            .map(|c| SlabInfo {
+                name: c.name.clone(),
+                active_objs: c.active_objs,
+                num_objs: c.num_slabs * c.objs_per_slab as u64,
+                objsize: c.size,
+                objperslab: c.objs_per_slab,
+                pagesperslab: 1 << c.order,
+                num_slabs: c.num_slabs,
+            })
+            .collect()
+    }
+
+    pub fn live(&self) -> Vec<LiveAllocation> {
+        let mut out = Vec::new();
+        for s in self.slabs.iter().flatten() {
+            let c = &self.caches[s.cache as usize];
+            for (i, site) in s.sites.iter().enumerate() {
+                if let Some(site) = site {
+                    out.push(LiveAllocation {
+                        addr: pfn_to_kaddr(s.pfn) + i as u64 * c.size as u64,
+                        size: c.size as u64,
+                        kind: if c.name.starts_with("kmalloc-") {
+                            "kmalloc"
+                        } else {
+                            "kmem_cache_alloc"
+                        },
+                        site: format!("{} ({})", site, c.name),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    pub fn frames(&self) -> Vec<Pfn> {
+        self.slabs
+            .iter()
+            .flatten()
+            .flat_map(|s| s.pfn..s.pfn + (1 << self.caches[s.cache as usize].order))
+            .collect()
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.caches.iter().map(|c| c.num_slabs << c.order).sum()
+    }
+
+    /// Slab-internal consistency, for check().
+    pub fn check(&self, phys: &PhysMem) -> std::result::Result<(), String> {
+        for (ci, c) in self.caches.iter().enumerate() {
+            let slabs: Vec<(u32, &Slab)> = self
+                .slabs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+                .filter(|(_, s)| s.cache == ci as u32)
+                .collect();
+            let active: u64 = slabs.iter().map(|(_, s)| s.inuse as u64).sum();
+            if active != c.active_objs || slabs.len() as u64 != c.num_slabs {
+                return Err(format!(
+                    "slab cache {}: counts {} objects in {} slabs, holds {active} in {}",
+                    c.name,
+                    c.active_objs,
+                    c.num_slabs,
+                    slabs.len()
+                ));
+            }
+            for (id, s) in slabs {
+                let bits: u32 = s.used.iter().map(|w| w.count_ones()).sum();
+                if bits != s.inuse
+                    || s.inuse as usize + s.free.len() != c.objs_per_slab as usize
+                    || s.inuse == 0
+                {
+                    return Err(format!(
+                        "slab {id} of {}: {} in use, {bits} bits set, {} free",
+                        c.name,
+                        s.inuse,
+                        s.free.len()
+                    ));
+                }
+                let on_partial = s.partial_pos != NIL;
+                if on_partial != !s.free.is_empty()
+                    || (on_partial && c.partial.get(s.partial_pos as usize) != Some(&id))
+                {
+                    return Err(format!("slab {id} of {}: partial list out of step", c.name));
+                }
+                for f in s.pfn..s.pfn + (1 << c.order) {
+                    if phys.frame(f).flags & flags::SLAB == 0 || phys.frame(f).mapcount != id {
+                        return Err(format!("frame {f} of slab {id} does not point back at it"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! `sim.kernel`: the kernel allocators as a kernel module would call them.
+//! Thin: each method converts its arguments and calls the core.
+
+use crate::errors::IntoPy;
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::collections::HashMap;
+use std::sync::Arc;
+use vmsim_core::kalloc::LiveAllocation;
+use vmsim_core::kernel::ReleaseEvent;
+use vmsim_core::Simulator;
+
+/// Python release callbacks of kobjects, by kobject address.
+pub type Releases = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
+
+#[pyclass(name = "Kernel", module = "vmsim._core", frozen)]
+pub struct PyKernel {
+    pub sim: Arc<Simulator>,
+    pub releases: Releases,
+}
+
+pub fn events(py: Python<'_>, events: Vec<ReleaseEvent>) -> PyResult<Vec<(String, String)>> {
+    let _ = py;
+    Ok(events
+        .into_iter()
+        .map(|e| (e.name.to_string(), e.detail))
+        .collect())
+}
+
+pub fn live_dicts<'py>(
+    py: Python<'py>,
+    live: Vec<LiveAllocation>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    live.into_iter()
+        .map(|a| {
+            let d = PyDict::new(py);
+            d.set_item("addr", a.addr)?;
+            d.set_item("size", a.size)?;
+            d.set_item("kind", a.kind)?;
+            d.set_item("site", a.site)?;
+            Ok(d)
+        })
+        .collect()
+}
+
+#[pymethods]
+impl PyKernel {
+    /// alloc_pages(order): 2**order contiguous frames; returns their direct-map address.
+    fn alloc_pages(&self, order: usize) -> PyResult<u64> {
+        self.sim.kernel(|k| k.alloc_pages(order)).py()
+    }
+
+    /// __get_free_pages(order): the same, as the address.
+    fn __get_free_pages(&self, order: usize) -> PyResult<u64> {
+        self.alloc_pages(order)
+    }
+
+    fn free_pages(&self, addr: u64, order: usize) -> PyResult<()> {
+        self.sim.kernel(|k| k.free_pages(addr, order)).py()
+    }
+
+    /// Free blocks per order, like /proc/buddyinfo.
+    fn buddyinfo(&self) -> Vec<u64> {
+        self.sim.kernel(|k| k.phys.buddyinfo().to_vec())
+    }
+
+    fn kmalloc(&self, size: u64) -> PyResult<u64> {
+        self.sim
+            .kernel(|k| k.kmalloc(size, &format!("kmalloc({size})")))
+            .py()
+    }
+
+    /// kzalloc: kmalloc of zeroed memory (contents are not simulated).
+    fn kzalloc(&self, size: u64) -> PyResult<u64> {
+        self.sim
+            .kernel(|k| k.kmalloc(size, &format!("kzalloc({size})")))
+            .py()
+    }
+
+    fn kmalloc_array(&self, n: u64, size: u64) -> PyResult<u64> {
+        self.sim.kernel(|k| k.kmalloc_array(n, size)).py()
+    }
+
+    fn kfree(&self, addr: u64) -> PyResult<()> {
+        self.sim.kernel(|k| k.kfree(addr)).py()
+    }
+
+    /// kmem_cache_create(name, size): returns the cache's id.
+    fn kmem_cache_create(&self, name: &str, size: u32) -> PyResult<u32> {
+        self.sim.kernel(|k| k.kmem_cache_create(name, size)).py()
+    }
+
+    fn kmem_cache_alloc(&self, cache: u32) -> PyResult<u64> {
+        self.sim.kernel(|k| k.kmem_cache_alloc(cache)).py()
+    }
+
+    fn kmem_cache_free(&self, cache: u32, addr: u64) -> PyResult<()> {
+        self.sim.kernel(|k| k.kmem_cache_free(cache, addr)).py()
+    }
+
+    fn kmem_cache_destroy(&self, cache: u32) -> PyResult<()> {
+        self.sim.kernel(|k| k.kmem_cache_destroy(cache)).py()
+    }
+
+    /// Slab caches like /proc/slabinfo: name, active_objs, num_objs, objsize, objperslab, pagesperslab, num_slabs.
+    fn slabinfo<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let info = self.sim.kernel(|k| k.kalloc.slab.info());
+        info.into_iter()
+            .map(|s| {
+                let d = PyDict::new(py);
+                d.set_item("name", s.name)?;
+                d.set_item("active_objs", s.active_objs)?;
+                d.set_item("num_objs", s.num_objs)?;
+                d.set_item("objsize", s.objsize)?;
+                d.set_item("objperslab", s.objperslab)?;
+                d.set_item("pagesperslab", s.pagesperslab)?;
+                d.set_item("num_slabs", s.num_slabs)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    fn vmalloc(&self, size: u64) -> PyResult<u64> {
+        self.sim
+            .kernel(|k| k.vmalloc(size, &format!("vmalloc({size})")))
+            .py()
+    }
+
+    fn vzalloc(&self, size: u64) -> PyResult<u64> {
+        self.sim
+            .kernel(|k| k.vmalloc(size, &format!("vzalloc({size})")))
+            .py()
+    }
+
+    fn vfree(&self, addr: u64) -> PyResult<()> {
+        self.sim.kernel(|k| k.vfree(addr)).py()
+    }
+
+    /// vmalloc areas like /proc/vmallocinfo: (start, end, size, pages, physical frames, caller).
+    fn vmallocinfo(&self) -> Vec<(u64, u64, u64, usize, Vec<u32>, String)> {
+        self.sim.kernel(|k| {
+            k.kalloc
+                .vmalloc
+                .areas()
+                .map(|a| {
+                    (
+                        a.start,
+                        a.start + a.size + 4096,
+                        a.size + 4096,
+                        a.pages.len(),
+                        a.pages.clone(),
+                        a.site.clone(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// kobject_create(name, parent=None, release=None): a kobject with count 1;
+    /// `release(name)` is called when its count reaches zero.
+    #[pyo3(signature = (name, parent = None, release = None))]
+    fn kobject_create(
+        &self,
+        name: &str,
+        parent: Option<u64>,
+        release: Option<Py<PyAny>>,
+    ) -> PyResult<u64> {
+        let addr = self.sim.kernel(|k| k.kobject_create(name, parent)).py()?;
+        let mut r = self.releases.lock();
+        r.remove(&addr);
+        if let Some(cb) = release {
+            r.insert(addr, cb);
+        }
+        Ok(addr)
+    }
+
+    fn kobject_get(&self, addr: u64) -> PyResult<u32> {
+        self.sim.kernel(|k| k.kobject_get(addr)).py()
+    }
+
+    /// kobject_put: returns the names released (the object, then any parent it let go).
+    fn kobject_put(&self, py: Python<'_>, addr: u64) -> PyResult<Vec<String>> {
+        // Which addresses the release walk may reach: this one and its parents.
+        let chain: Vec<u64> = self.sim.kernel(|k| {
+            let mut chain = Vec::new();
+            let mut a = Some(addr);
+            while let Some(x) = a {
+                chain.push(x);
+                a = k.kalloc.kobjects.get_obj(x).and_then(|o| o.parent);
+            }
+            chain
+        });
+        let released = self.sim.kernel(|k| k.kobject_put(addr)).py()?;
+        for (&a, name) in chain.iter().zip(&released) {
+            let cb = self.releases.lock().remove(&a);
+            if let Some(cb) = cb {
+                cb.call1(py, (name.as_str(),))?;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Refcount of a live kobject.
+    fn kobject_refcount(&self, addr: u64) -> Option<u32> {
+        self.sim
+            .kernel(|k| k.kalloc.kobjects.get_obj(addr).map(|o| o.refcount))
+    }
+
+    /// Totals per allocator, in pages and kB.
+    fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (total, free, tables, (buddy, slab, vmalloc)) = self.sim.kernel(|k| {
+            (
+                k.phys.frames_total(),
+                k.phys.frames_free(),
+                k.phys.table_frames(),
+                k.kalloc.pages_by_allocator(),
+            )
+        });
+        let d = PyDict::new(py);
+        for (name, pages) in [
+            ("MemTotal", total),
+            ("MemFree", free),
+            ("PageTables", tables),
+            ("Slab", slab),
+            ("VmallocUsed", vmalloc),
+            ("AllocPages", buddy),
+        ] {
+            d.set_item(name, pages * 4)?; // kB, as /proc/meminfo
+        }
+        Ok(d)
+    }
+
+    /// mmgrab on a process's mm_struct (a lazy-TLB reference); returns its address.
+    fn mmgrab(&self, process: &crate::PyProcess) -> PyResult<u64> {
+        self.sim.mmgrab(process.pid).py()
+    }
+
+    /// mmdrop of a reference taken with mmgrab; returns the release events if tracing.
+    fn mmdrop(&self, py: Python<'_>, mm_struct: u64) -> PyResult<Vec<(String, String)>> {
+        events(py, self.sim.mmdrop(mm_struct).py()?)
+    }
+}
