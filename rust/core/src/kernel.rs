@@ -3,8 +3,9 @@
 //! the release trace. It sits behind one lock (see `sim.rs` for the order).
 
 use crate::error::{Error, Result};
-use crate::kalloc::KernelAlloc;
+use crate::kalloc::{bug, kaddr_to_pfn, KernelAlloc, Site, VMALLOC_END, VMALLOC_START};
 use crate::pagecache::PageCache;
+use crate::phys::flags;
 use crate::phys::{Pfn, PhysMem};
 use std::collections::HashMap;
 
@@ -69,28 +70,48 @@ impl Kernel {
     // ----- the allocator calls, as a kernel module would make them --------
 
     pub fn alloc_pages(&mut self, order: usize) -> Result<u64> {
-        self.kalloc.alloc_pages(
-            &mut self.phys,
-            order,
-            &format!("alloc_pages(order {order})"),
-        )
+        self.kalloc
+            .alloc_pages(&mut self.phys, order, Site::AllocPages(order))
     }
     pub fn free_pages(&mut self, addr: u64, order: usize) -> Result<()> {
         self.kalloc.free_pages(&mut self.phys, addr, order)
     }
-    pub fn kmalloc(&mut self, size: u64, site: &str) -> Result<u64> {
+    pub fn kmalloc(&mut self, size: u64, site: Site) -> Result<u64> {
         self.kalloc.kmalloc(&mut self.phys, size, site)
     }
     pub fn kmalloc_array(&mut self, n: u64, size: u64) -> Result<u64> {
-        self.kalloc.kmalloc_array(
-            &mut self.phys,
-            n,
-            size,
-            &format!("kmalloc_array({n}, {size})"),
-        )
+        self.kalloc.kmalloc_array(&mut self.phys, n, size)
     }
     pub fn kfree(&mut self, addr: u64) -> Result<()> {
         self.kalloc.kfree(&mut self.phys, addr)
+    }
+    /// `n` kmallocs of `size` bytes in one call; on failure the ones made are freed.
+    pub fn kmalloc_many(&mut self, size: u64, n: usize, out: &mut Vec<u64>) -> Result<()> {
+        for _ in 0..n {
+            match self
+                .kalloc
+                .kmalloc(&mut self.phys, size, Site::Kmalloc(size))
+            {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    for p in out.drain(..) {
+                        self.kfree(p).expect("just allocated");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+    /// kfree of each address in turn; stops at the first bug, reporting its index.
+    pub fn kfree_many(&mut self, addrs: &[u64]) -> Result<()> {
+        for (i, &a) in addrs.iter().enumerate() {
+            self.kfree(a).map_err(|e| match e {
+                Error::KernelBug(msg) => Error::KernelBug(format!("addrs[{i}]: {msg}")),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
     pub fn kmem_cache_create(&mut self, name: &str, size: u32) -> Result<u32> {
         self.kalloc.slab.create(name, size, true)
@@ -101,11 +122,11 @@ impl Kernel {
     pub fn kmem_cache_alloc(&mut self, cache: u32) -> Result<u64> {
         self.kalloc
             .slab
-            .alloc(&mut self.phys, cache, "kmem_cache_alloc")
+            .alloc(&mut self.phys, cache, Site::CacheAlloc)
     }
     pub fn kmem_cache_free(&mut self, cache: u32, addr: u64) -> Result<()> {
-        if crate::kalloc::kaddr_to_pfn(addr, &self.phys).is_none() {
-            return Err(crate::kalloc::bug(format!(
+        if kaddr_to_pfn(addr, &self.phys).is_none() {
+            return Err(bug(format!(
                 "kmem_cache_free of {addr:#x}: not a slab object"
             )));
         }
@@ -114,25 +135,21 @@ impl Kernel {
             .free(&mut self.phys, addr, Some(cache))
             .map(|_| ())
     }
-    pub fn vmalloc(&mut self, size: u64, site: &str) -> Result<u64> {
+    pub fn vmalloc(&mut self, size: u64, site: Site) -> Result<u64> {
         self.kalloc.vmalloc.vmalloc(&mut self.phys, size, site)
     }
     pub fn vfree(&mut self, addr: u64) -> Result<()> {
-        if addr != 0
-            && !(crate::kalloc::VMALLOC_START..crate::kalloc::VMALLOC_END).contains(&addr)
-            && self.kalloc_owns(addr)
-        {
-            return Err(crate::kalloc::bug(format!(
+        let in_vmalloc = (VMALLOC_START..VMALLOC_END).contains(&addr);
+        if addr != 0 && !in_vmalloc && self.kalloc_owns(addr) {
+            return Err(bug(format!(
                 "vfree of {addr:#x}, which kmalloc or alloc_pages allocated"
             )));
         }
         self.kalloc.vmalloc.vfree(&mut self.phys, addr)
     }
     fn kalloc_owns(&self, addr: u64) -> bool {
-        crate::kalloc::kaddr_to_pfn(addr, &self.phys).is_some_and(|pfn| {
-            self.phys.frame(pfn).flags & (crate::phys::flags::SLAB | crate::phys::flags::KERNEL)
-                != 0
-        })
+        kaddr_to_pfn(addr, &self.phys)
+            .is_some_and(|pfn| self.phys.frame(pfn).flags & (flags::SLAB | flags::KERNEL) != 0)
     }
     pub fn kobject_create(&mut self, name: &str, parent: Option<u64>) -> Result<u64> {
         self.kalloc.kobject_create(&mut self.phys, name, parent)
@@ -175,10 +192,10 @@ impl Kernel {
 
     // ----- the simulator's own kernel objects ------------------------------
 
-    pub fn alloc_object(&mut self, cache: u32, site: &str) -> Result<u64> {
+    pub fn alloc_object(&mut self, cache: u32, site: &'static str) -> Result<u64> {
         self.kalloc
             .slab
-            .alloc(&mut self.phys, cache, site)
+            .alloc(&mut self.phys, cache, Site::Internal(site))
             .map_err(|e| match e {
                 Error::OutOfMemory(what) => Error::sys(
                     crate::error::Errno::ENOMEM,

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::sync::Arc;
-use vmsim_core::kalloc::LiveAllocation;
+use vmsim_core::kalloc::{LiveAllocation, Site};
 use vmsim_core::kernel::ReleaseEvent;
 use vmsim_core::Simulator;
 
@@ -67,14 +67,14 @@ impl PyKernel {
 
     fn kmalloc(&self, size: u64) -> PyResult<u64> {
         self.sim
-            .kernel(|k| k.kmalloc(size, &format!("kmalloc({size})")))
+            .kernel(|k| k.kmalloc(size, Site::Kmalloc(size)))
             .py()
     }
 
     /// kzalloc: kmalloc of zeroed memory (contents are not simulated).
     fn kzalloc(&self, size: u64) -> PyResult<u64> {
         self.sim
-            .kernel(|k| k.kmalloc(size, &format!("kzalloc({size})")))
+            .kernel(|k| k.kmalloc(size, Site::Kzalloc(size)))
             .py()
     }
 
@@ -84,6 +84,26 @@ impl PyKernel {
 
     fn kfree(&self, addr: u64) -> PyResult<()> {
         self.sim.kernel(|k| k.kfree(addr)).py()
+    }
+
+    /// n kmallocs of `size` bytes in one call: a numpy uint64 array of addresses.
+    fn kmalloc_many<'py>(
+        &self,
+        py: Python<'py>,
+        size: u64,
+        n: usize,
+    ) -> PyResult<Bound<'py, numpy::PyArray1<u64>>> {
+        let sim = self.sim.clone();
+        let mut out = Vec::with_capacity(n);
+        py.detach(|| sim.kernel(|k| k.kmalloc_many(size, n, &mut out)))
+            .py()?;
+        Ok(numpy::PyArray1::from_vec(py, out))
+    }
+
+    /// kfree of every address of a numpy uint64 array (or list), in order.
+    fn kfree_many(&self, py: Python<'_>, addrs: Vec<u64>) -> PyResult<()> {
+        let sim = self.sim.clone();
+        py.detach(|| sim.kernel(|k| k.kfree_many(&addrs))).py()
     }
 
     /// kmem_cache_create(name, size): returns the cache's id.
@@ -123,13 +143,13 @@ impl PyKernel {
 
     fn vmalloc(&self, size: u64) -> PyResult<u64> {
         self.sim
-            .kernel(|k| k.vmalloc(size, &format!("vmalloc({size})")))
+            .kernel(|k| k.vmalloc(size, Site::Vmalloc(size)))
             .py()
     }
 
     fn vzalloc(&self, size: u64) -> PyResult<u64> {
         self.sim
-            .kernel(|k| k.vmalloc(size, &format!("vzalloc({size})")))
+            .kernel(|k| k.vmalloc(size, Site::Vzalloc(size)))
             .py()
     }
 
@@ -150,7 +170,7 @@ impl PyKernel {
                         a.size + 4096,
                         a.pages.len(),
                         a.pages.clone(),
-                        a.site.clone(),
+                        a.site.to_string(),
                     )
                 })
                 .collect()

@@ -4,7 +4,7 @@
 //! the parent is dropped in turn. A released object is kept in a graveyard
 //! until its address is reused, so late gets and puts are caught.
 
-use super::{bug, KernelAlloc, LiveAllocation};
+use super::{bug, KernelAlloc, LiveAllocation, Site};
 use crate::error::Result;
 use crate::phys::PhysMem;
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ impl KernelAlloc {
         if let Some(p) = parent {
             self.kobjects.check_live(p, "kobject_create with parent")?;
         }
-        let addr = self.kmalloc(phys, KOBJECT_SIZE, &format!("kobject {name:?}"))?;
+        let addr = self.kmalloc(phys, KOBJECT_SIZE, Site::Internal("kobject"))?;
         if let Some(p) = parent {
             self.kobjects
                 .live

@@ -40,6 +40,36 @@ pub fn kaddr_to_pfn(addr: u64, phys: &PhysMem) -> Option<Pfn> {
     (pfn < phys.nframes() as u64).then_some(pfn as Pfn)
 }
 
+/// The call that made an allocation, for leak_check. Small and `Copy`, so
+/// that recording it costs nothing on the allocation path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    AllocPages(usize),
+    Kmalloc(u64),
+    Kzalloc(u64),
+    KmallocArray(u64, u64),
+    CacheAlloc,
+    Vmalloc(u64),
+    Vzalloc(u64),
+    /// The simulator's own objects ("mm_struct", "vm_area_struct", "kobject").
+    Internal(&'static str),
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Site::AllocPages(o) => write!(f, "alloc_pages(order {o})"),
+            Site::Kmalloc(n) => write!(f, "kmalloc({n})"),
+            Site::Kzalloc(n) => write!(f, "kzalloc({n})"),
+            Site::KmallocArray(n, s) => write!(f, "kmalloc_array({n}, {s})"),
+            Site::CacheAlloc => write!(f, "kmem_cache_alloc"),
+            Site::Vmalloc(n) => write!(f, "vmalloc({n})"),
+            Site::Vzalloc(n) => write!(f, "vzalloc({n})"),
+            Site::Internal(what) => write!(f, "{what}"),
+        }
+    }
+}
+
 pub fn bug(what: impl Into<String>) -> Error {
     Error::KernelBug(what.into())
 }
@@ -49,7 +79,7 @@ pub fn bug(what: impl Into<String>) -> Error {
 struct PageBlock {
     order: usize,
     large_kmalloc: bool,
-    site: String,
+    site: Site,
 }
 
 /// One live allocation, for leak_check.
@@ -78,7 +108,7 @@ impl KernelAlloc {
 
     // ----- alloc_pages / free_pages --------------------------------------
 
-    pub fn alloc_pages(&mut self, phys: &mut PhysMem, order: usize, site: &str) -> Result<u64> {
+    pub fn alloc_pages(&mut self, phys: &mut PhysMem, order: usize, site: Site) -> Result<u64> {
         if order > MAX_ORDER {
             return Err(Error::invalid(format!(
                 "alloc_pages order {order} is above MAX_ORDER ({MAX_ORDER})"
@@ -92,7 +122,7 @@ impl KernelAlloc {
             PageBlock {
                 order,
                 large_kmalloc: false,
-                site: site.to_string(),
+                site,
             },
         );
         Ok(pfn_to_kaddr(pfn))
@@ -128,7 +158,7 @@ impl KernelAlloc {
 
     // ----- kmalloc / kfree -------------------------------------------------
 
-    pub fn kmalloc(&mut self, phys: &mut PhysMem, size: u64, site: &str) -> Result<u64> {
+    pub fn kmalloc(&mut self, phys: &mut PhysMem, size: u64, site: Site) -> Result<u64> {
         if size == 0 {
             return Ok(ZERO_SIZE_PTR);
         }
@@ -148,7 +178,7 @@ impl KernelAlloc {
                 PageBlock {
                     order,
                     large_kmalloc: true,
-                    site: site.to_string(),
+                    site,
                 },
             );
             return Ok(pfn_to_kaddr(pfn));
@@ -157,17 +187,11 @@ impl KernelAlloc {
         self.slab.alloc(phys, cache, site)
     }
 
-    pub fn kmalloc_array(
-        &mut self,
-        phys: &mut PhysMem,
-        n: u64,
-        size: u64,
-        site: &str,
-    ) -> Result<u64> {
+    pub fn kmalloc_array(&mut self, phys: &mut PhysMem, n: u64, size: u64) -> Result<u64> {
         let total = n
             .checked_mul(size)
             .ok_or_else(|| Error::invalid(format!("kmalloc_array({n}, {size}) overflows")))?;
-        self.kmalloc(phys, total, site)
+        self.kmalloc(phys, total, Site::KmallocArray(n, size))
     }
 
     pub fn kfree(&mut self, phys: &mut PhysMem, addr: u64) -> Result<()> {
@@ -219,7 +243,7 @@ impl KernelAlloc {
                 } else {
                     "alloc_pages"
                 },
-                site: b.site.clone(),
+                site: b.site.to_string(),
             })
             .collect();
         out.extend(self.slab.live());

@@ -3,7 +3,7 @@
 //! size classes (8 bytes .. 8 KiB) are such caches. A slab page's frame
 //! records which slab it belongs to, so kfree finds the slab in O(1).
 
-use super::{bug, pfn_to_kaddr, LiveAllocation, KMALLOC_MAX_CACHE_SIZE, PAGE_OFFSET};
+use super::{bug, pfn_to_kaddr, LiveAllocation, Site, KMALLOC_MAX_CACHE_SIZE, PAGE_OFFSET};
 use crate::error::{Error, Result};
 use crate::phys::{flags, FrameUse, Pfn, PhysMem};
 
@@ -26,11 +26,20 @@ pub struct SlabCache {
 struct Slab {
     cache: u32,
     pfn: Pfn,
+    /// Objects freed since the slab was made, to hand out first.
     free: Vec<u16>,
+    /// Objects below this index have been handed out at least once.
+    fresh_from: u16,
     used: [u64; MAX_OBJS / 64],
     inuse: u32,
     partial_pos: u32,
-    sites: Vec<Option<Box<str>>>,
+    sites: Vec<Option<Site>>,
+}
+
+impl Slab {
+    fn free_objects(&self, objs: u32) -> usize {
+        self.free.len() + (objs as usize - self.fresh_from as usize)
+    }
 }
 
 /// One line of slabinfo().
@@ -50,6 +59,8 @@ pub struct SlabAllocator {
     caches: Vec<SlabCache>,
     slabs: Vec<Option<Slab>>,
     free_ids: Vec<u32>,
+    /// Descriptors of freed slabs, kept so a new slab reuses their buffers.
+    spare: Vec<Slab>,
     kmalloc: Vec<u32>,
 }
 
@@ -150,7 +161,7 @@ impl SlabAllocator {
         self.kmalloc[class as usize]
     }
 
-    pub fn alloc(&mut self, phys: &mut PhysMem, cache: u32, site: &str) -> Result<u64> {
+    pub fn alloc(&mut self, phys: &mut PhysMem, cache: u32, site: Site) -> Result<u64> {
         let c = self.cache(cache)?;
         if c.name.starts_with("(destroyed") {
             return Err(bug(format!(
@@ -158,6 +169,7 @@ impl SlabAllocator {
                 c.name
             )));
         }
+        let objs = c.objs_per_slab;
         let id = match c.partial.last() {
             Some(&id) => id,
             None => self.grow(phys, cache)?,
@@ -165,11 +177,17 @@ impl SlabAllocator {
         let slab = self.slabs[id as usize]
             .as_mut()
             .expect("partial slab is live");
-        let idx = slab.free.pop().expect("partial slab has a free object") as usize;
+        let idx = match slab.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                slab.fresh_from += 1;
+                slab.fresh_from as usize - 1
+            }
+        };
         slab.used[idx / 64] |= 1 << (idx % 64);
         slab.inuse += 1;
-        slab.sites[idx] = Some(site.into());
-        let (pfn, full) = (slab.pfn, slab.free.is_empty());
+        slab.sites[idx] = Some(site);
+        let (pfn, full) = (slab.pfn, slab.free_objects(objs) == 0);
         let c = &mut self.caches[cache as usize];
         c.active_objs += 1;
         if full {
@@ -191,15 +209,26 @@ impl SlabAllocator {
         for f in pfn..pfn + (1 << order) {
             phys.frame_mut(f).mapcount = id; // the slab id, in the page's own descriptor
         }
-        let slab = Slab {
+        let partial_pos = self.caches[cache as usize].partial.len() as u32;
+        let mut slab = self.spare.pop().unwrap_or_else(|| Slab {
             cache,
             pfn,
-            free: (0..objs as u16).rev().collect(),
+            free: Vec::new(),
+            fresh_from: 0,
             used: [0; MAX_OBJS / 64],
             inuse: 0,
-            partial_pos: self.caches[cache as usize].partial.len() as u32,
-            sites: vec![None; objs],
-        };
+            partial_pos,
+            sites: Vec::new(),
+        });
+        slab.cache = cache;
+        slab.pfn = pfn;
+        slab.free.clear();
+        slab.fresh_from = 0;
+        slab.used = [0; MAX_OBJS / 64];
+        slab.inuse = 0;
+        slab.partial_pos = partial_pos;
+        slab.sites.clear();
+        slab.sites.resize(objs, None);
         if id as usize == self.slabs.len() {
             self.slabs.push(Some(slab));
         } else {
@@ -263,6 +292,7 @@ impl SlabAllocator {
             let slab = self.slabs[id as usize].take().expect("live");
             let order = self.caches[cache as usize].order as usize;
             phys.free_block(slab.pfn, order);
+            self.spare.push(slab);
             self.free_ids.push(id);
             self.caches[cache as usize].num_slabs -= 1;
         } else if was_full {
@@ -314,7 +344,7 @@ impl SlabAllocator {
                         } else {
                             "kmem_cache_alloc"
                         },
-                        site: format!("{} ({})", site, c.name),
+                        site: format!("{site} ({})", c.name),
                     });
                 }
             }
@@ -357,18 +387,19 @@ impl SlabAllocator {
             for (id, s) in slabs {
                 let bits: u32 = s.used.iter().map(|w| w.count_ones()).sum();
                 if bits != s.inuse
-                    || s.inuse as usize + s.free.len() != c.objs_per_slab as usize
+                    || s.inuse as usize + s.free_objects(c.objs_per_slab)
+                        != c.objs_per_slab as usize
                     || s.inuse == 0
                 {
                     return Err(format!(
                         "slab {id} of {}: {} in use, {bits} bits set, {} free",
                         c.name,
                         s.inuse,
-                        s.free.len()
+                        s.free_objects(c.objs_per_slab)
                     ));
                 }
                 let on_partial = s.partial_pos != NIL;
-                if on_partial != !s.free.is_empty()
+                if on_partial != (s.free_objects(c.objs_per_slab) > 0)
                     || (on_partial && c.partial.get(s.partial_pos as usize) != Some(&id))
                 {
                     return Err(format!("slab {id} of {}: partial list out of step", c.name));

@@ -2,7 +2,7 @@
 //! half, each page backed by its own frame from the buddy allocator (so
 //! physically scattered), with an unmapped guard page after every area.
 
-use super::{bug, LiveAllocation, VMALLOC_END, VMALLOC_START};
+use super::{bug, LiveAllocation, Site, VMALLOC_END, VMALLOC_START};
 use crate::error::{Error, Result};
 use crate::phys::{FrameUse, Pfn, PhysMem};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ pub struct VmallocArea {
     /// Bytes asked for, rounded up to pages (the guard page not included).
     pub size: u64,
     pub pages: Vec<Pfn>,
-    pub site: String,
+    pub site: Site,
 }
 
 #[derive(Default)]
@@ -24,7 +24,7 @@ pub struct Vmalloc {
 }
 
 impl Vmalloc {
-    pub fn vmalloc(&mut self, phys: &mut PhysMem, size: u64, site: &str) -> Result<u64> {
+    pub fn vmalloc(&mut self, phys: &mut PhysMem, size: u64, site: Site) -> Result<u64> {
         if size == 0 {
             return Err(Error::invalid("vmalloc(0)"));
         }
@@ -61,7 +61,7 @@ impl Vmalloc {
                 start,
                 size: npages * PAGE,
                 pages,
-                site: site.to_string(),
+                site,
             },
         );
         Ok(start)
@@ -94,7 +94,7 @@ impl Vmalloc {
                 addr: a.start,
                 size: a.size,
                 kind: "vmalloc",
-                site: a.site.clone(),
+                site: a.site.to_string(),
             })
             .collect()
     }
