@@ -31,3 +31,14 @@ def test_console_script_entry_point():
     res = subprocess.run([sys.executable, "-m", "vmsim.cli", "demo"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "non-canonical" in res.stdout
+
+
+def test_demo_exit_shows_both_routes(capsys):
+    assert cli.main(["demo", "--exit"]) == 0
+    out = capsys.readouterr().out
+    for step in ("do_exit", "exit_mm", "mmput", "__mmput", "exit_mmap", "unmap_vmas", "free_pgtables",
+                 "vm_area_free", "mmdrop", "__mmdrop", "mm_free_pgd", "free_mm", "Drop for the address space runs"):
+        assert step in out
+    assert "mm_users 2 -> 1" in out  # a thread's exit leaves the address space alone
+    assert "mm_count 2 -> 1" in out  # the lazy-TLB reference keeps the mm_struct
+    assert "0 kernel allocations live" in out

@@ -15,12 +15,17 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="where does an uninitialised pointer land? the kernel's steps, address by address")
     demo.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the outcomes")
+    demo.add_argument("--exit", action="store_true", help="show instead how an exiting process gives its memory back")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo" and args.exit:
+        from vmsim import demo_exit
+
+        return demo_exit.run(sys.stdout)
     if args.command == "demo":
         from vmsim import demo
 
