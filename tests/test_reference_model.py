@@ -181,6 +181,7 @@ class Differential(RuleBasedStateMachine):
             p.exit()
         c = self.sim.counters()
         assert c["frames_free"] == c["frames_total"]
+        assert self.sim.leak_check() == []  # the kernel allocators are back where they started
 
 
 TestDifferential = Differential.TestCase

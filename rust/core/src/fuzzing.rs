@@ -158,6 +158,10 @@ pub fn run(data: &[u8]) {
         "frames leaked after every process exited"
     );
     assert_eq!(c.pt_pages, 0, "page-table pages leaked");
+    assert!(
+        sim.leak_check().is_empty(),
+        "kernel allocations outlived every process"
+    );
 }
 
 #[cfg(test)]

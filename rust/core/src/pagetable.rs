@@ -488,6 +488,52 @@ mod tests {
         assert_eq!(phys.frames_free(), 63);
     }
 
+    /// Random sets and clears against a HashMap model; tables freed with
+    /// free_range only when nothing can need them.
+    #[test]
+    fn random_entries_against_a_model() {
+        let mut x = 0x9876_5432u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut phys = PhysMem::new(8192).unwrap();
+        let mut pt = PageTable::new(&mut phys).unwrap();
+        let mut model = std::collections::HashMap::new();
+        for step in 0..20_000u64 {
+            // Addresses spread over several PUD/PMD/PTE tables.
+            let va = (rnd(4) << 39) | (rnd(4) << 30) | (rnd(8) << 21) | (rnd(512) << 12);
+            if rnd(3) > 0 {
+                let i = pt.leaf_index_alloc(va, &mut phys).unwrap();
+                let e = leaf(1 + rnd(1000) as u32);
+                pt.set(i, e);
+                model.insert(va, e);
+            } else if let Some(i) = pt.leaf_index(va) {
+                pt.set(i, 0);
+                model.remove(&va);
+            }
+            assert_eq!(pt.lookup(va), model.get(&va).copied().unwrap_or(0));
+            if step % 2000 == 0 {
+                pt.check().unwrap();
+                let mut seen = 0;
+                pt.for_each_leaf(0, 1 << 47, &mut |va, _, e| {
+                    assert_eq!(model.get(&va), Some(&e));
+                    seen += 1;
+                });
+                assert_eq!(seen, model.len());
+            }
+        }
+        for (&va, _) in model.iter() {
+            let i = pt.leaf_index(va).unwrap();
+            pt.set(i, 0);
+        }
+        pt.free_range(0, 1 << 47, 0, 1 << 47, &mut phys);
+        assert_eq!(pt.table_pages(), 0);
+        pt.check().unwrap();
+    }
+
     #[test]
     fn out_of_memory_is_reported() {
         let mut phys = PhysMem::new(3).unwrap(); // PGD + one more frame

@@ -434,6 +434,57 @@ mod tests {
         assert_eq!(m.frames_free(), 63);
     }
 
+    /// Random alloc_block/free_block sequences against a model of which
+    /// frames are taken: no overlap, alignment kept, everything coalesces back.
+    #[test]
+    fn random_blocks_against_a_model() {
+        let mut x = 0x1234_5678u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut m = PhysMem::new(4096).unwrap();
+        let mut taken = vec![false; 4096];
+        let mut blocks: Vec<(Pfn, usize)> = Vec::new();
+        for step in 0..20_000 {
+            if rnd(3) > 0 || blocks.is_empty() {
+                let order = rnd(5) as usize;
+                match m.alloc_block(order, FrameUse::Kernel) {
+                    Some(pfn) => {
+                        assert_eq!(pfn % (1 << order), 0, "misaligned block");
+                        for f in pfn..pfn + (1 << order) {
+                            assert!(!taken[f as usize], "frame {f} handed out twice");
+                            taken[f as usize] = true;
+                        }
+                        blocks.push((pfn, order));
+                    }
+                    None => {
+                        // Refused: then no free block of that order may exist.
+                        assert!(m.buddyinfo()[order..].iter().all(|&n| n == 0));
+                    }
+                }
+            } else {
+                let (pfn, order) = blocks.swap_remove(rnd(blocks.len() as u64) as usize);
+                for f in pfn..pfn + (1 << order) {
+                    taken[f as usize] = false;
+                }
+                m.free_block(pfn, order);
+            }
+            let used: u64 = blocks.iter().map(|&(_, o)| 1u64 << o).sum();
+            assert_eq!(m.frames_free(), m.frames_total() - used);
+            if step % 1000 == 0 {
+                m.check().unwrap();
+            }
+        }
+        for (pfn, order) in blocks {
+            m.free_block(pfn, order);
+        }
+        m.check().unwrap();
+        assert_eq!(m.buddyinfo()[MAX_ORDER], 3, "everything coalesced back");
+    }
+
     #[test]
     fn zero_page_is_pinned() {
         let mut m = PhysMem::new(64).unwrap();
