@@ -23,6 +23,7 @@ pub mod pagecache;
 pub mod pagetable;
 pub mod phys;
 pub mod sim;
+pub mod tracefmt;
 pub mod units;
 pub mod vma;
 pub mod vma_index;

@@ -509,6 +509,35 @@ fn vma_indexes() -> Vec<&'static str> {
     IndexKind::ALL.iter().map(|k| k.name()).collect()
 }
 
+type Parsed<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
+
+fn parse_chunk<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    first_line: u64,
+    parser: fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), vmsim_core::tracefmt::ParseError>,
+) -> PyResult<Parsed<'py>> {
+    let (mut addrs, mut ops) = (Vec::with_capacity(data.len() / 12), Vec::with_capacity(data.len() / 12));
+    py.detach(|| parser(data, first_line, &mut addrs, &mut ops))
+        .map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))?;
+    Ok((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))
+}
+
+/// Parse a chunk of `valgrind --tool=lackey --trace-mem=yes` output (whole lines);
+/// returns (addrs uint64, ops uint8). ValueError names the first bad line.
+#[pyfunction]
+#[pyo3(signature = (data, first_line = 1))]
+fn parse_lackey<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Parsed<'py>> {
+    parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_lackey)
+}
+
+/// Parse a chunk of "ADDRESS OP" / CSV lines; returns (addrs uint64, ops uint8).
+#[pyfunction]
+#[pyo3(signature = (data, first_line = 1))]
+fn parse_text<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Parsed<'py>> {
+    parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_text)
+}
+
 /// Parse a size string ("64KiB", "1GiB", "4096") into bytes.
 #[pyfunction]
 fn parse_size(text: &str) -> PyResult<u64> {
@@ -522,6 +551,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProcess>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_lackey, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_text, m)?)?;
     m.add("VmsimError", py.get_type::<VmsimError>())?;
     m.add("InvariantError", py.get_type::<InvariantError>())?;
     m.add("ProcessExitedError", py.get_type::<ProcessExitedError>())?;

@@ -1,0 +1,296 @@
+"""Seeded, reproducible memory workloads.
+
+Two layers:
+
+* generators (`sequential`, `strided`, `uniform`, `zipf`) return numpy arrays
+  of addresses and op codes for a region; they never touch a simulator;
+* `Workload` names a workload and its parameters (small, picklable: what a
+  sweep ships to a worker) and `Workload.run(sim)` plays it on a fresh
+  process, including the address-space events some need (stack growth, brk,
+  mmap churn, fork storms), always in whole batches, never a Python loop
+  per access.
+
+`Workload.parse("zipf:pages=4096,count=100000,skew=1.1,seed=3")` reads the
+form the command line takes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Tuple
+
+import numpy as np
+
+from vmsim._core import Process, Simulator
+from vmsim.outcome import Outcome
+
+PAGE = 4096
+READ, WRITE, EXEC = 0, 1, 2
+
+Arrays = Tuple[np.ndarray, np.ndarray]
+
+
+def _ops(rng: np.random.Generator, n: int, write_ratio: float) -> np.ndarray:
+    return (rng.random(n) < write_ratio).astype(np.uint8)
+
+
+# ----- pure generators -------------------------------------------------------
+
+
+def sequential(base: int, pages: int, passes: int = 1, op: int = READ) -> Arrays:
+    """Every page of [base, base + pages*4096) in order, `passes` times."""
+    addrs = np.tile(np.arange(pages, dtype=np.uint64) * PAGE + np.uint64(base), passes)
+    return addrs, np.full(addrs.size, op, dtype=np.uint8)
+
+
+def strided(base: int, pages: int, stride: int, count: int, op: int = READ) -> Arrays:
+    """`count` accesses stepping `stride` pages at a time, wrapping in the region."""
+    idx = (np.arange(count, dtype=np.uint64) * np.uint64(stride)) % np.uint64(pages)
+    return idx * np.uint64(PAGE) + np.uint64(base), np.full(count, op, dtype=np.uint8)
+
+
+def uniform(base: int, pages: int, count: int, write_ratio: float = 0.3, seed: int = 0) -> Arrays:
+    """`count` accesses at uniformly random byte offsets of the region."""
+    rng = np.random.default_rng(seed)
+    addrs = rng.integers(0, pages * PAGE, count, dtype=np.uint64) + np.uint64(base)
+    return addrs, _ops(rng, count, write_ratio)
+
+
+def zipf(base: int, pages: int, count: int, skew: float = 1.1, write_ratio: float = 0.3, seed: int = 0) -> Arrays:
+    """`count` accesses whose page ranks follow a Zipf law of exponent `skew`
+    (page k+1 is the k-th most popular, the ranks scattered over the region)."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, pages + 1, dtype=np.float64) ** skew
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    ranks = np.searchsorted(cdf, rng.random(count))
+    ranks = np.minimum(ranks, pages - 1)
+    placement = rng.permutation(pages).astype(np.uint64)  # which page has which rank
+    offsets = rng.integers(0, PAGE, count, dtype=np.uint64) & np.uint64(~7 & 0xFFF)
+    return placement[ranks] * np.uint64(PAGE) + offsets + np.uint64(base), _ops(rng, count, write_ratio)
+
+
+# ----- workloads with address-space events ----------------------------------
+
+
+@dataclass
+class RunResult:
+    """What running a workload (or a trace) did."""
+
+    name: str
+    accesses: int = 0
+    outcomes: dict = field(default_factory=lambda: {o.name: 0 for o in Outcome})
+    min_flt: int = 0
+    maj_flt: int = 0
+    rss_peak: int = 0  # pages, sampled after each batch
+    seconds: float = 0.0
+    timeline: list = field(default_factory=list)  # (accesses so far, rss pages, faults so far)
+
+    @property
+    def throughput(self) -> float:
+        return self.accesses / self.seconds if self.seconds else 0.0
+
+    def add_batch(self, proc: Process, codes: np.ndarray, seconds: float) -> None:
+        self.accesses += int(codes.size)
+        counts = np.bincount(codes, minlength=len(Outcome))
+        for o in Outcome:
+            self.outcomes[o.name] += int(counts[o])
+        self.seconds += seconds
+        c = proc.counters()
+        rss = c["rss_anon"] + c["rss_file"] + c["rss_shmem"]
+        self.rss_peak = max(self.rss_peak, rss)
+        faults = sum(v for k, v in self.outcomes.items() if Outcome[k].is_fault)
+        self.timeline.append((self.accesses, rss, faults))
+
+    def absorb_counters(self, procs) -> None:
+        self.min_flt = sum(p.counters()["min_flt"] for p in procs)
+        self.maj_flt = sum(p.counters()["maj_flt"] for p in procs)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "accesses": self.accesses,
+            "outcomes": dict(self.outcomes),
+            "min_flt": self.min_flt,
+            "maj_flt": self.maj_flt,
+            "rss_peak_pages": self.rss_peak,
+            "seconds": self.seconds,
+            "accesses_per_second": self.throughput,
+        }
+
+
+Chunk = Tuple[Process, np.ndarray, np.ndarray]
+Plan = Callable[[Simulator, np.random.Generator, dict], Iterator[Chunk]]
+
+BATCH = 1 << 20  # accesses per batch: bounded memory, a progress tick per batch
+
+
+def _batched(p: Process, addrs: np.ndarray, ops: np.ndarray) -> Iterator[Chunk]:
+    for i in range(0, addrs.size, BATCH):
+        yield p, addrs[i : i + BATCH], ops[i : i + BATCH]
+
+
+def _region(sim: Simulator, prm: dict) -> Tuple[Process, int, int]:
+    p = sim.spawn(layout="default")
+    pages = int(prm.get("pages", 4096))
+    return p, p.mmap(pages * PAGE), pages
+
+
+def _plan_sequential(sim, rng, prm):
+    p, base, pages = _region(sim, prm)
+    yield from _batched(p, *sequential(base, pages, int(prm.get("passes", 2)), int(prm.get("op", WRITE))))
+
+
+def _plan_strided(sim, rng, prm):
+    p, base, pages = _region(sim, prm)
+    yield from _batched(p, *strided(base, pages, int(prm.get("stride", 16)), int(prm.get("count", 100_000)), int(prm.get("op", READ))))
+
+
+def _plan_uniform(sim, rng, prm):
+    p, base, pages = _region(sim, prm)
+    yield from _batched(p, *uniform(base, pages, int(prm.get("count", 100_000)), float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))))
+
+
+def _plan_zipf(sim, rng, prm):
+    p, base, pages = _region(sim, prm)
+    yield from _batched(p, *zipf(base, pages, int(prm.get("count", 100_000)), float(prm.get("skew", 1.1)),
+                                 float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))))
+
+
+def _plan_stack(sim, rng, prm):
+    """Recursion: each call pushes a frame (writes) below the last, returns pop (reads)."""
+    p = sim.spawn(layout="default")
+    top = p.layout()["start_stack"]
+    frame = int(prm.get("frame_bytes", 256))
+    depth = int(prm.get("depth", 20_000))
+    rounds = int(prm.get("rounds", 3))
+    down = np.uint64(top) - np.arange(1, depth + 1, dtype=np.uint64) * np.uint64(frame)
+    addrs = np.tile(np.concatenate([down, down[::-1]]), rounds)
+    ops = np.tile(np.concatenate([np.full(depth, WRITE, np.uint8), np.full(depth, READ, np.uint8)]), rounds)
+    yield from _batched(p, addrs, ops)
+
+
+def _plan_heap(sim, rng, prm):
+    """A malloc: small chunks from a brk heap grown in 132 KiB steps, large ones mmap'd."""
+    p = sim.spawn(layout="default")
+    n = int(prm.get("allocs", 2000))
+    sizes = rng.choice([32, 64, 128, 512, 4096, 300_000], size=n, p=[0.3, 0.3, 0.2, 0.1, 0.07, 0.03])
+    top = p.brk()
+    heap_end = top
+    live_big = []
+    for size in sizes:
+        size = int(size)
+        if size >= 128 * 1024:  # mmap threshold
+            a = p.mmap(size)
+            live_big.append((a, size))
+            addrs = np.arange(a, a + size, PAGE, dtype=np.uint64)
+        else:
+            if top + size > heap_end:
+                heap_end = p.brk(heap_end + 132 * 1024)
+            a = top
+            top += (size + 15) & ~15
+            addrs = np.arange(a, a + size, PAGE, dtype=np.uint64)
+        yield p, addrs, np.full(addrs.size, WRITE, np.uint8)
+        if live_big and rng.random() < 0.3:  # free() of a large block: munmap
+            a, s = live_big.pop(int(rng.integers(len(live_big))))
+            p.munmap(a, s)
+
+
+def _plan_mmap_churn(sim, rng, prm):
+    """Map, touch, unmap, over and over."""
+    p = sim.spawn(layout="default")
+    for _ in range(int(prm.get("cycles", 200))):
+        pages = int(rng.integers(1, int(prm.get("max_pages", 64)) + 1))
+        a = p.mmap(pages * PAGE)
+        addrs, ops = sequential(a, pages, 1, WRITE)
+        yield p, addrs, ops
+        p.munmap(a, pages * PAGE)
+
+
+def _plan_fork_storm(sim, rng, prm):
+    """A parent populates memory; N children each write a fraction of it (COW) and exit."""
+    p, base, pages = _region(sim, prm)
+    yield p, *sequential(base, pages, 1, WRITE)
+    frac = float(prm.get("fraction", 0.25))
+    for _ in range(int(prm.get("children", 8))):
+        c = p.fork()
+        idx = rng.choice(pages, size=max(1, int(pages * frac)), replace=False).astype(np.uint64)
+        yield c, idx * np.uint64(PAGE) + np.uint64(base), np.full(idx.size, WRITE, np.uint8)
+        c.exit()
+
+
+PLANS: dict = {
+    "sequential": _plan_sequential,
+    "strided": _plan_strided,
+    "uniform": _plan_uniform,
+    "zipf": _plan_zipf,
+    "stack": _plan_stack,
+    "heap": _plan_heap,
+    "mmap_churn": _plan_mmap_churn,
+    "fork_storm": _plan_fork_storm,
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named workload with its parameters and seed: cheap to ship to a worker."""
+
+    kind: str
+    params: Tuple[Tuple[str, object], ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in PLANS:
+            raise ValueError(f"unknown workload {self.kind!r}; choose one of {', '.join(PLANS)}")
+
+    @classmethod
+    def make(cls, kind: str, seed: int = 0, **params) -> "Workload":
+        return cls(kind, tuple(sorted(params.items())), seed)
+
+    @classmethod
+    def parse(cls, spec: str) -> "Workload":
+        """"zipf:pages=4096,count=100000,skew=1.1,seed=3" -> Workload."""
+        kind, _, rest = spec.partition(":")
+        params: dict = {}
+        seed = 0
+        for item in filter(None, rest.split(",")):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"bad workload parameter {item!r} in {spec!r}: expected key=value")
+            num: object
+            try:
+                num = int(value, 0)
+            except ValueError:
+                try:
+                    num = float(value)
+                except ValueError:
+                    raise ValueError(f"bad value {value!r} for {key!r} in {spec!r}") from None
+            if key == "seed":
+                seed = int(num)  # type: ignore[arg-type]
+            else:
+                params[key] = num
+        return cls.make(kind, seed, **params)
+
+    @property
+    def name(self) -> str:
+        args = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.kind}:{args},seed={self.seed}" if args else f"{self.kind}:seed={self.seed}"
+
+    def run(self, sim: Simulator, progress: Optional[Callable[[int], None]] = None) -> RunResult:
+        """Play the workload on `sim`; every process it made has exited when it returns."""
+        rng = np.random.default_rng(self.seed)
+        result = RunResult(self.name)
+        procs: dict = {}
+        for proc, addrs, ops in PLANS[self.kind](sim, rng, dict(self.params)):
+            procs.setdefault(proc.tgid, proc)
+            t0 = time.perf_counter()
+            codes = proc.access_batch(addrs, ops)
+            result.add_batch(proc, codes, time.perf_counter() - t0)
+            if progress is not None:
+                progress(int(codes.size))
+        live = [p for p in procs.values() if p.alive]
+        result.absorb_counters(live)
+        for p in live:
+            p.exit_group()
+        return result
