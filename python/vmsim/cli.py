@@ -1,36 +1,216 @@
-"""The `vmsim` command line."""
+"""The `vmsim` command line: demo, explain, run, bench."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
 
 import vmsim
+
+PAGE = 4096
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmsim", description="A virtual-memory and page-fault simulator faithful to Linux.")
     parser.add_argument("--version", action="version", version=f"vmsim {vmsim.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     demo = sub.add_parser("demo", help="where does an uninitialised pointer land? the kernel's steps, address by address")
     demo.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the outcomes")
     demo.add_argument("--exit", action="store_true", help="show instead how an exiting process gives its memory back")
+
+    ex = sub.add_parser("explain", help="the kernel's decision for one address of a real (or the default) process layout")
+    ex.add_argument("addr", help="the address (hex with 0x, or decimal)")
+    ex.add_argument("--op", choices=["r", "w", "x"], default="r")
+    src = ex.add_mutually_exclusive_group()
+    src.add_argument("--maps", type=Path, help="a saved /proc/PID/maps file")
+    src.add_argument("--pid", type=int, help="read /proc/PID/maps of a live process")
+
+    run = sub.add_parser("run", help="run a workload (e.g. zipf:pages=4096,count=1000000) or replay a trace file")
+    run.add_argument("target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)")
+    run.add_argument("--memory", default="256MiB")
+    run.add_argument("--vma-index", default=None, choices=vmsim.vma_indexes())
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)")
+
+    bench = sub.add_parser("bench", help="the headline benchmarks: simulated vs the real kernel")
+    bench.add_argument("--quick", action="store_true", help="smaller runs")
     return parser
+
+
+# ----- explain ------------------------------------------------------------------
+
+
+def parse_maps(text: str) -> List[Tuple[int, int, str, str]]:
+    """(start, end, perms, name) of each line of a /proc/PID/maps text."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(None, 5)
+        try:
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            perms = parts[1]
+            if len(perms) != 4:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise ValueError(f"maps line {n} is not in /proc/PID/maps format: {line!r}") from None
+        out.append((lo, hi, perms, parts[5].strip() if len(parts) > 5 else ""))
+    return out
+
+
+def _layout_from_maps(sim, maps) -> Tuple[object, List[str]]:
+    p = sim.spawn()
+    notes = []
+    for lo, hi, perms, name in maps:
+        if lo >= 0x7FFF_FFFF_F000:
+            notes.append(f"{name or hex(lo)} lies in the kernel half ({lo:#x}): not a user mapping, left out")
+            continue
+        prot = "".join(c for c in perms[:3] if c != "-") or "none"
+        flags = ("shared" if perms[3] == "s" else "private") + "|anonymous"
+        if name == "[stack]":
+            flags += "|growsdown"
+        p.mmap(hi - lo, prot=prot, flags=flags, addr=lo, fixed=True)
+    if any(name and not name.startswith("[") for *_, name in maps):
+        notes.append("file mappings are simulated as anonymous memory of the same shape")
+    return p, notes
+
+
+def cmd_explain(args) -> int:
+    addr = int(args.addr, 0)
+    sim = vmsim.Simulator(memory="256MiB")
+    notes: List[str] = []
+    maps = None
+    if args.maps or args.pid is not None:
+        path = args.maps if args.maps else Path(f"/proc/{args.pid}/maps")
+        maps = parse_maps(path.read_text())
+        p, notes = _layout_from_maps(sim, maps)
+        where = str(path)
+    else:
+        p = sim.spawn(layout="default")
+        where = "the default process layout"
+    print(f"{addr:#x}, {dict(r='read', w='write', x='instruction fetch')[args.op]}, in {where}")
+    if maps:
+        inside = [m for m in maps if m[0] <= addr < m[1]]
+        above = [m for m in maps if m[0] > addr]
+        if inside:
+            print(f"  maps: inside {inside[0][0]:x}-{inside[0][1]:x} {inside[0][2]} {inside[0][3]}")
+        elif above:
+            print(f"  maps: in no mapping; the next one up is {above[0][0]:x}-{above[0][1]:x} {above[0][2]} {above[0][3]}")
+    outcome, steps = p.access_traced(addr, args.op)
+    for i, s in enumerate(steps, 1):
+        print(f"  {i}. {s}")
+    print(f"=> {outcome.name}")
+    for n in notes:
+        print(f"  (note: {n})")
+    return 0
+
+
+# ----- run ------------------------------------------------------------------------
+
+
+def _is_workload(target: str) -> bool:
+    from vmsim.workloads import PLANS
+
+    return target.split(":", 1)[0] in PLANS and not Path(target).exists()
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from vmsim import traces
+    from vmsim.workloads import Workload
+
+    kw = {"memory": args.memory}
+    if args.vma_index:
+        kw["vma_index"] = args.vma_index
+    sim = vmsim.Simulator(**kw)
+    show_progress = sys.stderr.isatty() and not args.json
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} accesses"), TimeElapsedColumn(),
+                  console=Console(file=sys.stderr), disable=not show_progress, transient=True) as bar:
+        task = bar.add_task(args.target, total=None)
+        tick = lambda n: bar.advance(task, n)  # noqa: E731
+        if _is_workload(args.target):
+            result = Workload.parse(args.target).run(sim, progress=tick)
+        else:
+            result = traces.replay(sim, args.target, progress=tick)
+    sim.check()
+    summary = result.as_dict()
+    summary["memory"] = sim.memory
+    summary["vma_index"] = sim.vma_index
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        table = Table(title=f"vmsim run {args.target}")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_row("accesses", f"{result.accesses:,}")
+        for name, n in result.outcomes.items():
+            if n:
+                table.add_row(f"  {name}", f"{n:,}")
+        table.add_row("min_flt / maj_flt", f"{result.min_flt:,} / {result.maj_flt:,}")
+        table.add_row("RSS peak", f"{result.rss_peak:,} pages ({result.rss_peak * PAGE / 2**20:.1f} MiB)")
+        table.add_row("throughput", f"{result.throughput / 1e6:.2f} M accesses/s")
+        Console().print(table)
+    if args.plot:
+        _plot(result, args.plot)
+    return 0
+
+
+def _plot(result, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install 'vmsim[plot]'") from None
+    xs = [t[0] for t in result.timeline]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(xs, [t[1] for t in result.timeline], label="RSS (pages)")
+    ax.plot(xs, [t[2] for t in result.timeline], label="cumulative faults")
+    ax.set_xlabel("accesses")
+    ax.set_title(result.name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def cmd_bench(args) -> int:
+    from vmsim import bench
+
+    rows = bench.headline(pages=16_384 if args.quick else 262_144, repeat=2 if args.quick else 5)
+    bench.print_table(rows)
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo" and args.exit:
-        from vmsim import demo_exit
+    try:
+        if args.command == "demo" and args.exit:
+            from vmsim import demo_exit
 
-        return demo_exit.run(sys.stdout)
-    if args.command == "demo":
-        from vmsim import demo
+            return demo_exit.run(sys.stdout)
+        if args.command == "demo":
+            from vmsim import demo
 
-        color = {"auto": None, "always": True, "never": False}[args.color]
-        return demo.run(sys.stdout, color=color)
+            color = {"auto": None, "always": True, "never": False}[args.color]
+            return demo.run(sys.stdout, color=color)
+        if args.command == "explain":
+            return cmd_explain(args)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "bench":
+            return cmd_bench(args)
+    except (ValueError, OSError) as e:
+        print(f"vmsim {args.command}: {e}", file=sys.stderr)
+        return 2
     parser.print_help()
     return 0
 
