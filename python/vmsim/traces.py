@@ -354,9 +354,9 @@ def _map_pages_for(p, addrs: np.ndarray, mapped: set) -> None:
         if region in mapped:
             continue
         mapped.add(region)
-        start = region << 21
+        start = max(region << 21, 1 << 16)  # nothing maps below mmap_min_addr
         try:
-            p.mmap(REGION, prot="rwx", addr=start, fixed_noreplace=True)
+            p.mmap((region + 1 << 21) - start, prot="rwx", addr=start, fixed_noreplace=True)
         except FileExistsError:
             pass  # partly mapped (default layout): accesses there use what is mapped
 
