@@ -20,12 +20,12 @@ pub struct PyKernel {
     pub releases: Releases,
 }
 
-pub fn events(py: Python<'_>, events: Vec<ReleaseEvent>) -> PyResult<Vec<(String, String)>> {
-    let _ = py;
-    Ok(events
+/// Release events as (event, detail) pairs.
+pub fn events(events: Vec<ReleaseEvent>) -> Vec<(String, String)> {
+    events
         .into_iter()
         .map(|e| (e.name.to_string(), e.detail))
-        .collect())
+        .collect()
 }
 
 pub fn live_dicts<'py>(
@@ -128,14 +128,18 @@ impl PyKernel {
         let info = self.sim.kernel(|k| k.kalloc.slab.info());
         info.into_iter()
             .map(|s| {
-                let d = PyDict::new(py);
+                let d = crate::counters_dict(
+                    py,
+                    &[
+                        ("active_objs", s.active_objs),
+                        ("num_objs", s.num_objs),
+                        ("objsize", s.objsize as u64),
+                        ("objperslab", s.objperslab as u64),
+                        ("pagesperslab", s.pagesperslab as u64),
+                        ("num_slabs", s.num_slabs),
+                    ],
+                )?;
                 d.set_item("name", s.name)?;
-                d.set_item("active_objs", s.active_objs)?;
-                d.set_item("num_objs", s.num_objs)?;
-                d.set_item("objsize", s.objsize)?;
-                d.set_item("objperslab", s.objperslab)?;
-                d.set_item("pagesperslab", s.pagesperslab)?;
-                d.set_item("num_slabs", s.num_slabs)?;
                 Ok(d)
             })
             .collect()
@@ -237,18 +241,18 @@ impl PyKernel {
                 k.kalloc.pages_by_allocator(),
             )
         });
-        let d = PyDict::new(py);
-        for (name, pages) in [
-            ("MemTotal", total),
-            ("MemFree", free),
-            ("PageTables", tables),
-            ("Slab", slab),
-            ("VmallocUsed", vmalloc),
-            ("AllocPages", buddy),
-        ] {
-            d.set_item(name, pages * 4)?; // kB, as /proc/meminfo
-        }
-        Ok(d)
+        // kB, as /proc/meminfo
+        crate::counters_dict(
+            py,
+            &[
+                ("MemTotal", total * 4),
+                ("MemFree", free * 4),
+                ("PageTables", tables * 4),
+                ("Slab", slab * 4),
+                ("VmallocUsed", vmalloc * 4),
+                ("AllocPages", buddy * 4),
+            ],
+        )
     }
 
     /// mmgrab on a process's mm_struct (a lazy-TLB reference); returns its address.
@@ -257,7 +261,7 @@ impl PyKernel {
     }
 
     /// mmdrop of a reference taken with mmgrab; returns the release events if tracing.
-    fn mmdrop(&self, py: Python<'_>, mm_struct: u64) -> PyResult<Vec<(String, String)>> {
-        events(py, self.sim.mmdrop(mm_struct).py()?)
+    fn mmdrop(&self, mm_struct: u64) -> PyResult<Vec<(String, String)>> {
+        Ok(events(self.sim.mmdrop(mm_struct).py()?))
     }
 }

@@ -18,6 +18,18 @@ use vmsim_core::{
     units, Access, Advice, IndexKind, MmapRequest, Ops, Outcome, Prot, SimConfig, Simulator,
 };
 
+/// A dict of named counters.
+pub(crate) fn counters_dict<'py>(
+    py: Python<'py>,
+    items: &[(&str, u64)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, value) in items {
+        d.set_item(*name, *value)?;
+    }
+    Ok(d)
+}
+
 /// A size given as int bytes or a string like "64KiB".
 fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     if let Ok(text) = value.cast::<PyString>() {
@@ -176,19 +188,23 @@ impl PySimulator {
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.sim.counters();
-        let d = PyDict::new(py);
-        d.set_item("frames_total", c.frames_total)?;
-        d.set_item("frames_free", c.frames_free)?;
-        d.set_item("frames_used", c.frames_used)?;
-        d.set_item("pt_pages", c.pt_pages)?;
-        d.set_item("slab_pages", c.slab_pages)?;
-        d.set_item("kernel_pages", c.kernel_pages)?;
-        d.set_item("processes", c.processes)?;
-        d.set_item("tasks", c.tasks)?;
-        let faults = PyDict::new(py);
-        for o in Outcome::ALL {
-            faults.set_item(o.name(), c.outcomes[o as usize])?;
-        }
+        let d = counters_dict(
+            py,
+            &[
+                ("frames_total", c.frames_total),
+                ("frames_free", c.frames_free),
+                ("frames_used", c.frames_used),
+                ("pt_pages", c.pt_pages),
+                ("slab_pages", c.slab_pages),
+                ("kernel_pages", c.kernel_pages),
+                ("processes", c.processes),
+                ("tasks", c.tasks),
+            ],
+        )?;
+        let faults = counters_dict(
+            py,
+            &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])),
+        )?;
         d.set_item("faults", faults)?;
         Ok(d)
     }
@@ -213,8 +229,8 @@ impl PySimulator {
     }
 
     /// The release events recorded since the last call, as (event, detail) pairs.
-    fn release_events(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
-        kernel_api::events(py, self.sim.release_events())
+    fn release_events(&self) -> PyResult<Vec<(String, String)>> {
+        Ok(kernel_api::events(self.sim.release_events()))
     }
 
     /// Verify every invariant; raises InvariantError naming what broke.
@@ -423,7 +439,7 @@ impl PyProcess {
         let pid = self.pid;
         let events = py.detach(move || sim.exit_traced(pid, trace)).py()?;
         Ok(if trace {
-            Some(kernel_api::events(py, events)?)
+            Some(kernel_api::events(events))
         } else {
             None
         })
@@ -477,20 +493,19 @@ impl PyProcess {
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.sim.process_counters(self.pid).py()?;
-        let d = PyDict::new(py);
-        for (name, value) in [
-            ("min_flt", c.min_flt),
-            ("maj_flt", c.maj_flt),
-            ("rss_anon", c.rss_anon),
-            ("rss_file", c.rss_file),
-            ("rss_shmem", c.rss_shmem),
-            ("pt_pages", c.pt_pages),
-            ("vma_count", c.vma_count),
-            ("threads", c.threads),
-        ] {
-            d.set_item(name, value)?;
-        }
-        Ok(d)
+        counters_dict(
+            py,
+            &[
+                ("min_flt", c.min_flt),
+                ("maj_flt", c.maj_flt),
+                ("rss_anon", c.rss_anon),
+                ("rss_file", c.rss_file),
+                ("rss_shmem", c.rss_shmem),
+                ("pt_pages", c.pt_pages),
+                ("vma_count", c.vma_count),
+                ("threads", c.threads),
+            ],
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -515,9 +530,17 @@ fn parse_chunk<'py>(
     py: Python<'py>,
     data: &[u8],
     first_line: u64,
-    parser: fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), vmsim_core::tracefmt::ParseError>,
+    parser: fn(
+        &[u8],
+        u64,
+        &mut Vec<u64>,
+        &mut Vec<u8>,
+    ) -> Result<(), vmsim_core::tracefmt::ParseError>,
 ) -> PyResult<Parsed<'py>> {
-    let (mut addrs, mut ops) = (Vec::with_capacity(data.len() / 12), Vec::with_capacity(data.len() / 12));
+    let (mut addrs, mut ops) = (
+        Vec::with_capacity(data.len() / 12),
+        Vec::with_capacity(data.len() / 12),
+    );
     py.detach(|| parser(data, first_line, &mut addrs, &mut ops))
         .map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))?;
     Ok((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))

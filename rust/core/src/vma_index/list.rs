@@ -75,16 +75,7 @@ impl VmaIndex for ListIndex {
     }
     fn insert(&mut self, vma: Vma) {
         let node = Node { vma, next: NIL };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
+        let idx = super::arena_alloc(&mut self.nodes, &mut self.free, node);
         // Walk to the last node that starts below the new one.
         let (mut prev, mut cur) = (NIL, self.head);
         while cur != NIL && self.nodes[cur as usize].vma.start < vma.start {

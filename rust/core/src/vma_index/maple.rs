@@ -173,16 +173,7 @@ impl Default for MapleIndex {
 
 impl MapleIndex {
     fn alloc(&mut self, node: Node) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        }
+        super::arena_alloc(&mut self.nodes, &mut self.free, node)
     }
 
     fn summary(&self, i: u32) -> Summary {

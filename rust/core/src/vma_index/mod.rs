@@ -109,6 +109,20 @@ impl IndexKind {
     }
 }
 
+/// Put `node` in a free slot of an index arena (or a new one); its slot.
+pub(crate) fn arena_alloc<T>(nodes: &mut Vec<T>, free: &mut Vec<u32>, node: T) -> u32 {
+    match free.pop() {
+        Some(i) => {
+            nodes[i as usize] = node;
+            i
+        }
+        None => {
+            nodes.push(node);
+            (nodes.len() - 1) as u32
+        }
+    }
+}
+
 /// The placement of `len` bytes in the free range [gap_start, gap_end)
 /// clipped to [low, high): highest address when `top_down`, else lowest.
 #[inline]

@@ -468,16 +468,7 @@ impl VmaIndex for RbTreeIndex {
             prev_end,
             subtree_gap: vma.start - prev_end,
         };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
+        let idx = super::arena_alloc(&mut self.nodes, &mut self.free, node);
         let root = self.insert_at(self.root, idx);
         self.root = root;
         self.nm(root).red = false;
