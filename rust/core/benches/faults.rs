@@ -12,23 +12,13 @@ const TOTAL_PAGES: u64 = 655_360;
 
 fn run(kind: IndexKind, nvmas: u64) -> f64 {
     let per = TOTAL_PAGES / nvmas;
-    let sim = Simulator::new(SimConfig {
-        memory: 4 << 30,
-        mm: MmConfig {
-            index: kind,
-            ..MmConfig::default()
-        },
-    })
-    .unwrap();
+    let sim =
+        Simulator::new(SimConfig { memory: 4 << 30, mm: MmConfig { index: kind, ..MmConfig::default() } }).unwrap();
     let pid = sim.spawn(false).unwrap();
     let mut pages = Vec::new();
     for i in 0..nvmas {
         let start = 0x1000_0000 + i * (per + 1) * PAGE;
-        let req = MmapRequest {
-            addr: start,
-            fixed: true,
-            ..MmapRequest::anon(per * PAGE, Prot::parse("rw").unwrap())
-        };
+        let req = MmapRequest { addr: start, fixed: true, ..MmapRequest::anon(per * PAGE, Prot::parse("rw").unwrap()) };
         sim.mmap(pid, req).unwrap();
         pages.extend((0..per).map(|j| start + j * PAGE));
     }
@@ -41,18 +31,14 @@ fn run(kind: IndexKind, nvmas: u64) -> f64 {
     }
     let mut out = vec![0u8; pages.len()];
     let t = Instant::now();
-    sim.access_batch(pid, &pages, Ops::Same(Access::Write), &mut out)
-        .unwrap();
+    sim.access_batch(pid, &pages, Ops::Same(Access::Write), &mut out).unwrap();
     let dt = t.elapsed().as_secs_f64();
     sim.exit(pid).unwrap();
     pages.len() as f64 / dt
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let kinds: Vec<IndexKind> = match args.first() {
         Some(name) => vec![IndexKind::parse(name).unwrap()],
         None => IndexKind::ALL.to_vec(),

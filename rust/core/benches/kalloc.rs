@@ -26,10 +26,7 @@ fn main() {
             let p = k.kmalloc(size, Site::Kmalloc(size)).unwrap();
             k.kfree(p).unwrap();
         });
-        println!(
-            "kmalloc({size})/kfree pairs per second: {:.1} M",
-            rate / 1e6
-        );
+        println!("kmalloc({size})/kfree pairs per second: {:.1} M", rate / 1e6);
     }
     // Many objects live at once: the partial-slab path, not one hot object.
     let mut live = Vec::with_capacity(4096);
@@ -41,37 +38,24 @@ fn main() {
             k.kfree(p).unwrap();
         }
     }) * 4096.0;
-    println!(
-        "kmalloc(128) x4096 then kfree x4096, pairs per second: {:.1} M",
-        rate / 1e6
-    );
+    println!("kmalloc(128) x4096 then kfree x4096, pairs per second: {:.1} M", rate / 1e6);
     for order in [0usize, 3] {
         let rate = pairs_per_sec(10_000_000, || {
             let p = k.alloc_pages(order).unwrap();
             k.free_pages(p, order).unwrap();
         });
-        println!(
-            "alloc_pages({order})/free_pages pairs per second: {:.1} M",
-            rate / 1e6
-        );
+        println!("alloc_pages({order})/free_pages pairs per second: {:.1} M", rate / 1e6);
     }
 
     // Teardown of a 1 GiB resident address space (262 144 pages).
     let mut best = f64::MAX;
     for _ in 0..5 {
-        let sim = Simulator::new(SimConfig {
-            memory: 1100 << 20,
-            ..SimConfig::default()
-        })
-        .unwrap();
+        let sim = Simulator::new(SimConfig { memory: 1100 << 20, ..SimConfig::default() }).unwrap();
         let pid = sim.spawn(true).unwrap();
-        let a = sim
-            .mmap(pid, MmapRequest::anon(1 << 30, Prot::parse("rw").unwrap()))
-            .unwrap();
+        let a = sim.mmap(pid, MmapRequest::anon(1 << 30, Prot::parse("rw").unwrap())).unwrap();
         let addrs: Vec<u64> = (0..262_144u64).map(|i| a + i * 4096).collect();
         let mut out = vec![0u8; addrs.len()];
-        sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out)
-            .unwrap();
+        sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out).unwrap();
         let t = Instant::now();
         sim.exit(pid).unwrap();
         best = best.min(t.elapsed().as_secs_f64());

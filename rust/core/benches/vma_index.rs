@@ -28,12 +28,7 @@ impl Rng {
 
 fn vma(i: u64) -> Vma {
     let start = BASE + i * 2 * PAGE;
-    Vma::anon(
-        start,
-        start + PAGE,
-        Prot::parse("rw").unwrap(),
-        VmFlags::default(),
-    )
+    Vma::anon(start, start + PAGE, Prot::parse("rw").unwrap(), VmFlags::default())
 }
 
 fn build(kind: IndexKind, n: u64) -> Box<dyn VmaIndex> {
@@ -69,11 +64,7 @@ fn time_per_op(budget_ms: u64, mut f: impl FnMut(u64)) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let budget = if quick { 20 } else { 150 };
-    let sizes: &[u64] = if quick {
-        &[10, 1000, 10_000]
-    } else {
-        &[10, 100, 1000, 10_000, 100_000]
-    };
+    let sizes: &[u64] = if quick { &[10, 1000, 10_000] } else { &[10, 100, 1000, 10_000, 100_000] };
     println!("index,vmas,op,ns_per_op");
     for kind in IndexKind::ALL {
         for &n in sizes {
@@ -88,9 +79,7 @@ fn main() {
             println!("{},{n},lookup_random,{ns:.2}", kind.name());
             // Locality: nine lookups in ten hit the same four VMAs.
             let hot: Vec<u64> = (0..4).map(|j| vma(j * n / 4).start + 16).collect();
-            let local: Vec<u64> = (0..4096)
-                .map(|i| if i % 10 == 9 { addrs[i] } else { hot[i % 4] })
-                .collect();
+            let local: Vec<u64> = (0..4096).map(|i| if i % 10 == 9 { addrs[i] } else { hot[i % 4] }).collect();
             let ns = time_per_op(budget, |i| {
                 black_box(idx.find(local[(i & 4095) as usize]));
             });
@@ -104,10 +93,7 @@ fn main() {
             let k = n.min(1000);
             // Distinct victims in a scrambled order (no list- or shift-friendly pattern).
             let mut seen = std::collections::HashSet::new();
-            let victims: Vec<u64> = (0..k)
-                .map(|_| rng.next() % n)
-                .filter(|v| seen.insert(*v))
-                .collect();
+            let victims: Vec<u64> = (0..k).map(|_| rng.next() % n).filter(|v| seen.insert(*v)).collect();
             let kv = victims.len() as u64;
             let t = Instant::now();
             let mut rounds = 0u64;
@@ -125,16 +111,8 @@ fn main() {
                 ins_ns += t2.elapsed().as_nanos();
                 rounds += 1;
             }
-            println!(
-                "{},{n},remove,{:.2}",
-                kind.name(),
-                rem_ns as f64 / (rounds * kv) as f64
-            );
-            println!(
-                "{},{n},insert,{:.2}",
-                kind.name(),
-                ins_ns as f64 / (rounds * kv) as f64
-            );
+            println!("{},{n},remove,{:.2}", kind.name(), rem_ns as f64 / (rounds * kv) as f64);
+            println!("{},{n},insert,{:.2}", kind.name(), ins_ns as f64 / (rounds * kv) as f64);
             idx.check().expect("index still valid after the benchmark");
         }
     }

@@ -18,30 +18,23 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     let mut mappers: HashMap<u32, u32> = HashMap::new();
     let mut tables = 0u64;
     for (i, mm) in mms.iter().enumerate() {
-        check_mm(mm, k, &mut refs, &mut maps, &mut mappers)
-            .map_err(|e| format!("address space #{i}: {e}"))?;
+        check_mm(mm, k, &mut refs, &mut maps, &mut mappers).map_err(|e| format!("address space #{i}: {e}"))?;
         tables += mm.pt.table_frames().len() as u64;
     }
     for (id, live_mappers, pages) in k.cache.live() {
         let seen = mappers.remove(&id).unwrap_or(0);
         if seen != live_mappers {
-            return Err(format!(
-                "page-cache object {id}: {live_mappers} mappers counted, {seen} VMAs map it"
-            ));
+            return Err(format!("page-cache object {id}: {live_mappers} mappers counted, {seen} VMAs map it"));
         }
         for pfn in pages {
             if k.phys.frame(pfn).flags & flags::CACHE == 0 {
-                return Err(format!(
-                    "frame {pfn} is in the page cache without the cache flag"
-                ));
+                return Err(format!("frame {pfn} is in the page cache without the cache flag"));
             }
             refs[pfn as usize] += 1;
         }
     }
     if let Some((id, _)) = mappers.into_iter().next() {
-        return Err(format!(
-            "a VMA maps page-cache object {id}, which does not exist"
-        ));
+        return Err(format!("a VMA maps page-cache object {id}, which does not exist"));
     }
     // Kernel allocations: one reference per frame they hold.
     k.kalloc.slab.check(&k.phys)?;
@@ -53,16 +46,11 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     // keeps after exit_mmap, each still holding its PGD.
     let live_mms = k.mm_structs.values().filter(|r| !r.exited).count();
     if live_mms != mms.len() {
-        return Err(format!(
-            "{live_mms} live mm_structs for {} address spaces",
-            mms.len()
-        ));
+        return Err(format!("{live_mms} live mm_structs for {} address spaces", mms.len()));
     }
     for (addr, r) in &k.mm_structs {
         if r.count == 0 {
-            return Err(format!(
-                "mm_struct {addr:#x} has mm_count 0 but was not freed"
-            ));
+            return Err(format!("mm_struct {addr:#x} has mm_count 0 but was not freed"));
         }
         if r.exited {
             refs[r.pgd as usize] += 1;
@@ -70,10 +58,7 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
         }
     }
     if tables != k.phys.table_frames() {
-        return Err(format!(
-            "{} page-table frames allocated, address spaces hold {tables}",
-            k.phys.table_frames()
-        ));
+        return Err(format!("{} page-table frames allocated, address spaces hold {tables}", k.phys.table_frames()));
     }
     let zero = k.phys.zero_pfn() as usize;
     for pfn in 0..n {
@@ -94,10 +79,7 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
             ));
         }
         if f.flags & flags::SLAB == 0 && f.mapcount != maps[pfn] {
-            return Err(format!(
-                "frame {pfn}: mapcount {} but mapped by {} PTEs",
-                f.mapcount, maps[pfn]
-            ));
+            return Err(format!("frame {pfn}: mapcount {} but mapped by {} PTEs", f.mapcount, maps[pfn]));
         }
     }
     Ok(())
@@ -112,20 +94,11 @@ fn check_mm(
 ) -> Result<(), String> {
     mm.vmas.check()?;
     if mm.vma_objects() != mm.vmas.len() {
-        return Err(format!(
-            "{} vm_area_struct objects for {} VMAs",
-            mm.vma_objects(),
-            mm.vmas.len()
-        ));
+        return Err(format!("{} vm_area_struct objects for {} VMAs", mm.vma_objects(), mm.vmas.len()));
     }
     match k.mm_structs.get(&mm.mm_struct) {
         Some(r) if !r.exited && r.pgd == mm.pt.pgd_pfn() => {}
-        _ => {
-            return Err(format!(
-                "mm_struct {:#x} is not registered with its PGD",
-                mm.mm_struct
-            ))
-        }
+        _ => return Err(format!("mm_struct {:#x} is not registered with its PGD", mm.mm_struct)),
     }
     mm.pt.check()?;
     let vmas = mm.vmas.all();
@@ -136,11 +109,7 @@ fn check_mm(
         return Err(format!("{} VMAs exceed max_map_count", vmas.len()));
     }
     for (i, v) in vmas.iter().enumerate() {
-        if !is_page_aligned(v.start)
-            || !is_page_aligned(v.end)
-            || v.start >= v.end
-            || v.end > TASK_SIZE
-        {
+        if !is_page_aligned(v.start) || !is_page_aligned(v.end) || v.start >= v.end || v.end > TASK_SIZE {
             return Err(format!("bad VMA {:#x}-{:#x}", v.start, v.end));
         }
         if i > 0 && vmas[i - 1].end > v.start {
@@ -149,11 +118,7 @@ fn check_mm(
         // Adjacent compatible VMAs are merged by every path but stack growth,
         // which (as in Linux) may grow a stack up against one and leave both.
         if i > 0 && vmas[i - 1].can_merge_with(v) && !v.growsdown() {
-            return Err(format!(
-                "VMAs at {:#x} and {:#x} should have been merged",
-                vmas[i - 1].start,
-                v.start
-            ));
+            return Err(format!("VMAs at {:#x} and {:#x} should have been merged", vmas[i - 1].start, v.start));
         }
         if let Backing::Object { id, .. } = v.backing {
             *mappers.entry(id).or_default() += 1;
@@ -180,29 +145,20 @@ fn check_mm(
             return;
         };
         if !pte::maps_frame(e) {
-            bad = Some(format!(
-                "PTE at {va:#x} holds an entry that maps nothing: {e:#x}"
-            ));
+            bad = Some(format!("PTE at {va:#x} holds an entry that maps nothing: {e:#x}"));
             return;
         }
         if (e & pte::PRESENT != 0) != v.prot.accessible() {
-            bad = Some(format!(
-                "PTE at {va:#x}: present bit disagrees with the VMA's protection {}",
-                v.prot
-            ));
+            bad = Some(format!("PTE at {va:#x}: present bit disagrees with the VMA's protection {}", v.prot));
             return;
         }
         if e & pte::WRITE != 0 && !v.prot.write() {
-            bad = Some(format!(
-                "PTE at {va:#x} is writable in a VMA without write permission"
-            ));
+            bad = Some(format!("PTE at {va:#x} is writable in a VMA without write permission"));
             return;
         }
         if e & pte::SPECIAL != 0 {
             if pte::pfn(e) != k.phys.zero_pfn() || e & pte::WRITE != 0 {
-                bad = Some(format!(
-                    "special PTE at {va:#x} is not a read-only zero-page mapping"
-                ));
+                bad = Some(format!("special PTE at {va:#x} is not a read-only zero-page mapping"));
             }
             return;
         }
@@ -213,17 +169,13 @@ fn check_mm(
         if f.flags & flags::ANON != 0 {
             anon += 1;
             if e & pte::WRITE != 0 && !v.shared() && f.refcount != 1 {
-                bad = Some(format!(
-                    "PTE at {va:#x} writes to anonymous frame {pfn} shared by {} references",
-                    f.refcount
-                ));
+                bad =
+                    Some(format!("PTE at {va:#x} writes to anonymous frame {pfn} shared by {} references", f.refcount));
             }
         } else if f.flags & flags::CACHE != 0 {
             shmem += 1;
         } else {
-            bad = Some(format!(
-                "PTE at {va:#x} maps frame {pfn}, which is neither anonymous nor cached"
-            ));
+            bad = Some(format!("PTE at {va:#x} maps frame {pfn}, which is neither anonymous nor cached"));
         }
     });
     if let Some(b) = bad {

@@ -41,10 +41,7 @@ pub enum Error {
 
 impl Error {
     pub fn sys(errno: Errno, reason: impl Into<String>) -> Self {
-        Error::Sys {
-            errno,
-            reason: reason.into(),
-        }
+        Error::Sys { errno, reason: reason.into() }
     }
     pub fn invalid(reason: impl Into<String>) -> Self {
         Error::InvalidArgument(reason.into())

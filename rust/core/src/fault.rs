@@ -71,10 +71,7 @@ impl Outcome {
 
     /// The signal the task gets, if any.
     pub fn is_signal(self) -> bool {
-        matches!(
-            self,
-            Outcome::SegvMaperr | Outcome::SegvAccerr | Outcome::SegvNoncanonical | Outcome::Sigbus
-        )
+        matches!(self, Outcome::SegvMaperr | Outcome::SegvAccerr | Outcome::SegvNoncanonical | Outcome::Sigbus)
     }
 }
 
@@ -103,9 +100,7 @@ impl Access {
             "r" | "read" => Ok(Access::Read),
             "w" | "write" => Ok(Access::Write),
             "x" | "exec" | "fetch" => Ok(Access::Exec),
-            _ => Err(Error::invalid(format!(
-                "bad access {text:?}: use \"r\", \"w\" or \"x\""
-            ))),
+            _ => Err(Error::invalid(format!("bad access {text:?}: use \"r\", \"w\" or \"x\""))),
         }
     }
 
@@ -135,16 +130,10 @@ pub struct Fault {
 
 impl Fault {
     const fn uncounted(outcome: Outcome) -> Fault {
-        Fault {
-            outcome,
-            account: Account::None,
-        }
+        Fault { outcome, account: Account::None }
     }
     const fn minor(outcome: Outcome) -> Fault {
-        Fault {
-            outcome,
-            account: Account::Minor,
-        }
+        Fault { outcome, account: Account::Minor }
     }
 }
 
@@ -184,13 +173,13 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
         AddrClass::User => {}
         AddrClass::NonCanonical => {
             t.step(|| format!("{addr:#x} is not canonical (bits 63..47 differ): the CPU raises #GP, not a page fault"));
-            t.step(|| {
-                "general protection fault -> SIGSEGV with si_code SI_KERNEL and si_addr 0".into()
-            });
+            t.step(|| "general protection fault -> SIGSEGV with si_code SI_KERNEL and si_addr 0".into());
             return Fault::uncounted(Outcome::SegvNoncanonical);
         }
         AddrClass::Kernel => {
-            t.step(|| format!("{addr:#x} is canonical but not in user space (kernel half, or the unmapped page below 2^47)"));
+            t.step(|| {
+                format!("{addr:#x} is canonical but not in user space (kernel half, or the unmapped page below 2^47)")
+            });
             t.step(|| "a user access there: bad_area_nosemaphore -> SIGSEGV SEGV_MAPERR".into());
             return Fault::uncounted(Outcome::SegvMaperr);
         }
@@ -214,41 +203,31 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
             }
         }
     }
-    t.step(|| format!("canonical user address {addr:#x}; the page-table walk finds no usable PTE: page fault ({})", op.verb()));
+    t.step(|| {
+        format!("canonical user address {addr:#x}; the page-table walk finds no usable PTE: page fault ({})", op.verb())
+    });
     do_user_addr_fault(mm, k, addr, op, t)
 }
 
-fn do_user_addr_fault<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    addr: u64,
-    op: Access,
-    t: &mut T,
-) -> Fault {
+fn do_user_addr_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &mut T) -> Fault {
     let Some(mut vma) = mm.vmas.find(addr) else {
         t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
         return Fault::uncounted(Outcome::SegvMaperr);
     };
     if vma.start > addr {
         if !vma.growsdown() {
-            t.step(|| format!("find_vma: the next VMA {} starts above the address and is no stack -> SIGSEGV SEGV_MAPERR", describe(&vma)));
+            t.step(|| {
+                format!(
+                    "find_vma: the next VMA {} starts above the address and is no stack -> SIGSEGV SEGV_MAPERR",
+                    describe(&vma)
+                )
+            });
             return Fault::uncounted(Outcome::SegvMaperr);
         }
-        t.step(|| {
-            format!(
-                "find_vma: the next VMA {} grows down: try to expand the stack",
-                describe(&vma)
-            )
-        });
+        t.step(|| format!("find_vma: the next VMA {} grows down: try to expand the stack", describe(&vma)));
         match expand_stack(mm, vma, addr) {
             Ok(grown) => {
-                t.step(|| {
-                    format!(
-                        "stack grown down to {:#x} ({} KiB)",
-                        grown.start,
-                        grown.len() / 1024
-                    )
-                });
+                t.step(|| format!("stack grown down to {:#x} ({} KiB)", grown.start, grown.len() / 1024));
                 vma = grown;
             }
             Err(why) => {
@@ -264,17 +243,11 @@ fn do_user_addr_fault<T: Trace>(
     // does not test VM_EXEC on a missing page.
     match op {
         Access::Write if !vma.prot.write() => {
-            t.step(|| {
-                "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR"
-                    .into()
-            });
+            t.step(|| "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR".into());
             return Fault::uncounted(Outcome::SegvAccerr);
         }
         Access::Read | Access::Exec if present => {
-            t.step(|| {
-                "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR"
-                    .into()
-            });
+            t.step(|| "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR".into());
             return Fault::uncounted(Outcome::SegvAccerr);
         }
         _ if !vma.prot.accessible() => {
@@ -286,10 +259,7 @@ fn do_user_addr_fault<T: Trace>(
     let fault = handle_mm_fault(mm, k, vma, addr, op, t);
     if op == Access::Exec && !vma.prot.exec() && fault.account != Account::None {
         t.step(|| "the fetch is retried and faults on the NX bit of the new PTE -> SIGSEGV SEGV_ACCERR (the first fault stays counted)".into());
-        return Fault {
-            outcome: Outcome::SegvAccerr,
-            account: fault.account,
-        };
+        return Fault { outcome: Outcome::SegvAccerr, account: fault.account };
     }
     fault
 }
@@ -306,20 +276,12 @@ fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> std::result::Result<Vma, St
         let guarded = !prev.growsdown() && prev.prot.accessible();
         let gap = if guarded { mm.cfg.stack_guard_gap } else { 0 };
         if new_start < prev.end.saturating_add(gap) {
-            return Err(format!(
-                "within stack_guard_gap ({} KiB) of the VMA below, {}",
-                gap / 1024,
-                describe(&prev)
-            ));
+            return Err(format!("within stack_guard_gap ({} KiB) of the VMA below, {}", gap / 1024, describe(&prev)));
         }
     }
     let size = vma.end - new_start;
     if size > mm.cfg.stack_rlimit {
-        return Err(format!(
-            "{} KiB would exceed RLIMIT_STACK ({} KiB)",
-            size / 1024,
-            mm.cfg.stack_rlimit / 1024
-        ));
+        return Err(format!("{} KiB would exceed RLIMIT_STACK ({} KiB)", size / 1024, mm.cfg.stack_rlimit / 1024));
     }
     let mut grown = vma;
     grown.start = new_start;
@@ -341,14 +303,7 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
     Fault::uncounted(Outcome::Oom)
 }
 
-fn handle_mm_fault<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    mut vma: Vma,
-    addr: u64,
-    op: Access,
-    t: &mut T,
-) -> Fault {
+fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, addr: u64, op: Access, t: &mut T) -> Fault {
     let Ok(index) = mm.pt.leaf_index_alloc(addr, &mut k.phys) else {
         return oom(t, "a page-table page");
     };
@@ -357,15 +312,9 @@ fn handle_mm_fault<T: Trace>(
     if entry == 0 {
         return match vma.backing {
             Backing::Anon if !write => {
-                let e = ((k.phys.zero_pfn() as u64) << 12)
-                    | pte::SPECIAL
-                    | pte::ACCESSED
-                    | vma.pte_bits(false);
+                let e = ((k.phys.zero_pfn() as u64) << 12) | pte::SPECIAL | pte::ACCESSED | vma.pte_bits(false);
                 mm.pt.set(index, e);
-                t.step(|| {
-                    "do_anonymous_page, read: map the shared zero page read-only (minor fault)"
-                        .into()
-                });
+                t.step(|| "do_anonymous_page, read: map the shared zero page read-only (minor fault)".into());
                 Fault::minor(Outcome::ZeroPage)
             }
             Backing::Anon => {
@@ -373,13 +322,12 @@ fn handle_mm_fault<T: Trace>(
                     return oom(t, "a new anonymous page");
                 };
                 k.phys.frame_mut(pfn).mapcount = 1;
-                mm.pt.set(
-                    index,
-                    ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true),
-                );
+                mm.pt.set(index, ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true));
                 mm.rss_anon += 1;
                 mark_has_anon(mm, k, &mut vma);
-                t.step(|| format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)"));
+                t.step(|| {
+                    format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)")
+                });
                 Fault::minor(Outcome::AnonZeroFill)
             }
             Backing::Object { .. } => object_fault(mm, k, vma, addr, index, write, t),
@@ -429,11 +377,7 @@ fn object_fault<T: Trace>(
         t.step(|| {
             format!(
                 "shared mapping: map page-cache frame {cached} {} (minor fault)",
-                if vma.prot.write() {
-                    "writable"
-                } else {
-                    "read-only"
-                }
+                if vma.prot.write() { "writable" } else { "read-only" }
             )
         });
         return Fault::minor(Outcome::FileMinor);
@@ -444,9 +388,7 @@ fn object_fault<T: Trace>(
         let e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(false);
         mm.pt.set(index, e);
         mm.account_mapping(k, e);
-        t.step(|| {
-            format!("private mapping, read: map page-cache frame {cached} read-only (minor fault)")
-        });
+        t.step(|| format!("private mapping, read: map page-cache frame {cached} read-only (minor fault)"));
         return Fault::minor(Outcome::FileMinor);
     }
     // Private write: copy the cached page into an anonymous frame (do_cow_fault).
@@ -458,28 +400,19 @@ fn object_fault<T: Trace>(
     mm.pt.set(index, e);
     mm.account_mapping(k, e);
     mark_has_anon(mm, k, &mut vma);
-    t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn} (minor fault)"));
+    t.step(|| {
+        format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn} (minor fault)")
+    });
     Fault::minor(Outcome::CowCopy)
 }
 
 /// A write to a present, write-protected PTE in a writable VMA.
-fn do_wp_page<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    mut vma: Vma,
-    index: usize,
-    entry: u64,
-    t: &mut T,
-) -> Fault {
+fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, index: usize, entry: u64, t: &mut T) -> Fault {
     let old_pfn = pte::pfn(entry);
     if vma.shared() {
-        mm.pt
-            .update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
+        mm.pt.update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
         k.phys.frame_mut(old_pfn).flags |= flags::DIRTY;
-        t.step(|| {
-            "do_wp_page on a shared mapping: make the PTE writable and the page dirty (minor fault)"
-                .into()
-        });
+        t.step(|| "do_wp_page on a shared mapping: make the PTE writable and the page dirty (minor fault)".into());
         return Fault::minor(Outcome::FileMinor);
     }
     let is_zero = entry & pte::SPECIAL != 0;
@@ -488,8 +421,7 @@ fn do_wp_page<T: Trace>(
         let anon = frame.flags & flags::ANON != 0;
         if anon && (frame.flags & flags::ANON_EXCLUSIVE != 0 || frame.refcount == 1) {
             k.phys.frame_mut(old_pfn).flags |= flags::ANON_EXCLUSIVE;
-            mm.pt
-                .update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
+            mm.pt.update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
             t.step(|| format!("do_wp_page: frame {old_pfn} is mapped here alone (refcount 1): reuse it, just set writable (minor fault)"));
             return Fault::minor(Outcome::CowReuse);
         }
@@ -527,13 +459,7 @@ mod tests {
     }
 
     fn map(mm: &mut Mm, k: &mut Kernel, len: u64, prot: &str, flags: &str) -> u64 {
-        mm.mmap(
-            k,
-            MmapRequest::anon(len, Prot::parse(prot).unwrap())
-                .with_flags(flags)
-                .unwrap(),
-        )
-        .unwrap()
+        mm.mmap(k, MmapRequest::anon(len, Prot::parse(prot).unwrap()).with_flags(flags).unwrap()).unwrap()
     }
 
     fn go(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access) -> Fault {
@@ -544,27 +470,12 @@ mod tests {
     fn read_then_write_is_zero_page_then_copy() {
         let (mut mm, mut k) = setup();
         let a = map(&mut mm, &mut k, 4 * PAGE_SIZE, "rw", "private|anonymous");
-        assert_eq!(
-            go(&mut mm, &mut k, a, Access::Read),
-            Fault::minor(Outcome::ZeroPage)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, a, Access::Read),
-            Fault::uncounted(Outcome::Hit)
-        );
+        assert_eq!(go(&mut mm, &mut k, a, Access::Read), Fault::minor(Outcome::ZeroPage));
+        assert_eq!(go(&mut mm, &mut k, a, Access::Read), Fault::uncounted(Outcome::Hit));
         assert_eq!(mm.rss_anon, 0, "the zero page is not RSS");
-        assert_eq!(
-            go(&mut mm, &mut k, a, Access::Write),
-            Fault::minor(Outcome::CowCopy)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, a + 8, Access::Write),
-            Fault::uncounted(Outcome::Hit)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, a + PAGE_SIZE, Access::Write),
-            Fault::minor(Outcome::AnonZeroFill)
-        );
+        assert_eq!(go(&mut mm, &mut k, a, Access::Write), Fault::minor(Outcome::CowCopy));
+        assert_eq!(go(&mut mm, &mut k, a + 8, Access::Write), Fault::uncounted(Outcome::Hit));
+        assert_eq!(go(&mut mm, &mut k, a + PAGE_SIZE, Access::Write), Fault::minor(Outcome::AnonZeroFill));
         assert_eq!(mm.rss_anon, 2);
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
@@ -576,48 +487,18 @@ mod tests {
         let (mut mm, mut k) = setup();
         let ro = map(&mut mm, &mut k, PAGE_SIZE, "r", "private|anonymous");
         let none = map(&mut mm, &mut k, PAGE_SIZE, "none", "private|anonymous");
-        assert_eq!(
-            go(&mut mm, &mut k, 0, Access::Read).outcome,
-            Outcome::SegvMaperr
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, TASK_SIZE, Access::Read).outcome,
-            Outcome::SegvMaperr
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, 0xffff_8000_0000_0000, Access::Read).outcome,
-            Outcome::SegvMaperr
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, 0x8000_0000_0000, Access::Read).outcome,
-            Outcome::SegvNoncanonical
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, ro, Access::Write),
-            Fault::uncounted(Outcome::SegvAccerr)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, none, Access::Read),
-            Fault::uncounted(Outcome::SegvAccerr)
-        );
+        assert_eq!(go(&mut mm, &mut k, 0, Access::Read).outcome, Outcome::SegvMaperr);
+        assert_eq!(go(&mut mm, &mut k, TASK_SIZE, Access::Read).outcome, Outcome::SegvMaperr);
+        assert_eq!(go(&mut mm, &mut k, 0xffff_8000_0000_0000, Access::Read).outcome, Outcome::SegvMaperr);
+        assert_eq!(go(&mut mm, &mut k, 0x8000_0000_0000, Access::Read).outcome, Outcome::SegvNoncanonical);
+        assert_eq!(go(&mut mm, &mut k, ro, Access::Write), Fault::uncounted(Outcome::SegvAccerr));
+        assert_eq!(go(&mut mm, &mut k, none, Access::Read), Fault::uncounted(Outcome::SegvAccerr));
         // Fetch from a non-exec page: counted read fault, then NX.
-        assert_eq!(
-            go(&mut mm, &mut k, ro, Access::Exec),
-            Fault::minor(Outcome::SegvAccerr)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, ro, Access::Exec),
-            Fault::uncounted(Outcome::SegvAccerr)
-        );
+        assert_eq!(go(&mut mm, &mut k, ro, Access::Exec), Fault::minor(Outcome::SegvAccerr));
+        assert_eq!(go(&mut mm, &mut k, ro, Access::Exec), Fault::uncounted(Outcome::SegvAccerr));
         let x = map(&mut mm, &mut k, PAGE_SIZE, "x", "private|anonymous");
-        assert_eq!(
-            go(&mut mm, &mut k, x, Access::Exec),
-            Fault::minor(Outcome::ZeroPage)
-        );
-        assert_eq!(
-            go(&mut mm, &mut k, x, Access::Read),
-            Fault::uncounted(Outcome::Hit)
-        );
+        assert_eq!(go(&mut mm, &mut k, x, Access::Exec), Fault::minor(Outcome::ZeroPage));
+        assert_eq!(go(&mut mm, &mut k, x, Access::Read), Fault::uncounted(Outcome::Hit));
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
     }
@@ -627,18 +508,13 @@ mod tests {
         let mut k = Kernel::new(16).unwrap();
         let mut mm = Mm::new(&mut k, MmConfig::default()).unwrap();
         let a = map(&mut mm, &mut k, 64 * PAGE_SIZE, "rw", "private|anonymous");
-        let outcomes: Vec<_> = (0..64)
-            .map(|i| go(&mut mm, &mut k, a + i * PAGE_SIZE, Access::Write).outcome)
-            .collect();
+        let outcomes: Vec<_> = (0..64).map(|i| go(&mut mm, &mut k, a + i * PAGE_SIZE, Access::Write).outcome).collect();
         assert!(outcomes.contains(&Outcome::Oom));
         assert_eq!(*outcomes.last().unwrap(), Outcome::Oom);
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.munmap(&mut k, a, 64 * PAGE_SIZE).unwrap();
         let b = map(&mut mm, &mut k, PAGE_SIZE, "rw", "private|anonymous");
-        assert_eq!(
-            go(&mut mm, &mut k, b, Access::Write).outcome,
-            Outcome::AnonZeroFill
-        );
+        assert_eq!(go(&mut mm, &mut k, b, Access::Write).outcome, Outcome::AnonZeroFill);
         mm.teardown(&mut k);
         assert_eq!(k.phys.frames_free(), k.phys.frames_total());
     }
@@ -654,21 +530,12 @@ mod tests {
         mm.mmap(&mut k, req).unwrap();
         // One page below: grows.
         let below = top - 5 * PAGE_SIZE + 16;
-        assert_eq!(
-            go(&mut mm, &mut k, below, Access::Write).outcome,
-            Outcome::AnonZeroFill
-        );
+        assert_eq!(go(&mut mm, &mut k, below, Access::Write).outcome, Outcome::AnonZeroFill);
         assert_eq!(mm.vmas.find(below).unwrap().start, top - 5 * PAGE_SIZE);
         // Past the 8 MiB rlimit: refused.
-        assert_eq!(
-            go(&mut mm, &mut k, top - (8 << 20) - PAGE_SIZE, Access::Write).outcome,
-            Outcome::SegvMaperr
-        );
+        assert_eq!(go(&mut mm, &mut k, top - (8 << 20) - PAGE_SIZE, Access::Write).outcome, Outcome::SegvMaperr);
         // Exactly 8 MiB: allowed.
-        assert_eq!(
-            go(&mut mm, &mut k, top - (8 << 20), Access::Read).outcome,
-            Outcome::ZeroPage
-        );
+        assert_eq!(go(&mut mm, &mut k, top - (8 << 20), Access::Read).outcome, Outcome::ZeroPage);
         // A mapping below the stack: growth into its guard gap is refused.
         let mut low = MmapRequest::anon(PAGE_SIZE, Prot::parse("r").unwrap());
         low.addr = top - (8 << 20) - (2 << 20);
@@ -685,19 +552,10 @@ mod tests {
         // 1 MiB gap above the neighbour's end must stay free.
         let neighbour_end = guard.addr + PAGE_SIZE;
         assert_eq!(
-            go(
-                &mut mm2,
-                &mut k2,
-                neighbour_end + (1 << 20) - PAGE_SIZE,
-                Access::Write
-            )
-            .outcome,
+            go(&mut mm2, &mut k2, neighbour_end + (1 << 20) - PAGE_SIZE, Access::Write).outcome,
             Outcome::SegvMaperr
         );
-        assert_eq!(
-            go(&mut mm2, &mut k2, neighbour_end + (1 << 20), Access::Write).outcome,
-            Outcome::AnonZeroFill
-        );
+        assert_eq!(go(&mut mm2, &mut k2, neighbour_end + (1 << 20), Access::Write).outcome, Outcome::AnonZeroFill);
         crate::check::check_all(&[&mm2], &k2).unwrap();
         mm.teardown(&mut k);
         mm2.teardown(&mut k2);

@@ -68,12 +68,10 @@ impl Mm {
             }
             // Allocate the child's slot before taking any reference, so a
             // failure leaves every count balanced.
-            let slot = child.pt.leaf_index_alloc(va, &mut k.phys).map_err(|_| {
-                Error::sys(
-                    Errno::ENOMEM,
-                    "fork: out of simulated memory for the child's page tables",
-                )
-            })?;
+            let slot = child
+                .pt
+                .leaf_index_alloc(va, &mut k.phys)
+                .map_err(|_| Error::sys(Errno::ENOMEM, "fork: out of simulated memory for the child's page tables"))?;
             if parent_entry != entry {
                 self.pt.update(index, parent_entry);
             }
@@ -102,32 +100,18 @@ mod tests {
     fn cow_share_then_copy_then_reuse() {
         let mut k = Kernel::new(1024).unwrap();
         let mut parent = Mm::new(&mut k, MmConfig::default()).unwrap();
-        let a = parent
-            .mmap(
-                &mut k,
-                MmapRequest::anon(0x2000, Prot::parse("rw").unwrap()),
-            )
-            .unwrap();
+        let a = parent.mmap(&mut k, MmapRequest::anon(0x2000, Prot::parse("rw").unwrap())).unwrap();
         access(&mut parent, &mut k, a, Access::Write, &mut NoTrace);
         let mut child = parent.fork_copy(&mut k).unwrap();
         let pfn = crate::pagetable::pte::pfn(parent.pt.lookup(a));
         assert_eq!(k.phys.frame(pfn).refcount, 2);
         assert_eq!(k.phys.frame(pfn).mapcount, 2);
         crate::check::check_all(&[&parent, &child], &k).unwrap();
-        assert_eq!(
-            access(&mut child, &mut k, a, Access::Write, &mut NoTrace).outcome,
-            Outcome::CowCopy
-        );
+        assert_eq!(access(&mut child, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::CowCopy);
         assert_eq!(k.phys.frame(pfn).refcount, 1);
-        assert_eq!(
-            access(&mut parent, &mut k, a, Access::Write, &mut NoTrace).outcome,
-            Outcome::CowReuse
-        );
+        assert_eq!(access(&mut parent, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::CowReuse);
         // The untouched second page was never mapped: the child faults it itself.
-        assert_eq!(
-            access(&mut child, &mut k, a + 0x1000, Access::Read, &mut NoTrace).outcome,
-            Outcome::ZeroPage
-        );
+        assert_eq!(access(&mut child, &mut k, a + 0x1000, Access::Read, &mut NoTrace).outcome, Outcome::ZeroPage);
         crate::check::check_all(&[&parent, &child], &k).unwrap();
         child.teardown(&mut k);
         parent.teardown(&mut k);

@@ -35,14 +35,7 @@ fn address(b: &mut Bytes, brk: u64) -> Option<u64> {
         0..=3 => REGION + (k % 96) * PAGE_SIZE + (k & 7) * 8,
         4 => TASK_SIZE - (k * k * PAGE_SIZE) - 8,
         5 => brk + (k % 16) * PAGE_SIZE - 8 * PAGE_SIZE,
-        6 => [
-            0,
-            TASK_SIZE,
-            0xffff_8000_0000_0000,
-            0x8000_0000_0000,
-            u64::MAX,
-            0x7fff_f7ff_e000,
-        ][k as usize % 6],
+        6 => [0, TASK_SIZE, 0xffff_8000_0000_0000, 0x8000_0000_0000, u64::MAX, 0x7fff_f7ff_e000][k as usize % 6],
         _ => (k << 40) | (k << 12),
     })
 }
@@ -54,10 +47,7 @@ pub fn run(data: &[u8]) {
     let index = IndexKind::ALL[first as usize % IndexKind::ALL.len()];
     // Small memory so that out-of-memory paths are exercised too.
     let memory = [64u64 << 10, 256 << 10, 4 << 20][(first as usize >> 4) % 3];
-    let mut cfg = SimConfig {
-        memory,
-        ..SimConfig::default()
-    };
+    let mut cfg = SimConfig { memory, ..SimConfig::default() };
     cfg.mm.index = index;
     cfg.mm.max_map_count = 64;
     let sim = Simulator::new(cfg).expect("valid configuration");
@@ -74,8 +64,7 @@ pub fn run(data: &[u8]) {
         let Some(who) = b.byte() else { break };
         let pid = pids[who as usize % pids.len()];
         let brk = sim.brk(pid, None).expect("live pid");
-        let len =
-            (b.byte().unwrap_or(1) as u64 % 24) * PAGE_SIZE + if op & 0x80 != 0 { 1 } else { 0 };
+        let len = (b.byte().unwrap_or(1) as u64 % 24) * PAGE_SIZE + if op & 0x80 != 0 { 1 } else { 0 };
         let Some(addr) = address(&mut b, brk) else {
             break;
         };
@@ -125,12 +114,9 @@ pub fn run(data: &[u8]) {
                 }
             }
             9 => {
-                let addrs: Vec<u64> = (0..(op as u64 % 32))
-                    .map(|i| addr.wrapping_add(i * PAGE_SIZE))
-                    .collect();
+                let addrs: Vec<u64> = (0..(op as u64 % 32)).map(|i| addr.wrapping_add(i * PAGE_SIZE)).collect();
                 let mut out = vec![0u8; addrs.len()];
-                sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out)
-                    .expect("valid batch");
+                sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out).expect("valid batch");
             }
             _ => {
                 let op = Access::from_code(op % 3).expect("code below 3");
@@ -138,11 +124,7 @@ pub fn run(data: &[u8]) {
             }
         }
         if std::env::var_os("VMSIM_FUZZ_TRACE").is_some() {
-            eprintln!(
-                "op {} pid {pid} addr {addr:#x} len {len:#x} prot {prot} -> {:?}",
-                op % 12,
-                sim.check()
-            );
+            eprintln!("op {} pid {pid} addr {addr:#x} len {len:#x} prot {prot} -> {:?}", op % 12, sim.check());
         }
         if op % 5 == 0 {
             sim.check().unwrap_or_else(|e| panic!("{e}"));
@@ -153,15 +135,9 @@ pub fn run(data: &[u8]) {
         let _ = sim.exit(pid);
     }
     let c = sim.counters();
-    assert_eq!(
-        c.frames_free, c.frames_total,
-        "frames leaked after every process exited"
-    );
+    assert_eq!(c.frames_free, c.frames_total, "frames leaked after every process exited");
     assert_eq!(c.pt_pages, 0, "page-table pages leaked");
-    assert!(
-        sim.leak_check().is_empty(),
-        "kernel allocations outlived every process"
-    );
+    assert!(sim.leak_check().is_empty(), "kernel allocations outlived every process");
 }
 
 #[cfg(test)]
@@ -170,12 +146,7 @@ mod tests {
     /// (VMSIM_FUZZ_ROUNDS and VMSIM_FUZZ_SEED make it longer or different).
     #[test]
     fn random_sequences_break_nothing() {
-        let env = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
         let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ env("VMSIM_FUZZ_SEED", 0);
         for round in 0..env("VMSIM_FUZZ_ROUNDS", 3000) {
             let len = 50 + round % 400;

@@ -46,9 +46,7 @@ impl Kernel {
     pub fn new(nframes: u32) -> Result<Kernel> {
         let mut kalloc = KernelAlloc::new();
         let mm_cache = kalloc.slab.create("mm_struct", MM_STRUCT_SIZE, false)?;
-        let vma_cache = kalloc
-            .slab
-            .create("vm_area_struct", VMA_STRUCT_SIZE, false)?;
+        let vma_cache = kalloc.slab.create("vm_area_struct", VMA_STRUCT_SIZE, false)?;
         Ok(Kernel {
             phys: PhysMem::new(nframes)?,
             cache: PageCache::default(),
@@ -70,8 +68,7 @@ impl Kernel {
     // ----- the allocator calls, as a kernel module would make them --------
 
     pub fn alloc_pages(&mut self, order: usize) -> Result<u64> {
-        self.kalloc
-            .alloc_pages(&mut self.phys, order, Site::AllocPages(order))
+        self.kalloc.alloc_pages(&mut self.phys, order, Site::AllocPages(order))
     }
     pub fn free_pages(&mut self, addr: u64, order: usize) -> Result<()> {
         self.kalloc.free_pages(&mut self.phys, addr, order)
@@ -88,10 +85,7 @@ impl Kernel {
     /// `n` kmallocs of `size` bytes in one call; on failure the ones made are freed.
     pub fn kmalloc_many(&mut self, size: u64, n: usize, out: &mut Vec<u64>) -> Result<()> {
         for _ in 0..n {
-            match self
-                .kalloc
-                .kmalloc(&mut self.phys, size, Site::Kmalloc(size))
-            {
+            match self.kalloc.kmalloc(&mut self.phys, size, Site::Kmalloc(size)) {
                 Ok(p) => out.push(p),
                 Err(e) => {
                     for p in out.drain(..) {
@@ -120,20 +114,13 @@ impl Kernel {
         self.kalloc.slab.destroy(cache)
     }
     pub fn kmem_cache_alloc(&mut self, cache: u32) -> Result<u64> {
-        self.kalloc
-            .slab
-            .alloc(&mut self.phys, cache, Site::CacheAlloc)
+        self.kalloc.slab.alloc(&mut self.phys, cache, Site::CacheAlloc)
     }
     pub fn kmem_cache_free(&mut self, cache: u32, addr: u64) -> Result<()> {
         if kaddr_to_pfn(addr, &self.phys).is_none() {
-            return Err(bug(format!(
-                "kmem_cache_free of {addr:#x}: not a slab object"
-            )));
+            return Err(bug(format!("kmem_cache_free of {addr:#x}: not a slab object")));
         }
-        self.kalloc
-            .slab
-            .free(&mut self.phys, addr, Some(cache))
-            .map(|_| ())
+        self.kalloc.slab.free(&mut self.phys, addr, Some(cache)).map(|_| ())
     }
     pub fn vmalloc(&mut self, size: u64, site: Site) -> Result<u64> {
         self.kalloc.vmalloc.vmalloc(&mut self.phys, size, site)
@@ -141,9 +128,7 @@ impl Kernel {
     pub fn vfree(&mut self, addr: u64) -> Result<()> {
         let in_vmalloc = (VMALLOC_START..VMALLOC_END).contains(&addr);
         if addr != 0 && !in_vmalloc && self.kalloc_owns(addr) {
-            return Err(bug(format!(
-                "vfree of {addr:#x}, which kmalloc or alloc_pages allocated"
-            )));
+            return Err(bug(format!("vfree of {addr:#x}, which kmalloc or alloc_pages allocated")));
         }
         self.kalloc.vmalloc.vfree(&mut self.phys, addr)
     }
@@ -178,10 +163,7 @@ impl Kernel {
     /// Record an event if tracing; the detail is only built then.
     pub fn event(&mut self, name: &'static str, detail: impl FnOnce() -> String) {
         if let Some(t) = &mut self.trace {
-            t.push(ReleaseEvent {
-                name,
-                detail: detail(),
-            });
+            t.push(ReleaseEvent { name, detail: detail() });
         }
     }
 
@@ -193,16 +175,12 @@ impl Kernel {
     // ----- the simulator's own kernel objects ------------------------------
 
     pub fn alloc_object(&mut self, cache: u32, site: &'static str) -> Result<u64> {
-        self.kalloc
-            .slab
-            .alloc(&mut self.phys, cache, Site::Internal(site))
-            .map_err(|e| match e {
-                Error::OutOfMemory(what) => Error::sys(
-                    crate::error::Errno::ENOMEM,
-                    format!("out of simulated memory for {what}"),
-                ),
-                other => other,
-            })
+        self.kalloc.slab.alloc(&mut self.phys, cache, Site::Internal(site)).map_err(|e| match e {
+            Error::OutOfMemory(what) => {
+                Error::sys(crate::error::Errno::ENOMEM, format!("out of simulated memory for {what}"))
+            }
+            other => other,
+        })
     }
 
     pub fn free_object(&mut self, cache: u32, addr: u64) {
@@ -214,32 +192,24 @@ impl Kernel {
 
     /// mmgrab: one more mm_count reference on the mm_struct at `mm`.
     pub fn mmgrab(&mut self, mm: u64) {
-        self.mm_structs
-            .get_mut(&mm)
-            .expect("a live mm_struct")
-            .count += 1;
+        self.mm_structs.get_mut(&mm).expect("a live mm_struct").count += 1;
     }
 
     /// mmdrop: one reference less; the last runs __mmdrop (the top-level
     /// table with free_pages, then the mm_struct back to its cache).
     pub fn mmdrop(&mut self, mm: u64) -> Result<()> {
-        let r = self.mm_structs.get_mut(&mm).ok_or_else(|| {
-            crate::kalloc::bug(format!("mmdrop of {mm:#x}: not a live mm_struct"))
-        })?;
+        let r = self
+            .mm_structs
+            .get_mut(&mm)
+            .ok_or_else(|| crate::kalloc::bug(format!("mmdrop of {mm:#x}: not a live mm_struct")))?;
         r.count -= 1;
         let (left, pgd) = (r.count, r.pgd);
-        self.event("mmdrop", || {
-            format!("mm_struct {mm:#x}: mm_count {} -> {left}", left + 1)
-        });
+        self.event("mmdrop", || format!("mm_struct {mm:#x}: mm_count {} -> {left}", left + 1));
         if left == 0 {
             self.mm_structs.remove(&mm);
-            self.event("__mmdrop", || {
-                format!("mm_struct {mm:#x}: the last reference")
-            });
+            self.event("__mmdrop", || format!("mm_struct {mm:#x}: the last reference"));
             self.phys.put_frame(pgd);
-            self.event("mm_free_pgd", || {
-                format!("free_pages(pgd at frame {pgd}, order 0)")
-            });
+            self.event("mm_free_pgd", || format!("free_pages(pgd at frame {pgd}, order 0)"));
             let cache = self.mm_cache;
             self.free_object(cache, mm);
             self.event("free_mm", || format!("kmem_cache_free(mm_struct, {mm:#x})"));

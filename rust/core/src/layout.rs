@@ -20,9 +20,7 @@ const MIN_STACK_GAP: u64 = 128 << 20;
 /// mmap_base() with randomisation off: below the stack, leaving room for
 /// the stack rlimit plus the guard gap, at least 128 MiB, at most 5/6 of it all.
 pub fn mmap_base(stack_rlimit: u64, guard_gap: u64) -> u64 {
-    let gap = stack_rlimit
-        .saturating_add(guard_gap)
-        .clamp(MIN_STACK_GAP, TASK_SIZE / 6 * 5);
+    let gap = stack_rlimit.saturating_add(guard_gap).clamp(MIN_STACK_GAP, TASK_SIZE / 6 * 5);
     crate::addr::page_down(TASK_SIZE - gap)
 }
 
@@ -57,9 +55,6 @@ mod tests {
     #[test]
     fn mmap_base_matches_linux_without_aslr() {
         assert_eq!(mmap_base(8 << 20, 1 << 20), 0x7fff_f7ff_f000);
-        assert_eq!(
-            mmap_base(1 << 30, 1 << 20),
-            TASK_SIZE - (1 << 30) - (1 << 20)
-        );
+        assert_eq!(mmap_base(1 << 30, 1 << 20), TASK_SIZE - (1 << 30) - (1 << 20));
     }
 }

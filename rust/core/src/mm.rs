@@ -65,25 +65,13 @@ pub struct MmapRequest {
 
 impl MmapRequest {
     pub fn anon(len: u64, prot: Prot) -> Self {
-        MmapRequest {
-            addr: 0,
-            len,
-            prot,
-            shared: false,
-            fixed: false,
-            fixed_noreplace: false,
-            growsdown: false,
-        }
+        MmapRequest { addr: 0, len, prot, shared: false, fixed: false, fixed_noreplace: false, growsdown: false }
     }
 
     /// Parse a flags string like "private|anonymous|fixed".
     pub fn with_flags(mut self, text: &str) -> Result<Self> {
         let (mut private, mut shared) = (false, false);
-        for word in text
-            .split(['|', ',', ' '])
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-        {
+        for word in text.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
             match word.to_ascii_lowercase().trim_start_matches("map_") {
                 "private" => private = true,
                 "shared" => shared = true,
@@ -92,18 +80,13 @@ impl MmapRequest {
                 "fixed_noreplace" => self.fixed_noreplace = true,
                 "growsdown" => self.growsdown = true,
                 "stack" | "norserve" | "noreserve" | "populate_none" => {}
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
-                    )))
-                }
+                _ => return Err(Error::invalid(format!(
+                    "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
+                ))),
             }
         }
         if private == shared {
-            return Err(Error::sys(
-                Errno::EINVAL,
-                "mmap flags need exactly one of private and shared",
-            ));
+            return Err(Error::sys(Errno::EINVAL, "mmap flags need exactly one of private and shared"));
         }
         self.shared = shared;
         Ok(self)
@@ -124,9 +107,7 @@ impl Advice {
             "dontfork" => Ok(Advice::DontFork),
             "dofork" => Ok(Advice::DoFork),
             "dontneed" => Ok(Advice::DontNeed),
-            _ => Err(Error::invalid(format!(
-                "bad madvise advice {text:?}: use dontfork, dofork or dontneed"
-            ))),
+            _ => Err(Error::invalid(format!("bad madvise advice {text:?}: use dontfork, dofork or dontneed"))),
         }
     }
 }
@@ -153,19 +134,9 @@ impl Mm {
         let mm_struct = k.alloc_object(cache, "mm_struct (mm_alloc)")?;
         let Some(pt) = PageTable::new(&mut k.phys) else {
             k.free_object(cache, mm_struct);
-            return Err(Error::sys(
-                Errno::ENOMEM,
-                "out of simulated memory for the page directory",
-            ));
+            return Err(Error::sys(Errno::ENOMEM, "out of simulated memory for the page directory"));
         };
-        k.mm_structs.insert(
-            mm_struct,
-            MmStructRef {
-                count: 1,
-                pgd: pt.pgd_pfn(),
-                exited: false,
-            },
-        );
+        k.mm_structs.insert(mm_struct, MmStructRef { count: 1, pgd: pt.pgd_pfn(), exited: false });
         Ok(Mm {
             mm_struct,
             vma_objs: Vec::new(),
@@ -243,10 +214,7 @@ impl Mm {
             return Ok(());
         }
         if self.vmas.len() >= self.cfg.max_map_count {
-            return Err(Error::sys(
-                Errno::ENOMEM,
-                format!("splitting at {addr:#x} would exceed max_map_count"),
-            ));
+            return Err(Error::sys(Errno::ENOMEM, format!("splitting at {addr:#x} would exceed max_map_count")));
         }
         let mut head = vma;
         head.end = addr;
@@ -346,30 +314,17 @@ impl Mm {
     /// mm_count reference, which (unless a lazy-TLB grab holds another) runs
     /// __mmdrop: the PGD and the mm_struct go too.
     pub fn teardown(&mut self, k: &mut Kernel) {
-        k.event("exit_mmap", || {
-            format!(
-                "{} VMAs, {} resident pages",
-                self.vmas.len(),
-                self.rss_anon + self.rss_shmem
-            )
-        });
+        k.event("exit_mmap", || format!("{} VMAs, {} resident pages", self.vmas.len(), self.rss_anon + self.rss_shmem));
         let (mappings, free_before) = (self.rss_anon + self.rss_shmem, k.phys.frames_free());
         self.zap(k, 0, USER_HALF_END);
         let freed = k.phys.frames_free() - free_before;
-        k.event("unmap_vmas", || {
-            format!("{mappings} page mappings zapped, {freed} pages freed")
-        });
+        k.event("unmap_vmas", || format!("{mappings} page mappings zapped, {freed} pages freed"));
         let tables = self.pt.destroy_below_pgd(&mut k.phys);
-        k.event("free_pgtables", || {
-            format!("{tables} page-table pages freed (the PGD waits for __mmdrop)")
-        });
+        k.event("free_pgtables", || format!("{tables} page-table pages freed (the PGD waits for __mmdrop)"));
         for vma in self.vmas.all() {
             Self::vma_released(k, &vma);
             k.event("vm_area_free", || {
-                format!(
-                    "{:#x}-{:#x} {} back to the vm_area_struct cache",
-                    vma.start, vma.end, vma.prot
-                )
+                format!("{:#x}-{:#x} {} back to the vm_area_struct cache", vma.start, vma.end, vma.prot)
             });
         }
         self.vmas = self.cfg.index.build();
@@ -378,8 +333,7 @@ impl Mm {
         if let Some(r) = k.mm_structs.get_mut(&self.mm_struct) {
             r.exited = true;
         }
-        k.mmdrop(self.mm_struct)
-            .expect("the address space holds an mm_count reference");
+        k.mmdrop(self.mm_struct).expect("the address space holds an mm_count reference");
     }
 
     // ----- system calls ---------------------------------------------------
@@ -393,10 +347,7 @@ impl Mm {
         let min = self.cfg.mmap_min_addr.max(PAGE_SIZE);
         if hint != 0 {
             let addr = crate::addr::page_down(hint.max(min));
-            if addr <= TASK_SIZE - len
-                && !self.overlaps(addr, addr + len)
-                && self.clear_of_stack_gap(addr, len)
-            {
+            if addr <= TASK_SIZE - len && !self.overlaps(addr, addr + len) && self.clear_of_stack_gap(addr, len) {
                 return Ok(addr);
             }
         }
@@ -416,10 +367,7 @@ impl Mm {
                 Some(_) => low = self.vmas.find(addr).map_or(TASK_SIZE, |v| v.end),
             }
         }
-        Err(Error::sys(
-            Errno::ENOMEM,
-            format!("no free range of {len:#x} bytes in the address space"),
-        ))
+        Err(Error::sys(Errno::ENOMEM, format!("no free range of {len:#x} bytes in the address space")))
     }
 
     /// If [addr, addr+len) ends inside the guard gap of a stack above it,
@@ -442,17 +390,9 @@ impl Mm {
         if req.len == 0 {
             return Err(Error::sys(Errno::EINVAL, "mmap of zero length"));
         }
-        let len = page_up(req.len)
-            .filter(|&l| l <= TASK_SIZE)
-            .ok_or_else(|| {
-                Error::sys(
-                    Errno::ENOMEM,
-                    format!(
-                        "mmap length {:#x} is larger than the address space",
-                        req.len
-                    ),
-                )
-            })?;
+        let len = page_up(req.len).filter(|&l| l <= TASK_SIZE).ok_or_else(|| {
+            Error::sys(Errno::ENOMEM, format!("mmap length {:#x} is larger than the address space", req.len))
+        })?;
         let fixed = req.fixed || req.fixed_noreplace;
         let addr = if fixed {
             if !is_page_aligned(req.addr) {
@@ -464,10 +404,7 @@ impl Mm {
             if req.addr > TASK_SIZE - len {
                 return Err(Error::sys(
                     Errno::ENOMEM,
-                    format!(
-                        "fixed mapping {:#x}+{len:#x} goes past user space",
-                        req.addr
-                    ),
+                    format!("fixed mapping {:#x}+{len:#x} goes past user space", req.addr),
                 ));
             }
             if req.addr < self.cfg.mmap_min_addr {
@@ -479,10 +416,7 @@ impl Mm {
             if req.fixed_noreplace && self.overlaps(req.addr, req.addr + len) {
                 return Err(Error::sys(
                     Errno::EEXIST,
-                    format!(
-                        "fixed_noreplace mapping at {:#x} overlaps a mapping",
-                        req.addr
-                    ),
+                    format!("fixed_noreplace mapping at {:#x} overlaps a mapping", req.addr),
                 ));
             }
             req.addr
@@ -492,17 +426,9 @@ impl Mm {
         let end = addr + len;
         // Replacing may split one VMA into two around the hole, and the new
         // one may not merge: refuse before changing anything.
-        let straddlers = self
-            .vmas
-            .range(addr, end)
-            .iter()
-            .filter(|v| v.start < addr && v.end > end)
-            .count();
+        let straddlers = self.vmas.range(addr, end).iter().filter(|v| v.start < addr && v.end > end).count();
         if self.vmas.len() + 1 + straddlers > self.cfg.max_map_count {
-            return Err(Error::sys(
-                Errno::ENOMEM,
-                "too many mappings (max_map_count)",
-            ));
+            return Err(Error::sys(Errno::ENOMEM, "too many mappings (max_map_count)"));
         }
         if fixed {
             self.split_at(k, addr)?;
@@ -512,21 +438,11 @@ impl Mm {
         let mut vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown);
         let backing = if req.shared {
             vm_flags = vm_flags.with(VmFlags::SHARED, true);
-            Backing::Object {
-                id: k.cache.create(ObjectKind::Shmem, len / PAGE_SIZE),
-                pgoff: 0,
-            }
+            Backing::Object { id: k.cache.create(ObjectKind::Shmem, len / PAGE_SIZE), pgoff: 0 }
         } else {
             Backing::Anon
         };
-        let vma = Vma {
-            start: addr,
-            end,
-            prot: req.prot,
-            flags: vm_flags,
-            backing,
-            anon_vma: 0,
-        };
+        let vma = Vma { start: addr, end, prot: req.prot, flags: vm_flags, backing, anon_vma: 0 };
         self.vmas.insert(vma);
         self.merge_around(k, addr, end);
         Ok(addr)
@@ -536,17 +452,11 @@ impl Mm {
     /// user space, returns the page-aligned end.
     fn user_range(start: u64, len: u64, what: &str) -> Result<u64> {
         if !is_page_aligned(start) {
-            return Err(Error::sys(
-                Errno::EINVAL,
-                format!("{what} address {start:#x} is not page aligned"),
-            ));
+            return Err(Error::sys(Errno::EINVAL, format!("{what} address {start:#x} is not page aligned")));
         }
         match page_up(len) {
             Some(l) if start <= TASK_SIZE && l <= TASK_SIZE - start => Ok(start + l),
-            _ => Err(Error::sys(
-                Errno::EINVAL,
-                format!("{what} range {start:#x}+{len:#x} goes past user space"),
-            )),
+            _ => Err(Error::sys(Errno::EINVAL, format!("{what} range {start:#x}+{len:#x} goes past user space"))),
         }
     }
 
@@ -559,15 +469,9 @@ impl Mm {
             return Err(Error::sys(Errno::EINVAL, "munmap of zero length"));
         }
         let end = Self::user_range(start, len, "munmap")?;
-        let splits_middle = self
-            .vmas
-            .find(start)
-            .is_some_and(|v| v.start < start && v.end > end);
+        let splits_middle = self.vmas.find(start).is_some_and(|v| v.start < start && v.end > end);
         if splits_middle && self.vmas.len() >= self.cfg.max_map_count {
-            return Err(Error::sys(
-                Errno::ENOMEM,
-                "munmap would split a VMA past max_map_count",
-            ));
+            return Err(Error::sys(Errno::ENOMEM, "munmap would split a VMA past max_map_count"));
         }
         self.split_at(k, start)?;
         self.split_at(k, end)?;
@@ -592,23 +496,14 @@ impl Mm {
             match self.vmas.find(cur) {
                 Some(v) if v.start <= cur => {}
                 _ => {
-                    result = Err(Error::sys(
-                        Errno::ENOMEM,
-                        format!("{what}: {cur:#x} is not mapped"),
-                    ));
+                    result = Err(Error::sys(Errno::ENOMEM, format!("{what}: {cur:#x} is not mapped")));
                     break;
                 }
             }
             // Split at `end` only in the VMA that holds it: a hole earlier
             // stops the walk and must leave the VMAs past it untouched.
             let holds_end = self.vmas.find(cur).is_some_and(|v| v.end > end);
-            if let Err(e) = self.split_at(k, cur).and_then(|_| {
-                if holds_end {
-                    self.split_at(k, end)
-                } else {
-                    Ok(())
-                }
-            }) {
+            if let Err(e) = self.split_at(k, cur).and_then(|_| if holds_end { self.split_at(k, end) } else { Ok(()) }) {
                 result = Err(e);
                 break;
             }
@@ -627,10 +522,7 @@ impl Mm {
 
     fn do_mprotect(&mut self, k: &mut Kernel, start: u64, len: u64, prot: Prot) -> Result<()> {
         if !is_page_aligned(start) {
-            return Err(Error::sys(
-                Errno::EINVAL,
-                format!("mprotect address {start:#x} is not page aligned"),
-            ));
+            return Err(Error::sys(Errno::EINVAL, format!("mprotect address {start:#x} is not page aligned")));
         }
         if len == 0 {
             return Ok(());
@@ -658,8 +550,7 @@ impl Mm {
                 || if vma.shared() {
                     entry & pte::DIRTY != 0
                 } else {
-                    entry & pte::SPECIAL == 0
-                        && k.phys.frame(pte::pfn(entry)).flags & flags::ANON_EXCLUSIVE != 0
+                    entry & pte::SPECIAL == 0 && k.phys.frame(pte::pfn(entry)).flags & flags::ANON_EXCLUSIVE != 0
                 };
             let kept = entry & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY | pte::SPECIAL);
             self.pt.update(index, kept | vma.pte_bits(can_write));
@@ -672,10 +563,7 @@ impl Mm {
 
     fn do_madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
         if !is_page_aligned(start) {
-            return Err(Error::sys(
-                Errno::EINVAL,
-                format!("madvise address {start:#x} is not page aligned"),
-            ));
+            return Err(Error::sys(Errno::EINVAL, format!("madvise address {start:#x} is not page aligned")));
         }
         if len == 0 {
             return Ok(());
@@ -686,19 +574,11 @@ impl Mm {
             for vma in self.vmas.range(start, end) {
                 self.zap(k, vma.start.max(start), vma.end.min(end));
             }
-            let covered = self
-                .vmas
-                .range(start, end)
-                .iter()
-                .map(|v| v.end.min(end) - v.start.max(start))
-                .sum::<u64>();
+            let covered = self.vmas.range(start, end).iter().map(|v| v.end.min(end) - v.start.max(start)).sum::<u64>();
             return if covered == end - start {
                 Ok(())
             } else {
-                Err(Error::sys(
-                    Errno::ENOMEM,
-                    "madvise range has unmapped holes",
-                ))
+                Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
             };
         }
         let dontcopy = advice == Advice::DontFork;
@@ -712,8 +592,7 @@ impl Mm {
     /// when the move is refused (as the system call does).
     pub fn brk(&mut self, k: &mut Kernel, new: u64) -> u64 {
         let old = self.layout.brk;
-        self.with_vma_objects(k, 1, |mm, k| Ok(mm.do_brk(k, new)))
-            .unwrap_or(old)
+        self.with_vma_objects(k, 1, |mm, k| Ok(mm.do_brk(k, new))).unwrap_or(old)
     }
 
     fn do_brk(&mut self, k: &mut Kernel, new: u64) -> u64 {
@@ -735,11 +614,7 @@ impl Mm {
             // The new heap must leave a page and the stack guard gap free.
             let probe_end = new_top.saturating_add(PAGE_SIZE);
             if let Some(next) = self.vmas.find(old_top) {
-                let gap = if next.growsdown() {
-                    self.cfg.stack_guard_gap
-                } else {
-                    0
-                };
+                let gap = if next.growsdown() { self.cfg.stack_guard_gap } else { 0 };
                 if next.start.saturating_sub(gap) < probe_end {
                     return brk;
                 }
@@ -747,12 +622,7 @@ impl Mm {
             if self.vmas.len() >= self.cfg.max_map_count {
                 return brk;
             }
-            let heap = Vma::anon(
-                old_top,
-                new_top,
-                Prot::parse("rw").expect("valid prot"),
-                VmFlags::default(),
-            );
+            let heap = Vma::anon(old_top, new_top, Prot::parse("rw").expect("valid prot"), VmFlags::default());
             self.vmas.insert(heap);
             self.merge_around(k, old_top, new_top);
         }
@@ -768,17 +638,12 @@ impl Mm {
         for v in self.vmas.all() {
             let kind = if v.shared() { 's' } else { 'p' };
             let (offset, inode, name) = match v.backing {
-                Backing::Object { pgoff, id } => (
-                    pgoff * PAGE_SIZE,
-                    1000 + id as u64,
-                    "/dev/zero (deleted)".to_string(),
-                ),
+                Backing::Object { pgoff, id } => {
+                    (pgoff * PAGE_SIZE, 1000 + id as u64, "/dev/zero (deleted)".to_string())
+                }
                 Backing::Anon => (0, 0, self.special_name(&v).to_string()),
             };
-            let line = format!(
-                "{:08x}-{:08x} {}{} {:08x} 00:00 {}",
-                v.start, v.end, v.prot, kind, offset, inode
-            );
+            let line = format!("{:08x}-{:08x} {}{} {:08x} 00:00 {}", v.start, v.end, v.prot, kind, offset, inode);
             if name.is_empty() {
                 out.push_str(&line);
             } else {
@@ -815,10 +680,7 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     pub fn new(mm: Mm, kernel: Arc<Mutex<Kernel>>) -> Self {
-        AddressSpace {
-            mm: Mutex::new(mm),
-            kernel,
-        }
+        AddressSpace { mm: Mutex::new(mm), kernel }
     }
 }
 
@@ -830,10 +692,7 @@ impl Drop for AddressSpace {
         let mm = self.mm.get_mut();
         let mut kernel = self.kernel.lock();
         kernel.event("AddressSpace::drop", || {
-            format!(
-                "the last Arc is gone (DragonOS): Drop tears down mm_struct {:#x}",
-                mm.mm_struct
-            )
+            format!("the last Arc is gone (DragonOS): Drop tears down mm_struct {:#x}", mm.mm_struct)
         });
         kernel.event("__mmput", || "mm_users reached 0".into());
         mm.teardown(&mut kernel);
@@ -856,19 +715,11 @@ mod tests {
     }
 
     fn fixed(addr: u64, len: u64, prot: Prot) -> MmapRequest {
-        MmapRequest {
-            addr,
-            fixed: true,
-            ..MmapRequest::anon(len, prot)
-        }
+        MmapRequest { addr, fixed: true, ..MmapRequest::anon(len, prot) }
     }
 
     fn spans(mm: &Mm) -> Vec<(u64, u64, String)> {
-        mm.vmas
-            .all()
-            .iter()
-            .map(|v| (v.start, v.end, v.prot.to_string()))
-            .collect()
+        mm.vmas.all().iter().map(|v| (v.start, v.end, v.prot.to_string())).collect()
     }
 
     #[test]
@@ -877,8 +728,7 @@ mod tests {
         let a = mm.mmap(&mut k, fixed(0x10_0000, 0x2000, rw())).unwrap();
         mm.mmap(&mut k, fixed(a + 0x2000, 0x1000, rw())).unwrap();
         assert_eq!(spans(&mm), vec![(a, a + 0x3000, "rw-".into())]);
-        mm.mprotect(&mut k, a + 0x1000, 0x1000, Prot::parse("r").unwrap())
-            .unwrap();
+        mm.mprotect(&mut k, a + 0x1000, 0x1000, Prot::parse("r").unwrap()).unwrap();
         assert_eq!(mm.vma_count(), 3);
         mm.mprotect(&mut k, a, 0x3000, rw()).unwrap();
         assert_eq!(mm.vma_count(), 1);
@@ -892,25 +742,13 @@ mod tests {
         let a = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
         assert_eq!(a, DEFAULT_MMAP_BASE - 0x1000);
         // Larger than the whole address space: ENOMEM.
-        let err = mm
-            .mmap(&mut k, MmapRequest::anon(TASK_SIZE, rw()))
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Sys {
-                errno: Errno::ENOMEM,
-                ..
-            }
-        ));
+        let err = mm.mmap(&mut k, MmapRequest::anon(TASK_SIZE, rw())).unwrap_err();
+        assert!(matches!(err, Error::Sys { errno: Errno::ENOMEM, .. }));
         // Fill everything below mmap_base: the bottom-up fallback above TASK_SIZE/3 is used.
         let low = crate::addr::page_up(crate::addr::MMAP_MIN_ADDR).unwrap();
-        mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, rw()))
-            .unwrap();
+        mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, rw())).unwrap();
         let b = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
-        assert!(
-            b >= DEFAULT_MMAP_BASE,
-            "fallback placed above mmap_base: {b:#x}"
-        );
+        assert!(b >= DEFAULT_MMAP_BASE, "fallback placed above mmap_base: {b:#x}");
         mm.teardown(&mut k);
     }
 
@@ -922,11 +760,7 @@ mod tests {
         access(&mut mm, &mut k, a + 0x1000, Access::Write, &mut NoTrace);
         assert_eq!(mm.pt.table_pages(), 3);
         mm.munmap(&mut k, a + 0x1000, 0x1000).unwrap();
-        assert_eq!(
-            mm.pt.table_pages(),
-            3,
-            "the PTE table still serves [a, a+4K)"
-        );
+        assert_eq!(mm.pt.table_pages(), 3, "the PTE table still serves [a, a+4K)");
         mm.munmap(&mut k, a, 0x1000).unwrap();
         assert_eq!(mm.pt.table_pages(), 0);
         crate::check::check_all(&[&mm], &k).unwrap();
@@ -941,47 +775,27 @@ mod tests {
         assert_eq!(mm.brk(&mut k, start + 0x3000), start + 0x3000);
         assert_eq!(mm.vma_count(), 1);
         assert!(mm.maps().contains("[heap]"));
-        assert_eq!(
-            access(&mut mm, &mut k, start + 0x2000, Access::Write, &mut NoTrace).outcome,
-            Outcome::AnonZeroFill
-        );
+        assert_eq!(access(&mut mm, &mut k, start + 0x2000, Access::Write, &mut NoTrace).outcome, Outcome::AnonZeroFill);
         assert_eq!(mm.brk(&mut k, start), start);
         assert_eq!(mm.vma_count(), 0);
         assert_eq!(mm.rss_anon, 0);
-        assert_eq!(
-            mm.brk(&mut k, start - 1),
-            start,
-            "below start_brk is refused"
-        );
+        assert_eq!(mm.brk(&mut k, start - 1), start, "below start_brk is refused");
         mm.teardown(&mut k);
     }
 
     #[test]
     fn shared_anonymous_pages_live_in_the_page_cache() {
         let (mut mm, mut k) = setup();
-        let req = MmapRequest::anon(0x2000, rw())
-            .with_flags("shared|anonymous")
-            .unwrap();
+        let req = MmapRequest::anon(0x2000, rw()).with_flags("shared|anonymous").unwrap();
         let a = mm.mmap(&mut k, req).unwrap();
-        assert_eq!(
-            access(&mut mm, &mut k, a, Access::Read, &mut NoTrace).outcome,
-            Outcome::FileMinor
-        );
-        assert_eq!(
-            access(&mut mm, &mut k, a, Access::Write, &mut NoTrace).outcome,
-            Outcome::Hit
-        );
+        assert_eq!(access(&mut mm, &mut k, a, Access::Read, &mut NoTrace).outcome, Outcome::FileMinor);
+        assert_eq!(access(&mut mm, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::Hit);
         assert_eq!(mm.rss_shmem, 1);
         // Splitting the VMA adds a mapper to the object; check() verifies the count.
-        mm.mprotect(&mut k, a, 0x1000, Prot::parse("r").unwrap())
-            .unwrap();
+        mm.mprotect(&mut k, a, 0x1000, Prot::parse("r").unwrap()).unwrap();
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
-        assert_eq!(
-            k.phys.frames_free(),
-            k.phys.frames_total(),
-            "the shmem page goes with its last mapper"
-        );
+        assert_eq!(k.phys.frames_free(), k.phys.frames_total(), "the shmem page goes with its last mapper");
     }
 
     #[test]
@@ -989,17 +803,8 @@ mod tests {
         let r = MmapRequest::anon(1, rw());
         assert!(r.with_flags("private|anonymous").is_ok());
         assert!(r.with_flags("MAP_SHARED|MAP_ANONYMOUS").unwrap().shared);
-        assert!(matches!(
-            r.with_flags("anonymous"),
-            Err(Error::Sys {
-                errno: Errno::EINVAL,
-                ..
-            })
-        ));
-        assert!(matches!(
-            r.with_flags("private|bogus"),
-            Err(Error::InvalidArgument(_))
-        ));
+        assert!(matches!(r.with_flags("anonymous"), Err(Error::Sys { errno: Errno::EINVAL, .. })));
+        assert!(matches!(r.with_flags("private|bogus"), Err(Error::InvalidArgument(_))));
         assert_eq!(Advice::parse("MADV_DONTFORK").unwrap(), Advice::DontFork);
         assert!(Advice::parse("free").is_err());
     }

@@ -1,16 +1,22 @@
-//! The page cache: objects (shmem today; files later) whose pages are keyed
-//! by (object, page index). The cache holds one reference on every page it
-//! caches; an object lives while a VMA maps it.
+//! The page cache: objects (regular files, and shmem: the unnamed file behind
+//! MAP_SHARED|MAP_ANONYMOUS) whose pages are keyed by (object, page index).
+//! The cache holds one reference on every page it caches.
+//!
+//! An object lives while a VMA maps it, while a handle (an open file) holds
+//! it, or, for a regular file, until it is unlinked: a file's cached pages
+//! outlive its mappings, as in Linux; shmem goes with its last mapping.
 
 use crate::phys::{Pfn, PhysMem};
 use std::collections::HashMap;
 
 pub type ObjectId = u32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectKind {
     /// Anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS): a file with no name.
     Shmem,
+    /// A regular file of `size` bytes.
+    File { name: String, size: u64, unlinked: bool },
 }
 
 pub struct CacheObject {
@@ -19,29 +25,47 @@ pub struct CacheObject {
     pages: HashMap<u64, Pfn>,
     /// VMAs (in every address space) that map this object.
     mappers: u32,
+    /// Open handles (a Python File object is one).
+    handles: u32,
 }
 
 impl CacheObject {
     pub fn cached_pages(&self) -> usize {
         self.pages.len()
     }
+
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, ObjectKind::File { .. })
+    }
+
+    /// Whether nothing keeps the object any more.
+    fn unreferenced(&self) -> bool {
+        self.mappers == 0
+            && self.handles == 0
+            && match self.kind {
+                ObjectKind::Shmem => true,
+                ObjectKind::File { unlinked, .. } => unlinked,
+            }
+    }
+}
+
+/// Page-cache statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub writebacks: u64,
 }
 
 #[derive(Default)]
 pub struct PageCache {
     objects: Vec<Option<CacheObject>>,
     free_ids: Vec<ObjectId>,
+    pub stats: CacheStats,
 }
 
 impl PageCache {
-    /// A new object with one mapper (the VMA being created).
-    pub fn create(&mut self, kind: ObjectKind, size_pages: u64) -> ObjectId {
-        let obj = CacheObject {
-            kind,
-            size_pages,
-            pages: HashMap::new(),
-            mappers: 1,
-        };
+    fn insert_object(&mut self, obj: CacheObject) -> ObjectId {
         match self.free_ids.pop() {
             Some(id) => {
                 self.objects[id as usize] = Some(obj);
@@ -54,33 +78,89 @@ impl PageCache {
         }
     }
 
+    /// A new shmem object with one mapper (the VMA being created).
+    pub fn create_shmem(&mut self, size_pages: u64) -> ObjectId {
+        self.insert_object(CacheObject {
+            kind: ObjectKind::Shmem,
+            size_pages,
+            pages: HashMap::new(),
+            mappers: 1,
+            handles: 0,
+        })
+    }
+
+    /// A new regular file with one handle.
+    pub fn create_file(&mut self, name: &str, size: u64) -> ObjectId {
+        let kind = ObjectKind::File { name: name.to_string(), size, unlinked: false };
+        self.insert_object(CacheObject {
+            kind,
+            size_pages: size.div_ceil(4096),
+            pages: HashMap::new(),
+            mappers: 0,
+            handles: 1,
+        })
+    }
+
+    pub fn get(&self, id: ObjectId) -> Option<&CacheObject> {
+        self.objects.get(id as usize).and_then(Option::as_ref)
+    }
+
     pub fn object(&self, id: ObjectId) -> &CacheObject {
-        self.objects[id as usize]
-            .as_ref()
-            .expect("page cache object in use")
+        self.get(id).expect("page cache object in use")
     }
 
     fn object_mut(&mut self, id: ObjectId) -> &mut CacheObject {
-        self.objects[id as usize]
-            .as_mut()
-            .expect("page cache object in use")
+        self.objects[id as usize].as_mut().expect("page cache object in use")
     }
 
     pub fn add_mapper(&mut self, id: ObjectId) {
         self.object_mut(id).mappers += 1;
     }
 
-    /// One VMA stopped mapping the object; the last one frees it and drops
-    /// the cache's reference on each of its pages.
+    /// One VMA stopped mapping the object.
     pub fn drop_mapper(&mut self, id: ObjectId, phys: &mut PhysMem) {
+        self.object_mut(id).mappers -= 1;
+        self.release_if_unreferenced(id, phys);
+    }
+
+    /// A handle (open file) is closed.
+    pub fn close(&mut self, id: ObjectId, phys: &mut PhysMem) {
         let obj = self.object_mut(id);
-        obj.mappers -= 1;
-        if obj.mappers == 0 {
+        obj.handles = obj.handles.saturating_sub(1);
+        self.release_if_unreferenced(id, phys);
+    }
+
+    /// The file's name goes; its pages go with its last mapping and handle.
+    pub fn unlink(&mut self, id: ObjectId, phys: &mut PhysMem) {
+        if let ObjectKind::File { unlinked, .. } = &mut self.object_mut(id).kind {
+            *unlinked = true;
+        }
+        self.release_if_unreferenced(id, phys);
+    }
+
+    fn release_if_unreferenced(&mut self, id: ObjectId, phys: &mut PhysMem) {
+        if self.object(id).unreferenced() {
             let obj = self.objects[id as usize].take().expect("object present");
             for (_, pfn) in obj.pages {
                 phys.put_frame(pfn);
             }
             self.free_ids.push(id);
+        }
+    }
+
+    /// Set a file's size; cached pages past the new end are dropped (the
+    /// caller has unmapped them first).
+    pub fn truncate(&mut self, id: ObjectId, size: u64, phys: &mut PhysMem) {
+        let obj = self.object_mut(id);
+        if let ObjectKind::File { size: s, .. } = &mut obj.kind {
+            *s = size;
+        }
+        obj.size_pages = size.div_ceil(4096);
+        let keep = obj.size_pages;
+        let gone: Vec<u64> = obj.pages.keys().copied().filter(|&i| i >= keep).collect();
+        for i in gone {
+            let pfn = obj.pages.remove(&i).expect("listed");
+            phys.put_frame(pfn);
         }
     }
 
@@ -97,14 +177,9 @@ impl PageCache {
 
     /// (id, mappers, pages) of every live object, for the invariant check.
     pub fn live(&self) -> impl Iterator<Item = (ObjectId, u32, Vec<Pfn>)> + '_ {
-        self.objects.iter().enumerate().filter_map(|(id, o)| {
-            o.as_ref().map(|o| {
-                (
-                    id as ObjectId,
-                    o.mappers,
-                    o.pages.values().copied().collect(),
-                )
-            })
-        })
+        self.objects
+            .iter()
+            .enumerate()
+            .filter_map(|(id, o)| o.as_ref().map(|o| (id as ObjectId, o.mappers, o.pages.values().copied().collect())))
     }
 }

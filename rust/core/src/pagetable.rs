@@ -74,8 +74,7 @@ impl Arena {
     }
 
     fn grow(&mut self) {
-        self.chunks
-            .push(vec![0u64; CHUNK_TABLES * ENTRIES].into_boxed_slice());
+        self.chunks.push(vec![0u64; CHUNK_TABLES * ENTRIES].into_boxed_slice());
     }
 
     fn table(&self, slot: usize) -> &[u64] {
@@ -133,11 +132,7 @@ impl PageTable {
         let pfn = phys.alloc_frame(FrameUse::PageTable)?;
         Some(PageTable {
             entries: Arena::with_one_table(),
-            meta: vec![TableMeta {
-                pfn,
-                used: 0,
-                live: true,
-            }],
+            meta: vec![TableMeta { pfn, used: 0, live: true }],
             free_slots: Vec::new(),
             tables_below_pgd: 0,
         })
@@ -196,11 +191,7 @@ impl PageTable {
     fn alloc_table(&mut self, phys: &mut PhysMem) -> Result<usize, TableOom> {
         let pfn = phys.alloc_frame(FrameUse::PageTable).ok_or(TableOom)?;
         self.tables_below_pgd += 1;
-        let meta = TableMeta {
-            pfn,
-            used: 0,
-            live: true,
-        };
+        let meta = TableMeta { pfn, used: 0, live: true };
         let slot = if let Some(slot) = self.free_slots.pop() {
             self.meta[slot as usize] = meta;
             slot as usize
@@ -252,21 +243,9 @@ impl PageTable {
         self.visit(PGD_SLOT, LEVELS - 1, 0, start, end, f);
     }
 
-    fn visit(
-        &self,
-        slot: usize,
-        level: u32,
-        base: u64,
-        start: u64,
-        end: u64,
-        f: &mut impl FnMut(u64, usize, u64),
-    ) {
+    fn visit(&self, slot: usize, level: u32, base: u64, start: u64, end: u64, f: &mut impl FnMut(u64, usize, u64)) {
         let sz = span(level);
-        let first = if start > base {
-            ((start - base) / sz) as usize
-        } else {
-            0
-        };
+        let first = if start > base { ((start - base) / sz) as usize } else { 0 };
         for i in first..ENTRIES {
             let lo = base + i as u64 * sz;
             if lo >= end {
@@ -295,14 +274,7 @@ impl PageTable {
     /// free_pgtables: free every table whose whole span lies in [floor, ceiling)
     /// and that covers part of [start, end). Such tables no longer serve any
     /// VMA; their leaves must already be zapped. The PGD is never freed here.
-    pub fn free_range(
-        &mut self,
-        start: u64,
-        end: u64,
-        floor: u64,
-        ceiling: u64,
-        phys: &mut PhysMem,
-    ) {
+    pub fn free_range(&mut self, start: u64, end: u64, floor: u64, ceiling: u64, phys: &mut PhysMem) {
         if start < end {
             self.free_below(PGD_SLOT, LEVELS - 1, 0, start, end, floor, ceiling, phys);
         }
@@ -321,11 +293,7 @@ impl PageTable {
         phys: &mut PhysMem,
     ) {
         let sz = span(level);
-        let first = if start > base {
-            ((start - base) / sz) as usize
-        } else {
-            0
-        };
+        let first = if start > base { ((start - base) / sz) as usize } else { 0 };
         for i in first..ENTRIES {
             let lo = base + i as u64 * sz;
             if lo >= end {
@@ -399,17 +367,12 @@ impl PageTable {
     pub fn check(&self) -> Result<(), String> {
         let live = self.meta.iter().filter(|m| m.live).count() as u64;
         if live != self.tables_below_pgd + 1 {
-            return Err(format!(
-                "page table: {live} live tables but counter says {}",
-                self.tables_below_pgd + 1
-            ));
+            return Err(format!("page table: {live} live tables but counter says {}", self.tables_below_pgd + 1));
         }
         let mut reached = 1u64;
         self.check_table(PGD_SLOT, LEVELS - 1, &mut reached)?;
         if reached != live {
-            return Err(format!(
-                "page table: {live} live tables, {reached} reachable"
-            ));
+            return Err(format!("page table: {live} live tables, {reached} reachable"));
         }
         Ok(())
     }
@@ -422,10 +385,7 @@ impl PageTable {
         let tab = self.entries.table(slot);
         let used = tab.iter().filter(|&&e| e != 0).count();
         if used != m.used as usize {
-            return Err(format!(
-                "page table: table at level {level} counts {} entries, holds {used}",
-                m.used
-            ));
+            return Err(format!("page table: table at level {level} counts {} entries, holds {used}", m.used));
         }
         if level > 0 {
             for &e in tab.iter().filter(|&&e| e != 0) {

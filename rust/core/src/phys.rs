@@ -16,22 +16,24 @@ const NOT_FREE: u8 = u8::MAX;
 /// Frame flag bits.
 pub mod flags {
     /// An anonymous page (counted in rss_anon when mapped).
-    pub const ANON: u8 = 1 << 0;
+    pub const ANON: u16 = 1 << 0;
     /// Anonymous page known to be mapped by one mm only (PageAnonExclusive).
-    pub const ANON_EXCLUSIVE: u8 = 1 << 1;
+    pub const ANON_EXCLUSIVE: u16 = 1 << 1;
     /// A page-table page.
-    pub const PAGETABLE: u8 = 1 << 2;
+    pub const PAGETABLE: u16 = 1 << 2;
     /// The shared zero page.
-    pub const ZERO: u8 = 1 << 3;
+    pub const ZERO: u16 = 1 << 3;
     /// A page-cache (or shmem) page.
-    pub const CACHE: u8 = 1 << 4;
+    pub const CACHE: u16 = 1 << 4;
     /// Modified since it was last written back.
-    pub const DIRTY: u8 = 1 << 5;
+    pub const DIRTY: u16 = 1 << 5;
     /// Kernel memory from alloc_pages (and large kmalloc, vmalloc backing).
-    pub const KERNEL: u8 = 1 << 6;
+    pub const KERNEL: u16 = 1 << 6;
     /// Part of a slab; `mapcount` then holds the slab's id (kernel pages are
     /// never mapped by user PTEs, as struct page reuses its fields for slabs).
-    pub const SLAB: u8 = 1 << 7;
+    pub const SLAB: u16 = 1 << 7;
+    /// A page-cache page of a regular file (counted in rss_file; shmem pages in rss_shmem).
+    pub const FILE: u16 = 1 << 8;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,7 +45,7 @@ pub struct Frame {
     /// Number of PTEs mapping the frame.
     /// While the frame heads a free buddy block: the previous block on its list.
     pub mapcount: u32,
-    pub flags: u8,
+    pub flags: u16,
     /// The order of the free buddy block this frame heads, else NOT_FREE.
     order: u8,
 }
@@ -54,6 +56,8 @@ pub enum FrameUse {
     Anon,
     PageTable,
     Cache,
+    /// A page-cache page of a regular file.
+    FileCache,
     Kernel,
     Slab,
 }
@@ -79,20 +83,10 @@ impl PhysMem {
     /// Physical memory of `nframes` frames (frame 0 is the zero page).
     pub fn new(nframes: u32) -> Result<Self> {
         if nframes < 2 {
-            return Err(Error::invalid(
-                "physical memory needs at least two frames (8KiB)",
-            ));
+            return Err(Error::invalid("physical memory needs at least two frames (8KiB)"));
         }
         let mut m = PhysMem {
-            frames: vec![
-                Frame {
-                    refcount: 0,
-                    mapcount: 0,
-                    flags: 0,
-                    order: NOT_FREE
-                };
-                nframes as usize
-            ],
+            frames: vec![Frame { refcount: 0, mapcount: 0, flags: 0, order: NOT_FREE }; nframes as usize],
             base: 1,
             end: nframes,
             heads: [NIL; MAX_ORDER + 1],
@@ -101,19 +95,12 @@ impl PhysMem {
             zero_pfn: 0,
             table_frames: 0,
         };
-        m.frames[0] = Frame {
-            refcount: 1,
-            mapcount: 0,
-            flags: flags::ZERO,
-            order: NOT_FREE,
-        };
+        m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO, order: NOT_FREE };
         // Hand every managed frame to the allocator in maximal aligned blocks.
         let mut pfn = m.base;
         while pfn < m.end {
             let mut order = MAX_ORDER;
-            while order > 0
-                && (pfn % (1 << order) != 0 || pfn as u64 + (1u64 << order) > m.end as u64)
-            {
+            while order > 0 && (pfn % (1 << order) != 0 || pfn as u64 + (1u64 << order) > m.end as u64) {
                 order -= 1;
             }
             m.push(pfn, order);
@@ -179,10 +166,7 @@ impl PhysMem {
     fn buddy_free(&mut self, mut pfn: Pfn, mut order: usize) {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
-            if buddy < self.base
-                || buddy >= self.end
-                || self.frames[buddy as usize].order != order as u8
-            {
+            if buddy < self.base || buddy >= self.end || self.frames[buddy as usize].order != order as u8 {
                 break;
             }
             self.unlink(buddy, order);
@@ -242,6 +226,7 @@ impl PhysMem {
                 flags::PAGETABLE
             }
             FrameUse::Cache => flags::CACHE,
+            FrameUse::FileCache => flags::CACHE | flags::FILE,
             FrameUse::Kernel => flags::KERNEL,
             FrameUse::Slab => flags::SLAB,
         };
@@ -256,10 +241,7 @@ impl PhysMem {
     #[inline]
     pub fn put_frame(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
-        debug_assert!(
-            f.refcount > 0 && f.order == NOT_FREE,
-            "put_frame on free frame {pfn}"
-        );
+        debug_assert!(f.refcount > 0 && f.order == NOT_FREE, "put_frame on free frame {pfn}");
         if f.flags & flags::ZERO != 0 {
             return;
         }
@@ -281,18 +263,9 @@ impl PhysMem {
             return None;
         }
         let pfn = self.buddy_alloc(order)?;
-        let flags = if usage == FrameUse::Slab {
-            flags::SLAB
-        } else {
-            flags::KERNEL
-        };
+        let flags = if usage == FrameUse::Slab { flags::SLAB } else { flags::KERNEL };
         for f in &mut self.frames[pfn as usize..(pfn as usize + (1 << order))] {
-            *f = Frame {
-                refcount: 1,
-                mapcount: 0,
-                flags,
-                order: NOT_FREE,
-            };
+            *f = Frame { refcount: 1, mapcount: 0, flags, order: NOT_FREE };
         }
         Some(pfn)
     }
@@ -324,26 +297,18 @@ impl PhysMem {
             let mut prev = NIL;
             while pfn != NIL {
                 if pfn < self.base || pfn >= self.end || pfn % (1 << order) != 0 {
-                    return Err(format!(
-                        "buddy: free block {pfn} of order {order} misplaced or misaligned"
-                    ));
+                    return Err(format!("buddy: free block {pfn} of order {order} misplaced or misaligned"));
                 }
                 let head = self.frames[pfn as usize];
                 if head.mapcount != prev {
-                    return Err(format!(
-                        "buddy: list of order {order} has a broken back link at {pfn}"
-                    ));
+                    return Err(format!("buddy: list of order {order} has a broken back link at {pfn}"));
                 }
                 if head.order as usize != order {
-                    return Err(format!(
-                        "buddy: block {pfn} on list {order} not marked free at that order"
-                    ));
+                    return Err(format!("buddy: block {pfn} on list {order} not marked free at that order"));
                 }
                 for f in pfn..pfn + (1 << order) {
                     if f >= self.end || is_free[f as usize] {
-                        return Err(format!(
-                            "buddy: frame {f} is in two free blocks or past the end"
-                        ));
+                        return Err(format!("buddy: frame {f} is in two free blocks or past the end"));
                     }
                     is_free[f as usize] = true;
                     let frame = &self.frames[f as usize];
@@ -356,29 +321,19 @@ impl PhysMem {
                 pfn = head.refcount;
             }
             if count != self.nr_free[order] {
-                return Err(format!(
-                    "buddy: order {order} counts {} blocks, list holds {count}",
-                    self.nr_free[order]
-                ));
+                return Err(format!("buddy: order {order} counts {} blocks, list holds {count}", self.nr_free[order]));
             }
             total += count << order;
         }
         if total != self.free_frames {
-            return Err(format!(
-                "buddy: free_frames {} but lists hold {total}",
-                self.free_frames
-            ));
+            return Err(format!("buddy: free_frames {} but lists hold {total}", self.free_frames));
         }
         for (pfn, f) in self.frames.iter().enumerate() {
             if !is_free[pfn] && f.refcount == 0 && pfn as u32 >= self.base {
-                return Err(format!(
-                    "frame {pfn} has refcount 0 but is not free: leaked"
-                ));
+                return Err(format!("frame {pfn} has refcount 0 but is not free: leaked"));
             }
             if !is_free[pfn] && f.order != NOT_FREE {
-                return Err(format!(
-                    "frame {pfn} is marked as a free block head but is on no list"
-                ));
+                return Err(format!("frame {pfn} is marked as a free block head but is on no list"));
             }
         }
         Ok(is_free)
@@ -394,9 +349,7 @@ mod tests {
         let mut m = PhysMem::new(4096).unwrap();
         assert_eq!(m.frames_total(), 4095);
         assert_eq!(m.frames_free(), 4095);
-        let got: Vec<_> = (0..4095)
-            .map(|_| m.alloc_frame(FrameUse::Anon).unwrap())
-            .collect();
+        let got: Vec<_> = (0..4095).map(|_| m.alloc_frame(FrameUse::Anon).unwrap()).collect();
         assert_eq!(m.frames_free(), 0);
         assert!(m.alloc_frame(FrameUse::Anon).is_none());
         assert!(!got.contains(&0), "the zero page is never handed out");

@@ -38,10 +38,7 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig {
-            memory: 1 << 30,
-            mm: MmConfig::default(),
-        }
+        SimConfig { memory: 1 << 30, mm: MmConfig::default() }
     }
 }
 
@@ -138,10 +135,7 @@ impl Simulator {
         Ok(Simulator {
             lifecycle: RwLock::new(()),
             kernel: Arc::new(Mutex::new(kernel)),
-            tasks: Mutex::new(TaskTable {
-                tasks: BTreeMap::new(),
-                next_pid: 1,
-            }),
+            tasks: Mutex::new(TaskTable { tasks: BTreeMap::new(), next_pid: 1 }),
             cfg,
             outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
         })
@@ -157,12 +151,7 @@ impl Simulator {
     }
 
     fn task(&self, pid: u32) -> Result<Task> {
-        self.tasks
-            .lock()
-            .tasks
-            .get(&pid)
-            .cloned()
-            .ok_or(Error::NoSuchProcess { pid })
+        self.tasks.lock().tasks.get(&pid).cloned().ok_or(Error::NoSuchProcess { pid })
     }
 
     /// Run `f` on a task's address space with the mm and kernel locks held.
@@ -194,11 +183,7 @@ impl Simulator {
             Arc::new(AddressSpace::new(mm, self.kernel.clone()))
         };
         let group = Arc::new(ThreadGroup::default());
-        Ok(self.tasks.lock().insert(|pid| Task {
-            tgid: pid,
-            mm: space,
-            group,
-        }))
+        Ok(self.tasks.lock().insert(|pid| Task { tgid: pid, mm: space, group }))
     }
 
     fn count(&self, task: &Task, fault: Fault) {
@@ -234,23 +219,13 @@ impl Simulator {
 
     /// Many accesses under one lock acquisition; `out[i]` gets the outcome
     /// code of `addrs[i]`. Inputs are validated before anything runs.
-    pub fn access_batch(
-        &self,
-        pid: u32,
-        addrs: &[u64],
-        ops: Ops<'_>,
-        out: &mut [u8],
-    ) -> Result<()> {
+    pub fn access_batch(&self, pid: u32, addrs: &[u64], ops: Ops<'_>, out: &mut [u8]) -> Result<()> {
         if out.len() != addrs.len() {
             return Err(Error::invalid("output length differs from addrs length"));
         }
         if let Ops::Each(codes) = ops {
             if codes.len() != addrs.len() {
-                return Err(Error::invalid(format!(
-                    "ops has {} entries but addrs has {}",
-                    codes.len(),
-                    addrs.len()
-                )));
+                return Err(Error::invalid(format!("ops has {} entries but addrs has {}", codes.len(), addrs.len())));
             }
             if let Some(i) = codes.iter().position(|&c| c > 2) {
                 return Err(Error::invalid(format!(
@@ -320,11 +295,7 @@ impl Simulator {
         let child = self.with_mm(pid, |mm, k, _| mm.fork_copy(k))??;
         let space = Arc::new(AddressSpace::new(child, self.kernel.clone()));
         let group = Arc::new(ThreadGroup::default());
-        Ok(self.tasks.lock().insert(|pid| Task {
-            tgid: pid,
-            mm: space,
-            group,
-        }))
+        Ok(self.tasks.lock().insert(|pid| Task { tgid: pid, mm: space, group }))
     }
 
     /// clone(CLONE_VM|CLONE_THREAD): a new task sharing the address space.
@@ -335,23 +306,18 @@ impl Simulator {
         let _op = self.op_guard();
         let task = self.task(pid)?;
         let stack = if stack_size > 0 {
-            let size = crate::addr::page_up(stack_size)
-                .ok_or_else(|| Error::sys(Errno::ENOMEM, "thread stack too large"))?;
+            let size =
+                crate::addr::page_up(stack_size).ok_or_else(|| Error::sys(Errno::ENOMEM, "thread stack too large"))?;
             let rw = Prot::parse("rw").expect("valid prot");
-            let base = self.mmap(
-                pid,
-                MmapRequest::anon(size + PAGE_SIZE, rw).with_flags("private|anonymous|stack")?,
-            )?;
+            let base =
+                self.mmap(pid, MmapRequest::anon(size + PAGE_SIZE, rw).with_flags("private|anonymous|stack")?)?;
             self.mprotect(pid, base, PAGE_SIZE, Prot::NONE)?;
             Some((base + PAGE_SIZE, base + PAGE_SIZE + size))
         } else {
             None
         };
-        let tid = self.tasks.lock().insert(|_| Task {
-            tgid: task.tgid,
-            mm: task.mm.clone(),
-            group: task.group.clone(),
-        });
+        let tid =
+            self.tasks.lock().insert(|_| Task { tgid: task.tgid, mm: task.mm.clone(), group: task.group.clone() });
         Ok((tid, stack))
     }
 
@@ -366,12 +332,7 @@ impl Simulator {
     /// address space's teardown does (see `Mm::teardown`).
     pub fn exit_traced(&self, pid: u32, trace: bool) -> Result<Vec<ReleaseEvent>> {
         let _op = self.op_guard();
-        let task = self
-            .tasks
-            .lock()
-            .tasks
-            .remove(&pid)
-            .ok_or(Error::NoSuchProcess { pid })?;
+        let task = self.tasks.lock().tasks.remove(&pid).ok_or(Error::NoSuchProcess { pid })?;
         let was_tracing = {
             let mut k = self.kernel.lock();
             let was = k.tracing();
@@ -380,9 +341,7 @@ impl Simulator {
             }
             let users = Arc::strong_count(&task.mm);
             k.event("do_exit", || format!("task {pid} (process {})", task.tgid));
-            k.event("exit_mm", || {
-                format!("task {pid} lets go of its address space")
-            });
+            k.event("exit_mm", || format!("task {pid} lets go of its address space"));
             k.event("mmput", || format!("mm_users {users} -> {}", users - 1));
             was
         };
@@ -437,20 +396,9 @@ impl Simulator {
         let _op = self.op_guard();
         let gone: Vec<Task> = {
             let mut table = self.tasks.lock();
-            let tgid = table
-                .tasks
-                .get(&pid)
-                .ok_or(Error::NoSuchProcess { pid })?
-                .tgid;
-            let tids: Vec<u32> = table
-                .tasks
-                .iter()
-                .filter(|(_, t)| t.tgid == tgid)
-                .map(|(&tid, _)| tid)
-                .collect();
-            tids.iter()
-                .filter_map(|tid| table.tasks.remove(tid))
-                .collect()
+            let tgid = table.tasks.get(&pid).ok_or(Error::NoSuchProcess { pid })?.tgid;
+            let tids: Vec<u32> = table.tasks.iter().filter(|(_, t)| t.tgid == tgid).map(|(&tid, _)| tid).collect();
+            tids.iter().filter_map(|tid| table.tasks.remove(tid)).collect()
         };
         drop(gone);
         Ok(())
@@ -468,17 +416,8 @@ impl Simulator {
     /// Live tasks sharing `pid`'s thread group, in tid order.
     pub fn threads(&self, pid: u32) -> Result<Vec<u32>> {
         let table = self.tasks.lock();
-        let tgid = table
-            .tasks
-            .get(&pid)
-            .ok_or(Error::NoSuchProcess { pid })?
-            .tgid;
-        Ok(table
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.tgid == tgid)
-            .map(|(&tid, _)| tid)
-            .collect())
+        let tgid = table.tasks.get(&pid).ok_or(Error::NoSuchProcess { pid })?.tgid;
+        Ok(table.tasks.iter().filter(|(_, t)| t.tgid == tgid).map(|(&tid, _)| tid).collect())
     }
 
     pub fn pids(&self) -> Vec<u32> {
@@ -557,33 +496,23 @@ mod tests {
     use super::*;
 
     fn sim() -> Simulator {
-        Simulator::new(SimConfig {
-            memory: 64 << 20,
-            ..SimConfig::default()
-        })
-        .unwrap()
+        Simulator::new(SimConfig { memory: 64 << 20, ..SimConfig::default() }).unwrap()
     }
 
     #[test]
     fn teardown_through_arc_drop_returns_everything() {
         let s = sim();
         let p = s.spawn(true).unwrap();
-        let a = s
-            .mmap(p, MmapRequest::anon(1 << 20, Prot::parse("rw").unwrap()))
-            .unwrap();
+        let a = s.mmap(p, MmapRequest::anon(1 << 20, Prot::parse("rw").unwrap())).unwrap();
         let addrs: Vec<u64> = (0..256).map(|i| a + i * PAGE_SIZE).collect();
         let mut out = vec![0; 256];
-        s.access_batch(p, &addrs, Ops::Same(Access::Write), &mut out)
-            .unwrap();
+        s.access_batch(p, &addrs, Ops::Same(Access::Write), &mut out).unwrap();
         let c = s.fork(p).unwrap();
         let (t, _) = s.clone_thread(c, 1 << 16).unwrap();
         s.check().unwrap();
         s.exit(p).unwrap();
         s.exit(c).unwrap();
-        assert!(
-            s.counters().frames_free < s.counters().frames_total,
-            "the thread keeps the child's mm"
-        );
+        assert!(s.counters().frames_free < s.counters().frames_total, "the thread keeps the child's mm");
         s.exit(t).unwrap();
         let counters = s.counters();
         assert_eq!(counters.frames_free, counters.frames_total);
@@ -597,15 +526,10 @@ mod tests {
         let s = sim();
         let p = s.spawn(false).unwrap();
         let mut out = vec![0; 2];
-        assert!(s
-            .access_batch(p, &[0, 0], Ops::Each(&[0, 3]), &mut out)
-            .is_err());
-        assert!(s
-            .access_batch(p, &[0, 0], Ops::Each(&[0]), &mut out)
-            .is_err());
+        assert!(s.access_batch(p, &[0, 0], Ops::Each(&[0, 3]), &mut out).is_err());
+        assert!(s.access_batch(p, &[0, 0], Ops::Each(&[0]), &mut out).is_err());
         assert_eq!(s.counters().outcomes.iter().sum::<u64>(), 0);
-        s.access_batch(p, &[0, 0], Ops::Each(&[0, 1]), &mut out)
-            .unwrap();
+        s.access_batch(p, &[0, 0], Ops::Each(&[0, 1]), &mut out).unwrap();
         assert_eq!(out, [Outcome::SegvMaperr as u8; 2]);
     }
 
@@ -613,13 +537,7 @@ mod tests {
     #[test]
     fn every_index_gives_identical_results() {
         fn run(kind: crate::vma_index::IndexKind) -> Vec<String> {
-            let cfg = SimConfig {
-                memory: 32 << 20,
-                mm: MmConfig {
-                    index: kind,
-                    ..MmConfig::default()
-                },
-            };
+            let cfg = SimConfig { memory: 32 << 20, mm: MmConfig { index: kind, ..MmConfig::default() } };
             let s = Simulator::new(cfg).unwrap();
             let mut pids = vec![s.spawn(true).unwrap()];
             let mut log = Vec::new();
@@ -644,10 +562,7 @@ mod tests {
                         format!("mmap {:?}", s.mmap(pid, req))
                     }
                     3 => format!("munmap {:?}", s.munmap(pid, addr, len)),
-                    4 => format!(
-                        "mprotect {:?}",
-                        s.mprotect(pid, addr, len, Prot::parse(prot).unwrap())
-                    ),
+                    4 => format!("mprotect {:?}", s.mprotect(pid, addr, len, Prot::parse(prot).unwrap())),
                     5 if pids.len() < 4 => {
                         let c = s.fork(pid).unwrap();
                         pids.push(c);
@@ -680,26 +595,13 @@ mod tests {
         }
         let reference = run(crate::vma_index::IndexKind::SortedVec);
         for kind in crate::vma_index::IndexKind::ALL {
-            assert_eq!(
-                run(kind),
-                reference,
-                "{} differs from sorted_vec",
-                kind.name()
-            );
+            assert_eq!(run(kind), reference, "{} differs from sorted_vec", kind.name());
         }
     }
 
     #[test]
     fn bad_configuration_is_an_error() {
-        assert!(Simulator::new(SimConfig {
-            memory: 4097,
-            ..SimConfig::default()
-        })
-        .is_err());
-        assert!(Simulator::new(SimConfig {
-            memory: MAX_MEMORY + PAGE_SIZE,
-            ..SimConfig::default()
-        })
-        .is_err());
+        assert!(Simulator::new(SimConfig { memory: 4097, ..SimConfig::default() }).is_err());
+        assert!(Simulator::new(SimConfig { memory: MAX_MEMORY + PAGE_SIZE, ..SimConfig::default() }).is_err());
     }
 }

@@ -62,12 +62,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
 /// `valgrind --tool=lackey --trace-mem=yes` lines: `I  addr,size` (fetch),
 /// ` L addr,size` (load), ` S addr,size` (store), ` M addr,size` (modify:
 /// a load then a store). `==pid==` lines and blank lines are skipped.
-pub fn parse_lackey(
-    text: &[u8],
-    first_line: u64,
-    addrs: &mut Vec<u64>,
-    ops: &mut Vec<u8>,
-) -> Result<(), ParseError> {
+pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<(), ParseError> {
     for (n, raw) in text.split(|&c| c == b'\n').enumerate() {
         let line = trim(raw);
         if line.is_empty() || line.starts_with(b"==") {
@@ -79,10 +74,7 @@ pub fn parse_lackey(
         };
         let (kind, rest) = line.split_first().ok_or_else(|| err("empty record"))?;
         let rest = trim(rest);
-        let comma = rest
-            .iter()
-            .position(|&c| c == b',')
-            .ok_or_else(|| err("expected ADDR,SIZE"))?;
+        let comma = rest.iter().position(|&c| c == b',').ok_or_else(|| err("expected ADDR,SIZE"))?;
         let addr = hex(&rest[..comma]).ok_or_else(|| err("bad hexadecimal address"))?;
         dec(trim(&rest[comma + 1..])).ok_or_else(|| err("bad size"))?;
         match kind {
@@ -112,36 +104,22 @@ pub fn parse_lackey(
 /// (with 0x) or decimal, the op r/w/x (or R/W/X, read/write/exec, 0/1/2).
 /// Blank lines and lines starting with `#` are skipped; so is a first line
 /// that is a CSV header (starts with a letter).
-pub fn parse_text(
-    text: &[u8],
-    first_line: u64,
-    addrs: &mut Vec<u64>,
-    ops: &mut Vec<u8>,
-) -> Result<(), ParseError> {
+pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<(), ParseError> {
     for (n, raw) in text.split(|&c| c == b'\n').enumerate() {
         let line = trim(raw);
         let lineno = first_line + n as u64;
-        if line.is_empty()
-            || line.starts_with(b"#")
-            || (lineno == 1 && line[0].is_ascii_alphabetic())
-        {
+        if line.is_empty() || line.starts_with(b"#") || (lineno == 1 && line[0].is_ascii_alphabetic()) {
             continue;
         }
-        let err = |reason: &str| ParseError {
-            line: lineno,
-            reason: format!("{reason}: {:?}", String::from_utf8_lossy(raw)),
-        };
+        let err =
+            |reason: &str| ParseError { line: lineno, reason: format!("{reason}: {:?}", String::from_utf8_lossy(raw)) };
         let sep = line
             .iter()
             .position(|&c| c == b',' || c.is_ascii_whitespace())
             .ok_or_else(|| err("expected ADDRESS OP"))?;
         let (a, o) = (trim(&line[..sep]), trim(&line[sep + 1..]));
-        let addr = if let Some(h) = a.strip_prefix(b"0x").or_else(|| a.strip_prefix(b"0X")) {
-            hex(h)
-        } else {
-            dec(a)
-        }
-        .ok_or_else(|| err("bad address (hex needs 0x)"))?;
+        let addr = if let Some(h) = a.strip_prefix(b"0x").or_else(|| a.strip_prefix(b"0X")) { hex(h) } else { dec(a) }
+            .ok_or_else(|| err("bad address (hex needs 0x)"))?;
         let op = match o.to_ascii_lowercase().as_slice() {
             b"r" | b"read" | b"0" | b"l" => 0,
             b"w" | b"write" | b"1" | b"s" => 1,
@@ -160,14 +138,10 @@ mod tests {
 
     #[test]
     fn lackey_lines() {
-        let text =
-            b"==123== Lackey\nI  04016a10,3\n S 04222cac,8\n L 04222cb0,4\n M 0421d4e8,4\n\n";
+        let text = b"==123== Lackey\nI  04016a10,3\n S 04222cac,8\n L 04222cb0,4\n M 0421d4e8,4\n\n";
         let (mut a, mut o) = (Vec::new(), Vec::new());
         parse_lackey(text, 1, &mut a, &mut o).unwrap();
-        assert_eq!(
-            a,
-            vec![0x04016a10, 0x04222cac, 0x04222cb0, 0x0421d4e8, 0x0421d4e8]
-        );
+        assert_eq!(a, vec![0x04016a10, 0x04222cac, 0x04222cb0, 0x0421d4e8, 0x0421d4e8]);
         assert_eq!(o, vec![2, 1, 0, 0, 1]);
         let bad = parse_lackey(b"I  0401,3\n Q 1,1\n", 10, &mut a, &mut o).unwrap_err();
         assert_eq!(bad.line, 11);
@@ -178,26 +152,10 @@ mod tests {
     #[test]
     fn text_lines() {
         let (mut a, mut o) = (Vec::new(), Vec::new());
-        parse_text(
-            b"address,op\n0x1000,r\n4096 w\n# comment\n0X2000, X\n",
-            1,
-            &mut a,
-            &mut o,
-        )
-        .unwrap();
+        parse_text(b"address,op\n0x1000,r\n4096 w\n# comment\n0X2000, X\n", 1, &mut a, &mut o).unwrap();
         assert_eq!(a, vec![0x1000, 4096, 0x2000]);
         assert_eq!(o, vec![0, 1, 2]);
-        assert_eq!(
-            parse_text(b"0x10 r\n0x20 q\n", 1, &mut a, &mut o)
-                .unwrap_err()
-                .line,
-            2
-        );
-        assert_eq!(
-            parse_text(b"0x10 r\n12ab w\n", 5, &mut a, &mut o)
-                .unwrap_err()
-                .line,
-            6
-        );
+        assert_eq!(parse_text(b"0x10 r\n0x20 q\n", 1, &mut a, &mut o).unwrap_err().line, 2);
+        assert_eq!(parse_text(b"0x10 r\n12ab w\n", 5, &mut a, &mut o).unwrap_err().line, 6);
     }
 }

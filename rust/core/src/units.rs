@@ -4,9 +4,7 @@ use crate::error::{Error, Result};
 
 pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let digits: String = digits.chars().filter(|&c| c != '_').collect();
     if digits.is_empty() {
@@ -14,9 +12,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
             "bad size {text:?}: expected a number with an optional unit (KiB, MiB, GiB, TiB)"
         )));
     }
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| Error::invalid(format!("bad size {text:?}: number too large")))?;
+    let value: u64 = digits.parse().map_err(|_| Error::invalid(format!("bad size {text:?}: number too large")))?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -24,14 +20,10 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
         other => {
-            return Err(Error::invalid(format!(
-                "bad size {text:?}: unknown unit {other:?} (use KiB, MiB, GiB, TiB)"
-            )))
+            return Err(Error::invalid(format!("bad size {text:?}: unknown unit {other:?} (use KiB, MiB, GiB, TiB)")))
         }
     };
-    value
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| Error::invalid(format!("bad size {text:?}: overflows 64 bits")))
+    value.checked_mul(1u64 << shift).ok_or_else(|| Error::invalid(format!("bad size {text:?}: overflows 64 bits")))
 }
 
 /// Format a byte count the way the inputs are written ("1GiB", "12KiB", "100B").

@@ -45,16 +45,10 @@ impl Prot {
                 'w' | 'W' => Self::WRITE,
                 'x' | 'X' => Self::EXEC,
                 '-' => 0,
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "bad prot {text:?}: use letters r, w, x (or \"none\")"
-                    )))
-                }
+                _ => return Err(Error::invalid(format!("bad prot {text:?}: use letters r, w, x (or \"none\")"))),
             };
             if bit != 0 && p & bit != 0 {
-                return Err(Error::invalid(format!(
-                    "bad prot {text:?}: {c:?} given twice"
-                )));
+                return Err(Error::invalid(format!("bad prot {text:?}: {c:?} given twice")));
             }
             p |= bit;
         }
@@ -65,13 +59,7 @@ impl Prot {
 impl fmt::Display for Prot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = |on: bool, ch: char| if on { ch } else { '-' };
-        write!(
-            f,
-            "{}{}{}",
-            c(self.read(), 'r'),
-            c(self.write(), 'w'),
-            c(self.exec(), 'x')
-        )
+        write!(f, "{}{}{}", c(self.read(), 'r'), c(self.write(), 'w'), c(self.exec(), 'x'))
     }
 }
 
@@ -124,14 +112,7 @@ pub struct Vma {
 
 impl Vma {
     pub fn anon(start: u64, end: u64, prot: Prot, flags: VmFlags) -> Vma {
-        Vma {
-            start,
-            end,
-            prot,
-            flags,
-            backing: Backing::Anon,
-            anon_vma: 0,
-        }
+        Vma { start, end, prot, flags, backing: Backing::Anon, anon_vma: 0 }
     }
     pub fn len(&self) -> u64 {
         self.end - self.start
@@ -156,9 +137,7 @@ impl Vma {
     /// The object page backing `addr` (for object-backed VMAs).
     pub fn object_page(&self, addr: u64) -> Option<(u32, u64)> {
         match self.backing {
-            Backing::Object { id, pgoff } => {
-                Some((id, pgoff + ((addr - self.start) >> PAGE_SHIFT)))
-            }
+            Backing::Object { id, pgoff } => Some((id, pgoff + ((addr - self.start) >> PAGE_SHIFT))),
             Backing::Anon => None,
         }
     }
@@ -168,10 +147,7 @@ impl Vma {
         let mut tail = *self;
         tail.start = at;
         if let Backing::Object { id, pgoff } = self.backing {
-            tail.backing = Backing::Object {
-                id,
-                pgoff: pgoff + ((at - self.start) >> PAGE_SHIFT),
-            };
+            tail.backing = Backing::Object { id, pgoff: pgoff + ((at - self.start) >> PAGE_SHIFT) };
         }
         tail
     }
@@ -233,12 +209,7 @@ mod tests {
         let a = Vma::anon(0x1000, 0x2000, rw, VmFlags::default());
         let b = Vma::anon(0x2000, 0x3000, rw, VmFlags::default());
         assert!(a.can_merge_with(&b));
-        let c = Vma::anon(
-            0x2000,
-            0x3000,
-            Prot::parse("r").unwrap(),
-            VmFlags::default(),
-        );
+        let c = Vma::anon(0x2000, 0x3000, Prot::parse("r").unwrap(), VmFlags::default());
         assert!(!a.can_merge_with(&c));
         let mut o1 = a;
         o1.backing = Backing::Object { id: 1, pgoff: 0 };

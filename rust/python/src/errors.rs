@@ -5,18 +5,8 @@ use pyo3::exceptions::{PyException, PyOSError, PyValueError};
 use pyo3::PyErr;
 use vmsim_core::Error;
 
-create_exception!(
-    _core,
-    VmsimError,
-    PyException,
-    "Base class of vmsim's own errors."
-);
-create_exception!(
-    _core,
-    InvariantError,
-    VmsimError,
-    "sim.check() found a broken invariant; the message names it."
-);
+create_exception!(_core, VmsimError, PyException, "Base class of vmsim's own errors.");
+create_exception!(_core, InvariantError, VmsimError, "sim.check() found a broken invariant; the message names it.");
 create_exception!(
     _core,
     ProcessExitedError,
@@ -29,28 +19,17 @@ create_exception!(
     VmsimError,
     "Misuse of a kernel allocator (double free, wrong release call...), as KASAN, SLUB debug or kref would report it."
 );
-create_exception!(
-    _core,
-    OutOfMemoryError,
-    VmsimError,
-    "A kernel allocation found no free simulated memory."
-);
+create_exception!(_core, OutOfMemoryError, VmsimError, "A kernel allocation found no free simulated memory.");
 
 pub fn to_py(err: Error) -> PyErr {
     match err {
         // OSError(errno, strerror) picks the right subclass (EEXIST -> FileExistsError...).
-        Error::Sys { errno, reason } => {
-            PyOSError::new_err((errno as i32, format!("{}: {reason}", errno.name())))
-        }
+        Error::Sys { errno, reason } => PyOSError::new_err((errno as i32, format!("{}: {reason}", errno.name()))),
         Error::InvalidArgument(reason) => PyValueError::new_err(reason),
-        Error::NoSuchProcess { pid } => {
-            ProcessExitedError::new_err(format!("process {pid} has exited"))
-        }
+        Error::NoSuchProcess { pid } => ProcessExitedError::new_err(format!("process {pid} has exited")),
         Error::Invariant(reason) => InvariantError::new_err(reason),
         Error::KernelBug(reason) => KernelBugError::new_err(format!("BUG: {reason}")),
-        Error::OutOfMemory(what) => {
-            OutOfMemoryError::new_err(format!("out of simulated memory: {what}"))
-        }
+        Error::OutOfMemory(what) => OutOfMemoryError::new_err(format!("out of simulated memory: {what}")),
     }
 }
 

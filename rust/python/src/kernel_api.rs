@@ -22,16 +22,10 @@ pub struct PyKernel {
 
 /// Release events as (event, detail) pairs.
 pub fn events(events: Vec<ReleaseEvent>) -> Vec<(String, String)> {
-    events
-        .into_iter()
-        .map(|e| (e.name.to_string(), e.detail))
-        .collect()
+    events.into_iter().map(|e| (e.name.to_string(), e.detail)).collect()
 }
 
-pub fn live_dicts<'py>(
-    py: Python<'py>,
-    live: Vec<LiveAllocation>,
-) -> PyResult<Vec<Bound<'py, PyDict>>> {
+pub fn live_dicts<'py>(py: Python<'py>, live: Vec<LiveAllocation>) -> PyResult<Vec<Bound<'py, PyDict>>> {
     live.into_iter()
         .map(|a| {
             let d = PyDict::new(py);
@@ -66,16 +60,12 @@ impl PyKernel {
     }
 
     fn kmalloc(&self, size: u64) -> PyResult<u64> {
-        self.sim
-            .kernel(|k| k.kmalloc(size, Site::Kmalloc(size)))
-            .py()
+        self.sim.kernel(|k| k.kmalloc(size, Site::Kmalloc(size))).py()
     }
 
     /// kzalloc: kmalloc of zeroed memory (contents are not simulated).
     fn kzalloc(&self, size: u64) -> PyResult<u64> {
-        self.sim
-            .kernel(|k| k.kmalloc(size, Site::Kzalloc(size)))
-            .py()
+        self.sim.kernel(|k| k.kmalloc(size, Site::Kzalloc(size))).py()
     }
 
     fn kmalloc_array(&self, n: u64, size: u64) -> PyResult<u64> {
@@ -87,16 +77,10 @@ impl PyKernel {
     }
 
     /// n kmallocs of `size` bytes in one call: a numpy uint64 array of addresses.
-    fn kmalloc_many<'py>(
-        &self,
-        py: Python<'py>,
-        size: u64,
-        n: usize,
-    ) -> PyResult<Bound<'py, numpy::PyArray1<u64>>> {
+    fn kmalloc_many<'py>(&self, py: Python<'py>, size: u64, n: usize) -> PyResult<Bound<'py, numpy::PyArray1<u64>>> {
         let sim = self.sim.clone();
         let mut out = Vec::with_capacity(n);
-        py.detach(|| sim.kernel(|k| k.kmalloc_many(size, n, &mut out)))
-            .py()?;
+        py.detach(|| sim.kernel(|k| k.kmalloc_many(size, n, &mut out))).py()?;
         Ok(numpy::PyArray1::from_vec(py, out))
     }
 
@@ -146,15 +130,11 @@ impl PyKernel {
     }
 
     fn vmalloc(&self, size: u64) -> PyResult<u64> {
-        self.sim
-            .kernel(|k| k.vmalloc(size, Site::Vmalloc(size)))
-            .py()
+        self.sim.kernel(|k| k.vmalloc(size, Site::Vmalloc(size))).py()
     }
 
     fn vzalloc(&self, size: u64) -> PyResult<u64> {
-        self.sim
-            .kernel(|k| k.vmalloc(size, Site::Vzalloc(size)))
-            .py()
+        self.sim.kernel(|k| k.vmalloc(size, Site::Vzalloc(size))).py()
     }
 
     fn vfree(&self, addr: u64) -> PyResult<()> {
@@ -184,12 +164,7 @@ impl PyKernel {
     /// kobject_create(name, parent=None, release=None): a kobject with count 1;
     /// `release(name)` is called when its count reaches zero.
     #[pyo3(signature = (name, parent = None, release = None))]
-    fn kobject_create(
-        &self,
-        name: &str,
-        parent: Option<u64>,
-        release: Option<Py<PyAny>>,
-    ) -> PyResult<u64> {
+    fn kobject_create(&self, name: &str, parent: Option<u64>, release: Option<Py<PyAny>>) -> PyResult<u64> {
         let addr = self.sim.kernel(|k| k.kobject_create(name, parent)).py()?;
         let mut r = self.releases.lock();
         r.remove(&addr);
@@ -227,19 +202,13 @@ impl PyKernel {
 
     /// Refcount of a live kobject.
     fn kobject_refcount(&self, addr: u64) -> Option<u32> {
-        self.sim
-            .kernel(|k| k.kalloc.kobjects.get_obj(addr).map(|o| o.refcount))
+        self.sim.kernel(|k| k.kalloc.kobjects.get_obj(addr).map(|o| o.refcount))
     }
 
     /// Totals per allocator, in pages and kB.
     fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (total, free, tables, (buddy, slab, vmalloc)) = self.sim.kernel(|k| {
-            (
-                k.phys.frames_total(),
-                k.phys.frames_free(),
-                k.phys.table_frames(),
-                k.kalloc.pages_by_allocator(),
-            )
+            (k.phys.frames_total(), k.phys.frames_free(), k.phys.table_frames(), k.kalloc.pages_by_allocator())
         });
         // kB, as /proc/meminfo
         crate::counters_dict(

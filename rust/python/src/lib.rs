@@ -4,9 +4,7 @@
 mod errors;
 mod kernel_api;
 
-use errors::{
-    to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError,
-};
+use errors::{to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError};
 use kernel_api::{PyKernel, Releases};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -14,15 +12,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use std::sync::Arc;
-use vmsim_core::{
-    units, Access, Advice, IndexKind, MmapRequest, Ops, Outcome, Prot, SimConfig, Simulator,
-};
+use vmsim_core::{units, Access, Advice, IndexKind, MmapRequest, Ops, Outcome, Prot, SimConfig, Simulator};
 
 /// A dict of named counters.
-pub(crate) fn counters_dict<'py>(
-    py: Python<'py>,
-    items: &[(&str, u64)],
-) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn counters_dict<'py>(py: Python<'py>, items: &[(&str, u64)]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, value) in items {
         d.set_item(*name, *value)?;
@@ -35,24 +28,16 @@ fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     if let Ok(text) = value.cast::<PyString>() {
         return units::parse_size(text.to_str()?).py();
     }
-    let n: i128 = value.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be an int (bytes) or a size string like \"256MiB\""
-        ))
-    })?;
-    u64::try_from(n).map_err(|_| {
-        PyValueError::new_err(format!("{what} must be between 0 and 2**64-1, got {n}"))
-    })
+    let n: i128 = value
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be an int (bytes) or a size string like \"256MiB\"")))?;
+    u64::try_from(n).map_err(|_| PyValueError::new_err(format!("{what} must be between 0 and 2**64-1, got {n}")))
 }
 
 /// The Python-side `vmsim.Outcome` enum member for a code.
 fn outcome_obj(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
     static OUTCOME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let cls = OUTCOME.get_or_try_init(py, || {
-        py.import("vmsim.outcome")?
-            .getattr("Outcome")
-            .map(Bound::unbind)
-    })?;
+    let cls = OUTCOME.get_or_try_init(py, || py.import("vmsim.outcome")?.getattr("Outcome").map(Bound::unbind))?;
     Ok(cls.bind(py).call1((outcome as u8,))?.unbind())
 }
 
@@ -60,17 +45,12 @@ fn access_arg(op: &Bound<'_, PyAny>) -> PyResult<Access> {
     if let Ok(text) = op.cast::<PyString>() {
         return Access::parse(text.to_str()?).py();
     }
-    let code: i64 = op
-        .extract()
-        .map_err(|_| PyTypeError::new_err("op must be \"r\", \"w\", \"x\" or a code 0, 1, 2"))?;
+    let code: i64 =
+        op.extract().map_err(|_| PyTypeError::new_err("op must be \"r\", \"w\", \"x\" or a code 0, 1, 2"))?;
     u8::try_from(code)
         .ok()
         .and_then(Access::from_code)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "op code {code} is not 0 (read), 1 (write) or 2 (exec)"
-            ))
-        })
+        .ok_or_else(|| PyValueError::new_err(format!("op code {code} is not 0 (read), 1 (write) or 2 (exec)")))
 }
 
 /// A 1-D array argument: borrowed from numpy when contiguous, else gathered.
@@ -89,19 +69,13 @@ impl<T: numpy::Element> ArrayArg<'_, T> {
 }
 
 /// A 1-D numpy array of the given dtype (or a list of ints).
-fn array_arg<'py, T>(
-    value: &Bound<'py, PyAny>,
-    what: &str,
-    dtype: &str,
-) -> PyResult<ArrayArg<'py, T>>
+fn array_arg<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<ArrayArg<'py, T>>
 where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
 {
     if let Ok(arr) = value.cast::<PyArray1<T>>() {
-        let ro = arr
-            .try_readonly()
-            .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+        let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
         if ro.as_slice().is_ok() {
             return Ok(ArrayArg::Borrowed(ro));
         }
@@ -109,21 +83,14 @@ where
     }
     if let Ok(arr) = value.cast::<PyUntypedArray>() {
         if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!(
-                "{what} must be a 1-D array, got {} dimensions",
-                arr.ndim()
-            )));
+            return Err(PyValueError::new_err(format!("{what} must be a 1-D array, got {} dimensions", arr.ndim())));
         }
-        return Err(PyTypeError::new_err(format!(
-            "{what} must be a numpy {dtype} array, got dtype {}",
-            arr.dtype()
-        )));
+        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array, got dtype {}", arr.dtype())));
     }
-    value.extract::<Vec<T>>().map(ArrayArg::Owned).map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be a numpy {dtype} array or a list of ints"
-        ))
-    })
+    value
+        .extract::<Vec<T>>()
+        .map(ArrayArg::Owned)
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))
 }
 
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
@@ -159,10 +126,7 @@ impl PySimulator {
         if let Some(n) = max_map_count {
             cfg.mm.max_map_count = n;
         }
-        Ok(PySimulator {
-            sim: Arc::new(Simulator::new(cfg).py()?),
-            releases: Releases::default(),
-        })
+        Ok(PySimulator { sim: Arc::new(Simulator::new(cfg).py()?), releases: Releases::default() })
     }
 
     /// A new process: an empty address space, or layout="default" for a
@@ -173,17 +137,11 @@ impl PySimulator {
             None | Some("empty") => false,
             Some("default") => true,
             Some(other) => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown layout {other:?}: use \"default\" or \"empty\""
-                )))
+                return Err(PyValueError::new_err(format!("unknown layout {other:?}: use \"default\" or \"empty\"")))
             }
         };
         let pid = self.sim.spawn(default).py()?;
-        Ok(PyProcess {
-            sim: self.sim.clone(),
-            pid,
-            stack: None,
-        })
+        Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -201,10 +159,7 @@ impl PySimulator {
                 ("tasks", c.tasks),
             ],
         )?;
-        let faults = counters_dict(
-            py,
-            &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])),
-        )?;
+        let faults = counters_dict(py, &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])))?;
         d.set_item("faults", faults)?;
         Ok(d)
     }
@@ -212,10 +167,7 @@ impl PySimulator {
     /// The kernel allocators: kmalloc/kfree, vmalloc/vfree, alloc_pages/free_pages, kobjects.
     #[getter]
     fn kernel(&self) -> PyKernel {
-        PyKernel {
-            sim: self.sim.clone(),
-            releases: self.releases.clone(),
-        }
+        PyKernel { sim: self.sim.clone(), releases: self.releases.clone() }
     }
 
     /// Every kernel allocation still live, with the call that made it.
@@ -308,9 +260,7 @@ impl PyProcess {
         fixed: bool,
         fixed_noreplace: bool,
     ) -> PyResult<u64> {
-        let mut req = MmapRequest::anon(size_arg(length, "length")?, Prot::parse(prot).py()?)
-            .with_flags(flags)
-            .py()?;
+        let mut req = MmapRequest::anon(size_arg(length, "length")?, Prot::parse(prot).py()?).with_flags(flags).py()?;
         req.addr = addr.unwrap_or(0);
         req.fixed |= fixed;
         req.fixed_noreplace |= fixed_noreplace;
@@ -321,24 +271,18 @@ impl PyProcess {
     }
 
     fn munmap(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.sim
-            .munmap(self.pid, addr, size_arg(length, "length")?)
-            .py()
+        self.sim.munmap(self.pid, addr, size_arg(length, "length")?).py()
     }
 
     fn mprotect(&self, addr: u64, length: &Bound<'_, PyAny>, prot: &str) -> PyResult<()> {
         let prot = Prot::parse(prot).py()?;
-        self.sim
-            .mprotect(self.pid, addr, size_arg(length, "length")?, prot)
-            .py()
+        self.sim.mprotect(self.pid, addr, size_arg(length, "length")?, prot).py()
     }
 
     /// madvise with "dontfork", "dofork" or "dontneed".
     fn madvise(&self, addr: u64, length: &Bound<'_, PyAny>, advice: &str) -> PyResult<()> {
         let advice = Advice::parse(advice).py()?;
-        self.sim
-            .madvise(self.pid, addr, size_arg(length, "length")?, advice)
-            .py()
+        self.sim.madvise(self.pid, addr, size_arg(length, "length")?, advice).py()
     }
 
     /// brk(2): set the program break and return the new one (the old one if
@@ -350,12 +294,7 @@ impl PyProcess {
 
     /// One access; returns a vmsim.Outcome.
     #[pyo3(signature = (addr, op = None))]
-    fn access(
-        &self,
-        py: Python<'_>,
-        addr: u64,
-        op: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    fn access(&self, py: Python<'_>, addr: u64, op: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let op = op.map(access_arg).transpose()?.unwrap_or(Access::Read);
         let outcome = self.sim.access(self.pid, addr, op).py()?;
         outcome_obj(py, outcome)
@@ -386,9 +325,7 @@ impl PyProcess {
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
         let addrs = array_arg::<u64>(addrs, "addrs", "uint64")?;
         let codes = match ops {
-            Some(o)
-                if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() =>
-            {
+            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
                 Some(array_arg::<u8>(o, "ops", "uint8")?)
             }
             _ => None,
@@ -402,34 +339,22 @@ impl PyProcess {
         let mut out = vec![0u8; addrs.len()];
         let sim = &self.sim;
         let pid = self.pid;
-        py.detach(|| sim.access_batch(pid, addrs, op, &mut out))
-            .py()?;
+        py.detach(|| sim.access_batch(pid, addrs, op, &mut out)).py()?;
         Ok(PyArray1::from_vec(py, out))
     }
 
     fn fork(&self) -> PyResult<PyProcess> {
         let pid = self.sim.fork(self.pid).py()?;
-        Ok(PyProcess {
-            sim: self.sim.clone(),
-            pid,
-            stack: None,
-        })
+        Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
     /// A thread sharing this address space. stack_size (default 8MiB) maps a
     /// pthread-style stack with a guard page; 0 maps none.
     #[pyo3(signature = (stack_size = None))]
     fn clone_thread(&self, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
-        let size = stack_size
-            .map(|s| size_arg(s, "stack_size"))
-            .transpose()?
-            .unwrap_or(8 << 20);
+        let size = stack_size.map(|s| size_arg(s, "stack_size")).transpose()?.unwrap_or(8 << 20);
         let (tid, stack) = self.sim.clone_thread(self.pid, size).py()?;
-        Ok(PyProcess {
-            sim: self.sim.clone(),
-            pid: tid,
-            stack,
-        })
+        Ok(PyProcess { sim: self.sim.clone(), pid: tid, stack })
     }
 
     /// This task exits; the address space goes when its last task has exited.
@@ -438,11 +363,7 @@ impl PyProcess {
         let sim = self.sim.clone();
         let pid = self.pid;
         let events = py.detach(move || sim.exit_traced(pid, trace)).py()?;
-        Ok(if trace {
-            Some(kernel_api::events(events))
-        } else {
-            None
-        })
+        Ok(if trace { Some(kernel_api::events(events)) } else { None })
     }
 
     /// Every thread of this process exits.
@@ -509,11 +430,7 @@ impl PyProcess {
     }
 
     fn __repr__(&self) -> String {
-        let state = if self.sim.is_alive(self.pid) {
-            "alive"
-        } else {
-            "exited"
-        };
+        let state = if self.sim.is_alive(self.pid) { "alive" } else { "exited" };
         format!("Process(pid={}, {state})", self.pid)
     }
 }
@@ -530,17 +447,9 @@ fn parse_chunk<'py>(
     py: Python<'py>,
     data: &[u8],
     first_line: u64,
-    parser: fn(
-        &[u8],
-        u64,
-        &mut Vec<u64>,
-        &mut Vec<u8>,
-    ) -> Result<(), vmsim_core::tracefmt::ParseError>,
+    parser: fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), vmsim_core::tracefmt::ParseError>,
 ) -> PyResult<Parsed<'py>> {
-    let (mut addrs, mut ops) = (
-        Vec::with_capacity(data.len() / 12),
-        Vec::with_capacity(data.len() / 12),
-    );
+    let (mut addrs, mut ops) = (Vec::with_capacity(data.len() / 12), Vec::with_capacity(data.len() / 12));
     py.detach(|| parser(data, first_line, &mut addrs, &mut ops))
         .map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))?;
     Ok((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))
@@ -582,10 +491,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KernelBugError", py.get_type::<KernelBugError>())?;
     m.add("OutOfMemoryError", py.get_type::<OutOfMemoryError>())?;
     m.add_class::<PyKernel>()?;
-    m.add(
-        "OUTCOME_NAMES",
-        Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>(),
-    )?;
+    m.add("OUTCOME_NAMES", Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>())?;
     m.add("DEFAULT_VMA_INDEX", IndexKind::DEFAULT.name())?;
     Ok(())
 }

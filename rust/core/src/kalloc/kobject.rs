@@ -34,9 +34,7 @@ impl Kobjects {
         if self.live.contains_key(&addr) {
             Ok(())
         } else if let Some(name) = self.released.get(&addr) {
-            Err(bug(format!(
-                "{what} of released kobject {name:?} at {addr:#x} (use after release)"
-            )))
+            Err(bug(format!("{what} of released kobject {name:?} at {addr:#x} (use after release)")))
         } else {
             Err(bug(format!("{what} of {addr:#x}: not a kobject")))
         }
@@ -56,32 +54,16 @@ impl Kobjects {
 }
 
 impl KernelAlloc {
-    pub fn kobject_create(
-        &mut self,
-        phys: &mut PhysMem,
-        name: &str,
-        parent: Option<u64>,
-    ) -> Result<u64> {
+    pub fn kobject_create(&mut self, phys: &mut PhysMem, name: &str, parent: Option<u64>) -> Result<u64> {
         if let Some(p) = parent {
             self.kobjects.check_live(p, "kobject_create with parent")?;
         }
         let addr = self.kmalloc(phys, KOBJECT_SIZE, Site::Internal("kobject"))?;
         if let Some(p) = parent {
-            self.kobjects
-                .live
-                .get_mut(&p)
-                .expect("checked live")
-                .refcount += 1;
+            self.kobjects.live.get_mut(&p).expect("checked live").refcount += 1;
         }
         self.kobjects.released.remove(&addr);
-        self.kobjects.live.insert(
-            addr,
-            Kobject {
-                name: name.to_string(),
-                refcount: 1,
-                parent,
-            },
-        );
+        self.kobjects.live.insert(addr, Kobject { name: name.to_string(), refcount: 1, parent });
         Ok(addr)
     }
 
@@ -99,11 +81,7 @@ impl KernelAlloc {
         let mut released = Vec::new();
         let mut next = Some(addr);
         while let Some(a) = next.take() {
-            let o = self
-                .kobjects
-                .live
-                .get_mut(&a)
-                .expect("a live parent is held");
+            let o = self.kobjects.live.get_mut(&a).expect("a live parent is held");
             o.refcount -= 1;
             if o.refcount > 0 {
                 break;

@@ -110,21 +110,12 @@ impl KernelAlloc {
 
     pub fn alloc_pages(&mut self, phys: &mut PhysMem, order: usize, site: Site) -> Result<u64> {
         if order > MAX_ORDER {
-            return Err(Error::invalid(format!(
-                "alloc_pages order {order} is above MAX_ORDER ({MAX_ORDER})"
-            )));
+            return Err(Error::invalid(format!("alloc_pages order {order} is above MAX_ORDER ({MAX_ORDER})")));
         }
         let pfn = phys
             .alloc_block(order, FrameUse::Kernel)
             .ok_or_else(|| Error::OutOfMemory(format!("alloc_pages(order {order})")))?;
-        self.pages.insert(
-            pfn,
-            PageBlock {
-                order,
-                large_kmalloc: false,
-                site,
-            },
-        );
+        self.pages.insert(pfn, PageBlock { order, large_kmalloc: false, site });
         Ok(pfn_to_kaddr(pfn))
     }
 
@@ -138,12 +129,12 @@ impl KernelAlloc {
             return Err(bug(format!("free_pages of misaligned address {addr:#x}")));
         }
         match self.pages.get(&pfn) {
-            None => Err(bug(format!(
-                "free_pages of {addr:#x}: not an allocated block (double free or never allocated)"
-            ))),
-            Some(b) if b.large_kmalloc => Err(bug(format!(
-                "free_pages of {addr:#x}, which kmalloc allocated: use kfree"
-            ))),
+            None => {
+                Err(bug(format!("free_pages of {addr:#x}: not an allocated block (double free or never allocated)")))
+            }
+            Some(b) if b.large_kmalloc => {
+                Err(bug(format!("free_pages of {addr:#x}, which kmalloc allocated: use kfree")))
+            }
             Some(b) if b.order != order => Err(bug(format!(
                 "free_pages of {addr:#x} with order {order}, but it was allocated with order {}",
                 b.order
@@ -166,21 +157,12 @@ impl KernelAlloc {
             let pages = size.div_ceil(4096);
             let order = pages.next_power_of_two().trailing_zeros() as usize;
             if order > MAX_ORDER {
-                return Err(Error::OutOfMemory(format!(
-                    "kmalloc({size}): larger than the largest buddy block"
-                )));
+                return Err(Error::OutOfMemory(format!("kmalloc({size}): larger than the largest buddy block")));
             }
             let pfn = phys
                 .alloc_block(order, FrameUse::Kernel)
                 .ok_or_else(|| Error::OutOfMemory(format!("kmalloc({size})")))?;
-            self.pages.insert(
-                pfn,
-                PageBlock {
-                    order,
-                    large_kmalloc: true,
-                    site,
-                },
-            );
+            self.pages.insert(pfn, PageBlock { order, large_kmalloc: true, site });
             return Ok(pfn_to_kaddr(pfn));
         }
         let cache = self.slab.kmalloc_cache_for(size);
@@ -188,9 +170,8 @@ impl KernelAlloc {
     }
 
     pub fn kmalloc_array(&mut self, phys: &mut PhysMem, n: u64, size: u64) -> Result<u64> {
-        let total = n
-            .checked_mul(size)
-            .ok_or_else(|| Error::invalid(format!("kmalloc_array({n}, {size}) overflows")))?;
+        let total =
+            n.checked_mul(size).ok_or_else(|| Error::invalid(format!("kmalloc_array({n}, {size}) overflows")))?;
         self.kmalloc(phys, total, Site::KmallocArray(n, size))
     }
 
@@ -199,12 +180,10 @@ impl KernelAlloc {
             return Ok(());
         }
         if (VMALLOC_START..VMALLOC_END).contains(&addr) {
-            return Err(bug(format!(
-                "kfree of vmalloc address {addr:#x}: use vfree"
-            )));
+            return Err(bug(format!("kfree of vmalloc address {addr:#x}: use vfree")));
         }
-        let pfn = kaddr_to_pfn(addr, phys)
-            .ok_or_else(|| bug(format!("kfree of {addr:#x}: not a kernel heap address")))?;
+        let pfn =
+            kaddr_to_pfn(addr, phys).ok_or_else(|| bug(format!("kfree of {addr:#x}: not a kernel heap address")))?;
         let f = phys.frame(pfn);
         if f.flags & flags::SLAB != 0 {
             return self.slab.free(phys, addr, None).map(|_| ());
@@ -216,15 +195,11 @@ impl KernelAlloc {
                 phys.free_block(pfn, order);
                 Ok(())
             }
-            Some(_) => Err(bug(format!(
-                "kfree of {addr:#x}, which alloc_pages allocated: use free_pages"
-            ))),
-            None if f.flags & flags::KERNEL != 0 => Err(bug(format!(
-                "kfree of {addr:#x}: inside an allocation, not its start"
-            ))),
-            None => Err(bug(format!(
-                "kfree of {addr:#x}: double free or invalid free (no live object there)"
-            ))),
+            Some(_) => Err(bug(format!("kfree of {addr:#x}, which alloc_pages allocated: use free_pages"))),
+            None if f.flags & flags::KERNEL != 0 => {
+                Err(bug(format!("kfree of {addr:#x}: inside an allocation, not its start")))
+            }
+            None => Err(bug(format!("kfree of {addr:#x}: double free or invalid free (no live object there)"))),
         }
     }
 
@@ -238,11 +213,7 @@ impl KernelAlloc {
             .map(|(&pfn, b)| LiveAllocation {
                 addr: pfn_to_kaddr(pfn),
                 size: 4096 << b.order,
-                kind: if b.large_kmalloc {
-                    "kmalloc"
-                } else {
-                    "alloc_pages"
-                },
+                kind: if b.large_kmalloc { "kmalloc" } else { "alloc_pages" },
                 site: b.site.to_string(),
             })
             .collect();

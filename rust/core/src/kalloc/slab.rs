@@ -79,14 +79,7 @@ impl SlabAllocator {
         let mut size = 8u64;
         while size <= KMALLOC_MAX_CACHE_SIZE {
             let id = self.create(
-                &format!(
-                    "kmalloc-{}",
-                    if size >= 1024 {
-                        format!("{}k", size / 1024)
-                    } else {
-                        size.to_string()
-                    }
-                ),
+                &format!("kmalloc-{}", if size >= 1024 { format!("{}k", size / 1024) } else { size.to_string() }),
                 size as u32,
                 false,
             );
@@ -103,9 +96,7 @@ impl SlabAllocator {
             )));
         }
         if self.caches.iter().any(|c| c.name == name) {
-            return Err(Error::invalid(format!(
-                "kmem_cache_create: a cache named {name:?} exists already"
-            )));
+            return Err(Error::invalid(format!("kmem_cache_create: a cache named {name:?} exists already")));
         }
         let size = size.next_multiple_of(8);
         let order = slab_order(size);
@@ -127,16 +118,10 @@ impl SlabAllocator {
     pub fn destroy(&mut self, cache: u32) -> Result<()> {
         let c = self.cache(cache)?;
         if !c.user {
-            return Err(Error::invalid(format!(
-                "{} belongs to the kernel and cannot be destroyed",
-                c.name
-            )));
+            return Err(Error::invalid(format!("{} belongs to the kernel and cannot be destroyed", c.name)));
         }
         if c.active_objs != 0 {
-            return Err(bug(format!(
-                "kmem_cache_destroy of {}: {} objects still allocated",
-                c.name, c.active_objs
-            )));
+            return Err(bug(format!("kmem_cache_destroy of {}: {} objects still allocated", c.name, c.active_objs)));
         }
         self.caches[cache as usize].name = format!("(destroyed {})", c.name);
         self.caches[cache as usize].user = false;
@@ -144,16 +129,11 @@ impl SlabAllocator {
     }
 
     fn cache(&self, id: u32) -> Result<&SlabCache> {
-        self.caches
-            .get(id as usize)
-            .ok_or_else(|| Error::invalid(format!("no slab cache with id {id}")))
+        self.caches.get(id as usize).ok_or_else(|| Error::invalid(format!("no slab cache with id {id}")))
     }
 
     pub fn find(&self, name: &str) -> Option<u32> {
-        self.caches
-            .iter()
-            .position(|c| c.name == name)
-            .map(|i| i as u32)
+        self.caches.iter().position(|c| c.name == name).map(|i| i as u32)
     }
 
     pub fn kmalloc_cache_for(&self, size: u64) -> u32 {
@@ -164,19 +144,14 @@ impl SlabAllocator {
     pub fn alloc(&mut self, phys: &mut PhysMem, cache: u32, site: Site) -> Result<u64> {
         let c = self.cache(cache)?;
         if c.name.starts_with("(destroyed") {
-            return Err(bug(format!(
-                "kmem_cache_alloc from destroyed cache {}",
-                c.name
-            )));
+            return Err(bug(format!("kmem_cache_alloc from destroyed cache {}", c.name)));
         }
         let objs = c.objs_per_slab;
         let id = match c.partial.last() {
             Some(&id) => id,
             None => self.grow(phys, cache)?,
         };
-        let slab = self.slabs[id as usize]
-            .as_mut()
-            .expect("partial slab is live");
+        let slab = self.slabs[id as usize].as_mut().expect("partial slab is live");
         let idx = match slab.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -245,14 +220,10 @@ impl SlabAllocator {
     pub fn free(&mut self, phys: &mut PhysMem, addr: u64, expect: Option<u32>) -> Result<u32> {
         let pfn = ((addr - PAGE_OFFSET) >> 12) as Pfn;
         if phys.frame(pfn).flags & flags::SLAB == 0 {
-            return Err(bug(format!(
-                "kmem_cache_free of {addr:#x}: not a slab object"
-            )));
+            return Err(bug(format!("kmem_cache_free of {addr:#x}: not a slab object")));
         }
         let id = phys.frame(pfn).mapcount;
-        let slab = self.slabs[id as usize]
-            .as_ref()
-            .expect("slab page points at a live slab");
+        let slab = self.slabs[id as usize].as_ref().expect("slab page points at a live slab");
         let c = &self.caches[slab.cache as usize];
         if let Some(want) = expect {
             if want != slab.cache {
@@ -265,16 +236,10 @@ impl SlabAllocator {
         let off = addr - pfn_to_kaddr(slab.pfn);
         let idx = (off / c.size as u64) as usize;
         if off % c.size as u64 != 0 || idx >= c.objs_per_slab as usize {
-            return Err(bug(format!(
-                "invalid free of {addr:#x}: not the start of a {} object",
-                c.name
-            )));
+            return Err(bug(format!("invalid free of {addr:#x}: not the start of a {} object", c.name)));
         }
         if slab.used[idx / 64] & (1 << (idx % 64)) == 0 {
-            return Err(bug(format!(
-                "double free of {addr:#x} ({} object already free)",
-                c.name
-            )));
+            return Err(bug(format!("double free of {addr:#x} ({} object already free)", c.name)));
         }
         let cache = slab.cache;
         let slab = self.slabs[id as usize].as_mut().expect("live");
@@ -307,10 +272,7 @@ impl SlabAllocator {
         let c = &mut self.caches[cache as usize];
         c.partial.swap_remove(pos as usize);
         if let Some(&moved) = c.partial.get(pos as usize) {
-            self.slabs[moved as usize]
-                .as_mut()
-                .expect("live")
-                .partial_pos = pos;
+            self.slabs[moved as usize].as_mut().expect("live").partial_pos = pos;
         }
     }
 
@@ -339,11 +301,7 @@ impl SlabAllocator {
                     out.push(LiveAllocation {
                         addr: pfn_to_kaddr(s.pfn) + i as u64 * c.size as u64,
                         size: c.size as u64,
-                        kind: if c.name.starts_with("kmalloc-") {
-                            "kmalloc"
-                        } else {
-                            "kmem_cache_alloc"
-                        },
+                        kind: if c.name.starts_with("kmalloc-") { "kmalloc" } else { "kmem_cache_alloc" },
                         site: format!("{site} ({})", c.name),
                     });
                 }
@@ -353,11 +311,7 @@ impl SlabAllocator {
     }
 
     pub fn frames(&self) -> Vec<Pfn> {
-        self.slabs
-            .iter()
-            .flatten()
-            .flat_map(|s| s.pfn..s.pfn + (1 << self.caches[s.cache as usize].order))
-            .collect()
+        self.slabs.iter().flatten().flat_map(|s| s.pfn..s.pfn + (1 << self.caches[s.cache as usize].order)).collect()
     }
 
     pub fn pages(&self) -> u64 {
@@ -387,8 +341,7 @@ impl SlabAllocator {
             for (id, s) in slabs {
                 let bits: u32 = s.used.iter().map(|w| w.count_ones()).sum();
                 if bits != s.inuse
-                    || s.inuse as usize + s.free_objects(c.objs_per_slab)
-                        != c.objs_per_slab as usize
+                    || s.inuse as usize + s.free_objects(c.objs_per_slab) != c.objs_per_slab as usize
                     || s.inuse == 0
                 {
                     return Err(format!(

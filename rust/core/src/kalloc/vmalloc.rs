@@ -39,9 +39,7 @@ impl Vmalloc {
             start = a.start + a.size + PAGE;
         }
         if start + span > VMALLOC_END {
-            return Err(Error::OutOfMemory(format!(
-                "vmalloc({size}): the vmalloc area is full"
-            )));
+            return Err(Error::OutOfMemory(format!("vmalloc({size}): the vmalloc area is full")));
         }
         let mut pages = Vec::with_capacity(npages as usize);
         for _ in 0..npages {
@@ -55,15 +53,7 @@ impl Vmalloc {
                 }
             }
         }
-        self.areas.insert(
-            start,
-            VmallocArea {
-                start,
-                size: npages * PAGE,
-                pages,
-                site,
-            },
-        );
+        self.areas.insert(start, VmallocArea { start, size: npages * PAGE, pages, site });
         Ok(start)
     }
 
@@ -76,7 +66,9 @@ impl Vmalloc {
                 "vfree of {addr:#x}: not a vmalloc address (kmalloc'd memory goes back with kfree)"
             )));
         }
-        let area = self.areas.remove(&addr).ok_or_else(|| bug(format!("vfree of {addr:#x}: no vmalloc area starts there (double free or a pointer inside one)")))?;
+        let area = self.areas.remove(&addr).ok_or_else(|| {
+            bug(format!("vfree of {addr:#x}: no vmalloc area starts there (double free or a pointer inside one)"))
+        })?;
         for pfn in area.pages {
             phys.free_block(pfn, 0);
         }
@@ -90,20 +82,12 @@ impl Vmalloc {
     pub fn live(&self) -> Vec<LiveAllocation> {
         self.areas
             .values()
-            .map(|a| LiveAllocation {
-                addr: a.start,
-                size: a.size,
-                kind: "vmalloc",
-                site: a.site.to_string(),
-            })
+            .map(|a| LiveAllocation { addr: a.start, size: a.size, kind: "vmalloc", site: a.site.to_string() })
             .collect()
     }
 
     pub fn frames(&self) -> Vec<Pfn> {
-        self.areas
-            .values()
-            .flat_map(|a| a.pages.iter().copied())
-            .collect()
+        self.areas.values().flat_map(|a| a.pages.iter().copied()).collect()
     }
 
     pub fn pages(&self) -> u64 {
@@ -115,10 +99,7 @@ impl Vmalloc {
         let mut end = VMALLOC_START;
         for a in self.areas.values() {
             if a.start < end || a.pages.len() as u64 * PAGE != a.size {
-                return Err(format!(
-                    "vmalloc area {:#x} overlaps the one before or its guard page",
-                    a.start
-                ));
+                return Err(format!("vmalloc area {:#x} overlaps the one before or its guard page", a.start));
             }
             end = a.start + a.size + PAGE;
         }

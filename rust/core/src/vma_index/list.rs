@@ -22,13 +22,7 @@ pub struct ListIndex {
 
 impl Default for ListIndex {
     fn default() -> Self {
-        ListIndex {
-            nodes: Vec::new(),
-            free: Vec::new(),
-            head: NIL,
-            len: 0,
-            mmap_cache: NIL,
-        }
+        ListIndex { nodes: Vec::new(), free: Vec::new(), head: NIL, len: 0, mmap_cache: NIL }
     }
 }
 
@@ -123,22 +117,15 @@ impl VmaIndex for ListIndex {
         }
     }
     fn range(&self, start: u64, end: u64) -> Vec<Vma> {
-        self.iter()
-            .skip_while(|v| v.end <= start)
-            .take_while(|v| v.start < end)
-            .copied()
-            .collect()
+        self.iter().skip_while(|v| v.end <= start).take_while(|v| v.start < end).copied().collect()
     }
     fn find_gap(&self, len: u64, low: u64, high: u64, top_down: bool) -> Option<u64> {
         // One pass in address order; top-down keeps the last (highest) fit.
         let mut prev_end = 0;
         let mut best = None;
-        for v in self.iter().chain(std::iter::once(&Vma::anon(
-            u64::MAX,
-            u64::MAX,
-            Default::default(),
-            Default::default(),
-        ))) {
+        for v in
+            self.iter().chain(std::iter::once(&Vma::anon(u64::MAX, u64::MAX, Default::default(), Default::default())))
+        {
             if let Some(at) = fit_gap(prev_end, v.start, len, low, high, top_down) {
                 if !top_down {
                     return Some(at);

@@ -16,14 +16,8 @@ const LEAF_MAX: usize = 16;
 const LEAF_MIN: usize = LEAF_MAX / 2;
 const NODE_MAX: usize = 10;
 const NODE_MIN: usize = NODE_MAX / 2;
-const EMPTY: Vma = Vma {
-    start: 0,
-    end: 0,
-    prot: Prot::NONE,
-    flags: VmFlags::EMPTY,
-    backing: crate::vma::Backing::Anon,
-    anon_vma: 0,
-};
+const EMPTY: Vma =
+    Vma { start: 0, end: 0, prot: Prot::NONE, flags: VmFlags::EMPTY, backing: crate::vma::Backing::Anon, anon_vma: 0 };
 
 /// What a parent keeps about each child.
 #[derive(Clone, Copy, Default, Debug, PartialEq)]
@@ -64,24 +58,12 @@ enum Node {
 
 impl Leaf {
     fn empty() -> Leaf {
-        Leaf {
-            len: 0,
-            ends: [0; LEAF_MAX + 1],
-            vmas: [EMPTY; LEAF_MAX + 1],
-        }
+        Leaf { len: 0, ends: [0; LEAF_MAX + 1], vmas: [EMPTY; LEAF_MAX + 1] }
     }
     fn summary(&self) -> Summary {
         let v = &self.vmas[..self.len];
-        let max_gap = v
-            .windows(2)
-            .map(|w| w[1].start - w[0].end)
-            .max()
-            .unwrap_or(0);
-        Summary {
-            min_start: v[0].start,
-            max_end: v[self.len - 1].end,
-            max_gap,
-        }
+        let max_gap = v.windows(2).map(|w| w[1].start - w[0].end).max().unwrap_or(0);
+        Summary { min_start: v[0].start, max_end: v[self.len - 1].end, max_gap }
     }
     fn insert_at(&mut self, i: usize, vma: Vma) {
         self.vmas.copy_within(i..self.len, i + 1);
@@ -117,11 +99,7 @@ impl Internal {
                 max_gap = max_gap.max(self.mins[i + 1] - self.pivots[i]);
             }
         }
-        Summary {
-            min_start: self.mins[0],
-            max_end: self.pivots[self.len - 1],
-            max_gap,
-        }
+        Summary { min_start: self.mins[0], max_end: self.pivots[self.len - 1], max_gap }
     }
     fn set(&mut self, i: usize, child: u32, s: Summary) {
         self.children[i] = child;
@@ -146,10 +124,7 @@ impl Internal {
     }
     /// The child whose range holds `start`: the last one starting at or below it.
     fn child_for(&self, start: u64) -> usize {
-        self.mins[1..self.len]
-            .iter()
-            .take_while(|&&m| m <= start)
-            .count()
+        self.mins[1..self.len].iter().take_while(|&&m| m <= start).count()
     }
 }
 
@@ -162,12 +137,7 @@ pub struct MapleIndex {
 
 impl Default for MapleIndex {
     fn default() -> Self {
-        MapleIndex {
-            nodes: Vec::new(),
-            free: Vec::new(),
-            root: NIL,
-            len: 0,
-        }
+        MapleIndex { nodes: Vec::new(), free: Vec::new(), root: NIL, len: 0 }
     }
 }
 
@@ -212,15 +182,11 @@ impl MapleIndex {
                 let child = n.children[c];
                 let grown = self.insert_below(child, vma);
                 let s = self.summary(child);
-                let Node::Internal(n) = &mut self.nodes[i as usize] else {
-                    unreachable!()
-                };
+                let Node::Internal(n) = &mut self.nodes[i as usize] else { unreachable!() };
                 n.set(c, child, s);
                 let new_child = grown?;
                 let s_new = self.summary(new_child);
-                let Node::Internal(n) = &mut self.nodes[i as usize] else {
-                    unreachable!()
-                };
+                let Node::Internal(n) = &mut self.nodes[i as usize] else { unreachable!() };
                 n.insert_at(c + 1, new_child, s_new);
                 if n.len <= NODE_MAX {
                     return None;
@@ -228,11 +194,7 @@ impl MapleIndex {
                 let mut right = Internal::empty();
                 let keep = n.len / 2;
                 for j in keep..n.len {
-                    let s = Summary {
-                        min_start: n.mins[j],
-                        max_end: n.pivots[j],
-                        max_gap: n.gaps[j],
-                    };
+                    let s = Summary { min_start: n.mins[j], max_end: n.pivots[j], max_gap: n.gaps[j] };
                     right.insert_at(j - keep, n.children[j], s);
                 }
                 n.len = keep;
@@ -253,18 +215,12 @@ impl MapleIndex {
                 let c = n.child_for(start);
                 let child = n.children[c];
                 let removed = self.remove_below(child, start)?;
-                let min = if matches!(self.nodes[child as usize], Node::Leaf(_)) {
-                    LEAF_MIN
-                } else {
-                    NODE_MIN
-                };
+                let min = if matches!(self.nodes[child as usize], Node::Leaf(_)) { LEAF_MIN } else { NODE_MIN };
                 if self.entries(child) < min {
                     self.rebalance(i, c);
                 } else {
                     let s = self.summary(child);
-                    let Node::Internal(n) = &mut self.nodes[i as usize] else {
-                        unreachable!()
-                    };
+                    let Node::Internal(n) = &mut self.nodes[i as usize] else { unreachable!() };
                     n.set(c, child, s);
                 }
                 Some(removed)
@@ -275,27 +231,14 @@ impl MapleIndex {
     /// Child `c` of node `p` is under-full: merge it with a neighbour, or
     /// share the neighbour's entries evenly between the two.
     fn rebalance(&mut self, p: u32, c: usize) {
-        let Node::Internal(n) = &self.nodes[p as usize] else {
-            unreachable!()
-        };
-        let (l, r) = if c + 1 < n.len {
-            (c, c + 1)
-        } else {
-            (c - 1, c)
-        };
+        let Node::Internal(n) = &self.nodes[p as usize] else { unreachable!() };
+        let (l, r) = if c + 1 < n.len { (c, c + 1) } else { (c - 1, c) };
         let (left, right) = (n.children[l], n.children[r]);
-        let merged = match (
-            self.nodes[left as usize].clone(),
-            &self.nodes[right as usize],
-        ) {
+        let merged = match (self.nodes[left as usize].clone(), &self.nodes[right as usize]) {
             (Node::Leaf(mut a), Node::Leaf(b)) => {
                 let mut all: Vec<Vma> = a.vmas[..a.len].to_vec();
                 all.extend_from_slice(&b.vmas[..b.len]);
-                let keep = if all.len() <= LEAF_MAX {
-                    all.len()
-                } else {
-                    all.len() / 2
-                };
+                let keep = if all.len() <= LEAF_MAX { all.len() } else { all.len() / 2 };
                 let mut b2 = Leaf::empty();
                 a.len = 0;
                 for (j, v) in all.iter().enumerate() {
@@ -312,31 +255,13 @@ impl MapleIndex {
             (Node::Internal(mut a), Node::Internal(b)) => {
                 let mut all: Vec<(u32, Summary)> = (0..a.len)
                     .map(|j| {
-                        (
-                            a.children[j],
-                            Summary {
-                                min_start: a.mins[j],
-                                max_end: a.pivots[j],
-                                max_gap: a.gaps[j],
-                            },
-                        )
+                        (a.children[j], Summary { min_start: a.mins[j], max_end: a.pivots[j], max_gap: a.gaps[j] })
                     })
                     .collect();
                 all.extend((0..b.len).map(|j| {
-                    (
-                        b.children[j],
-                        Summary {
-                            min_start: b.mins[j],
-                            max_end: b.pivots[j],
-                            max_gap: b.gaps[j],
-                        },
-                    )
+                    (b.children[j], Summary { min_start: b.mins[j], max_end: b.pivots[j], max_gap: b.gaps[j] })
                 }));
-                let keep = if all.len() <= NODE_MAX {
-                    all.len()
-                } else {
-                    all.len() / 2
-                };
+                let keep = if all.len() <= NODE_MAX { all.len() } else { all.len() / 2 };
                 let mut b2 = Internal::empty();
                 a.len = 0;
                 for (j, &(ch, s)) in all.iter().enumerate() {
@@ -355,16 +280,12 @@ impl MapleIndex {
         let s_left = self.summary(left);
         if merged {
             self.free.push(right);
-            let Node::Internal(n) = &mut self.nodes[p as usize] else {
-                unreachable!()
-            };
+            let Node::Internal(n) = &mut self.nodes[p as usize] else { unreachable!() };
             n.remove_at(r);
             n.set(l, left, s_left);
         } else {
             let s_right = self.summary(right);
-            let Node::Internal(n) = &mut self.nodes[p as usize] else {
-                unreachable!()
-            };
+            let Node::Internal(n) = &mut self.nodes[p as usize] else { unreachable!() };
             n.set(l, left, s_left);
             n.set(r, right, s_right);
         }
@@ -382,11 +303,7 @@ impl MapleIndex {
 
     fn last_before_in(&self, i: u32, addr: u64) -> Option<Vma> {
         match &self.nodes[i as usize] {
-            Node::Leaf(l) => l.vmas[..l.len]
-                .iter()
-                .take_while(|v| v.end <= addr)
-                .last()
-                .copied(),
+            Node::Leaf(l) => l.vmas[..l.len].iter().take_while(|v| v.end <= addr).last().copied(),
             Node::Internal(n) => {
                 // Children wholly ending at or below addr: the answer is in
                 // the first child that does not, or else the one before it.
@@ -403,11 +320,7 @@ impl MapleIndex {
 
     fn collect(&self, i: u32, lo: u64, hi: u64, out: &mut Vec<Vma>) {
         match &self.nodes[i as usize] {
-            Node::Leaf(l) => out.extend(
-                l.vmas[..l.len]
-                    .iter()
-                    .filter(|v| v.end > lo && v.start < hi),
-            ),
+            Node::Leaf(l) => out.extend(l.vmas[..l.len].iter().filter(|v| v.end > lo && v.start < hi)),
             Node::Internal(n) => {
                 for j in 0..n.len {
                     if n.pivots[j] > lo && n.mins[j] < hi {
@@ -424,14 +337,9 @@ impl MapleIndex {
                 let v = &l.vmas[..l.len];
                 let fit = |j: usize| fit_gap(v[j - 1].end, v[j].start, len, low, high, top_down);
                 if top_down {
-                    (1..l.len)
-                        .rev()
-                        .take_while(|&j| v[j].start > low)
-                        .find_map(fit)
+                    (1..l.len).rev().take_while(|&j| v[j].start > low).find_map(fit)
                 } else {
-                    (1..l.len)
-                        .take_while(|&j| v[j - 1].end < high)
-                        .find_map(fit)
+                    (1..l.len).take_while(|&j| v[j - 1].end < high).find_map(fit)
                 }
             }
             Node::Internal(n) => {
@@ -440,8 +348,7 @@ impl MapleIndex {
                         .then(|| self.gap_in(n.children[j], len, low, high, top_down))
                         .flatten()
                 };
-                let between =
-                    |j: usize| fit_gap(n.pivots[j], n.mins[j + 1], len, low, high, top_down);
+                let between = |j: usize| fit_gap(n.pivots[j], n.mins[j + 1], len, low, high, top_down);
                 if top_down {
                     for j in (0..n.len).rev() {
                         if j + 1 < n.len {
@@ -477,21 +384,14 @@ impl MapleIndex {
     }
 
     /// Depth of every leaf (all equal), checking fill, order and summaries.
-    fn check_node(
-        &self,
-        i: u32,
-        is_root: bool,
-        depth: u32,
-        leaf_depth: &mut Option<u32>,
-    ) -> Result<Summary, String> {
+    fn check_node(&self, i: u32, is_root: bool, depth: u32, leaf_depth: &mut Option<u32>) -> Result<Summary, String> {
         match &self.nodes[i as usize] {
             Node::Leaf(l) => {
                 if l.len == 0 || l.len > LEAF_MAX || (!is_root && l.len < LEAF_MIN) {
                     return Err(format!("maple: leaf holds {} entries", l.len));
                 }
                 for j in 0..l.len {
-                    if l.ends[j] != l.vmas[j].end || (j > 0 && l.vmas[j - 1].end > l.vmas[j].start)
-                    {
+                    if l.ends[j] != l.vmas[j].end || (j > 0 && l.vmas[j - 1].end > l.vmas[j].start) {
                         return Err(format!("maple: leaf entry {j} out of order or stale end"));
                     }
                 }
@@ -501,24 +401,14 @@ impl MapleIndex {
                 Ok(l.summary())
             }
             Node::Internal(n) => {
-                if n.len == 0
-                    || n.len > NODE_MAX
-                    || (!is_root && n.len < NODE_MIN)
-                    || (is_root && n.len < 2)
-                {
+                if n.len == 0 || n.len > NODE_MAX || (!is_root && n.len < NODE_MIN) || (is_root && n.len < 2) {
                     return Err(format!("maple: internal node holds {} children", n.len));
                 }
                 for j in 0..n.len {
                     let s = self.check_node(n.children[j], false, depth + 1, leaf_depth)?;
-                    let kept = Summary {
-                        min_start: n.mins[j],
-                        max_end: n.pivots[j],
-                        max_gap: n.gaps[j],
-                    };
+                    let kept = Summary { min_start: n.mins[j], max_end: n.pivots[j], max_gap: n.gaps[j] };
                     if s != kept {
-                        return Err(format!(
-                            "maple: stale pivot/gap for child {j}: kept {kept:?}, real {s:?}"
-                        ));
+                        return Err(format!("maple: stale pivot/gap for child {j}: kept {kept:?}, real {s:?}"));
                     }
                     if j > 0 && n.pivots[j - 1] > n.mins[j] {
                         return Err("maple: pivots out of order".into());
@@ -612,8 +502,7 @@ impl VmaIndex for MapleIndex {
                     Node::Internal(n) => i = n.children[n.child_for(old_start)],
                     Node::Leaf(l) => {
                         let at = l.vmas[..l.len].partition_point(|v| v.start < old_start);
-                        if at < l.len && l.vmas[at].start == old_start && l.vmas[at].end == vma.end
-                        {
+                        if at < l.len && l.vmas[at].start == old_start && l.vmas[at].end == vma.end {
                             l.vmas[at] = vma;
                             return;
                         }
@@ -654,19 +543,12 @@ impl VmaIndex for MapleIndex {
     }
     fn check(&self) -> Result<(), String> {
         if self.root == NIL {
-            return if self.len == 0 {
-                Ok(())
-            } else {
-                Err("maple: empty tree with len > 0".into())
-            };
+            return if self.len == 0 { Ok(()) } else { Err("maple: empty tree with len > 0".into()) };
         }
         self.check_node(self.root, true, 0, &mut None)?;
         let count = self.range(0, u64::MAX).len();
         if count != self.len {
-            return Err(format!(
-                "maple: {count} entries reachable, len says {}",
-                self.len
-            ));
+            return Err(format!("maple: {count} entries reachable, len says {}", self.len));
         }
         Ok(())
     }

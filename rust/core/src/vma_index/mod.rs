@@ -66,13 +66,8 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
-    pub const ALL: [IndexKind; 5] = [
-        IndexKind::List,
-        IndexKind::RbTree,
-        IndexKind::Maple,
-        IndexKind::BTree,
-        IndexKind::SortedVec,
-    ];
+    pub const ALL: [IndexKind; 5] =
+        [IndexKind::List, IndexKind::RbTree, IndexKind::Maple, IndexKind::BTree, IndexKind::SortedVec];
     pub const DEFAULT: IndexKind = IndexKind::Maple;
 
     pub fn name(self) -> &'static str {
@@ -86,16 +81,10 @@ impl IndexKind {
     }
 
     pub fn parse(name: &str) -> crate::error::Result<IndexKind> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|k| k.name()).collect();
-                crate::error::Error::invalid(format!(
-                    "unknown vma_index {name:?}; choose one of {}",
-                    names.join(", ")
-                ))
-            })
+        Self::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|k| k.name()).collect();
+            crate::error::Error::invalid(format!("unknown vma_index {name:?}; choose one of {}", names.join(", ")))
+        })
     }
 
     pub fn build(self) -> Box<dyn VmaIndex> {
@@ -126,14 +115,7 @@ pub(crate) fn arena_alloc<T>(nodes: &mut Vec<T>, free: &mut Vec<u32>, node: T) -
 /// The placement of `len` bytes in the free range [gap_start, gap_end)
 /// clipped to [low, high): highest address when `top_down`, else lowest.
 #[inline]
-pub(crate) fn fit_gap(
-    gap_start: u64,
-    gap_end: u64,
-    len: u64,
-    low: u64,
-    high: u64,
-    top_down: bool,
-) -> Option<u64> {
+pub(crate) fn fit_gap(gap_start: u64, gap_end: u64, len: u64, low: u64, high: u64, top_down: bool) -> Option<u64> {
     let (s, e) = (gap_start.max(low), gap_end.min(high));
     if e < s || e - s < len {
         None
@@ -146,12 +128,7 @@ pub(crate) fn fit_gap(
 
 /// Gap search over VMAs visited from high to low addresses (only those with
 /// `start < high`, as (start, end) pairs): the highest fit in [low, high).
-pub(crate) fn gap_top_down(
-    vmas: impl Iterator<Item = (u64, u64)>,
-    len: u64,
-    low: u64,
-    high: u64,
-) -> Option<u64> {
+pub(crate) fn gap_top_down(vmas: impl Iterator<Item = (u64, u64)>, len: u64, low: u64, high: u64) -> Option<u64> {
     let mut gap_end = high;
     for (start, end) in vmas {
         let gap_start = end.max(low);
@@ -168,12 +145,7 @@ pub(crate) fn gap_top_down(
 
 /// Gap search over VMAs visited from low to high addresses (only those with
 /// `end > low`): the lowest fit in [low, high).
-pub(crate) fn gap_bottom_up(
-    vmas: impl Iterator<Item = (u64, u64)>,
-    len: u64,
-    low: u64,
-    high: u64,
-) -> Option<u64> {
+pub(crate) fn gap_bottom_up(vmas: impl Iterator<Item = (u64, u64)>, len: u64, low: u64, high: u64) -> Option<u64> {
     let mut gap_start = low;
     for (start, end) in vmas {
         let gap_end = start.min(high);
@@ -225,8 +197,7 @@ mod conformance {
                     let start = rng.below(1000) * page;
                     let end = start + (1 + rng.below(8)) * page;
                     if model.iter().all(|v| v.end <= start || v.start >= end) {
-                        let v =
-                            Vma::anon(start, end, Prot::parse("rw").unwrap(), VmFlags::default());
+                        let v = Vma::anon(start, end, Prot::parse("rw").unwrap(), VmFlags::default());
                         idx.insert(v);
                         model.push(v);
                         model.sort_by_key(|v| v.start);
@@ -236,12 +207,7 @@ mod conformance {
                     assert_eq!(idx.remove(v.start), Some(v), "{} step {step}", kind.name());
                 } else if op < 8 {
                     let a = rng.below(1100) * page + rng.below(page);
-                    assert_eq!(
-                        idx.find(a),
-                        model_find(&model, a),
-                        "{} find step {step}",
-                        kind.name()
-                    );
+                    assert_eq!(idx.find(a), model_find(&model, a), "{} find step {step}", kind.name());
                     let prev = model.iter().rev().find(|v| v.end <= a).copied();
                     assert_eq!(idx.last_before(a), prev, "{} last_before", kind.name());
                 } else {
@@ -249,32 +215,17 @@ mod conformance {
                     let low = rng.below(500) * page;
                     let high = low + rng.below(700) * page;
                     let spans = || model.iter().map(|v| (v.start, v.end));
-                    let want_td =
-                        gap_top_down(spans().rev().filter(|s| s.0 < high), len, low, high);
+                    let want_td = gap_top_down(spans().rev().filter(|s| s.0 < high), len, low, high);
                     let want_bu = gap_bottom_up(spans().filter(|s| s.1 > low), len, low, high);
-                    assert_eq!(
-                        idx.find_gap(len, low, high, true),
-                        want_td,
-                        "{} gap td",
-                        kind.name()
-                    );
-                    assert_eq!(
-                        idx.find_gap(len, low, high, false),
-                        want_bu,
-                        "{} gap bu",
-                        kind.name()
-                    );
+                    assert_eq!(idx.find_gap(len, low, high, true), want_td, "{} gap td", kind.name());
+                    assert_eq!(idx.find_gap(len, low, high, false), want_bu, "{} gap bu", kind.name());
                 }
                 assert_eq!(idx.len(), model.len());
                 idx.check().unwrap();
             }
             assert_eq!(idx.all(), model);
             let (a, b) = (300 * page, 600 * page);
-            let want: Vec<_> = model
-                .iter()
-                .filter(|v| v.end > a && v.start < b)
-                .copied()
-                .collect();
+            let want: Vec<_> = model.iter().filter(|v| v.end > a && v.start < b).copied().collect();
             assert_eq!(idx.range(a, b), want);
         }
     }
@@ -290,55 +241,32 @@ mod conformance {
             let page = 4096u64;
             for round in 0..2 {
                 for step in 0..6000u64 {
-                    let grow = if round == 0 {
-                        rng.below(10) < 8
-                    } else {
-                        rng.below(10) < 2
-                    };
+                    let grow = if round == 0 { rng.below(10) < 8 } else { rng.below(10) < 2 };
                     if grow {
                         let slot = rng.below(50_000);
                         let (start, end) = (slot * 2 * page, slot * 2 * page + page);
                         if let std::collections::btree_map::Entry::Vacant(e) = model.entry(start) {
-                            let v = Vma::anon(
-                                start,
-                                end,
-                                Prot::parse("r").unwrap(),
-                                VmFlags::default(),
-                            );
+                            let v = Vma::anon(start, end, Prot::parse("r").unwrap(), VmFlags::default());
                             e.insert(v);
                             idx.insert(v);
                         }
-                    } else if let Some(&start) = model
-                        .keys()
-                        .nth(rng.below(model.len().max(1) as u64) as usize)
-                    {
+                    } else if let Some(&start) = model.keys().nth(rng.below(model.len().max(1) as u64) as usize) {
                         assert_eq!(idx.remove(start), model.remove(&start));
                     }
                     if step % 500 == 0 {
-                        idx.check()
-                            .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+                        idx.check().unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
                         let a = rng.below(100_000 * page);
                         let want = model.values().find(|v| v.end > a).copied();
                         assert_eq!(idx.find(a), want, "{}", kind.name());
                         let all: Vec<_> = model.values().map(|v| (v.start, v.end)).collect();
                         let len = (1 + rng.below(4)) * page;
                         let want_gap = gap_top_down(all.iter().rev().copied(), len, 0, 1 << 40);
-                        assert_eq!(
-                            idx.find_gap(len, 0, 1 << 40, true),
-                            want_gap,
-                            "{}",
-                            kind.name()
-                        );
+                        assert_eq!(idx.find_gap(len, 0, 1 << 40, true), want_gap, "{}", kind.name());
                     }
                 }
             }
             idx.check().unwrap();
-            assert_eq!(
-                idx.all(),
-                model.values().copied().collect::<Vec<_>>(),
-                "{}",
-                kind.name()
-            );
+            assert_eq!(idx.all(), model.values().copied().collect::<Vec<_>>(), "{}", kind.name());
         }
     }
 

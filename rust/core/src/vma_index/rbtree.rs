@@ -338,11 +338,7 @@ impl RbTreeIndex {
     fn cache_lookup(&mut self, addr: u64) -> Option<Vma> {
         let (tid, seq) = (self.current_tid, self.seq);
         let c = self.caches.iter().find(|c| c.tid == tid && c.seq == seq)?;
-        c.slots
-            .iter()
-            .flatten()
-            .find(|v| v.start <= addr && addr < v.end)
-            .copied()
+        c.slots.iter().flatten().find(|v| v.start <= addr && addr < v.end).copied()
     }
 
     fn cache_fill(&mut self, addr: u64, vma: Vma) {
@@ -351,32 +347,17 @@ impl RbTreeIndex {
         let cache = match self.caches.iter().position(|c| c.tid == tid) {
             Some(i) => &mut self.caches[i],
             None => {
-                self.caches.push(VmaCache {
-                    tid,
-                    seq,
-                    slots: [None; VMACACHE_SIZE],
-                });
+                self.caches.push(VmaCache { tid, seq, slots: [None; VMACACHE_SIZE] });
                 self.caches.last_mut().expect("just pushed")
             }
         };
         if cache.seq != seq {
-            *cache = VmaCache {
-                tid,
-                seq,
-                slots: [None; VMACACHE_SIZE],
-            };
+            *cache = VmaCache { tid, seq, slots: [None; VMACACHE_SIZE] };
         }
         cache.slots[slot] = Some(vma);
     }
 
-    fn check_node(
-        &self,
-        h: u32,
-        lo: u64,
-        hi: u64,
-        parent_red: bool,
-        is_right: bool,
-    ) -> Result<u32, String> {
+    fn check_node(&self, h: u32, lo: u64, hi: u64, parent_red: bool, is_right: bool) -> Result<u32, String> {
         if h == NIL {
             return Ok(1);
         }
@@ -388,30 +369,18 @@ impl RbTreeIndex {
             return Err(format!("rbtree: key {:#x} out of order", n.vma.start));
         }
         let want_prev = self.pred_of(n.vma.start);
-        let want_prev_end = if want_prev == NIL {
-            0
-        } else {
-            self.n(want_prev).vma.end
-        };
+        let want_prev_end = if want_prev == NIL { 0 } else { self.n(want_prev).vma.end };
         if n.prev_end != want_prev_end {
             return Err(format!("rbtree: prev_end of {:#x} is stale", n.vma.start));
         }
         let lb = self.check_node(n.left, lo, n.vma.start, n.red, false)?;
         let rb = self.check_node(n.right, n.vma.start + 1, hi, n.red, true)?;
         if lb != rb {
-            return Err(format!(
-                "rbtree: black heights {lb} and {rb} differ below {:#x}",
-                n.vma.start
-            ));
+            return Err(format!("rbtree: black heights {lb} and {rb} differ below {:#x}", n.vma.start));
         }
-        let want_gap = (n.vma.start - n.prev_end)
-            .max(self.gap_of(n.left))
-            .max(self.gap_of(n.right));
+        let want_gap = (n.vma.start - n.prev_end).max(self.gap_of(n.left)).max(self.gap_of(n.right));
         if n.subtree_gap != want_gap {
-            return Err(format!(
-                "rbtree: gap annotation of {:#x} is {} not {want_gap}",
-                n.vma.start, n.subtree_gap
-            ));
+            return Err(format!("rbtree: gap annotation of {:#x} is {} not {want_gap}", n.vma.start, n.subtree_gap));
         }
         Ok(lb + u32::from(!n.red))
     }
@@ -460,14 +429,7 @@ impl VmaIndex for RbTreeIndex {
         let pred = self.pred_of(vma.start);
         let prev_end = if pred == NIL { 0 } else { self.n(pred).vma.end };
         let succ = self.succ_of(vma.start);
-        let node = Node {
-            vma,
-            left: NIL,
-            right: NIL,
-            red: true,
-            prev_end,
-            subtree_gap: vma.start - prev_end,
-        };
+        let node = Node { vma, left: NIL, right: NIL, red: true, prev_end, subtree_gap: vma.start - prev_end };
         let idx = super::arena_alloc(&mut self.nodes, &mut self.free, node);
         let root = self.insert_at(self.root, idx);
         self.root = root;
@@ -543,10 +505,7 @@ impl VmaIndex for RbTreeIndex {
         self.check_node(self.root, 0, u64::MAX, false, false)?;
         let count = self.range(0, u64::MAX).len();
         if count != self.len {
-            return Err(format!(
-                "rbtree: {count} nodes reachable, len says {}",
-                self.len
-            ));
+            return Err(format!("rbtree: {count} nodes reachable, len says {}", self.len));
         }
         Ok(())
     }

@@ -47,29 +47,15 @@ impl VmaIndex for SortedVecIndex {
     }
     fn range(&self, start: u64, end: u64) -> Vec<Vma> {
         let i = self.first_ending_after(start);
-        self.vmas[i..]
-            .iter()
-            .take_while(|v| v.start < end)
-            .copied()
-            .collect()
+        self.vmas[i..].iter().take_while(|v| v.start < end).copied().collect()
     }
     fn find_gap(&self, len: u64, low: u64, high: u64, top_down: bool) -> Option<u64> {
         if top_down {
             let below = self.vmas.partition_point(|v| v.start < high);
-            gap_top_down(
-                self.vmas[..below].iter().rev().map(|v| (v.start, v.end)),
-                len,
-                low,
-                high,
-            )
+            gap_top_down(self.vmas[..below].iter().rev().map(|v| (v.start, v.end)), len, low, high)
         } else {
             let from = self.first_ending_after(low);
-            gap_bottom_up(
-                self.vmas[from..].iter().map(|v| (v.start, v.end)),
-                len,
-                low,
-                high,
-            )
+            gap_bottom_up(self.vmas[from..].iter().map(|v| (v.start, v.end)), len, low, high)
         }
     }
     fn check(&self) -> Result<(), String> {
