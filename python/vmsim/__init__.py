@@ -13,6 +13,7 @@ from __future__ import annotations
 from vmsim._core import (
     DEFAULT_VMA_INDEX,
     OUTCOME_NAMES,
+    File,
     InvariantError,
     Kernel,
     KernelBugError,
@@ -32,6 +33,7 @@ READ, WRITE, EXEC = 0, 1, 2
 __all__ = [
     "DEFAULT_VMA_INDEX",
     "EXEC",
+    "File",
     "InvariantError",
     "Kernel",
     "KernelBugError",

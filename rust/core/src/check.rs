@@ -130,7 +130,7 @@ fn check_mm(
         }
         refs[pfn as usize] += 1;
     }
-    let (mut anon, mut shmem) = (0u64, 0u64);
+    let (mut anon, mut file, mut shmem) = (0u64, 0u64, 0u64);
     let mut vi = 0;
     let mut bad = None;
     mm.pt.for_each_leaf(0, USER_HALF_END, &mut |va, _, e| {
@@ -172,6 +172,8 @@ fn check_mm(
                 bad =
                     Some(format!("PTE at {va:#x} writes to anonymous frame {pfn} shared by {} references", f.refcount));
             }
+        } else if f.flags & flags::CACHE != 0 && f.flags & flags::FILE != 0 {
+            file += 1;
         } else if f.flags & flags::CACHE != 0 {
             shmem += 1;
         } else {
@@ -181,10 +183,10 @@ fn check_mm(
     if let Some(b) = bad {
         return Err(b);
     }
-    if anon != mm.rss_anon || shmem != mm.rss_shmem {
+    if anon != mm.rss_anon || file != mm.rss_file || shmem != mm.rss_shmem {
         return Err(format!(
-            "RSS counters anon {} shmem {}, page table holds anon {anon} shmem {shmem}",
-            mm.rss_anon, mm.rss_shmem
+            "RSS counters anon {} file {} shmem {}, page table holds anon {anon} file {file} shmem {shmem}",
+            mm.rss_anon, mm.rss_file, mm.rss_shmem
         ));
     }
     Ok(())

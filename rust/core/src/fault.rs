@@ -5,7 +5,7 @@
 //! only a missing or insufficient PTE becomes a fault. Every decision can be
 //! narrated through a `Trace`; the hot path uses `NoTrace`, which compiles away.
 
-use crate::addr::{classify, page_down, AddrClass};
+use crate::addr::{classify, page_down, AddrClass, PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::mm::Mm;
@@ -341,7 +341,8 @@ fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, addr: u6
     Fault::uncounted(Outcome::Hit)
 }
 
-/// A missing PTE in a VMA backed by a page-cache object (shmem for now).
+/// A missing PTE in a VMA backed by a page-cache object: a regular file
+/// (do_read_fault / do_cow_fault / do_shared_fault) or shmem.
 fn object_fault<T: Trace>(
     mm: &mut Mm,
     k: &mut Kernel,
@@ -352,58 +353,107 @@ fn object_fault<T: Trace>(
     t: &mut T,
 ) -> Fault {
     let (id, page) = vma.object_page(addr).expect("object-backed VMA");
-    let cached = match k.cache.lookup(id, page) {
-        Some(pfn) => pfn,
+    let (is_file, size_pages) = {
+        let obj = k.cache.object(id);
+        (obj.is_file(), obj.size_pages)
+    };
+    if is_file && page >= size_pages {
+        t.step(|| {
+            format!("file page {page} lies at or past the end of the file ({size_pages} pages) -> SIGBUS BUS_ADRERR")
+        });
+        return Fault::uncounted(Outcome::Sigbus);
+    }
+    // Find the page in the page cache, or bring it in: a file read is I/O
+    // (a major fault); a new shmem page is just zeroed (still minor).
+    let (cached, major) = match k.cache.lookup(id, page) {
+        Some(pfn) => {
+            k.cache.stats.hits += 1;
+            (pfn, false)
+        }
         None => {
-            // shmem allocates a fresh zeroed page: no I/O, so still minor.
-            let Some(pfn) = k.phys.alloc_frame(FrameUse::Cache) else {
-                return oom(t, "a new shmem page");
-            };
+            let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
+            let Some(pfn) = k.phys.alloc_frame(usage) else { return oom(t, "a page-cache page") };
             k.cache.insert(id, page, pfn);
-            t.step(|| format!("shmem: page {page} not cached yet; allocate zeroed frame {pfn} into the page cache"));
-            pfn
+            if is_file {
+                k.cache.stats.misses += 1;
+                t.step(|| format!("page-cache miss: read file page {page} into frame {pfn} (I/O: a major fault)"));
+            } else {
+                t.step(|| format!("shmem: page {page} not cached yet; a zeroed frame {pfn} joins the page cache"));
+            }
+            (pfn, is_file)
         }
     };
-    if vma.shared() {
-        k.phys.get_frame(cached);
-        k.phys.frame_mut(cached).mapcount += 1;
-        let mut e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(true);
+    let counted = |outcome| if major { Fault { outcome, account: Account::Major } } else { Fault::minor(outcome) };
+    let file_outcome = if major { Outcome::FileMajor } else { Outcome::FileMinor };
+    if vma.shared() || !write {
+        // Shared mappings of files start read-only so the first write is seen
+        // (write-notify for dirty accounting); shmem needs none.
+        let writable = vma.shared() && (write || !is_file);
+        let mut e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(writable);
         if write {
             e |= pte::DIRTY;
             k.phys.frame_mut(cached).flags |= flags::DIRTY;
         }
-        mm.pt.set(index, e);
-        mm.account_mapping(k, e);
+        map_cache_page(mm, k, index, cached, e);
         t.step(|| {
-            format!(
-                "shared mapping: map page-cache frame {cached} {} (minor fault)",
-                if vma.prot.write() { "writable" } else { "read-only" }
-            )
+            format!("map page-cache frame {cached} {}", if e & pte::WRITE != 0 { "writable" } else { "read-only" })
         });
-        return Fault::minor(Outcome::FileMinor);
-    }
-    if !write {
-        k.phys.get_frame(cached);
-        k.phys.frame_mut(cached).mapcount += 1;
-        let e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(false);
-        mm.pt.set(index, e);
-        mm.account_mapping(k, e);
-        t.step(|| format!("private mapping, read: map page-cache frame {cached} read-only (minor fault)"));
-        return Fault::minor(Outcome::FileMinor);
+        if !write && is_file {
+            fault_around(mm, k, &vma, addr, t);
+        }
+        return counted(file_outcome);
     }
     // Private write: copy the cached page into an anonymous frame (do_cow_fault).
-    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
-        return oom(t, "the private copy");
-    };
+    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else { return oom(t, "the private copy") };
     k.phys.frame_mut(pfn).mapcount = 1;
     let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
     mm.pt.set(index, e);
     mm.account_mapping(k, e);
     mark_has_anon(mm, k, &mut vma);
-    t.step(|| {
-        format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn} (minor fault)")
-    });
-    Fault::minor(Outcome::CowCopy)
+    t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn}"));
+    counted(Outcome::CowCopy)
+}
+
+/// Map a page-cache frame at a leaf entry: one more reference and mapping.
+fn map_cache_page(mm: &mut Mm, k: &mut Kernel, index: usize, pfn: u32, entry: u64) {
+    k.phys.get_frame(pfn);
+    k.phys.frame_mut(pfn).mapcount += 1;
+    mm.pt.set(index, entry);
+    mm.account_mapping(k, entry);
+}
+
+/// do_fault_around: map the pages around a read fault that the page cache
+/// already holds, within the aligned fault_around_bytes window, the VMA and
+/// the file, where the PTE is empty. They cost no fault of their own.
+fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: &mut T) {
+    let window = k.fault_around_bytes.max(PAGE_SIZE);
+    if window <= PAGE_SIZE {
+        return;
+    }
+    let lo = (addr & !(window - 1)).max(vma.start);
+    let hi = ((addr & !(window - 1)) + window).min(vma.end);
+    let mut mapped = 0;
+    for va in (lo..hi).step_by(PAGE_SIZE as usize) {
+        if va == page_down(addr) {
+            continue;
+        }
+        let (id, page) = vma.object_page(va).expect("object-backed VMA");
+        if page >= k.cache.object(id).size_pages {
+            break;
+        }
+        let Some(pfn) = k.cache.lookup(id, page) else { continue };
+        // Only where a table already exists (fault-around never allocates one).
+        let Some(index) = mm.pt.leaf_index(va) else { continue };
+        if mm.pt.get(index) != 0 {
+            continue;
+        }
+        let e = ((pfn as u64) << 12) | vma.pte_bits(false);
+        map_cache_page(mm, k, index, pfn, e);
+        mapped += 1;
+    }
+    if mapped > 0 {
+        t.step(|| format!("fault-around: {mapped} neighbouring cached pages mapped too"));
+    }
 }
 
 /// A write to a present, write-protected PTE in a writable VMA.

@@ -38,6 +38,8 @@ pub struct Kernel {
     pub mm_cache: u32,
     pub vma_cache: u32,
     pub mm_structs: HashMap<u64, MmStructRef>,
+    /// vm.fault_around_bytes-like knob: the window a file read fault maps (4096 turns it off).
+    pub fault_around_bytes: u64,
     trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
 }
@@ -54,6 +56,7 @@ impl Kernel {
             mm_cache,
             vma_cache,
             mm_structs: HashMap::new(),
+            fault_around_bytes: 65536,
             trace: None,
             last_anon_vma: 0,
         })

@@ -6,7 +6,7 @@
 use crate::addr::{is_page_aligned, page_up, PAGE_SIZE, TASK_SIZE, USER_HALF_END};
 use crate::error::{Errno, Error, Result};
 use crate::kernel::{Kernel, MmStructRef};
-use crate::pagecache::ObjectKind;
+use crate::pagecache::{ObjectId, ObjectKind};
 use crate::pagetable::{pte, PageTable};
 use crate::phys::flags;
 use crate::vma::{Backing, Prot, VmFlags, Vma};
@@ -61,11 +61,22 @@ pub struct MmapRequest {
     pub fixed: bool,
     pub fixed_noreplace: bool,
     pub growsdown: bool,
+    /// A file to map, and the byte offset in it (page aligned).
+    pub file: Option<(ObjectId, u64)>,
 }
 
 impl MmapRequest {
     pub fn anon(len: u64, prot: Prot) -> Self {
-        MmapRequest { addr: 0, len, prot, shared: false, fixed: false, fixed_noreplace: false, growsdown: false }
+        MmapRequest {
+            addr: 0,
+            len,
+            prot,
+            shared: false,
+            fixed: false,
+            fixed_noreplace: false,
+            growsdown: false,
+            file: None,
+        }
     }
 
     /// Parse a flags string like "private|anonymous|fixed".
@@ -80,9 +91,11 @@ impl MmapRequest {
                 "fixed_noreplace" => self.fixed_noreplace = true,
                 "growsdown" => self.growsdown = true,
                 "stack" | "norserve" | "noreserve" | "populate_none" => {}
-                _ => return Err(Error::invalid(format!(
+                _ => {
+                    return Err(Error::invalid(format!(
                     "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
-                ))),
+                )))
+                }
             }
         }
         if private == shared {
@@ -122,6 +135,7 @@ pub struct Mm {
     pub vmas: Box<dyn VmaIndex>,
     pub pt: PageTable,
     pub rss_anon: u64,
+    pub rss_file: u64,
     pub rss_shmem: u64,
     pub layout: Layout,
     pub cfg: MmConfig,
@@ -143,6 +157,7 @@ impl Mm {
             vmas: cfg.index.build(),
             pt,
             rss_anon: 0,
+            rss_file: 0,
             rss_shmem: 0,
             layout: Layout {
                 start_brk: DEFAULT_START_BRK,
@@ -264,11 +279,8 @@ impl Mm {
         let pfn = pte::pfn(entry);
         let frame = k.phys.frame_mut(pfn);
         frame.mapcount -= 1;
-        if frame.flags & flags::ANON != 0 {
-            self.rss_anon -= 1;
-        } else {
-            self.rss_shmem -= 1;
-        }
+        let kind = frame.flags;
+        *self.rss_counter(kind) -= 1;
         k.phys.put_frame(pfn);
     }
 
@@ -277,11 +289,23 @@ impl Mm {
         if entry & pte::SPECIAL != 0 {
             return;
         }
-        if k.phys.frame(pte::pfn(entry)).flags & flags::ANON != 0 {
-            self.rss_anon += 1;
+        *self.rss_counter(k.phys.frame(pte::pfn(entry)).flags) += 1;
+    }
+
+    /// The RSS counter a mapped frame counts in: MM_ANONPAGES, MM_FILEPAGES or MM_SHMEMPAGES.
+    fn rss_counter(&mut self, frame_flags: u16) -> &mut u64 {
+        if frame_flags & flags::ANON != 0 {
+            &mut self.rss_anon
+        } else if frame_flags & flags::FILE != 0 {
+            &mut self.rss_file
         } else {
-            self.rss_shmem += 1;
+            &mut self.rss_shmem
         }
+    }
+
+    /// Resident pages of every kind.
+    pub fn rss(&self) -> u64 {
+        self.rss_anon + self.rss_file + self.rss_shmem
     }
 
     /// zap_page_range: unmap every page in [start, end), keep the tables.
@@ -314,8 +338,8 @@ impl Mm {
     /// mm_count reference, which (unless a lazy-TLB grab holds another) runs
     /// __mmdrop: the PGD and the mm_struct go too.
     pub fn teardown(&mut self, k: &mut Kernel) {
-        k.event("exit_mmap", || format!("{} VMAs, {} resident pages", self.vmas.len(), self.rss_anon + self.rss_shmem));
-        let (mappings, free_before) = (self.rss_anon + self.rss_shmem, k.phys.frames_free());
+        k.event("exit_mmap", || format!("{} VMAs, {} resident pages", self.vmas.len(), self.rss()));
+        let (mappings, free_before) = (self.rss(), k.phys.frames_free());
         self.zap(k, 0, USER_HALF_END);
         let freed = k.phys.frames_free() - free_before;
         k.event("unmap_vmas", || format!("{mappings} page mappings zapped, {freed} pages freed"));
@@ -329,7 +353,7 @@ impl Mm {
         }
         self.vmas = self.cfg.index.build();
         self.sync_vmas(k);
-        debug_assert_eq!(self.rss_anon + self.rss_shmem, 0);
+        debug_assert_eq!(self.rss(), 0);
         if let Some(r) = k.mm_structs.get_mut(&self.mm_struct) {
             r.exited = true;
         }
@@ -393,6 +417,17 @@ impl Mm {
         let len = page_up(req.len).filter(|&l| l <= TASK_SIZE).ok_or_else(|| {
             Error::sys(Errno::ENOMEM, format!("mmap length {:#x} is larger than the address space", req.len))
         })?;
+        if let Some((id, offset)) = req.file {
+            if offset % PAGE_SIZE != 0 {
+                return Err(Error::sys(Errno::EINVAL, format!("mmap offset {offset:#x} is not page aligned")));
+            }
+            if !k.cache.get(id).is_some_and(|o| o.is_file()) {
+                return Err(Error::invalid(format!("file {id} is not an open file")));
+            }
+            if req.growsdown {
+                return Err(Error::sys(Errno::EINVAL, "growsdown file mappings are not supported"));
+            }
+        }
         let fixed = req.fixed || req.fixed_noreplace;
         let addr = if fixed {
             if !is_page_aligned(req.addr) {
@@ -435,12 +470,14 @@ impl Mm {
             self.split_at(k, end)?;
             self.unmap_region(k, addr, end);
         }
-        let mut vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown);
-        let backing = if req.shared {
-            vm_flags = vm_flags.with(VmFlags::SHARED, true);
-            Backing::Object { id: k.cache.create(ObjectKind::Shmem, len / PAGE_SIZE), pgoff: 0 }
-        } else {
-            Backing::Anon
+        let vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown).with(VmFlags::SHARED, req.shared);
+        let backing = match req.file {
+            Some((id, offset)) => {
+                k.cache.add_mapper(id);
+                Backing::Object { id, pgoff: offset / PAGE_SIZE }
+            }
+            None if req.shared => Backing::Object { id: k.cache.create_shmem(len / PAGE_SIZE), pgoff: 0 },
+            None => Backing::Anon,
         };
         let vma = Vma { start: addr, end, prot: req.prot, flags: vm_flags, backing, anon_vma: 0 };
         self.vmas.insert(vma);
@@ -557,6 +594,54 @@ impl Mm {
         }
     }
 
+    /// msync: write back the dirty page-cache pages of shared file mappings
+    /// in [start, start+len), clean them and write-protect their PTEs again
+    /// (so the next write is seen). Returns the pages written back.
+    pub fn msync(&mut self, k: &mut Kernel, start: u64, len: u64) -> Result<u64> {
+        if !is_page_aligned(start) {
+            return Err(Error::sys(Errno::EINVAL, format!("msync address {start:#x} is not page aligned")));
+        }
+        let end = Self::user_range(start, len.max(1), "msync")?;
+        let mut written = 0;
+        let vmas = self.vmas.range(start, end);
+        for vma in vmas.iter().filter(|v| v.shared() && matches!(v.backing, Backing::Object { .. })) {
+            for (_, index, entry) in self.pt.leaves(vma.start.max(start), vma.end.min(end)) {
+                let pfn = pte::pfn(entry);
+                if !pte::maps_frame(entry) || k.phys.frame(pfn).flags & flags::FILE == 0 {
+                    continue;
+                }
+                if k.phys.frame(pfn).flags & flags::DIRTY != 0 {
+                    k.phys.frame_mut(pfn).flags &= !flags::DIRTY;
+                    k.cache.stats.writebacks += 1;
+                    written += 1;
+                }
+                if entry & (pte::DIRTY | pte::WRITE) != 0 {
+                    self.pt.update(index, entry & !(pte::DIRTY | pte::WRITE));
+                }
+            }
+        }
+        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
+        if covered != end - start {
+            return Err(Error::sys(Errno::ENOMEM, "msync range has unmapped holes"));
+        }
+        Ok(written)
+    }
+
+    /// Unmap the pages of object `id` at page index `from` and beyond (truncate).
+    pub fn unmap_object_from(&mut self, k: &mut Kernel, id: ObjectId, from: u64) {
+        for vma in self.vmas.all() {
+            if let Backing::Object { id: vid, pgoff } = vma.backing {
+                if vid != id {
+                    continue;
+                }
+                let first = vma.start + from.saturating_sub(pgoff) * PAGE_SIZE;
+                if first < vma.end {
+                    self.zap(k, first.max(vma.start), vma.end);
+                }
+            }
+        }
+    }
+
     pub fn madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
         self.with_vma_objects(k, 2, |mm, k| mm.do_madvise(k, start, len, advice))
     }
@@ -633,17 +718,23 @@ impl Mm {
     // ----- reports --------------------------------------------------------
 
     /// /proc/PID/maps lines.
-    pub fn maps(&self) -> String {
+    pub fn maps(&self, k: &Kernel) -> String {
         let mut out = String::new();
         for v in self.vmas.all() {
             let kind = if v.shared() { 's' } else { 'p' };
-            let (offset, inode, name) = match v.backing {
+            let (offset, dev, inode, name) = match v.backing {
                 Backing::Object { pgoff, id } => {
-                    (pgoff * PAGE_SIZE, 1000 + id as u64, "/dev/zero (deleted)".to_string())
+                    let name = match &k.cache.object(id).kind {
+                        ObjectKind::File { name, unlinked: false, .. } => name.clone(),
+                        ObjectKind::File { name, unlinked: true, .. } => format!("{name} (deleted)"),
+                        ObjectKind::Shmem => "/dev/zero (deleted)".to_string(),
+                    };
+                    let dev = if k.cache.object(id).is_file() { "08:01" } else { "00:01" };
+                    (pgoff * PAGE_SIZE, dev, 1000 + id as u64, name)
                 }
-                Backing::Anon => (0, 0, self.special_name(&v).to_string()),
+                Backing::Anon => (0, "00:00", 0, self.special_name(&v).to_string()),
             };
-            let line = format!("{:08x}-{:08x} {}{} {:08x} 00:00 {}", v.start, v.end, v.prot, kind, offset, inode);
+            let line = format!("{:08x}-{:08x} {}{} {:08x} {dev} {}", v.start, v.end, v.prot, kind, offset, inode);
             if name.is_empty() {
                 out.push_str(&line);
             } else {
@@ -774,7 +865,7 @@ mod tests {
         let start = mm.layout.brk;
         assert_eq!(mm.brk(&mut k, start + 0x3000), start + 0x3000);
         assert_eq!(mm.vma_count(), 1);
-        assert!(mm.maps().contains("[heap]"));
+        assert!(mm.maps(&k).contains("[heap]"));
         assert_eq!(access(&mut mm, &mut k, start + 0x2000, Access::Write, &mut NoTrace).outcome, Outcome::AnonZeroFill);
         assert_eq!(mm.brk(&mut k, start), start);
         assert_eq!(mm.vma_count(), 0);

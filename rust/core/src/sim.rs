@@ -105,6 +105,9 @@ pub struct SimCounters {
     pub kernel_pages: u64,
     pub processes: u64,
     pub tasks: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub writebacks: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub outcomes: [u64; Outcome::COUNT],
 }
@@ -386,6 +389,81 @@ impl Simulator {
         f(&mut self.kernel.lock())
     }
 
+    // ----- files ---------------------------------------------------------
+
+    /// A regular file of `size` bytes, with one open handle; returns its id.
+    pub fn create_file(&self, name: &str, size: u64) -> u32 {
+        self.kernel(|k| k.cache.create_file(name, size))
+    }
+
+    fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
+        self.kernel(|k| match k.cache.get(id) {
+            Some(o) if o.is_file() => Ok(f(k)),
+            _ => Err(Error::invalid(format!("file {id} no longer exists"))),
+        })
+    }
+
+    /// Close one handle of the file.
+    pub fn file_close(&self, id: u32) -> Result<()> {
+        self.with_file(id, |k| k.cache.close(id, &mut k.phys))
+    }
+
+    /// Unlink the file: its pages go with its last mapping and handle.
+    pub fn file_unlink(&self, id: u32) -> Result<()> {
+        self.with_file(id, |k| k.cache.unlink(id, &mut k.phys))
+    }
+
+    /// (size in bytes, pages in the page cache).
+    pub fn file_stat(&self, id: u32) -> Result<(u64, usize)> {
+        self.with_file(id, |k| {
+            let o = k.cache.object(id);
+            let size = match o.kind {
+                crate::pagecache::ObjectKind::File { size, .. } => size,
+                crate::pagecache::ObjectKind::Shmem => o.size_pages * PAGE_SIZE,
+            };
+            (size, o.cached_pages())
+        })
+    }
+
+    /// truncate(2): set the file's size. Pages past the new end are unmapped
+    /// from every address space (so a later access gets SIGBUS) and dropped
+    /// from the page cache.
+    pub fn file_truncate(&self, id: u32, size: u64) -> Result<()> {
+        let _quiet = self.lifecycle.write(); // every address space, like check()
+        let table = self.tasks.lock();
+        let mut spaces: Vec<&Arc<AddressSpace>> = table.tasks.values().map(|t| &t.mm).collect();
+        spaces.sort_by_key(|s| Arc::as_ptr(s));
+        spaces.dedup_by_key(|s| Arc::as_ptr(s));
+        let mut guards: Vec<_> = spaces.iter().map(|s| s.mm.lock()).collect();
+        let mut k = self.kernel.lock();
+        if !k.cache.get(id).is_some_and(|o| o.is_file()) {
+            return Err(Error::invalid(format!("file {id} no longer exists")));
+        }
+        let keep = size.div_ceil(PAGE_SIZE);
+        for mm in guards.iter_mut() {
+            mm.unmap_object_from(&mut k, id, keep);
+        }
+        let k = &mut *k;
+        k.cache.truncate(id, size, &mut k.phys);
+        Ok(())
+    }
+
+    /// msync(2) of a range: the dirty file pages written back.
+    pub fn msync(&self, pid: u32, addr: u64, len: u64) -> Result<u64> {
+        self.with_mm(pid, |mm, k, _| mm.msync(k, addr, len))?
+    }
+
+    /// Set the fault-around window (a power of two from 4 KiB to 2 MiB; 4 KiB turns it off).
+    pub fn set_fault_around_bytes(&self, bytes: u64) -> Result<()> {
+        if !bytes.is_power_of_two() || !(PAGE_SIZE..=2 << 20).contains(&bytes) {
+            return Err(Error::invalid(format!(
+                "fault_around_bytes must be a power of two from 4096 to 2MiB, got {bytes}"
+            )));
+        }
+        self.kernel(|k| k.fault_around_bytes = bytes);
+        Ok(())
+    }
+
     /// Every kernel allocation still live, with the call that made it.
     pub fn leak_check(&self) -> Vec<crate::kalloc::LiveAllocation> {
         self.kernel(|k| k.kalloc.live())
@@ -425,7 +503,7 @@ impl Simulator {
     }
 
     pub fn maps(&self, pid: u32) -> Result<String> {
-        self.with_mm(pid, |mm, _, _| mm.maps())
+        self.with_mm(pid, |mm, k, _| mm.maps(k))
     }
 
     /// The VMAs of a task's address space, in address order.
@@ -443,7 +521,7 @@ impl Simulator {
             min_flt: task.group.min_flt.load(Relaxed),
             maj_flt: task.group.maj_flt.load(Relaxed),
             rss_anon: mm.rss_anon,
-            rss_file: 0,
+            rss_file: mm.rss_file,
             rss_shmem: mm.rss_shmem,
             pt_pages: mm.pt.table_pages(),
             vma_count: mm.vma_count() as u64,
@@ -473,6 +551,9 @@ impl Simulator {
             kernel_pages: buddy + vmalloc,
             processes,
             tasks,
+            cache_hits: k.cache.stats.hits,
+            cache_misses: k.cache.stats.misses,
+            writebacks: k.cache.stats.writebacks,
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
         }
     }

@@ -102,13 +102,14 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None))]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
         vma_index: Option<&str>,
         stack_rlimit: Option<&Bound<'_, PyAny>>,
         stack_guard_gap: Option<&Bound<'_, PyAny>>,
         max_map_count: Option<usize>,
+        fault_around_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut cfg = SimConfig::default();
         if let Some(m) = memory {
@@ -126,7 +127,20 @@ impl PySimulator {
         if let Some(n) = max_map_count {
             cfg.mm.max_map_count = n;
         }
-        Ok(PySimulator { sim: Arc::new(Simulator::new(cfg).py()?), releases: Releases::default() })
+        let sim = Simulator::new(cfg).py()?;
+        if let Some(f) = fault_around_bytes {
+            sim.set_fault_around_bytes(size_arg(f, "fault_around_bytes")?).py()?;
+        }
+        Ok(PySimulator { sim: Arc::new(sim), releases: Releases::default() })
+    }
+
+    /// A regular file of `size` bytes (int or "64KiB"), for mmap(file=...).
+    #[pyo3(signature = (size, name = None))]
+    fn create_file(&self, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
+        let size = size_arg(size, "size")?;
+        let name = name.unwrap_or_else(|| "/tmp/vmsim-file".to_string());
+        let id = self.sim.create_file(&name, size);
+        Ok(PyFile { sim: self.sim.clone(), id, name })
     }
 
     /// A new process: an empty address space, or layout="default" for a
@@ -157,6 +171,9 @@ impl PySimulator {
                 ("kernel_pages", c.kernel_pages),
                 ("processes", c.processes),
                 ("tasks", c.tasks),
+                ("cache_hits", c.cache_hits),
+                ("cache_misses", c.cache_misses),
+                ("writebacks", c.writebacks),
             ],
         )?;
         let faults = counters_dict(py, &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])))?;
@@ -250,17 +267,29 @@ impl PyProcess {
         self.stack
     }
 
-    #[pyo3(signature = (length, prot = "rw", flags = "private|anonymous", addr = None, *, fixed = false, fixed_noreplace = false))]
+    #[pyo3(signature = (length, prot = "rw", flags = None, addr = None, *, fixed = false, fixed_noreplace = false, file = None, offset = 0))]
+    #[allow(clippy::too_many_arguments)]
     fn mmap(
         &self,
         length: &Bound<'_, PyAny>,
         prot: &str,
-        flags: &str,
+        flags: Option<&str>,
         addr: Option<u64>,
         fixed: bool,
         fixed_noreplace: bool,
+        file: Option<PyRef<'_, PyFile>>,
+        offset: u64,
     ) -> PyResult<u64> {
+        let flags = flags.unwrap_or(if file.is_some() { "private" } else { "private|anonymous" });
         let mut req = MmapRequest::anon(size_arg(length, "length")?, Prot::parse(prot).py()?).with_flags(flags).py()?;
+        if let Some(f) = &file {
+            if flags.contains("anonymous") {
+                return Err(PyValueError::new_err("a file mapping cannot also be anonymous"));
+            }
+            req.file = Some((f.id, offset));
+        } else if offset != 0 {
+            return Err(PyValueError::new_err("offset is for file mappings"));
+        }
         req.addr = addr.unwrap_or(0);
         req.fixed |= fixed;
         req.fixed_noreplace |= fixed_noreplace;
@@ -268,6 +297,11 @@ impl PyProcess {
             return Err(PyValueError::new_err("fixed and fixed_noreplace need addr"));
         }
         self.sim.mmap(self.pid, req).py()
+    }
+
+    /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
+    fn msync(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+        self.sim.msync(self.pid, addr, size_arg(length, "length")?).py()
     }
 
     fn munmap(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -435,6 +469,56 @@ impl PyProcess {
     }
 }
 
+/// A simulated regular file. Dropping the object closes its handle; the
+/// file's pages stay cached until it is unlinked and unmapped.
+#[pyclass(name = "File", module = "vmsim._core", frozen)]
+pub struct PyFile {
+    sim: Arc<Simulator>,
+    pub id: u32,
+    name: String,
+}
+
+#[pymethods]
+impl PyFile {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's size in bytes.
+    #[getter]
+    fn size(&self) -> PyResult<u64> {
+        Ok(self.sim.file_stat(self.id).py()?.0)
+    }
+
+    /// Pages of the file in the page cache.
+    #[getter]
+    fn cached_pages(&self) -> PyResult<usize> {
+        Ok(self.sim.file_stat(self.id).py()?.1)
+    }
+
+    /// truncate(2): pages past the new end are unmapped everywhere (a later
+    /// access there is SIGBUS) and leave the page cache.
+    fn truncate(&self, size: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.sim.file_truncate(self.id, size_arg(size, "size")?).py()
+    }
+
+    /// unlink(2): the name goes; the pages go with the last mapping and handle.
+    fn unlink(&self) -> PyResult<()> {
+        self.sim.file_unlink(self.id).py()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("File({:?}, id={})", self.name, self.id)
+    }
+}
+
+impl Drop for PyFile {
+    fn drop(&mut self) {
+        let _ = self.sim.file_close(self.id);
+    }
+}
+
 /// Names of the VMA index structures a Simulator can use.
 #[pyfunction]
 fn vma_indexes() -> Vec<&'static str> {
@@ -481,6 +565,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PySimulator>()?;
     m.add_class::<PyProcess>()?;
+    m.add_class::<PyFile>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lackey, m)?)?;
