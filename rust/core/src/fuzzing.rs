@@ -52,6 +52,10 @@ pub fn run(data: &[u8]) {
     cfg.mm.max_map_count = 64;
     let sim = Simulator::new(cfg).expect("valid configuration");
     let mut pids: Vec<u32> = Vec::new();
+    // Two files (one later unlinked) for file mappings, truncation and msync.
+    let files = [sim.create_file("/fuzz/a", 16 * PAGE_SIZE), sim.create_file("/fuzz/b", 3 * PAGE_SIZE + 7)];
+    let mut unlinked = false;
+    let _ = sim.set_fault_around_bytes([4096, 16384, 65536][first as usize % 3]);
     while let Some(op) = b.byte() {
         if pids.is_empty() || op % 23 == 0 {
             if pids.len() < 6 {
@@ -78,6 +82,10 @@ pub fn run(data: &[u8]) {
                 req.fixed_noreplace = op & 4 != 0;
                 req.shared = op & 8 != 0;
                 req.growsdown = op & 16 != 0;
+                if op & 32 != 0 && !(unlinked && op & 64 == 0) {
+                    req.file = Some((files[(op >> 6) as usize & 1], (len / PAGE_SIZE % 4) * PAGE_SIZE));
+                    req.growsdown = false;
+                }
                 let _ = sim.mmap(pid, req);
             }
             2 => {
@@ -118,6 +126,20 @@ pub fn run(data: &[u8]) {
                 let mut out = vec![0u8; addrs.len()];
                 sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out).expect("valid batch");
             }
+            10 if op & 0x40 != 0 => {
+                // File operations: truncate, msync, and (once) unlink.
+                match op % 3 {
+                    0 => sim.file_truncate(files[1], len).expect("a file kept open"),
+                    1 => {
+                        let _ = sim.msync(pid, addr, len);
+                    }
+                    _ if !unlinked => {
+                        sim.file_unlink(files[0]).expect("open file");
+                        unlinked = true;
+                    }
+                    _ => {}
+                }
+            }
             _ => {
                 let op = Access::from_code(op % 3).expect("code below 3");
                 sim.access(pid, addr, op).expect("live pid");
@@ -133,6 +155,14 @@ pub fn run(data: &[u8]) {
     sim.check().unwrap_or_else(|e| panic!("{e}"));
     for pid in pids {
         let _ = sim.exit(pid);
+    }
+    // Close the files (the first may be unlinked already) and unlink the second.
+    if !unlinked {
+        sim.file_unlink(files[0]).expect("open file");
+    }
+    sim.file_unlink(files[1]).expect("open file");
+    for f in files {
+        sim.file_close(f).expect("the handle is still open");
     }
     let c = sim.counters();
     assert_eq!(c.frames_free, c.frames_total, "frames leaked after every process exited");
