@@ -20,6 +20,7 @@ STACK_RLIMIT = 8 << 20
 MMAP_BASE = TASK_SIZE - (128 << 20)
 DEFAULT_START_BRK = 0x5555_5557_9000
 TEXT_START = 0x5555_5555_4000
+EXE = "/usr/bin/a.out"
 
 EINVAL, ENOMEM, EEXIST, EPERM = 22, 12, 17, 1
 
@@ -54,6 +55,8 @@ class Vma:
     growsdown: bool = False
     dontcopy: bool = False
     anon_vma: int = 0
+    file: str = ""  # the executable, for the default layout's text and data
+    pgoff: int = 0  # file page at `start`
 
     def r(self) -> bool:
         return self.prot[0] == "r"
@@ -73,6 +76,8 @@ class Vma:
             and self.prot == nxt.prot
             and (self.growsdown, self.dontcopy) == (nxt.growsdown, nxt.dontcopy)
             and (self.anon_vma == 0 or nxt.anon_vma == 0 or self.anon_vma == nxt.anon_vma)
+            and self.file == nxt.file
+            and (not self.file or self.pgoff + (self.end - self.start) // PAGE == nxt.pgoff)
         )
 
 
@@ -156,8 +161,8 @@ class Model:
         pid = self.new_task(pid_tgid=None, mid=mid)
         if default:
             data = TEXT_START + 16 * PAGE
-            self.mmap(pid, TEXT_START, 16 * PAGE, "r-x", fixed=True)
-            self.mmap(pid, data, 4 * PAGE, "rw-", fixed=True)
+            self.mmap(pid, TEXT_START, 16 * PAGE, "r-x", fixed=True, file=(EXE, 0))
+            self.mmap(pid, data, 4 * PAGE, "rw-", fixed=True, file=(EXE, 16))
             self.mmap(pid, TASK_SIZE - 33 * PAGE, 33 * PAGE, "rw-", fixed=True, growsdown=True)
             mm.start_brk = mm.brk = data + 4 * PAGE + 0x21000
             mm.start_stack = TASK_SIZE - 0x1000 + 0x7A0
@@ -193,7 +198,7 @@ class Model:
             return
         mm.remove(v)
         mm.put(replace(v, end=addr))
-        mm.put(replace(v, start=addr))
+        mm.put(replace(v, start=addr, pgoff=v.pgoff + (addr - v.start) // PAGE if v.file else 0))
 
     def merge_around(self, mm: Mm, start: int, end: int) -> None:
         lo = max(start - 1, 0)
@@ -287,7 +292,8 @@ class Model:
                 return a
             low2 = mm.find(a).end
 
-    def mmap(self, pid: int, addr: int, length: int, prot: str, fixed: bool = False, noreplace: bool = False, growsdown: bool = False) -> int:
+    def mmap(self, pid: int, addr: int, length: int, prot: str, fixed: bool = False, noreplace: bool = False, growsdown: bool = False,
+             file: tuple = ("", 0)) -> int:
         mm = self.mm(pid)
         if length == 0:
             raise ModelOSError(EINVAL)
@@ -310,7 +316,7 @@ class Model:
             self.split_at(mm, addr)
             self.split_at(mm, end)
             self.unmap_region(mm, addr, end)
-        mm.put(Vma(addr, end, prot, growsdown=growsdown))
+        mm.put(Vma(addr, end, prot, growsdown=growsdown, file=file[0], pgoff=file[1]))
         self.merge_around(mm, addr, end)
         return addr
 
@@ -470,6 +476,10 @@ class Model:
         mm = self.mm(pid)
         out = []
         for v in mm.vmas:
+            if v.file:  # the executable: the simulator's first page-cache object
+                line = f"{v.start:08x}-{v.end:08x} {v.prot}p {v.pgoff * PAGE:08x} 08:01 1000"
+                out.append(f"{line:<73}{v.file}")
+                continue
             line = f"{v.start:08x}-{v.end:08x} {v.prot}p 00000000 00:00 0"
             name = ""
             if v.start <= mm.brk and v.end >= mm.start_brk and mm.brk > mm.start_brk:

@@ -196,3 +196,25 @@ def test_file_errors(sim):
         p.mmap(PAGE, offset=PAGE)
     with pytest.raises(OSError):
         p.msync(0x1001, PAGE)
+
+
+def test_default_layout_text_comes_from_the_executable():
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn(layout="default")
+    text = p.vmas()[0][0]
+    assert "/usr/bin/a.out" in p.maps().splitlines()[0]
+    assert p.access(text, "x") is Outcome.FILE_MAJOR  # read from "disk"
+    assert p.access(text + PAGE, "x") is Outcome.FILE_MAJOR  # no readahead: each page is read in
+    q = sim.spawn(layout="default")
+    assert q.access(text, "x") is Outcome.FILE_MINOR  # the page cache is shared
+    child = p.fork()
+    # Text is not copied at fork: the child faults it in again, from the cache.
+    assert child.access(text, "x") is Outcome.FILE_MINOR
+    assert child.counters()["maj_flt"] == 0
+    data = p.vmas()[1][0]
+    assert p.access(data, "w") is Outcome.COW_COPY  # initialised data: a private copy
+    for t in (p, q, child):
+        t.exit()
+    c = sim.counters()
+    assert c["frames_free"] == c["frames_total"]  # the executable's pages go with its last mapping
+    sim.check()

@@ -142,7 +142,9 @@ def test_madvise_dontneed_drops_pages(sim, proc):
 def test_maps_format(sim):
     p = sim.spawn(layout="default")
     lines = maps_lines(p)
-    assert lines[0] == "555555554000-555555564000 r-xp 00000000 00:00 0"
+    assert lines[0].startswith("555555554000-555555564000 r-xp 00000000 08:01 ")
+    assert lines[0].endswith("/usr/bin/a.out")
+    assert lines[1].startswith("555555564000-555555568000 rw-p 00010000 08:01 ")  # data: file offset 16 pages
     assert lines[-1].startswith("7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0")
     assert lines[-1].endswith("[stack]")
 

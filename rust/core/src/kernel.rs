@@ -40,6 +40,7 @@ pub struct Kernel {
     pub mm_structs: HashMap<u64, MmStructRef>,
     /// vm.fault_around_bytes-like knob: the window a file read fault maps (4096 turns it off).
     pub fault_around_bytes: u64,
+    exe: Option<crate::pagecache::ObjectId>,
     trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
 }
@@ -57,9 +58,31 @@ impl Kernel {
             vma_cache,
             mm_structs: HashMap::new(),
             fault_around_bytes: 65536,
+            exe: None,
             trace: None,
             last_anon_vma: 0,
         })
+    }
+
+    /// The page-cache object of the simulated executable that default-layout
+    /// processes map their text and data from (made again once unmapped).
+    pub fn executable(&mut self) -> crate::pagecache::ObjectId {
+        match self.exe {
+            Some(id)
+                if self
+                    .cache
+                    .get(id)
+                    .is_some_and(|o| matches!(o.kind, crate::pagecache::ObjectKind::File { transient: true, .. })) =>
+            {
+                id
+            }
+            _ => {
+                let size = (crate::layout::TEXT_PAGES + crate::layout::DATA_PAGES) * 4096;
+                let id = self.cache.create_transient_file(crate::layout::EXE_NAME, size);
+                self.exe = Some(id);
+                id
+            }
+        }
     }
 
     /// A fresh anon_vma identity (never 0).

@@ -10,6 +10,8 @@ use crate::vma::Prot;
 pub const TEXT_START: u64 = 0x0000_5555_5555_4000;
 pub const TEXT_PAGES: u64 = 16;
 pub const DATA_PAGES: u64 = 4;
+/// The path the simulated executable shows in /proc/PID/maps.
+pub const EXE_NAME: &str = "/usr/bin/a.out";
 /// The top of the main stack: the end of user space.
 pub const STACK_TOP: u64 = TASK_SIZE;
 /// The initial stack VMA: 132 KiB, what the kernel sets up for argv/envp.
@@ -35,8 +37,15 @@ pub fn apply_default(mm: &mut Mm, k: &mut Kernel) -> Result<()> {
     };
     let data_start = TEXT_START + TEXT_PAGES * PAGE_SIZE;
     let data_end = data_start + DATA_PAGES * PAGE_SIZE;
-    mm.mmap(k, fixed(TEXT_START, TEXT_PAGES, "r-x"))?;
-    mm.mmap(k, fixed(data_start, DATA_PAGES, "rw-"))?;
+    // Text and data come from the executable (private file mappings), as
+    // the ELF loader maps them; every process shares its page cache.
+    let exe = k.executable();
+    let mut text = fixed(TEXT_START, TEXT_PAGES, "r-x");
+    text.file = Some((exe, 0));
+    mm.mmap(k, text)?;
+    let mut data = fixed(data_start, DATA_PAGES, "rw-");
+    data.file = Some((exe, TEXT_PAGES * PAGE_SIZE));
+    mm.mmap(k, data)?;
     let mut stack = fixed(STACK_TOP - STACK_INITIAL, STACK_INITIAL / PAGE_SIZE, "rw-");
     stack.growsdown = true;
     mm.mmap(k, stack)?;

@@ -15,8 +15,10 @@ pub type ObjectId = u32;
 pub enum ObjectKind {
     /// Anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS): a file with no name.
     Shmem,
-    /// A regular file of `size` bytes.
-    File { name: String, size: u64, unlinked: bool },
+    /// A regular file of `size` bytes. A `transient` one (the simulated
+    /// executable) drops its cached pages with its last mapping, so that a
+    /// simulator with no process holds no frame.
+    File { name: String, size: u64, unlinked: bool, transient: bool },
 }
 
 pub struct CacheObject {
@@ -44,7 +46,7 @@ impl CacheObject {
             && self.handles == 0
             && match self.kind {
                 ObjectKind::Shmem => true,
-                ObjectKind::File { unlinked, .. } => unlinked,
+                ObjectKind::File { unlinked, transient, .. } => unlinked || transient,
             }
     }
 }
@@ -91,13 +93,23 @@ impl PageCache {
 
     /// A new regular file with one handle.
     pub fn create_file(&mut self, name: &str, size: u64) -> ObjectId {
-        let kind = ObjectKind::File { name: name.to_string(), size, unlinked: false };
+        self.new_file(name, size, false)
+    }
+
+    /// A transient file with no handle: it lives while mapped (see `ObjectKind::File`).
+    pub fn create_transient_file(&mut self, name: &str, size: u64) -> ObjectId {
+        self.new_file(name, size, true)
+    }
+
+    fn new_file(&mut self, name: &str, size: u64, transient: bool) -> ObjectId {
+        let kind = ObjectKind::File { name: name.to_string(), size, unlinked: false, transient };
+        let handles = u32::from(!transient);
         self.insert_object(CacheObject {
             kind,
             size_pages: size.div_ceil(4096),
             pages: HashMap::new(),
             mappers: 0,
-            handles: 1,
+            handles,
         })
     }
 
