@@ -374,3 +374,16 @@ def test_meminfo_totals():
     assert base["MemFree"] - m["MemFree"] == 40
     k.vfree(v)
     k.free_pages(p, 1)
+
+
+def test_bad_cache_ids_are_errors_not_crashes():
+    sim = vmsim.Simulator(memory="16MiB")
+    k = sim.kernel
+    p = k.kmalloc(64)
+    for call in (lambda: k.kmem_cache_free(999, p), lambda: k.kmem_cache_alloc(999), lambda: k.kmem_cache_destroy(999)):
+        with pytest.raises(ValueError, match="no slab cache"):
+            call()
+    with pytest.raises(ValueError):
+        k.kmem_cache_destroy(0)  # kmalloc-8 belongs to the kernel
+    k.kfree(p)
+    sim.check()

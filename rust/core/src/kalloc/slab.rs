@@ -218,6 +218,9 @@ impl SlabAllocator {
     /// Free the object at `addr`; with `expect` (kmem_cache_free), the cache
     /// it must come from. Returns the cache it came from.
     pub fn free(&mut self, phys: &mut PhysMem, addr: u64, expect: Option<u32>) -> Result<u32> {
+        if let Some(want) = expect {
+            self.cache(want)?;
+        }
         let pfn = ((addr - PAGE_OFFSET) >> 12) as Pfn;
         if phys.frame(pfn).flags & flags::SLAB == 0 {
             return Err(bug(format!("kmem_cache_free of {addr:#x}: not a slab object")));
