@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// The largest simulated memory: the frame table costs ~22 host bytes per frame.
+/// The largest simulated memory: the frame table costs 12 host bytes per frame.
 pub const MAX_MEMORY: u64 = 256 << 30;
 
 #[derive(Debug, Clone, Copy)]
@@ -429,23 +429,17 @@ impl Simulator {
     /// from every address space (so a later access gets SIGBUS) and dropped
     /// from the page cache.
     pub fn file_truncate(&self, id: u32, size: u64) -> Result<()> {
-        let _quiet = self.lifecycle.write(); // every address space, like check()
-        let table = self.tasks.lock();
-        let mut spaces: Vec<&Arc<AddressSpace>> = table.tasks.values().map(|t| &t.mm).collect();
-        spaces.sort_by_key(|s| Arc::as_ptr(s));
-        spaces.dedup_by_key(|s| Arc::as_ptr(s));
-        let mut guards: Vec<_> = spaces.iter().map(|s| s.mm.lock()).collect();
-        let mut k = self.kernel.lock();
-        if !k.cache.get(id).is_some_and(|o| o.is_file()) {
-            return Err(Error::invalid(format!("file {id} no longer exists")));
-        }
-        let keep = size.div_ceil(PAGE_SIZE);
-        for mm in guards.iter_mut() {
-            mm.unmap_object_from(&mut k, id, keep);
-        }
-        let k = &mut *k;
-        k.cache.truncate(id, size, &mut k.phys);
-        Ok(())
+        self.with_every_mm(|mms, k| {
+            if !k.cache.get(id).is_some_and(|o| o.is_file()) {
+                return Err(Error::invalid(format!("file {id} no longer exists")));
+            }
+            let keep = size.div_ceil(PAGE_SIZE);
+            for mm in mms.iter_mut() {
+                mm.unmap_object_from(k, id, keep);
+            }
+            k.cache.truncate(id, size, &mut k.phys);
+            Ok(())
+        })
     }
 
     /// msync(2) of a range: the dirty file pages written back.
@@ -532,10 +526,7 @@ impl Simulator {
     pub fn counters(&self) -> SimCounters {
         let (processes, tasks) = {
             let table = self.tasks.lock();
-            let mut groups: Vec<u32> = table.tasks.values().map(|t| t.tgid).collect();
-            groups.dedup();
-            groups.sort_unstable();
-            groups.dedup();
+            let groups: std::collections::BTreeSet<u32> = table.tasks.values().map(|t| t.tgid).collect();
             (groups.len() as u64, table.tasks.len() as u64)
         };
         let k = self.kernel.lock();
@@ -560,15 +551,23 @@ impl Simulator {
 
     /// Verify every invariant of every structure; see `check.rs`.
     pub fn check(&self) -> Result<()> {
+        self.with_every_mm(|mms, k| {
+            let mms: Vec<&Mm> = mms.iter().map(|g| &**g).collect();
+            crate::check::check_all(&mms, k).map_err(Error::Invariant)
+        })
+    }
+
+    /// Run `f` with every live address space and the kernel locked, and no
+    /// other operation in flight (the lifecycle lock held exclusive).
+    fn with_every_mm<R>(&self, f: impl FnOnce(&mut [parking_lot::MutexGuard<'_, Mm>], &mut Kernel) -> R) -> R {
         let _quiet = self.lifecycle.write();
         let table = self.tasks.lock();
         let mut spaces: Vec<&Arc<AddressSpace>> = table.tasks.values().map(|t| &t.mm).collect();
         spaces.sort_by_key(|s| Arc::as_ptr(s));
         spaces.dedup_by_key(|s| Arc::as_ptr(s));
-        let guards: Vec<_> = spaces.iter().map(|s| s.mm.lock()).collect();
-        let mms: Vec<&Mm> = guards.iter().map(|g| &**g).collect();
-        let kernel = self.kernel.lock();
-        crate::check::check_all(&mms, &kernel).map_err(Error::Invariant)
+        let mut guards: Vec<_> = spaces.iter().map(|s| s.mm.lock()).collect();
+        let mut kernel = self.kernel.lock();
+        f(&mut guards, &mut kernel)
     }
 }
 
