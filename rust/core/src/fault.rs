@@ -184,8 +184,11 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
             return Fault::uncounted(Outcome::SegvMaperr);
         }
     }
-    if let Some(index) = mm.pt.leaf_index(addr) {
-        let entry = mm.pt.get(index);
+    // The hardware walk. What it finds is handed on, so the fault path need
+    // not walk again to the same entry.
+    let leaf = mm.pt.leaf_index(addr);
+    let entry = leaf.map_or(0, |i| mm.pt.get(i));
+    if let Some(index) = leaf {
         if entry & pte::PRESENT != 0 {
             let allowed = match op {
                 Access::Read => true,
@@ -206,10 +209,19 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
     t.step(|| {
         format!("canonical user address {addr:#x}; the page-table walk finds no usable PTE: page fault ({})", op.verb())
     });
-    do_user_addr_fault(mm, k, addr, op, t)
+    do_user_addr_fault(mm, k, addr, op, (leaf, entry), t)
 }
 
-fn do_user_addr_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &mut T) -> Fault {
+/// `walked`: the leaf entry's index (if its table exists) and value, as the
+/// hardware walk found them.
+fn do_user_addr_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    addr: u64,
+    op: Access,
+    walked: (Option<usize>, u64),
+    t: &mut T,
+) -> Fault {
     let Some(mut vma) = mm.vmas.find(addr) else {
         t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
         return Fault::uncounted(Outcome::SegvMaperr);
@@ -238,7 +250,7 @@ fn do_user_addr_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Acce
     } else {
         t.step(|| format!("find_vma: inside VMA {}", describe(&vma)));
     }
-    let present = mm.pt.lookup(addr) & pte::PRESENT != 0;
+    let present = walked.1 & pte::PRESENT != 0;
     // access_error(): x86 lets reads of write- or exec-only VMAs through, and
     // does not test VM_EXEC on a missing page.
     match op {
@@ -256,7 +268,7 @@ fn do_user_addr_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Acce
         }
         _ => t.step(|| "access_error: permitted; handle_mm_fault".into()),
     }
-    let fault = handle_mm_fault(mm, k, vma, addr, op, t);
+    let fault = handle_mm_fault(mm, k, vma, addr, op, walked.0, t);
     if op == Access::Exec && !vma.prot.exec() && fault.account != Account::None {
         t.step(|| "the fetch is retried and faults on the NX bit of the new PTE -> SIGSEGV SEGV_ACCERR (the first fault stays counted)".into());
         return Fault { outcome: Outcome::SegvAccerr, account: fault.account };
@@ -303,8 +315,17 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
     Fault::uncounted(Outcome::Oom)
 }
 
-fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, addr: u64, op: Access, t: &mut T) -> Fault {
-    let Ok(index) = mm.pt.leaf_index_alloc(addr, &mut k.phys) else {
+#[allow(clippy::too_many_arguments)]
+fn handle_mm_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    mut vma: Vma,
+    addr: u64,
+    op: Access,
+    leaf: Option<usize>,
+    t: &mut T,
+) -> Fault {
+    let Some(index) = leaf.or_else(|| mm.pt.leaf_index_alloc(addr, &mut k.phys).ok()) else {
         return oom(t, "a page-table page");
     };
     let entry = mm.pt.get(index);

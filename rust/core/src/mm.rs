@@ -90,7 +90,7 @@ impl MmapRequest {
                 "fixed" => self.fixed = true,
                 "fixed_noreplace" => self.fixed_noreplace = true,
                 "growsdown" => self.growsdown = true,
-                "stack" | "norserve" | "noreserve" | "populate_none" => {}
+                "stack" | "noreserve" | "populate" => {} // accepted, no effect here
                 _ => {
                     return Err(Error::invalid(format!(
                     "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
