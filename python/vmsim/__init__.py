@@ -23,6 +23,7 @@ from vmsim._core import (
     Simulator,
     VmsimError,
     parse_size,
+    policies,
     vma_indexes,
 )
 from vmsim.outcome import Outcome
@@ -46,6 +47,7 @@ __all__ = [
     "VmsimError",
     "WRITE",
     "parse_size",
+    "policies",
     "vma_indexes",
 ]
 

@@ -12,8 +12,12 @@ const TOTAL_PAGES: u64 = 655_360;
 
 fn run(kind: IndexKind, nvmas: u64) -> f64 {
     let per = TOTAL_PAGES / nvmas;
-    let sim =
-        Simulator::new(SimConfig { memory: 4 << 30, mm: MmConfig { index: kind, ..MmConfig::default() } }).unwrap();
+    let sim = Simulator::new(SimConfig {
+        memory: 4 << 30,
+        mm: MmConfig { index: kind, ..MmConfig::default() },
+        ..SimConfig::default()
+    })
+    .unwrap();
     let pid = sim.spawn(false).unwrap();
     let mut pages = Vec::new();
     for i in 0..nvmas {

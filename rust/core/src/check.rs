@@ -16,9 +16,11 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     let mut refs = vec![0u32; n];
     let mut maps = vec![0u32; n];
     let mut mappers: HashMap<u32, u32> = HashMap::new();
+    let mut swap_refs: HashMap<u32, u32> = HashMap::new();
     let mut tables = 0u64;
     for (i, mm) in mms.iter().enumerate() {
-        check_mm(mm, k, &mut refs, &mut maps, &mut mappers).map_err(|e| format!("address space #{i}: {e}"))?;
+        check_mm(mm, k, &mut refs, &mut maps, &mut mappers, &mut swap_refs)
+            .map_err(|e| format!("address space #{i}: {e}"))?;
         tables += mm.pt.table_frames().len() as u64;
     }
     for (id, live_mappers, pages) in k.cache.live() {
@@ -35,6 +37,22 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     }
     if let Some((id, _)) = mappers.into_iter().next() {
         return Err(format!("a VMA maps page-cache object {id}, which does not exist"));
+    }
+    // Swap: each slot's count is the PTEs holding it; a swap-cache page holds
+    // one reference on its frame.
+    for (slot, r) in k.swap.in_use() {
+        if swap_refs.remove(&slot) != Some(r) {
+            return Err(format!("swap slot {slot} counts {r} references, page tables disagree"));
+        }
+    }
+    if let Some((slot, n)) = swap_refs.into_iter().next() {
+        return Err(format!("{n} swap entries point at free swap slot {slot}"));
+    }
+    for (&slot, &pfn) in &k.swap.cache {
+        if k.phys.frame(pfn).flags & flags::ANON == 0 || k.swap.page_slot.get(&pfn) != Some(&slot) {
+            return Err(format!("swap-cache page {pfn} of slot {slot} is not an anonymous page mapped back to it"));
+        }
+        refs[pfn as usize] += 1;
     }
     // Kernel allocations: one reference per frame they hold.
     k.kalloc.slab.check(&k.phys)?;
@@ -91,6 +109,7 @@ fn check_mm(
     refs: &mut [u32],
     maps: &mut [u32],
     mappers: &mut HashMap<u32, u32>,
+    swap_refs: &mut HashMap<u32, u32>,
 ) -> Result<(), String> {
     mm.vmas.check()?;
     if mm.vma_objects() != mm.vmas.len() {
@@ -130,7 +149,7 @@ fn check_mm(
         }
         refs[pfn as usize] += 1;
     }
-    let (mut anon, mut file, mut shmem) = (0u64, 0u64, 0u64);
+    let (mut anon, mut file, mut shmem, mut swap_ents) = (0u64, 0u64, 0u64, 0u64);
     let mut vi = 0;
     let mut bad = None;
     mm.pt.for_each_leaf(0, USER_HALF_END, &mut |va, _, e| {
@@ -144,6 +163,14 @@ fn check_mm(
             bad = Some(format!("PTE at {va:#x} lies outside every VMA"));
             return;
         };
+        if pte::is_swap(e) {
+            swap_ents += 1;
+            *swap_refs.entry(pte::swap_slot(e)).or_default() += 1;
+            if v.shared() {
+                bad = Some(format!("swap entry at {va:#x} in a shared mapping"));
+            }
+            return;
+        }
         if !pte::maps_frame(e) {
             bad = Some(format!("PTE at {va:#x} holds an entry that maps nothing: {e:#x}"));
             return;
@@ -182,6 +209,9 @@ fn check_mm(
     });
     if let Some(b) = bad {
         return Err(b);
+    }
+    if swap_ents != mm.swap_ents {
+        return Err(format!("{} swap entries counted, page tables hold {swap_ents}", mm.swap_ents));
     }
     if anon != mm.rss_anon || file != mm.rss_file || shmem != mm.rss_shmem {
         return Err(format!(

@@ -315,8 +315,29 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
     Fault::uncounted(Outcome::Oom)
 }
 
+/// handle_mm_fault with the faulting page pinned against reclaim.
 #[allow(clippy::too_many_arguments)]
 fn handle_mm_fault<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    vma: Vma,
+    addr: u64,
+    op: Access,
+    leaf: Option<usize>,
+    t: &mut T,
+) -> Fault {
+    if let Some(r) = &mut k.reclaim {
+        r.pinned = Some(crate::reclaim::key(mm.id, addr));
+    }
+    let fault = handle_pte_fault(mm, k, vma, addr, op, leaf, t);
+    if let Some(r) = &mut k.reclaim {
+        r.pinned = None;
+    }
+    fault
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_pte_fault<T: Trace>(
     mm: &mut Mm,
     k: &mut Kernel,
     mut vma: Vma,
@@ -339,12 +360,13 @@ fn handle_mm_fault<T: Trace>(
                 Fault::minor(Outcome::ZeroPage)
             }
             Backing::Anon => {
-                let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
+                let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
                     return oom(t, "a new anonymous page");
                 };
                 k.phys.frame_mut(pfn).mapcount = 1;
                 mm.pt.set(index, ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true));
                 mm.rss_anon += 1;
+                k.note_mapped(mm.id, addr);
                 mark_has_anon(mm, k, &mut vma);
                 t.step(|| {
                     format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)")
@@ -354,8 +376,11 @@ fn handle_mm_fault<T: Trace>(
             Backing::Object { .. } => object_fault(mm, k, vma, addr, index, write, t),
         };
     }
+    if pte::is_swap(entry) {
+        return do_swap_page(mm, k, vma, addr, index, entry, write, t);
+    }
     if entry & pte::PRESENT != 0 && write && entry & pte::WRITE == 0 {
-        return do_wp_page(mm, k, vma, index, entry, t);
+        return do_wp_page(mm, k, vma, addr, index, entry, t);
     }
     // Present and allowed: another access already fixed it up (spurious).
     t.step(|| "the PTE already allows the access: spurious fault, nothing to do".into());
@@ -393,7 +418,7 @@ fn object_fault<T: Trace>(
         }
         None => {
             let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
-            let Some(pfn) = k.phys.alloc_frame(usage) else { return oom(t, "a page-cache page") };
+            let Some(pfn) = alloc_user(mm, k, usage) else { return oom(t, "a page-cache page") };
             k.cache.insert(id, page, pfn);
             if is_file {
                 k.cache.stats.misses += 1;
@@ -416,6 +441,7 @@ fn object_fault<T: Trace>(
             k.phys.frame_mut(cached).flags |= flags::DIRTY;
         }
         map_cache_page(mm, k, index, cached, e);
+        k.note_mapped(mm.id, addr);
         t.step(|| {
             format!("map page-cache frame {cached} {}", if e & pte::WRITE != 0 { "writable" } else { "read-only" })
         });
@@ -425,11 +451,12 @@ fn object_fault<T: Trace>(
         return counted(file_outcome);
     }
     // Private write: copy the cached page into an anonymous frame (do_cow_fault).
-    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else { return oom(t, "the private copy") };
+    let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "the private copy") };
     k.phys.frame_mut(pfn).mapcount = 1;
     let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
     mm.pt.set(index, e);
     mm.account_mapping(k, e);
+    k.note_mapped(mm.id, addr);
     mark_has_anon(mm, k, &mut vma);
     t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn}"));
     counted(Outcome::CowCopy)
@@ -470,6 +497,7 @@ fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: 
         }
         let e = ((pfn as u64) << 12) | vma.pte_bits(false);
         map_cache_page(mm, k, index, pfn, e);
+        k.note_mapped(mm.id, va);
         mapped += 1;
     }
     if mapped > 0 {
@@ -478,7 +506,15 @@ fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: 
 }
 
 /// A write to a present, write-protected PTE in a writable VMA.
-fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, index: usize, entry: u64, t: &mut T) -> Fault {
+fn do_wp_page<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    mut vma: Vma,
+    addr: u64,
+    index: usize,
+    entry: u64,
+    t: &mut T,
+) -> Fault {
     let old_pfn = pte::pfn(entry);
     if vma.shared() {
         mm.pt.update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
@@ -497,7 +533,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, index: usize,
             return Fault::minor(Outcome::CowReuse);
         }
     }
-    let Some(pfn) = k.phys.alloc_frame(FrameUse::Anon) else {
+    let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "the copy-on-write copy");
     };
     k.phys.frame_mut(pfn).mapcount = 1;
@@ -505,6 +541,9 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, index: usize,
     mm.release_entry(k, entry);
     mm.pt.update(index, e);
     mm.account_mapping(k, e);
+    if is_zero {
+        k.note_mapped(mm.id, addr); // a new resident page (a copy of a mapped one replaces it)
+    }
     mark_has_anon(mm, k, &mut vma);
     t.step(|| {
         if is_zero {
@@ -514,6 +553,79 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, mut vma: Vma, index: usize,
         }
     });
     Fault::minor(Outcome::CowCopy)
+}
+
+/// A frame for a user page; when reclaim is on, room is made first (and
+/// once more if the allocation still fails).
+fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<u32> {
+    if k.reclaim.is_none() {
+        return k.phys.alloc_frame(usage);
+    }
+    crate::reclaim::evict::make_room(mm, k, false);
+    k.phys.alloc_frame(usage).or_else(|| {
+        if crate::reclaim::evict::make_room(mm, k, true) > 0 {
+            k.phys.alloc_frame(usage)
+        } else {
+            None
+        }
+    })
+}
+
+/// do_swap_page: bring a swapped-out page back. Minor if it is still in the
+/// swap cache (another mapping of it brought it in, or it was never written
+/// out), else read from swap: a major fault.
+#[allow(clippy::too_many_arguments)]
+fn do_swap_page<T: Trace>(
+    mm: &mut Mm,
+    k: &mut Kernel,
+    vma: Vma,
+    addr: u64,
+    index: usize,
+    entry: u64,
+    write: bool,
+    t: &mut T,
+) -> Fault {
+    let slot = pte::swap_slot(entry);
+    let (pfn, major) = match k.swap.cache.get(&slot) {
+        Some(&pfn) => {
+            t.step(|| format!("swap entry {slot}: the page is still in the swap cache (frame {pfn})"));
+            (pfn, false)
+        }
+        None => {
+            let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "a page to swap in") };
+            k.swap.swap_ins += 1;
+            // The new frame's reference becomes the swap cache's while others still point at the slot.
+            k.swap.cache_page(slot, pfn, &mut k.phys);
+            k.phys.put_frame(pfn);
+            k.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
+            t.step(|| format!("swap entry {slot}: read the page back from swap into frame {pfn} (I/O: a major fault)"));
+            (pfn, true)
+        }
+    };
+    // This PTE's reference on the slot goes; the last one frees the slot and
+    // the swap-cache reference (the page then belongs to its mappings alone).
+    k.phys.get_frame(pfn);
+    k.phys.frame_mut(pfn).mapcount += 1;
+    k.swap.put(slot, &mut k.phys);
+    mm.swap_ents -= 1;
+    let exclusive = k.phys.frame(pfn).refcount == 1;
+    if exclusive {
+        k.phys.frame_mut(pfn).flags |= flags::ANON_EXCLUSIVE;
+    }
+    let e = ((pfn as u64) << 12)
+        | pte::ACCESSED
+        | vma.pte_bits(exclusive)
+        | if write && exclusive { pte::DIRTY } else { 0 };
+    mm.pt.update(index, e);
+    mm.account_mapping(k, e);
+    k.note_mapped(mm.id, addr);
+    let account = if major { Account::Major } else { Account::Minor };
+    if write && e & pte::WRITE == 0 && vma.prot.write() {
+        // Still shared with other mappings: the write copies it (one fault in all).
+        let _ = do_wp_page(mm, k, vma, addr, index, e, &mut NoTrace);
+        t.step(|| "the write finds the page shared: copied on write".into());
+    }
+    Fault { outcome: Outcome::SwapIn, account }
 }
 
 #[cfg(test)]

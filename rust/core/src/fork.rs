@@ -54,6 +54,16 @@ impl Mm {
         let cow = !vma.shared();
         let leaves = self.pt.leaves(vma.start, vma.end);
         for &(va, index, entry) in &leaves {
+            if pte::is_swap(entry) {
+                // A swapped-out page: the child refers to the same slot.
+                let slot = child.pt.leaf_index_alloc(va, &mut k.phys).map_err(|_| {
+                    Error::sys(Errno::ENOMEM, "fork: out of simulated memory for the child's page tables")
+                })?;
+                k.swap.get(pte::swap_slot(entry));
+                child.pt.set(slot, entry);
+                child.swap_ents += 1;
+                continue;
+            }
             if !pte::maps_frame(entry) {
                 continue;
             }
@@ -84,6 +94,9 @@ impl Mm {
             }
             child.pt.set(slot, child_entry);
             child.account_mapping(k, child_entry);
+            if entry & pte::SPECIAL == 0 {
+                k.note_mapped(child.id, va);
+            }
         }
         Ok(())
     }

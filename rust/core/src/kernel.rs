@@ -8,6 +8,7 @@ use crate::pagecache::PageCache;
 use crate::phys::flags;
 use crate::phys::{Pfn, PhysMem};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// sizeof(struct mm_struct) and sizeof(struct vm_area_struct) on a 6.x kernel, near enough.
 pub const MM_STRUCT_SIZE: u32 = 1088;
@@ -41,6 +42,12 @@ pub struct Kernel {
     /// vm.fault_around_bytes-like knob: the window a file read fault maps (4096 turns it off).
     pub fault_around_bytes: u64,
     exe: Option<crate::pagecache::ObjectId>,
+    pub swap: crate::swap::SwapSpace,
+    /// Reclaim and its replacement policy; None: memory running out is OOM.
+    pub reclaim: Option<crate::reclaim::Reclaim>,
+    /// Every live address space, by id: what reclaim unmaps pages through.
+    mms: HashMap<u32, std::sync::Weak<parking_lot::Mutex<crate::mm::Mm>>>,
+    last_mm_id: u32,
     trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
 }
@@ -59,6 +66,10 @@ impl Kernel {
             mm_structs: HashMap::new(),
             fault_around_bytes: 65536,
             exe: None,
+            swap: crate::swap::SwapSpace::default(),
+            reclaim: None,
+            mms: HashMap::new(),
+            last_mm_id: 0,
             trace: None,
             last_anon_vma: 0,
         })
@@ -83,6 +94,32 @@ impl Kernel {
                 id
             }
         }
+    }
+
+    /// A user page became resident at `va` of address space `mm`.
+    #[inline]
+    pub fn note_mapped(&mut self, mm: u32, va: u64) {
+        if let Some(r) = &mut self.reclaim {
+            r.policy.mapped(crate::reclaim::key(mm, va));
+        }
+    }
+
+    pub fn new_mm_id(&mut self) -> u32 {
+        self.last_mm_id += 1;
+        self.last_mm_id
+    }
+
+    pub fn register_mm(&mut self, id: u32, mm: std::sync::Weak<parking_lot::Mutex<crate::mm::Mm>>) {
+        self.mms.insert(id, mm);
+    }
+
+    pub fn unregister_mm(&mut self, id: u32) {
+        self.mms.remove(&id);
+    }
+
+    /// The registered address space `id`, if it is still alive.
+    pub fn mm_handle(&self, id: u32) -> Option<Arc<parking_lot::Mutex<crate::mm::Mm>>> {
+        self.mms.get(&id).and_then(std::sync::Weak::upgrade)
     }
 
     /// A fresh anon_vma identity (never 0).

@@ -126,6 +126,8 @@ impl Advice {
 }
 
 pub struct Mm {
+    /// A small number naming this address space (reverse lookups go through it).
+    pub id: u32,
     /// The mm_struct object (slab "mm_struct") that stands for this address space.
     pub mm_struct: u64,
     /// vm_area_struct objects, one per VMA after every operation; an
@@ -136,6 +138,8 @@ pub struct Mm {
     pub pt: PageTable,
     pub rss_anon: u64,
     pub rss_file: u64,
+    /// PTEs holding swap entries (VmSwap).
+    pub swap_ents: u64,
     pub rss_shmem: u64,
     pub layout: Layout,
     pub cfg: MmConfig,
@@ -152,12 +156,14 @@ impl Mm {
         };
         k.mm_structs.insert(mm_struct, MmStructRef { count: 1, pgd: pt.pgd_pfn(), exited: false });
         Ok(Mm {
+            id: k.new_mm_id(),
             mm_struct,
             vma_objs: Vec::new(),
             vmas: cfg.index.build(),
             pt,
             rss_anon: 0,
             rss_file: 0,
+            swap_ents: 0,
             rss_shmem: 0,
             layout: Layout {
                 start_brk: DEFAULT_START_BRK,
@@ -273,6 +279,11 @@ impl Mm {
 
     /// Drop what one leaf entry held: a frame mapping (and its RSS count).
     pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: u64) {
+        if pte::is_swap(entry) {
+            self.swap_ents -= 1;
+            k.swap.put(pte::swap_slot(entry), &mut k.phys);
+            return;
+        }
         if !pte::maps_frame(entry) || entry & pte::SPECIAL != 0 {
             return;
         }
@@ -765,23 +776,31 @@ impl Mm {
 /// What a task holds: the address space behind its lock, and the kernel it
 /// gives frames back to. Dropping the last `Arc` tears everything down.
 pub struct AddressSpace {
-    pub(crate) mm: Mutex<Mm>,
+    pub(crate) mm: Arc<Mutex<Mm>>,
     pub(crate) kernel: Arc<Mutex<Kernel>>,
 }
 
 impl AddressSpace {
+    /// Wrap `mm` and register it with the kernel (so reclaim can reach its
+    /// page tables). Takes the kernel lock: call it without holding it.
     pub fn new(mm: Mm, kernel: Arc<Mutex<Kernel>>) -> Self {
-        AddressSpace { mm: Mutex::new(mm), kernel }
+        let id = mm.id;
+        let mm = Arc::new(Mutex::new(mm));
+        kernel.lock().register_mm(id, Arc::downgrade(&mm));
+        AddressSpace { mm, kernel }
     }
 }
 
 impl Drop for AddressSpace {
     /// The DragonOS route: the last reference gone, unmap every VMA, drop
     /// every page reference, free every table page. Lock order: nobody may
-    /// hold the kernel lock while dropping an `Arc<AddressSpace>`.
+    /// hold the kernel lock while dropping an `Arc<AddressSpace>`. (Reclaim
+    /// reaches other address spaces only with `try_lock`, so it never waits
+    /// for this one.)
     fn drop(&mut self) {
-        let mm = self.mm.get_mut();
+        let mut mm = self.mm.lock();
         let mut kernel = self.kernel.lock();
+        kernel.unregister_mm(mm.id);
         kernel.event("AddressSpace::drop", || {
             format!("the last Arc is gone (DragonOS): Drop tears down mm_struct {:#x}", mm.mm_struct)
         });

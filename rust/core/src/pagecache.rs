@@ -176,6 +176,13 @@ impl PageCache {
         }
     }
 
+    /// Drop one cached page (reclaim; the caller has unmapped it everywhere).
+    pub fn evict(&mut self, id: ObjectId, index: u64, phys: &mut PhysMem) {
+        if let Some(pfn) = self.object_mut(id).pages.remove(&index) {
+            phys.put_frame(pfn);
+        }
+    }
+
     #[inline]
     pub fn lookup(&self, id: ObjectId, index: u64) -> Option<Pfn> {
         self.object(id).pages.get(&index).copied()

@@ -23,6 +23,8 @@ pub mod pte {
     pub const PROTNONE: u64 = 1 << 8;
     /// Software: a special mapping not refcounted (the zero page).
     pub const SPECIAL: u64 = 1 << 9;
+    /// Software: a swap entry (present clear); the slot sits in the address field.
+    pub const SWAP: u64 = 1 << 10;
     pub const NX: u64 = 1 << 63;
     pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
@@ -35,6 +37,20 @@ pub mod pte {
     #[inline]
     pub fn maps_frame(entry: u64) -> bool {
         entry & (PRESENT | PROTNONE) != 0
+    }
+
+    /// A swap entry: the page is out in swap slot `swap_slot(entry)`.
+    #[inline]
+    pub fn is_swap(entry: u64) -> bool {
+        entry & (PRESENT | PROTNONE | SWAP) == SWAP
+    }
+
+    pub fn swap_entry(slot: u32) -> u64 {
+        SWAP | ((slot as u64) << 12)
+    }
+
+    pub fn swap_slot(entry: u64) -> u32 {
+        ((entry & ADDR_MASK) >> 12) as u32
     }
 }
 

@@ -77,6 +77,8 @@ pub struct PhysMem {
     zero_pfn: Pfn,
     /// Frames in use as page-table pages (every PGD included).
     table_frames: u64,
+    /// Frames holding user pages: anonymous, page cache, shmem.
+    user_frames: u64,
 }
 
 impl PhysMem {
@@ -94,6 +96,7 @@ impl PhysMem {
             free_frames: 0,
             zero_pfn: 0,
             table_frames: 0,
+            user_frames: 0,
         };
         m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO, order: NOT_FREE };
         // Hand every managed frame to the allocator in maximal aligned blocks.
@@ -196,6 +199,11 @@ impl PhysMem {
         self.table_frames
     }
 
+    /// Frames holding user pages (anonymous, page cache, shmem).
+    pub fn user_frames(&self) -> u64 {
+        self.user_frames
+    }
+
     /// Free blocks per order, like /proc/buddyinfo.
     pub fn buddyinfo(&self) -> [u64; MAX_ORDER + 1] {
         self.nr_free
@@ -230,6 +238,9 @@ impl PhysMem {
             FrameUse::Kernel => flags::KERNEL,
             FrameUse::Slab => flags::SLAB,
         };
+        if flags & (flags::ANON | flags::CACHE) != 0 {
+            self.user_frames += 1;
+        }
         let f = &mut self.frames[pfn as usize];
         f.refcount = 1;
         f.mapcount = 0;
@@ -249,6 +260,9 @@ impl PhysMem {
         if f.refcount == 0 {
             if f.flags & flags::PAGETABLE != 0 {
                 self.table_frames -= 1;
+            }
+            if f.flags & (flags::ANON | flags::CACHE) != 0 {
+                self.user_frames -= 1;
             }
             f.flags = 0;
             f.mapcount = 0;

@@ -34,11 +34,17 @@ pub const MAX_MEMORY: u64 = 256 << 30;
 pub struct SimConfig {
     pub memory: u64,
     pub mm: MmConfig,
+    /// Swap space in bytes (0: none).
+    pub swap: u64,
+    /// The replacement policy; reclaim runs when one is set, or swap or a limit is.
+    pub policy: Option<crate::reclaim::PolicyKind>,
+    /// At most this many resident user pages (a memory-cgroup-like limit).
+    pub resident_limit: Option<u64>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { memory: 1 << 30, mm: MmConfig::default() }
+        SimConfig { memory: 1 << 30, mm: MmConfig::default(), swap: 0, policy: None, resident_limit: None }
     }
 }
 
@@ -87,6 +93,7 @@ pub struct ProcessCounters {
     pub rss_anon: u64,
     pub rss_file: u64,
     pub rss_shmem: u64,
+    pub swap: u64,
     pub pt_pages: u64,
     pub vma_count: u64,
     pub threads: u64,
@@ -108,6 +115,12 @@ pub struct SimCounters {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub writebacks: u64,
+    pub swap_total: u64,
+    pub swap_used: u64,
+    pub swap_ins: u64,
+    pub swap_outs: u64,
+    pub reclaim_scans: u64,
+    pub evictions: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub outcomes: [u64; Outcome::COUNT],
 }
@@ -134,7 +147,18 @@ impl Simulator {
                 "stack_rlimit must be at least a page and stack_guard_gap a whole number of pages",
             ));
         }
-        let kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
+        let mut kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
+        if cfg.swap % PAGE_SIZE != 0 {
+            return Err(Error::invalid("swap must be a whole number of 4KiB pages"));
+        }
+        if cfg.resident_limit == Some(0) {
+            return Err(Error::invalid("resident_limit must be at least one page"));
+        }
+        if cfg.swap > 0 || cfg.policy.is_some() || cfg.resident_limit.is_some() {
+            kernel.swap = crate::swap::SwapSpace::new(cfg.swap / PAGE_SIZE);
+            let policy = cfg.policy.unwrap_or(crate::reclaim::PolicyKind::Clock);
+            kernel.reclaim = Some(crate::reclaim::Reclaim::new(policy, cfg.resident_limit, kernel.phys.frames_total()));
+        }
         Ok(Simulator {
             lifecycle: RwLock::new(()),
             kernel: Arc::new(Mutex::new(kernel)),
@@ -174,7 +198,7 @@ impl Simulator {
     /// A new process: empty, or with the default ELF-like layout.
     pub fn spawn(&self, default_layout: bool) -> Result<u32> {
         let _op = self.op_guard();
-        let space = {
+        let mm = {
             let mut k = self.kernel.lock();
             let mut mm = Mm::new(&mut k, self.cfg.mm)?;
             if default_layout {
@@ -183,8 +207,9 @@ impl Simulator {
                     return Err(e);
                 }
             }
-            Arc::new(AddressSpace::new(mm, self.kernel.clone()))
+            mm
         };
+        let space = Arc::new(AddressSpace::new(mm, self.kernel.clone()));
         let group = Arc::new(ThreadGroup::default());
         Ok(self.tasks.lock().insert(|pid| Task { tgid: pid, mm: space, group }))
     }
@@ -205,6 +230,11 @@ impl Simulator {
     pub fn access(&self, pid: u32, addr: u64, op: Access) -> Result<Outcome> {
         self.with_mm(pid, |mm, k, task| {
             let fault = fault::access(mm, k, addr, op, &mut NoTrace);
+            if let Some(r) = k.reclaim.as_mut().filter(|r| r.policy.wants_every_access()) {
+                if !fault.outcome.is_signal() {
+                    r.policy.accessed(crate::reclaim::key(mm.id, addr));
+                }
+            }
             self.count(task, fault);
             fault.outcome
         })
@@ -240,8 +270,24 @@ impl Simulator {
         self.with_mm(pid, |mm, k, task| {
             let mut per_outcome = [0u64; Outcome::COUNT];
             let (mut minor, mut major) = (0u64, 0u64);
+            // Policies that see more than page faults: opt the batch's future,
+            // exact LRU every access.
+            let (opt, every) = k
+                .reclaim
+                .as_ref()
+                .map_or((false, false), |r| (r.kind == crate::reclaim::PolicyKind::Opt, r.policy.wants_every_access()));
+            if opt {
+                let keys: Vec<_> = addrs.iter().map(|&a| crate::reclaim::key(mm.id, a)).collect();
+                k.reclaim.as_mut().expect("reclaim on").policy.future(&keys);
+            }
             let mut run = |i: usize, op: Access| {
+                if opt {
+                    k.reclaim.as_mut().expect("reclaim on").policy.advance(i);
+                }
                 let fault = fault::access(mm, k, addrs[i], op, &mut NoTrace);
+                if every && !fault.outcome.is_signal() {
+                    k.reclaim.as_mut().expect("reclaim on").policy.accessed(crate::reclaim::key(mm.id, addrs[i]));
+                }
                 per_outcome[fault.outcome as usize] += 1;
                 match fault.account {
                     Account::None => {}
@@ -517,6 +563,7 @@ impl Simulator {
             rss_anon: mm.rss_anon,
             rss_file: mm.rss_file,
             rss_shmem: mm.rss_shmem,
+            swap: mm.swap_ents,
             pt_pages: mm.pt.table_pages(),
             vma_count: mm.vma_count() as u64,
             threads,
@@ -545,6 +592,12 @@ impl Simulator {
             cache_hits: k.cache.stats.hits,
             cache_misses: k.cache.stats.misses,
             writebacks: k.cache.stats.writebacks,
+            swap_total: k.swap.total(),
+            swap_used: k.swap.used(),
+            swap_ins: k.swap.swap_ins,
+            swap_outs: k.swap.swap_outs,
+            reclaim_scans: k.reclaim.as_ref().map_or(0, |r| r.scans),
+            evictions: k.reclaim.as_ref().map_or(0, |r| r.evictions),
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
         }
     }
@@ -617,7 +670,11 @@ mod tests {
     #[test]
     fn every_index_gives_identical_results() {
         fn run(kind: crate::vma_index::IndexKind) -> Vec<String> {
-            let cfg = SimConfig { memory: 32 << 20, mm: MmConfig { index: kind, ..MmConfig::default() } };
+            let cfg = SimConfig {
+                memory: 32 << 20,
+                mm: MmConfig { index: kind, ..MmConfig::default() },
+                ..SimConfig::default()
+            };
             let s = Simulator::new(cfg).unwrap();
             let mut pids = vec![s.spawn(true).unwrap()];
             let mut log = Vec::new();

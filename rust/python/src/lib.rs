@@ -102,7 +102,8 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
         vma_index: Option<&str>,
@@ -110,8 +111,18 @@ impl PySimulator {
         stack_guard_gap: Option<&Bound<'_, PyAny>>,
         max_map_count: Option<usize>,
         fault_around_bytes: Option<&Bound<'_, PyAny>>,
+        swap: Option<&Bound<'_, PyAny>>,
+        policy: Option<&str>,
+        resident_limit: Option<u64>,
     ) -> PyResult<Self> {
         let mut cfg = SimConfig::default();
+        if let Some(s) = swap {
+            cfg.swap = size_arg(s, "swap")?;
+        }
+        if let Some(name) = policy {
+            cfg.policy = Some(vmsim_core::reclaim::PolicyKind::parse(name).py()?);
+        }
+        cfg.resident_limit = resident_limit;
         if let Some(m) = memory {
             cfg.memory = size_arg(m, "memory")?;
         }
@@ -174,6 +185,12 @@ impl PySimulator {
                 ("cache_hits", c.cache_hits),
                 ("cache_misses", c.cache_misses),
                 ("writebacks", c.writebacks),
+                ("swap_total", c.swap_total),
+                ("swap_used", c.swap_used),
+                ("swap_ins", c.swap_ins),
+                ("swap_outs", c.swap_outs),
+                ("reclaim_scans", c.reclaim_scans),
+                ("evictions", c.evictions),
             ],
         )?;
         let faults = counters_dict(py, &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])))?;
@@ -456,6 +473,7 @@ impl PyProcess {
                 ("rss_anon", c.rss_anon),
                 ("rss_file", c.rss_file),
                 ("rss_shmem", c.rss_shmem),
+                ("swap", c.swap),
                 ("pt_pages", c.pt_pages),
                 ("vma_count", c.vma_count),
                 ("threads", c.threads),
@@ -554,6 +572,12 @@ fn parse_text<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Pa
     parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_text)
 }
 
+/// Names of the replacement policies reclaim can use.
+#[pyfunction]
+fn policies() -> Vec<&'static str> {
+    vmsim_core::reclaim::PolicyKind::ALL.iter().map(|p| p.name()).collect()
+}
+
 /// Parse a size string ("64KiB", "1GiB", "4096") into bytes.
 #[pyfunction]
 fn parse_size(text: &str) -> PyResult<u64> {
@@ -568,6 +592,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFile>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(policies, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lackey, m)?)?;
     m.add_function(wrap_pyfunction!(parse_text, m)?)?;
     m.add("VmsimError", py.get_type::<VmsimError>())?;

@@ -1,0 +1,49 @@
+//! Exact LRU: every access (hits included) refreshes the page's recency, so
+//! the least recently used page is evicted. Costs a map update per access:
+//! a reference point for the cheaper approximations (clock, lru2q).
+
+use super::{PageKey, Policy, Probe};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+pub struct Lru {
+    by_time: BTreeMap<u64, PageKey>,
+    time_of: HashMap<PageKey, u64>,
+    clock: u64,
+}
+
+impl Lru {
+    fn touch(&mut self, key: PageKey) {
+        self.clock += 1;
+        if let Some(old) = self.time_of.insert(key, self.clock) {
+            self.by_time.remove(&old);
+        }
+        self.by_time.insert(self.clock, key);
+    }
+}
+
+impl Policy for Lru {
+    fn name(&self) -> &'static str {
+        "lru"
+    }
+    fn mapped(&mut self, key: PageKey) {
+        self.touch(key);
+    }
+    fn wants_every_access(&self) -> bool {
+        true
+    }
+    fn accessed(&mut self, key: PageKey) {
+        if self.time_of.contains_key(&key) {
+            self.touch(key);
+        }
+    }
+    fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
+        while let Some((_, key)) = self.by_time.pop_first() {
+            self.time_of.remove(&key);
+            if probe(key) != Probe::Gone {
+                return Some(key);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,73 @@
+//! Two lists like Linux's active/inactive LRU: new pages start inactive; a
+//! page found referenced at the tail of the inactive list is promoted
+//! (its second access); the active list is aged into the inactive one by
+//! the accessed bit whenever it grows larger.
+
+use super::{PageKey, Policy, Probe};
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Default)]
+pub struct Lru2q {
+    inactive: VecDeque<(PageKey, u64)>,
+    active: VecDeque<(PageKey, u64)>,
+    current: HashMap<PageKey, u64>,
+    seq: u64,
+}
+
+impl Lru2q {
+    fn live(&self, e: &(PageKey, u64)) -> bool {
+        self.current.get(&e.0) == Some(&e.1)
+    }
+}
+
+impl Policy for Lru2q {
+    fn name(&self) -> &'static str {
+        "lru2q"
+    }
+    fn mapped(&mut self, key: PageKey) {
+        self.seq += 1;
+        self.current.insert(key, self.seq);
+        self.inactive.push_back((key, self.seq));
+    }
+    fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
+        // Age the active list: its oldest pages move down unless referenced.
+        let mut budget = self.active.len();
+        while self.active.len() > self.inactive.len() && budget > 0 {
+            budget -= 1;
+            let Some(e) = self.active.pop_front() else { break };
+            if !self.live(&e) {
+                continue;
+            }
+            match probe(e.0) {
+                Probe::Gone => {
+                    self.current.remove(&e.0);
+                }
+                Probe::Referenced => self.active.push_back(e),
+                Probe::Unreferenced => self.inactive.push_back(e),
+            }
+        }
+        let mut budget = 2 * (self.inactive.len() + self.active.len()) + 1;
+        loop {
+            let e = match self.inactive.pop_front() {
+                Some(e) => e,
+                None => self.active.pop_front()?, // everything active: take the oldest
+            };
+            if !self.live(&e) {
+                continue;
+            }
+            match probe(e.0) {
+                Probe::Gone => {
+                    self.current.remove(&e.0);
+                }
+                Probe::Referenced if budget > 0 => {
+                    budget -= 1;
+                    self.active.push_back(e); // second access: promoted
+                }
+                _ => {
+                    self.current.remove(&e.0);
+                    return Some(e.0);
+                }
+            }
+        }
+    }
+}

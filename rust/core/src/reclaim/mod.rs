@@ -1,0 +1,134 @@
+//! Reclaim: when memory runs short (free frames under the low watermark, or
+//! resident user pages at `resident_limit`, like a memory cgroup's limit),
+//! the replacement policy picks resident user pages to evict: clean file
+//! pages are dropped, dirty ones written back first, anonymous pages written
+//! to swap (their PTEs then hold swap entries).
+//!
+//! Policies see virtual pages, (address space, page number) keys, as Linux
+//! 2.4's reclaim scanned page tables; they learn of pages as they are mapped
+//! and ask `probe` whether a key is still resident and whether the hardware
+//! set its accessed bit. One module per policy.
+
+mod clock;
+pub mod evict;
+mod fifo;
+mod lru;
+mod lru2q;
+mod opt;
+
+use crate::error::{Error, Result};
+
+/// A virtual page: address space id and page number, packed.
+pub type PageKey = u64;
+
+pub fn key(mm: u32, va: u64) -> PageKey {
+    ((mm as u64) << 36) | (va >> 12)
+}
+
+pub fn key_mm(k: PageKey) -> u32 {
+    (k >> 36) as u32
+}
+
+pub fn key_va(k: PageKey) -> u64 {
+    (k & ((1 << 36) - 1)) << 12
+}
+
+/// What `probe` finds at a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// No longer a resident user page there (unmapped, swapped, or gone).
+    Gone,
+    /// Resident, and accessed since the last probe (the bit is now cleared).
+    Referenced,
+    /// Resident and not accessed since the last probe.
+    Unreferenced,
+}
+
+pub trait Policy: Send {
+    fn name(&self) -> &'static str;
+    /// A page became resident at `key`.
+    fn mapped(&mut self, key: PageKey);
+    /// Every access, for policies that keep exact recency (only if `wants_every_access`).
+    fn accessed(&mut self, _key: PageKey) {}
+    fn wants_every_access(&self) -> bool {
+        false
+    }
+    /// The future accesses of the running batch, for `opt`; `at` is the index reached.
+    fn future(&mut self, _keys: &[PageKey]) {}
+    fn advance(&mut self, _at: usize) {}
+    /// Choose a victim; `probe` tells what is at a key.
+    fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Fifo,
+    Clock,
+    Lru,
+    Lru2q,
+    Opt,
+}
+
+impl PolicyKind {
+    pub const ALL: [PolicyKind; 5] =
+        [PolicyKind::Fifo, PolicyKind::Clock, PolicyKind::Lru, PolicyKind::Lru2q, PolicyKind::Opt];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::Fifo => "fifo",
+            PolicyKind::Clock => "clock",
+            PolicyKind::Lru => "lru",
+            PolicyKind::Lru2q => "lru2q",
+            PolicyKind::Opt => "opt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<PolicyKind> {
+        Self::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
+            Error::invalid(format!("unknown policy {name:?}; choose one of {}", names.join(", ")))
+        })
+    }
+
+    pub fn build(self) -> Box<dyn Policy> {
+        match self {
+            PolicyKind::Fifo => Box::new(fifo::Fifo::default()),
+            PolicyKind::Clock => Box::new(clock::Clock::default()),
+            PolicyKind::Lru => Box::new(lru::Lru::default()),
+            PolicyKind::Lru2q => Box::new(lru2q::Lru2q::default()),
+            PolicyKind::Opt => Box::new(opt::Opt::default()),
+        }
+    }
+}
+
+/// Reclaim's configuration and counters.
+pub struct Reclaim {
+    pub policy: Box<dyn Policy>,
+    pub kind: PolicyKind,
+    /// Resident user pages allowed at most (None: only the watermarks count).
+    pub limit: Option<u64>,
+    pub low_watermark: u64,
+    pub high_watermark: u64,
+    /// Pages examined by reclaim.
+    pub scans: u64,
+    /// Pages evicted (anonymous to swap, file pages dropped).
+    pub evictions: u64,
+    /// The page of the fault in progress: never a victim.
+    pub pinned: Option<PageKey>,
+}
+
+impl Reclaim {
+    pub fn new(kind: PolicyKind, limit: Option<u64>, frames_total: u64) -> Reclaim {
+        let low = (frames_total / 256).max(4);
+        Reclaim {
+            policy: kind.build(),
+            kind,
+            limit,
+            low_watermark: low,
+            high_watermark: low * 2,
+            scans: 0,
+            evictions: 0,
+            pinned: None,
+        }
+    }
+}
