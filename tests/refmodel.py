@@ -498,6 +498,7 @@ class Model:
             "rss_anon": sum(1 for p in mm.ptes.values() if p.frame is not None),
             "rss_file": 0,
             "rss_shmem": 0,
+            "swap": 0,
             "pt_pages": len(mm.tables),
             "vma_count": len(mm.vmas),
             "threads": sum(1 for t, _ in self.tasks.values() if t == tgid),
