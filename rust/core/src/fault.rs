@@ -562,6 +562,9 @@ fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<u32> {
         return k.phys.alloc_frame(usage);
     }
     crate::reclaim::evict::make_room(mm, k, false);
+    if crate::reclaim::evict::at_limit(k) {
+        return None; // nothing more could be reclaimed: the limit holds (OOM)
+    }
     k.phys.alloc_frame(usage).or_else(|| {
         if crate::reclaim::evict::make_room(mm, k, true) > 0 {
             k.phys.alloc_frame(usage)

@@ -104,20 +104,24 @@ fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
     over_limit.max(low)
 }
 
-/// Make room before a user page is allocated; `force` asks for at least one
-/// page even when the watermarks look fine (an allocation just failed).
-/// Returns the pages evicted.
+/// Make room before a user page is allocated: evict until the shortage is
+/// gone (an eviction frees nothing while another mapping still holds the
+/// page); `force` asks for one page freed even when the watermarks look fine
+/// (an allocation just failed). Returns the pages evicted.
 pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
     let Some(mut r) = k.reclaim.take() else { return 0 };
-    let mut want = shortage(&r, k).max(u64::from(force));
+    let free_before = k.phys.frames_free();
     let mut evicted = 0;
     let mut failures = 0u64;
-    while want > 0 && failures < 64 {
+    while failures < 64 {
+        let forced = force && k.phys.frames_free() <= free_before;
+        if shortage(&r, k) == 0 && !forced {
+            break;
+        }
         let Some(victim) = r.policy.pick(&mut |key| probe(cur, k, key)) else { break };
         r.scans += 1;
         if evict(cur, k, victim, r.pinned) {
             evicted += 1;
-            want -= 1;
         } else {
             failures += 1;
             if probe(cur, k, victim) != Probe::Gone {
@@ -128,4 +132,9 @@ pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
     r.evictions += evicted;
     k.reclaim = Some(r);
     evicted
+}
+
+/// Whether a resident-page limit leaves no room for one more page.
+pub fn at_limit(k: &Kernel) -> bool {
+    k.reclaim.as_ref().and_then(|r| r.limit).is_some_and(|l| k.phys.user_frames() >= l)
 }
