@@ -50,6 +50,12 @@ pub fn run(data: &[u8]) {
     let mut cfg = SimConfig { memory, ..SimConfig::default() };
     cfg.mm.index = index;
     cfg.mm.max_map_count = 64;
+    // Half the runs reclaim: some swap, a small resident limit, every policy.
+    if first & 8 != 0 {
+        cfg.swap = [0, 8, 64][(first as usize >> 2) % 3] * PAGE_SIZE;
+        cfg.policy = Some(crate::reclaim::PolicyKind::ALL[(first as usize >> 1) % 5]);
+        cfg.resident_limit = [None, Some(6), Some(24)][(first as usize >> 3) % 3];
+    }
     let sim = Simulator::new(cfg).expect("valid configuration");
     let mut pids: Vec<u32> = Vec::new();
     // Two files (one later unlinked) for file mappings, truncation and msync.
