@@ -1,15 +1,23 @@
 //! Belady's OPT: evict the resident page whose next use lies furthest in the
 //! future (or never comes). The future is the running batch of accesses: a
 //! bound for a trace known in advance, not a realisable policy.
+//!
+//! A max-heap of (next use, page) makes each choice O(log n): when a resident
+//! page is used, an entry with its new next use is pushed, and the old one,
+//! now stale, is dropped when it surfaces.
 
 use super::{PageKey, Policy, Probe};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 #[derive(Default)]
 pub struct Opt {
     resident: HashSet<PageKey>,
+    heap: BinaryHeap<(usize, Reverse<PageKey>)>,
     /// For each page of the batch, the positions it is used at, ascending.
     uses: HashMap<PageKey, Vec<usize>>,
+    /// The batch's pages in order.
+    keys: Vec<PageKey>,
     at: usize,
 }
 
@@ -25,33 +33,39 @@ impl Policy for Opt {
     }
     fn mapped(&mut self, key: PageKey) {
         self.resident.insert(key);
+        self.heap.push((self.next_use(key), Reverse(key)));
     }
     fn future(&mut self, keys: &[PageKey]) {
         self.uses.clear();
         for (i, &k) in keys.iter().enumerate() {
             self.uses.entry(k).or_default().push(i);
         }
+        self.keys = keys.to_vec();
         self.at = 0;
+        self.heap = self.resident.iter().map(|&k| (self.next_use(k), Reverse(k))).collect();
     }
     fn advance(&mut self, at: usize) {
         self.at = at;
-    }
-    fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
-        let mut keys: Vec<PageKey> = self.resident.iter().copied().collect();
-        keys.sort_unstable(); // ties broken the same way every run
-        let mut best: Option<(usize, PageKey)> = None;
-        for k in keys {
-            if probe(k) == Probe::Gone {
-                self.resident.remove(&k);
-                continue;
-            }
-            let next = self.next_use(k);
-            if best.is_none_or(|(b, _)| next > b) {
-                best = Some((next, k));
+        // The page used now gets its next use after this one.
+        if let Some(&key) = self.keys.get(at) {
+            if self.resident.contains(&key) {
+                self.heap.push((self.next_use(key), Reverse(key)));
             }
         }
-        let (_, k) = best?;
-        self.resident.remove(&k);
-        Some(k)
+    }
+    fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
+        while let Some((next, Reverse(key))) = self.heap.pop() {
+            if !self.resident.contains(&key) {
+                continue;
+            }
+            if self.next_use(key) != next {
+                continue; // used since: a fresher entry is in the heap
+            }
+            self.resident.remove(&key);
+            if probe(key) != Probe::Gone {
+                return Some(key);
+            }
+        }
+        None
     }
 }
