@@ -270,3 +270,19 @@ def test_sweep_on_a_dask_local_cluster():
     assert len(records) == 4
     local = sweep(CONFIGS[:1], WORKLOADS[:1])
     assert records[0]["outcomes"] == local[0]["outcomes"]
+
+
+def test_cli_run_under_pressure_every_policy(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "mix.png"
+    args = ["run", "zipf:pages=2048,count=30000,skew=0.9,seed=1", "--memory", "64MiB", "--swap", "16MiB",
+            "--resident-limit", "256", "--policy", "all", "--json", "--plot", str(plot)]
+    assert cli.main(args) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["policy"] for r in runs] == vmsim.policies()
+    swap_ins = {r["policy"]: r["outcomes"]["SWAP_IN"] for r in runs}
+    assert swap_ins["opt"] == min(swap_ins.values()) and swap_ins["opt"] > 0
+    assert all(r["maj_flt"] == r["outcomes"]["SWAP_IN"] for r in runs)
+    assert plot.stat().st_size > 1000
+    assert cli.main(["run", "zipf:pages=512,count=5000", "--policy", "clock", "--swap", "4MiB"]) == 0
+    assert "throughput" in capsys.readouterr().out

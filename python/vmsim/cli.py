@@ -33,6 +33,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)")
     run.add_argument("--memory", default="256MiB")
     run.add_argument("--vma-index", default=None, choices=vmsim.vma_indexes())
+    run.add_argument("--swap", default=None, help="swap space (e.g. 1GiB); turns reclaim on")
+    run.add_argument("--policy", default=None, choices=vmsim.policies() + ["all"],
+                     help="replacement policy; 'all' runs once per policy and compares them")
+    run.add_argument("--resident-limit", type=int, default=None, help="at most this many resident user pages")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)")
 
@@ -118,51 +122,79 @@ def _is_workload(target: str) -> bool:
     return target.split(":", 1)[0] in PLANS and not Path(target).exists()
 
 
+def _run_once(args, policy: Optional[str], progress) -> Tuple[object, object]:
+    from vmsim import traces
+    from vmsim.workloads import Workload
+
+    kw: dict = {"memory": args.memory}
+    if args.vma_index:
+        kw["vma_index"] = args.vma_index
+    if args.swap:
+        kw["swap"] = args.swap
+    if policy:
+        kw["policy"] = policy
+    if args.resident_limit:
+        kw["resident_limit"] = args.resident_limit
+    sim = vmsim.Simulator(**kw)
+    if _is_workload(args.target):
+        result = Workload.parse(args.target).run(sim, progress=progress)
+    else:
+        result = traces.replay(sim, args.target, progress=progress)
+    sim.check()
+    return sim, result
+
+
 def cmd_run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from vmsim import traces
-    from vmsim.workloads import Workload
-
-    kw = {"memory": args.memory}
-    if args.vma_index:
-        kw["vma_index"] = args.vma_index
-    sim = vmsim.Simulator(**kw)
+    policies = vmsim.policies() if args.policy == "all" else [args.policy]
     show_progress = sys.stderr.isatty() and not args.json
+    runs = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} accesses"), TimeElapsedColumn(),
                   console=Console(file=sys.stderr), disable=not show_progress, transient=True) as bar:
-        task = bar.add_task(args.target, total=None)
-        tick = lambda n: bar.advance(task, n)  # noqa: E731
-        if _is_workload(args.target):
-            result = Workload.parse(args.target).run(sim, progress=tick)
-        else:
-            result = traces.replay(sim, args.target, progress=tick)
-    sim.check()
-    summary = result.as_dict()
-    summary["memory"] = sim.memory
-    summary["vma_index"] = sim.vma_index
+        for pol in policies:
+            task = bar.add_task(f"{args.target} [{pol or 'no reclaim'}]", total=None)
+            sim, result = _run_once(args, pol, lambda n, task=task: bar.advance(task, n))
+            runs.append((pol, sim, result))
+    summaries = []
+    for pol, sim, result in runs:
+        s = result.as_dict()
+        c = sim.counters()
+        s.update({"memory": sim.memory, "vma_index": sim.vma_index, "policy": pol,
+                  "swap_ins": c["swap_ins"], "swap_outs": c["swap_outs"], "evictions": c["evictions"],
+                  "writebacks": c["writebacks"]})
+        summaries.append(s)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
     else:
         table = Table(title=f"vmsim run {args.target}")
         table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_row("accesses", f"{result.accesses:,}")
-        for name, n in result.outcomes.items():
-            if n:
-                table.add_row(f"  {name}", f"{n:,}")
-        table.add_row("min_flt / maj_flt", f"{result.min_flt:,} / {result.maj_flt:,}")
-        table.add_row("RSS peak", f"{result.rss_peak:,} pages ({result.rss_peak * PAGE / 2**20:.1f} MiB)")
-        table.add_row("throughput", f"{result.throughput / 1e6:.2f} M accesses/s")
+        for pol, _, _ in runs:
+            table.add_column(pol or "value", justify="right")
+        rows = [("accesses", [f"{r.accesses:,}" for _, _, r in runs])]
+        for name in runs[0][2].outcomes:
+            if any(r.outcomes[name] for _, _, r in runs):
+                rows.append((f"  {name}", [f"{r.outcomes[name]:,}" for _, _, r in runs]))
+        rows.append(("min_flt / maj_flt", [f"{r.min_flt:,} / {r.maj_flt:,}" for _, _, r in runs]))
+        if any(s["swap_outs"] or s["evictions"] for s in summaries):
+            rows.append(("swap-outs / swap-ins", [f"{s['swap_outs']:,} / {s['swap_ins']:,}" for s in summaries]))
+            rows.append(("evictions / writebacks", [f"{s['evictions']:,} / {s['writebacks']:,}" for s in summaries]))
+        rows.append(("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE / 2**20:.1f} MiB)" for _, _, r in runs]))
+        rows.append(("throughput", [f"{r.throughput / 1e6:.2f} M accesses/s" for _, _, r in runs]))
+        for name, values in rows:
+            table.add_row(name, *values)
         Console().print(table)
     if args.plot:
-        _plot(result, args.plot)
+        if len(runs) > 1:
+            _plot_mix(runs, args.plot)
+        else:
+            _plot(runs[0][2], args.plot)
     return 0
 
 
-def _plot(result, path: Path) -> None:
+def _pyplot():
     try:
         import matplotlib
 
@@ -170,6 +202,29 @@ def _plot(result, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install 'vmsim[plot]'") from None
+    return plt
+
+
+def _plot_mix(runs, path: Path) -> None:
+    """The fault mix per policy: stacked bars of the non-hit outcomes."""
+    plt = _pyplot()
+    names = [n for n in runs[0][2].outcomes if n != "HIT" and any(r.outcomes[n] for _, _, r in runs)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottom = [0] * len(runs)
+    labels = [pol for pol, _, _ in runs]
+    for n in names:
+        vals = [r.outcomes[n] for _, _, r in runs]
+        ax.bar(labels, vals, bottom=bottom, label=n)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("faults")
+    ax.set_title(f"fault mix per policy: {runs[0][2].name}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def _plot(result, path: Path) -> None:
+    plt = _pyplot()
     xs = [t[0] for t in result.timeline]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(xs, [t[1] for t in result.timeline], label="RSS (pages)")
