@@ -597,10 +597,12 @@ fn do_swap_page<T: Trace>(
         None => {
             let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "a page to swap in") };
             k.swap.swap_ins += 1;
-            // The new frame's reference becomes the swap cache's while others still point at the slot.
-            k.swap.cache_page(slot, pfn, &mut k.phys);
-            k.phys.put_frame(pfn);
-            k.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
+            if k.swap.refs(slot) > 1 {
+                // Other PTEs still point at the slot: the page waits for them in the swap cache.
+                k.swap.cache_page(slot, pfn, &mut k.phys);
+                k.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
+            }
+            k.phys.put_frame_keep(pfn);
             t.step(|| format!("swap entry {slot}: read the page back from swap into frame {pfn} (I/O: a major fault)"));
             (pfn, true)
         }

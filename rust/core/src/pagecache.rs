@@ -7,7 +7,7 @@
 //! outlive its mappings, as in Linux; shmem goes with its last mapping.
 
 use crate::phys::{Pfn, PhysMem};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 pub type ObjectId = u32;
 
@@ -85,7 +85,7 @@ impl PageCache {
         self.insert_object(CacheObject {
             kind: ObjectKind::Shmem,
             size_pages,
-            pages: HashMap::new(),
+            pages: HashMap::default(),
             mappers: 1,
             handles: 0,
         })
@@ -107,7 +107,7 @@ impl PageCache {
         self.insert_object(CacheObject {
             kind,
             size_pages: size.div_ceil(4096),
-            pages: HashMap::new(),
+            pages: HashMap::default(),
             mappers: 0,
             handles,
         })

@@ -295,6 +295,13 @@ impl PhysMem {
         self.buddy_free(pfn, order);
     }
 
+    /// Drop a reference that is about to be replaced by another (the frame
+    /// may sit at refcount 0 for that moment, but is not freed).
+    #[inline]
+    pub fn put_frame_keep(&mut self, pfn: Pfn) {
+        self.frames[pfn as usize].refcount -= 1;
+    }
+
     #[inline]
     pub fn get_frame(&mut self, pfn: Pfn) {
         self.frames[pfn as usize].refcount += 1;

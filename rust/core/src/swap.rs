@@ -3,7 +3,7 @@
 //! written out but mapped elsewhere, or swapped in for one of several PTEs).
 
 use crate::phys::{Pfn, PhysMem};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Default)]
 pub struct SwapSpace {

@@ -3,7 +3,8 @@
 //! one whose bit is clear.
 
 use super::{PageKey, Policy, Probe};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Clock {

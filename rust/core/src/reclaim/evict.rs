@@ -59,7 +59,16 @@ fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) ->
         }
         let pfn = pte::pfn(e);
         let frame_flags = k.phys.frame(pfn).flags;
-        if frame_flags & flags::ANON != 0 {
+        if frame_flags & flags::ANON != 0 && k.phys.frame(pfn).refcount == 1 && !k.swap.page_slot.contains_key(&pfn) {
+            // The common case, mapped here alone: write it out and free it at once.
+            let Some(slot) = k.swap.alloc() else { return false };
+            k.swap.get(slot);
+            k.swap.swap_outs += 1;
+            mm.release_entry(k, e);
+            mm.pt.update(index, pte::swap_entry(slot));
+            mm.swap_ents += 1;
+            true
+        } else if frame_flags & flags::ANON != 0 {
             let slot = match k.swap.page_slot.get(&pfn) {
                 Some(&s) => s,
                 None => {
@@ -109,6 +118,10 @@ fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
 /// page); `force` asks for one page freed even when the watermarks look fine
 /// (an allocation just failed). Returns the pages evicted.
 pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
+    match &k.reclaim {
+        Some(r) if force || shortage(r, k) > 0 => {}
+        _ => return 0, // the common case: room enough
+    }
     let Some(mut r) = k.reclaim.take() else { return 0 };
     let free_before = k.phys.frames_free();
     let mut evicted = 0;

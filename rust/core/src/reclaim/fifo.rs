@@ -1,7 +1,8 @@
 //! FIFO: evict the page that became resident first.
 
 use super::{PageKey, Policy, Probe};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Fifo {

@@ -3,7 +3,8 @@
 //! a reference point for the cheaper approximations (clock, lru2q).
 
 use super::{PageKey, Policy, Probe};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct Lru {

@@ -4,7 +4,8 @@
 //! the accessed bit whenever it grows larger.
 
 use super::{PageKey, Policy, Probe};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Lru2q {

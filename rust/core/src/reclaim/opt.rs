@@ -7,8 +7,9 @@
 //! now stale, is dropped when it surfaces.
 
 use super::{PageKey, Policy, Probe};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 
 #[derive(Default)]
 pub struct Opt {
