@@ -4,10 +4,13 @@
 //!
 //! Module map: `addr` (addresses), `phys` (frames, buddy allocator, zero
 //! page), `pagetable` (4-level radix), `vma` + `vma_index` (areas and their
-//! index structures), `mm` (address space and its system calls), `fault`
-//! (the fault handler), `fork` (copy-on-write copy), `pagecache` (shmem
-//! objects), `layout` (a default process image), `sim` (tasks, locking,
-//! counters), `check` (invariants).
+//! five index structures), `mm` (address space and its system calls),
+//! `fault` (the fault handler), `fork` (copy-on-write copy), `pagecache`
+//! (files and shmem), `swap` and `reclaim` (swap space, eviction, one module
+//! per replacement policy), `kalloc` (buddy pages, slab caches, vmalloc,
+//! kobjects), `kernel` (what all address spaces share), `layout` (a default
+//! process image), `sim` (tasks, locking, counters), `check` (invariants),
+//! `tracefmt` (fast trace parsing), `fuzzing` (byte-driven operation runs).
 
 pub mod addr;
 pub mod check;
