@@ -57,6 +57,7 @@ pub fn run(data: &[u8]) {
         cfg.resident_limit = [None, Some(6), Some(24)][(first as usize >> 3) % 3];
     }
     let sim = Simulator::new(cfg).expect("valid configuration");
+    let trace = std::env::var_os("VMSIM_FUZZ_TRACE").is_some(); // print each op and check()
     let mut pids: Vec<u32> = Vec::new();
     // Two files (one later unlinked) for file mappings, truncation and msync.
     let files = [sim.create_file("/fuzz/a", 16 * PAGE_SIZE), sim.create_file("/fuzz/b", 3 * PAGE_SIZE + 7)];
@@ -151,7 +152,7 @@ pub fn run(data: &[u8]) {
                 sim.access(pid, addr, op).expect("live pid");
             }
         }
-        if std::env::var_os("VMSIM_FUZZ_TRACE").is_some() {
+        if trace {
             eprintln!("op {} pid {pid} addr {addr:#x} len {len:#x} prot {prot} -> {:?}", op % 12, sim.check());
         }
         if op % 5 == 0 {
