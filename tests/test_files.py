@@ -37,6 +37,7 @@ def test_first_read_is_major_then_minor_across_processes(sim):
     assert (p.counters()["maj_flt"], p.counters()["min_flt"]) == (1, 0)
     assert (q.counters()["maj_flt"], q.counters()["min_flt"]) == (0, 1)
     assert p.counters()["rss_file"] == 1 and p.counters()["rss_anon"] == 0
+    assert (p.counters()["cache_misses"], q.counters()["cache_hits"]) == (1, 1)
     c = sim.counters()
     assert (c["cache_misses"], c["cache_hits"]) == (1, 1)
     assert f.cached_pages == 1

@@ -124,6 +124,7 @@ def test_swap_in_is_a_major_fault_and_counters_add_up():
     assert (c["swap_outs"], c["swap_ins"], c["swap_used"]) == (2, 1, 1)  # page 1 is out now
     assert p.counters()["maj_flt"] == 1 and p.counters()["min_flt"] == 4
     assert p.counters()["swap"] == 1 and p.counters()["rss_anon"] == 3
+    assert (p.counters()["swap_ins"], p.counters()["swap_outs"]) == (1, 2)
     assert c["evictions"] == 2 and c["reclaim_scans"] >= 2
     p.exit()
     c = sim.counters()

@@ -140,6 +140,8 @@ pub struct Mm {
     pub rss_file: u64,
     /// PTEs holding swap entries (VmSwap).
     pub swap_ents: u64,
+    /// Pages of this address space written out to swap.
+    pub swap_outs: u64,
     pub rss_shmem: u64,
     pub layout: Layout,
     pub cfg: MmConfig,
@@ -164,6 +166,7 @@ impl Mm {
             rss_anon: 0,
             rss_file: 0,
             swap_ents: 0,
+            swap_outs: 0,
             rss_shmem: 0,
             layout: Layout {
                 start_brk: DEFAULT_START_BRK,

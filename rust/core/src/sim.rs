@@ -54,6 +54,9 @@ impl Default for SimConfig {
 pub struct ThreadGroup {
     min_flt: AtomicU64,
     maj_flt: AtomicU64,
+    swap_ins: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -66,6 +69,22 @@ struct Task {
 struct TaskTable {
     tasks: BTreeMap<u32, Task>,
     next_pid: u32,
+}
+
+impl ThreadGroup {
+    /// The per-process counts that outcomes give: swap-ins, page-cache hits and misses.
+    fn add_outcomes(&self, per_outcome: &[u64; Outcome::COUNT]) {
+        for (counter, outcome) in [
+            (&self.swap_ins, Outcome::SwapIn),
+            (&self.cache_hits, Outcome::FileMinor),
+            (&self.cache_misses, Outcome::FileMajor),
+        ] {
+            let n = per_outcome[outcome as usize];
+            if n != 0 {
+                counter.fetch_add(n, Relaxed);
+            }
+        }
+    }
 }
 
 impl TaskTable {
@@ -93,7 +112,14 @@ pub struct ProcessCounters {
     pub rss_anon: u64,
     pub rss_file: u64,
     pub rss_shmem: u64,
+    /// Swap entries in the page table now (VmSwap, in pages).
     pub swap: u64,
+    pub swap_ins: u64,
+    /// Pages of this process written out to swap.
+    pub swap_outs: u64,
+    /// File faults served from the page cache, and those that read the file.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
     pub pt_pages: u64,
     pub vma_count: u64,
     pub threads: u64,
@@ -216,6 +242,9 @@ impl Simulator {
 
     fn count(&self, task: &Task, fault: Fault) {
         self.outcomes[fault.outcome as usize].fetch_add(1, Relaxed);
+        let mut per_outcome = [0u64; Outcome::COUNT];
+        per_outcome[fault.outcome as usize] = 1;
+        task.group.add_outcomes(&per_outcome);
         match fault.account {
             Account::None => {}
             Account::Minor => {
@@ -311,6 +340,7 @@ impl Simulator {
             }
             task.group.min_flt.fetch_add(minor, Relaxed);
             task.group.maj_flt.fetch_add(major, Relaxed);
+            task.group.add_outcomes(&per_outcome);
         })
     }
 
@@ -564,6 +594,10 @@ impl Simulator {
             rss_file: mm.rss_file,
             rss_shmem: mm.rss_shmem,
             swap: mm.swap_ents,
+            swap_ins: task.group.swap_ins.load(Relaxed),
+            swap_outs: mm.swap_outs,
+            cache_hits: task.group.cache_hits.load(Relaxed),
+            cache_misses: task.group.cache_misses.load(Relaxed),
             pt_pages: mm.pt.table_pages(),
             vma_count: mm.vma_count() as u64,
             threads,

@@ -67,6 +67,7 @@ fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) ->
             mm.release_entry(k, e);
             mm.pt.update(index, pte::swap_entry(slot));
             mm.swap_ents += 1;
+            mm.swap_outs += 1;
             true
         } else if frame_flags & flags::ANON != 0 {
             let slot = match k.swap.page_slot.get(&pfn) {
@@ -81,6 +82,7 @@ fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) ->
             mm.release_entry(k, e);
             mm.pt.update(index, pte::swap_entry(slot));
             mm.swap_ents += 1;
+            mm.swap_outs += 1;
             if k.phys.frame(pfn).mapcount == 0 {
                 // Nobody maps it any more: write it out and let it go.
                 k.swap.swap_outs += 1;
