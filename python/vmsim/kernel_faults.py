@@ -41,24 +41,27 @@ def _min_flt() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def write_faults(npages: int) -> KernelRun:
+def _first_touch(npages: int, touch) -> KernelRun:
+    """Faults and time of `touch(pages)` on a fresh mapping."""
     m, pages = _fresh_mapping(npages * PAGE)
     f0, t0 = _min_flt(), time.perf_counter()
-    pages[:] = 1
+    touch(pages)
     t1, f1 = time.perf_counter(), _min_flt()
     del pages
     m.close()
     return KernelRun(f1 - f0, t1 - t0)
+
+
+def _write(pages) -> None:
+    pages[:] = 1
+
+
+def write_faults(npages: int) -> KernelRun:
+    return _first_touch(npages, _write)
 
 
 def read_faults(npages: int) -> KernelRun:
-    m, pages = _fresh_mapping(npages * PAGE)
-    f0, t0 = _min_flt(), time.perf_counter()
-    int(pages.sum())
-    t1, f1 = time.perf_counter(), _min_flt()
-    del pages
-    m.close()
-    return KernelRun(f1 - f0, t1 - t0)
+    return _first_touch(npages, lambda pages: int(pages.sum()))
 
 
 def cow_faults_after_fork(npages: int) -> KernelRun:

@@ -2,16 +2,14 @@
 //! accessed bit is set another round (clearing the bit) and evicts the first
 //! one whose bit is clear.
 
-use super::{PageKey, Policy, Probe};
-use rustc_hash::FxHashMap as HashMap;
+use super::{PageKey, Policy, Probe, Tagged, Tags};
 use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Clock {
     /// The ring, with the hand at the front.
-    ring: VecDeque<(PageKey, u64)>,
-    current: HashMap<PageKey, u64>,
-    seq: u64,
+    ring: VecDeque<Tagged>,
+    tags: Tags,
 }
 
 impl Policy for Clock {
@@ -19,28 +17,25 @@ impl Policy for Clock {
         "clock"
     }
     fn mapped(&mut self, key: PageKey) {
-        self.seq += 1;
-        self.current.insert(key, self.seq);
-        self.ring.push_back((key, self.seq));
+        let e = self.tags.tag(key);
+        self.ring.push_back(e);
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
         // Two full turns at most: the first clears every bit.
         let mut budget = 2 * self.ring.len() + 1;
-        while let Some((key, seq)) = self.ring.pop_front() {
-            if self.current.get(&key) != Some(&seq) {
+        while let Some(e) = self.ring.pop_front() {
+            if !self.tags.is_current(&e) {
                 continue;
             }
-            match probe(key) {
-                Probe::Gone => {
-                    self.current.remove(&key);
-                }
+            match probe(e.0) {
+                Probe::Gone => self.tags.retire(e.0),
                 Probe::Referenced if budget > 0 => {
                     budget -= 1;
-                    self.ring.push_back((key, seq));
+                    self.ring.push_back(e);
                 }
                 _ => {
-                    self.current.remove(&key);
-                    return Some(key);
+                    self.tags.retire(e.0);
+                    return Some(e.0);
                 }
             }
         }

@@ -1,15 +1,12 @@
 //! FIFO: evict the page that became resident first.
 
-use super::{PageKey, Policy, Probe};
-use rustc_hash::FxHashMap as HashMap;
+use super::{PageKey, Policy, Probe, Tagged, Tags};
 use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Fifo {
-    queue: VecDeque<(PageKey, u64)>,
-    /// The latest mapping of each key; older queue entries are stale.
-    current: HashMap<PageKey, u64>,
-    seq: u64,
+    queue: VecDeque<Tagged>,
+    tags: Tags,
 }
 
 impl Policy for Fifo {
@@ -17,18 +14,17 @@ impl Policy for Fifo {
         "fifo"
     }
     fn mapped(&mut self, key: PageKey) {
-        self.seq += 1;
-        self.current.insert(key, self.seq);
-        self.queue.push_back((key, self.seq));
+        let e = self.tags.tag(key);
+        self.queue.push_back(e);
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
-        while let Some((key, seq)) = self.queue.pop_front() {
-            if self.current.get(&key) != Some(&seq) {
+        while let Some(e) = self.queue.pop_front() {
+            if !self.tags.is_current(&e) {
                 continue;
             }
-            self.current.remove(&key);
-            if probe(key) != Probe::Gone {
-                return Some(key);
+            self.tags.retire(e.0);
+            if probe(e.0) != Probe::Gone {
+                return Some(e.0);
             }
         }
         None

@@ -3,22 +3,14 @@
 //! (its second access); the active list is aged into the inactive one by
 //! the accessed bit whenever it grows larger.
 
-use super::{PageKey, Policy, Probe};
-use rustc_hash::FxHashMap as HashMap;
+use super::{PageKey, Policy, Probe, Tagged, Tags};
 use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Lru2q {
-    inactive: VecDeque<(PageKey, u64)>,
-    active: VecDeque<(PageKey, u64)>,
-    current: HashMap<PageKey, u64>,
-    seq: u64,
-}
-
-impl Lru2q {
-    fn live(&self, e: &(PageKey, u64)) -> bool {
-        self.current.get(&e.0) == Some(&e.1)
-    }
+    inactive: VecDeque<Tagged>,
+    active: VecDeque<Tagged>,
+    tags: Tags,
 }
 
 impl Policy for Lru2q {
@@ -26,9 +18,8 @@ impl Policy for Lru2q {
         "lru2q"
     }
     fn mapped(&mut self, key: PageKey) {
-        self.seq += 1;
-        self.current.insert(key, self.seq);
-        self.inactive.push_back((key, self.seq));
+        let e = self.tags.tag(key);
+        self.inactive.push_back(e);
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
         // Age the active list: its oldest pages move down unless referenced.
@@ -36,13 +27,11 @@ impl Policy for Lru2q {
         while self.active.len() > self.inactive.len() && budget > 0 {
             budget -= 1;
             let Some(e) = self.active.pop_front() else { break };
-            if !self.live(&e) {
+            if !self.tags.is_current(&e) {
                 continue;
             }
             match probe(e.0) {
-                Probe::Gone => {
-                    self.current.remove(&e.0);
-                }
+                Probe::Gone => self.tags.retire(e.0),
                 Probe::Referenced => self.active.push_back(e),
                 Probe::Unreferenced => self.inactive.push_back(e),
             }
@@ -53,19 +42,17 @@ impl Policy for Lru2q {
                 Some(e) => e,
                 None => self.active.pop_front()?, // everything active: take the oldest
             };
-            if !self.live(&e) {
+            if !self.tags.is_current(&e) {
                 continue;
             }
             match probe(e.0) {
-                Probe::Gone => {
-                    self.current.remove(&e.0);
-                }
+                Probe::Gone => self.tags.retire(e.0),
                 Probe::Referenced if budget > 0 => {
                     budget -= 1;
                     self.active.push_back(e); // second access: promoted
                 }
                 _ => {
-                    self.current.remove(&e.0);
+                    self.tags.retire(e.0);
                     return Some(e.0);
                 }
             }

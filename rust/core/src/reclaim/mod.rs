@@ -33,6 +33,33 @@ pub fn key_va(k: PageKey) -> u64 {
     (k & ((1 << 36) - 1)) << 12
 }
 
+/// Queue entries tagged with the mapping they were made for: a page mapped
+/// again gets a fresh tag, so entries left from before are known stale
+/// (queue policies delete lazily instead of searching their queues).
+#[derive(Default)]
+pub(crate) struct Tags {
+    current: rustc_hash::FxHashMap<PageKey, u64>,
+    seq: u64,
+}
+
+pub(crate) type Tagged = (PageKey, u64);
+
+impl Tags {
+    /// A new entry for `key`, making any older one stale.
+    pub fn tag(&mut self, key: PageKey) -> Tagged {
+        self.seq += 1;
+        self.current.insert(key, self.seq);
+        (key, self.seq)
+    }
+    pub fn is_current(&self, e: &Tagged) -> bool {
+        self.current.get(&e.0) == Some(&e.1)
+    }
+    /// The page leaves the policy: every entry for it is stale now.
+    pub fn retire(&mut self, key: PageKey) {
+        self.current.remove(&key);
+    }
+}
+
 /// What `probe` finds at a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
