@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
+from vmsim import PAGE_SIZE
 import vmsim
 
-PAGE = 4096
 
 
 def best(fn, repeat=5):
@@ -48,7 +48,7 @@ def main() -> int:
         s = vmsim.Simulator(memory="1100MiB")
         p = s.spawn(layout="default")
         a = p.mmap(1 << 30)
-        p.access_batch(np.arange(a, a + (1 << 30), PAGE, dtype=np.uint64), "w")
+        p.access_batch(np.arange(a, a + (1 << 30), PAGE_SIZE, dtype=np.uint64), "w")
         t = time.perf_counter()
         p.exit()
         dt = time.perf_counter() - t

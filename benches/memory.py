@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
+from vmsim import PAGE_SIZE
 import vmsim
 
-PAGE = 4096
 
 
 def vm_rss() -> int:
@@ -37,16 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     # Address chunks are built before measuring, so numpy's buffers are not counted.
     chunks_needed = (n + chunk - 1) // chunk
     base_rss = vm_rss()
-    sim = vmsim.Simulator(memory=(n + n // 64 + 1024) * PAGE)
+    sim = vmsim.Simulator(memory=(n + n // 64 + 1024) * PAGE_SIZE)
     p = sim.spawn()
-    a = p.mmap(n * PAGE)
+    a = p.mmap(n * PAGE_SIZE)
     after_create = vm_rss()
     addrs = np.empty(chunk, dtype=np.uint64)
     extra = vm_rss()
     for i in range(chunks_needed):
         lo = i * chunk
         m = min(chunk, n - lo)
-        addrs[:m] = np.arange(a + lo * PAGE, a + (lo + m) * PAGE, PAGE, dtype=np.uint64)
+        addrs[:m] = np.arange(a + lo * PAGE_SIZE, a + (lo + m) * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
         codes = p.access_batch(addrs[:m], "w")
         assert (codes == vmsim.Outcome.ANON_ZERO_FILL).all()
         del codes

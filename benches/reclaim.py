@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vmsim import PAGE_SIZE
 import vmsim
 from vmsim import Outcome, workloads
 
-PAGE = 4096
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -29,7 +29,7 @@ def throughput(policy: str, accesses: int) -> tuple:
     sim = vmsim.Simulator(memory="64MiB", swap="256MiB", policy=policy)
     p = sim.spawn()
     pages = 32_768  # 128 MiB
-    base = p.mmap(pages * PAGE)
+    base = p.mmap(pages * PAGE_SIZE)
     addrs, ops = workloads.uniform(base, pages, accesses, write_ratio=0.3, seed=1)
     p.access_batch(addrs[:pages], ops[:pages])  # warm up: fill memory first
     t0 = time.perf_counter()
@@ -47,7 +47,7 @@ def curve(policy: str, limits, count: int) -> list:
     for limit in limits:
         sim = vmsim.Simulator(memory="256MiB", swap="256MiB", policy=policy, resident_limit=limit)
         p = sim.spawn()
-        base = p.mmap(8192 * PAGE, addr=0x1000_0000, fixed=True)
+        base = p.mmap(8192 * PAGE_SIZE, addr=0x1000_0000, fixed=True)
         if addrs_ops is None:
             addrs_ops = workloads.zipf(base, 8192, count, skew=0.9, write_ratio=0.3, seed=7)
         codes = p.access_batch(*addrs_ops)

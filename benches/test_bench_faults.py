@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vmsim import PAGE_SIZE
 import vmsim
 
-PAGE = 4096
 NPAGES = 65_536  # 256 MiB touched per round
 
 
@@ -21,8 +21,8 @@ def sim():
 
 def _fresh(sim):
     p = sim.spawn()
-    a = p.mmap(NPAGES * PAGE)
-    return p, np.arange(a, a + NPAGES * PAGE, PAGE, dtype=np.uint64)
+    a = p.mmap(NPAGES * PAGE_SIZE)
+    return p, np.arange(a, a + NPAGES * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
 
 
 @pytest.mark.parametrize("op", ["w", "r"])

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vmsim import PAGE_SIZE
 import vmsim
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-PAGE = 4096
 # Pages touched per end-to-end run (the same whatever the VMA count): a
 # smaller working set where the fault path is cache-hot, and a larger one.
 TOTALS = (163_840, 655_360)
@@ -45,14 +45,14 @@ def end_to_end(index: str, nvmas: int, total_pages: int, repeat: int = 3) -> flo
     per = total_pages // nvmas
     best = 0.0
     for seed in range(repeat):
-        sim = vmsim.Simulator(memory=(total_pages + total_pages // 8) * PAGE, vma_index=index)
+        sim = vmsim.Simulator(memory=(total_pages + total_pages // 8) * PAGE_SIZE, vma_index=index)
         p = sim.spawn()
         base = 0x1000_0000
-        starts = base + np.arange(nvmas, dtype=np.uint64) * ((per + 1) * PAGE)  # a one-page hole after each
+        starts = base + np.arange(nvmas, dtype=np.uint64) * ((per + 1) * PAGE_SIZE)  # a one-page hole after each
         for s in starts:
-            p.mmap(per * PAGE, addr=int(s), fixed=True)
+            p.mmap(per * PAGE_SIZE, addr=int(s), fixed=True)
         assert len(p.vmas()) == nvmas
-        pages = (starts[:, None] + np.arange(per, dtype=np.uint64)[None, :] * PAGE).ravel()
+        pages = (starts[:, None] + np.arange(per, dtype=np.uint64)[None, :] * PAGE_SIZE).ravel()
         np.random.default_rng(seed).shuffle(pages)
         t0 = time.perf_counter()
         codes = p.access_batch(pages, "w")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from vmsim import PAGE_SIZE
 import vmsim
 
-PAGE = 4096
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Optional
+from vmsim import PAGE_SIZE, TASK_SIZE
 
-PAGE = 4096
-TASK_SIZE = 0x7FFF_FFFF_F000
 USER_HALF_END = 1 << 47
 MMAP_MIN_ADDR = 65536
-GUARD_GAP = 256 * PAGE
+GUARD_GAP = 256 * PAGE_SIZE
 STACK_RLIMIT = 8 << 20
 MMAP_BASE = TASK_SIZE - (128 << 20)
 DEFAULT_START_BRK = 0x5555_5557_9000
@@ -36,11 +35,11 @@ class ModelOSError(Exception):
 
 
 def page_up(x: int) -> int:
-    return (x + PAGE - 1) // PAGE * PAGE
+    return (x + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
 
 
 def page_down(x: int) -> int:
-    return x // PAGE * PAGE
+    return x // PAGE_SIZE * PAGE_SIZE
 
 
 def canonical(a: int) -> bool:
@@ -77,7 +76,7 @@ class Vma:
             and (self.growsdown, self.dontcopy) == (nxt.growsdown, nxt.dontcopy)
             and (self.anon_vma == 0 or nxt.anon_vma == 0 or self.anon_vma == nxt.anon_vma)
             and self.file == nxt.file
-            and (not self.file or self.pgoff + (self.end - self.start) // PAGE == nxt.pgoff)
+            and (not self.file or self.pgoff + (self.end - self.start) // PAGE_SIZE == nxt.pgoff)
         )
 
 
@@ -160,11 +159,11 @@ class Model:
         self.mms[mid] = mm
         pid = self.new_task(pid_tgid=None, mid=mid)
         if default:
-            data = TEXT_START + 16 * PAGE
-            self.mmap(pid, TEXT_START, 16 * PAGE, "r-x", fixed=True, file=(EXE, 0))
-            self.mmap(pid, data, 4 * PAGE, "rw-", fixed=True, file=(EXE, 16))
-            self.mmap(pid, TASK_SIZE - 33 * PAGE, 33 * PAGE, "rw-", fixed=True, growsdown=True)
-            mm.start_brk = mm.brk = data + 4 * PAGE + 0x21000
+            data = TEXT_START + 16 * PAGE_SIZE
+            self.mmap(pid, TEXT_START, 16 * PAGE_SIZE, "r-x", fixed=True, file=(EXE, 0))
+            self.mmap(pid, data, 4 * PAGE_SIZE, "rw-", fixed=True, file=(EXE, 16))
+            self.mmap(pid, TASK_SIZE - 33 * PAGE_SIZE, 33 * PAGE_SIZE, "rw-", fixed=True, growsdown=True)
+            mm.start_brk = mm.brk = data + 4 * PAGE_SIZE + 0x21000
             mm.start_stack = TASK_SIZE - 0x1000 + 0x7A0
         return pid
 
@@ -198,7 +197,7 @@ class Model:
             return
         mm.remove(v)
         mm.put(replace(v, end=addr))
-        mm.put(replace(v, start=addr, pgoff=v.pgoff + (addr - v.start) // PAGE if v.file else 0))
+        mm.put(replace(v, start=addr, pgoff=v.pgoff + (addr - v.start) // PAGE_SIZE if v.file else 0))
 
     def merge_around(self, mm: Mm, start: int, end: int) -> None:
         lo = max(start - 1, 0)
@@ -267,7 +266,7 @@ class Model:
         yield prev_end, 1 << 64
 
     def unmapped_area(self, mm: Mm, hint: int, length: int) -> int:
-        low = max(MMAP_MIN_ADDR, PAGE)
+        low = max(MMAP_MIN_ADDR, PAGE_SIZE)
         if hint:
             a = page_down(max(hint, low))
             if a <= TASK_SIZE - length and not self.overlaps(mm, a, a + length) and self.stack_gap_limit(mm, a, length) is None:
@@ -301,7 +300,7 @@ class Model:
         if length > TASK_SIZE:
             raise ModelOSError(ENOMEM)
         if fixed or noreplace:
-            if addr % PAGE:
+            if addr % PAGE_SIZE:
                 raise ModelOSError(EINVAL)
             if addr > TASK_SIZE - length:
                 raise ModelOSError(ENOMEM)
@@ -322,7 +321,7 @@ class Model:
 
     def munmap(self, pid: int, start: int, length: int) -> None:
         mm = self.mm(pid)
-        if length == 0 or start % PAGE:
+        if length == 0 or start % PAGE_SIZE:
             raise ModelOSError(EINVAL)
         length = page_up(length)
         if start > TASK_SIZE or length > TASK_SIZE - start:
@@ -334,7 +333,7 @@ class Model:
 
     def mprotect(self, pid: int, start: int, length: int, prot: str) -> None:
         mm = self.mm(pid)
-        if start % PAGE:
+        if start % PAGE_SIZE:
             raise ModelOSError(EINVAL)
         if length == 0:
             return
@@ -376,7 +375,7 @@ class Model:
             nxt = mm.find(old_top)
             if nxt is not None:
                 gap = GUARD_GAP if nxt.growsdown else 0
-                if max(nxt.start - gap, 0) < new_top + PAGE:
+                if max(nxt.start - gap, 0) < new_top + PAGE_SIZE:
                     return mm.brk
             mm.put(Vma(old_top, new_top, "rw-"))
             self.merge_around(mm, old_top, new_top)
@@ -477,7 +476,7 @@ class Model:
         out = []
         for v in mm.vmas:
             if v.file:  # the executable: the simulator's first page-cache object
-                line = f"{v.start:08x}-{v.end:08x} {v.prot}p {v.pgoff * PAGE:08x} 08:01 1000"
+                line = f"{v.start:08x}-{v.end:08x} {v.prot}p {v.pgoff * PAGE_SIZE:08x} 08:01 1000"
                 out.append(f"{line:<73}{v.file}")
                 continue
             line = f"{v.start:08x}-{v.end:08x} {v.prot}p 00000000 00:00 0"

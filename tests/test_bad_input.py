@@ -7,7 +7,7 @@ import errno
 
 import numpy as np
 import pytest
-from conftest import PAGE
+from vmsim import PAGE_SIZE
 
 import vmsim
 from vmsim import Outcome
@@ -21,8 +21,8 @@ MAPPED = 0x1000_0000  # the fixture maps 4 pages here, page 2 unmapped
 def world():
     sim = vmsim.Simulator(memory="16MiB")
     p = sim.spawn()
-    p.mmap(4 * PAGE, addr=MAPPED, fixed=True)
-    p.munmap(MAPPED + 2 * PAGE, PAGE)
+    p.mmap(4 * PAGE_SIZE, addr=MAPPED, fixed=True)
+    p.munmap(MAPPED + 2 * PAGE_SIZE, PAGE_SIZE)
     p.access(MAPPED, "w")
     return sim, p
 
@@ -33,27 +33,27 @@ def oserr(code):
 
 CASES = [
     # (id, call, exception type, extra predicate)
-    ("mmap kernel address fixed", lambda p: p.mmap(PAGE, addr=KERNEL, fixed=True), OSError, oserr(errno.ENOMEM)),
-    ("mmap non-canonical fixed", lambda p: p.mmap(PAGE, addr=NONCANON, fixed=True), OSError, oserr(errno.ENOMEM)),
-    ("mmap address past 2**64", lambda p: p.mmap(PAGE, addr=1 << 64, fixed=True), OverflowError, None),
-    ("mmap negative address", lambda p: p.mmap(PAGE, addr=-4096, fixed=True), OverflowError, None),
+    ("mmap kernel address fixed", lambda p: p.mmap(PAGE_SIZE, addr=KERNEL, fixed=True), OSError, oserr(errno.ENOMEM)),
+    ("mmap non-canonical fixed", lambda p: p.mmap(PAGE_SIZE, addr=NONCANON, fixed=True), OSError, oserr(errno.ENOMEM)),
+    ("mmap address past 2**64", lambda p: p.mmap(PAGE_SIZE, addr=1 << 64, fixed=True), OverflowError, None),
+    ("mmap negative address", lambda p: p.mmap(PAGE_SIZE, addr=-4096, fixed=True), OverflowError, None),
     ("mmap negative length", lambda p: p.mmap(-1), ValueError, None),
-    ("mmap unaligned fixed", lambda p: p.mmap(PAGE, addr=MAPPED + 1, fixed=True), OSError, oserr(errno.EINVAL)),
+    ("mmap unaligned fixed", lambda p: p.mmap(PAGE_SIZE, addr=MAPPED + 1, fixed=True), OSError, oserr(errno.EINVAL)),
     ("mmap zero length", lambda p: p.mmap(0), OSError, oserr(errno.EINVAL)),
-    ("fixed_noreplace overlap", lambda p: p.mmap(PAGE, addr=MAPPED, fixed_noreplace=True), FileExistsError, oserr(errno.EEXIST)),
-    ("fixed without addr", lambda p: p.mmap(PAGE, fixed=True), ValueError, None),
-    ("mmap bad prot", lambda p: p.mmap(PAGE, prot="rwz"), ValueError, None),
-    ("mmap bad flags", lambda p: p.mmap(PAGE, flags="private|sideways"), ValueError, None),
+    ("fixed_noreplace overlap", lambda p: p.mmap(PAGE_SIZE, addr=MAPPED, fixed_noreplace=True), FileExistsError, oserr(errno.EEXIST)),
+    ("fixed without addr", lambda p: p.mmap(PAGE_SIZE, fixed=True), ValueError, None),
+    ("mmap bad prot", lambda p: p.mmap(PAGE_SIZE, prot="rwz"), ValueError, None),
+    ("mmap bad flags", lambda p: p.mmap(PAGE_SIZE, flags="private|sideways"), ValueError, None),
     ("mmap length type", lambda p: p.mmap(3.5), TypeError, None),
-    ("munmap unaligned", lambda p: p.munmap(MAPPED + 12, PAGE), OSError, oserr(errno.EINVAL)),
+    ("munmap unaligned", lambda p: p.munmap(MAPPED + 12, PAGE_SIZE), OSError, oserr(errno.EINVAL)),
     ("munmap zero length", lambda p: p.munmap(MAPPED, 0), OSError, oserr(errno.EINVAL)),
-    ("munmap kernel range", lambda p: p.munmap(KERNEL, PAGE), OSError, oserr(errno.EINVAL)),
-    ("mprotect over a hole", lambda p: p.mprotect(MAPPED, 4 * PAGE, "r"), OSError, oserr(errno.ENOMEM)),
-    ("mprotect unmapped", lambda p: p.mprotect(0x7000_0000, PAGE, "r"), OSError, oserr(errno.ENOMEM)),
-    ("mprotect unaligned", lambda p: p.mprotect(MAPPED + 1, PAGE, "r"), OSError, oserr(errno.EINVAL)),
-    ("mprotect bad prot", lambda p: p.mprotect(MAPPED, PAGE, "q"), ValueError, None),
-    ("madvise bad advice", lambda p: p.madvise(MAPPED, PAGE, "sometimes"), ValueError, None),
-    ("madvise over a hole", lambda p: p.madvise(MAPPED, 4 * PAGE, "dontfork"), OSError, oserr(errno.ENOMEM)),
+    ("munmap kernel range", lambda p: p.munmap(KERNEL, PAGE_SIZE), OSError, oserr(errno.EINVAL)),
+    ("mprotect over a hole", lambda p: p.mprotect(MAPPED, 4 * PAGE_SIZE, "r"), OSError, oserr(errno.ENOMEM)),
+    ("mprotect unmapped", lambda p: p.mprotect(0x7000_0000, PAGE_SIZE, "r"), OSError, oserr(errno.ENOMEM)),
+    ("mprotect unaligned", lambda p: p.mprotect(MAPPED + 1, PAGE_SIZE, "r"), OSError, oserr(errno.EINVAL)),
+    ("mprotect bad prot", lambda p: p.mprotect(MAPPED, PAGE_SIZE, "q"), ValueError, None),
+    ("madvise bad advice", lambda p: p.madvise(MAPPED, PAGE_SIZE, "sometimes"), ValueError, None),
+    ("madvise over a hole", lambda p: p.madvise(MAPPED, 4 * PAGE_SIZE, "dontfork"), OSError, oserr(errno.ENOMEM)),
     ("access past 2**64", lambda p: p.access(1 << 64), OverflowError, None),
     ("access negative", lambda p: p.access(-1), OverflowError, None),
     ("access bad op", lambda p: p.access(MAPPED, "rw"), ValueError, None),
@@ -93,8 +93,8 @@ def test_bad_input_raises_and_leaves_the_simulation_intact(world, name, call, ex
 
 def test_munmap_of_unmapped_range_is_allowed(world):
     sim, p = world
-    p.munmap(0x5000_0000, 16 * PAGE)
-    p.munmap(MAPPED + 2 * PAGE, PAGE)  # the hole
+    p.munmap(0x5000_0000, 16 * PAGE_SIZE)
+    p.munmap(MAPPED + 2 * PAGE_SIZE, PAGE_SIZE)  # the hole
     sim.check()
 
 
@@ -102,12 +102,12 @@ def test_exhausting_memory_then_recovering():
     sim = vmsim.Simulator(memory="256KiB")
     p = sim.spawn()
     a = p.mmap(1 << 20)
-    codes = p.access_batch(np.arange(a, a + (1 << 20), PAGE, dtype=np.uint64), "w")
+    codes = p.access_batch(np.arange(a, a + (1 << 20), PAGE_SIZE, dtype=np.uint64), "w")
     assert (codes == Outcome.OOM).sum() > 0
     assert sim.counters()["frames_free"] == 0
     sim.check()
     p.munmap(a, 1 << 20)
-    assert p.access(p.mmap(PAGE), "w") is Outcome.ANON_ZERO_FILL
+    assert p.access(p.mmap(PAGE_SIZE), "w") is Outcome.ANON_ZERO_FILL
     p.exit()
     assert sim.counters()["frames_free"] == sim.counters()["frames_total"]
 

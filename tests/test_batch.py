@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import PAGE
+from vmsim import PAGE_SIZE
 
 import vmsim
 from vmsim import Outcome
@@ -16,10 +16,10 @@ def test_batch_matches_single_accesses(sim):
     rng = np.random.default_rng(7)
     a_proc, b_proc = sim.spawn(), sim.spawn()
     for p in (a_proc, b_proc):
-        p.mmap(64 * PAGE, addr=0x1000_0000, fixed=True)
-        p.mmap(16 * PAGE, prot="r", addr=0x2000_0000, fixed=True)
+        p.mmap(64 * PAGE_SIZE, addr=0x1000_0000, fixed=True)
+        p.mmap(16 * PAGE_SIZE, prot="r", addr=0x2000_0000, fixed=True)
     addrs = np.concatenate(
-        [rng.integers(0x1000_0000, 0x1000_0000 + 80 * PAGE, 500), rng.integers(0x2000_0000, 0x2000_0000 + 20 * PAGE, 200)]
+        [rng.integers(0x1000_0000, 0x1000_0000 + 80 * PAGE_SIZE, 500), rng.integers(0x2000_0000, 0x2000_0000 + 20 * PAGE_SIZE, 200)]
     ).astype(np.uint64)
     ops = rng.integers(0, 3, addrs.size).astype(np.uint8)
     codes = a_proc.access_batch(addrs, ops)
@@ -31,19 +31,19 @@ def test_batch_matches_single_accesses(sim):
 
 def test_batch_counts_every_write_fault(sim, proc):
     n = 1000
-    a = proc.mmap(n * PAGE)
-    codes = proc.access_batch(np.arange(a, a + n * PAGE, PAGE, dtype=np.uint64), "w")
+    a = proc.mmap(n * PAGE_SIZE)
+    codes = proc.access_batch(np.arange(a, a + n * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
     assert (codes == Outcome.ANON_ZERO_FILL).all()
     assert proc.counters()["min_flt"] == n
     assert sim.counters()["faults"]["ANON_ZERO_FILL"] == n
-    codes = proc.access_batch(np.arange(a, a + n * PAGE, PAGE, dtype=np.uint64), vmsim.READ)
+    codes = proc.access_batch(np.arange(a, a + n * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), vmsim.READ)
     assert (codes == Outcome.HIT).all()
 
 
 def test_batch_accepts_lists_and_non_contiguous_arrays(sim, proc):
-    a = proc.mmap(4 * PAGE)
-    assert list(proc.access_batch([a, a + PAGE], [1, 0])) == [Outcome.ANON_ZERO_FILL, Outcome.ZERO_PAGE]
-    strided = np.arange(a, a + 4 * PAGE, PAGE // 2, dtype=np.uint64)[::2]
+    a = proc.mmap(4 * PAGE_SIZE)
+    assert list(proc.access_batch([a, a + PAGE_SIZE], [1, 0])) == [Outcome.ANON_ZERO_FILL, Outcome.ZERO_PAGE]
+    strided = np.arange(a, a + 4 * PAGE_SIZE, PAGE_SIZE // 2, dtype=np.uint64)[::2]
     assert not strided.flags["C_CONTIGUOUS"]
     assert list(proc.access_batch(strided, "r")) == [Outcome.HIT, Outcome.HIT, Outcome.ZERO_PAGE, Outcome.ZERO_PAGE]
 
@@ -73,11 +73,11 @@ def test_batch_releases_the_gil(sim):
     """Two Python threads drive two processes at once; the totals add up."""
     procs = [sim.spawn() for _ in range(2)]
     n = 5_000
-    bases = [p.mmap(n * PAGE) for p in procs]
+    bases = [p.mmap(n * PAGE_SIZE) for p in procs]
 
     def work(p, base):
         for _ in range(5):
-            p.access_batch(np.arange(base, base + n * PAGE, PAGE, dtype=np.uint64), "w")
+            p.access_batch(np.arange(base, base + n * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
 
     threads = [threading.Thread(target=work, args=(p, b)) for p, b in zip(procs, bases)]
     for t in threads:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from conftest import PAGE
+from vmsim import PAGE_SIZE
 
 import vmsim
 from vmsim import Outcome
@@ -39,10 +39,10 @@ def run_threads(targets):
 def test_threads_on_different_processes():
     sim = vmsim.Simulator(memory="256MiB")
     procs = [sim.spawn() for _ in range(4)]
-    bases = [p.mmap(N * PAGE) for p in procs]
+    bases = [p.mmap(N * PAGE_SIZE) for p in procs]
 
     def worker(p, base):
-        addrs = np.arange(base, base + N * PAGE, PAGE, dtype=np.uint64)
+        addrs = np.arange(base, base + N * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
         for _ in range(3):
             p.access_batch(addrs, "w")
         child = p.fork()
@@ -67,8 +67,8 @@ def test_threads_on_different_processes():
 def test_threads_on_the_same_process():
     sim = vmsim.Simulator(memory="256MiB")
     p = sim.spawn()
-    base = p.mmap(N * PAGE)
-    addrs = np.arange(base, base + N * PAGE, PAGE, dtype=np.uint64)
+    base = p.mmap(N * PAGE_SIZE)
+    addrs = np.arange(base, base + N * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
     tasks = [p] + [p.clone_thread(stack_size=0) for _ in range(3)]
     results = [None] * len(tasks)
 
@@ -94,16 +94,16 @@ def test_mixed_syscalls_and_accesses_in_parallel():
 
     def mapper():
         for i in range(200):
-            a = p.mmap(4 * PAGE)
+            a = p.mmap(4 * PAGE_SIZE)
             p.access(a, "w")
-            p.mprotect(a, PAGE, "r")
-            p.munmap(a, 4 * PAGE)
+            p.mprotect(a, PAGE_SIZE, "r")
+            p.munmap(a, 4 * PAGE_SIZE)
 
     def toucher():
         q = sim.spawn()
-        a = q.mmap(N * PAGE)
+        a = q.mmap(N * PAGE_SIZE)
         for _ in range(5):
-            q.access_batch(np.arange(a, a + N * PAGE, PAGE, dtype=np.uint64), "w")
+            q.access_batch(np.arange(a, a + N * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
         q.exit()
 
     def forker():

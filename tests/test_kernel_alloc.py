@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vmsim import PAGE_SIZE
 import vmsim
 from vmsim import KernelBugError
 
-PAGE = 4096
 PAGE_OFFSET = 0xFFFF_8880_0000_0000
 VMALLOC_START = 0xFFFF_C900_0000_0000
 
 
 def kaddr(pfn):
-    return PAGE_OFFSET + pfn * PAGE
+    return PAGE_OFFSET + pfn * PAGE_SIZE
 
 
 def free_all(sim):
@@ -103,9 +103,9 @@ def test_large_kmalloc_goes_to_the_buddy_allocator():
     k = sim.kernel
     free = sim.counters()["frames_free"]
     p = k.kmalloc(20_000)  # 5 pages -> an order-3 block
-    assert p % PAGE == 0
+    assert p % PAGE_SIZE == 0
     assert sim.counters()["frames_free"] == free - 8
-    assert any(a["kind"] == "kmalloc" and a["size"] == 8 * PAGE for a in sim.leak_check())
+    assert any(a["kind"] == "kmalloc" and a["size"] == 8 * PAGE_SIZE for a in sim.leak_check())
     k.kfree(p)
     assert sim.counters()["frames_free"] == free
 
@@ -151,15 +151,15 @@ def test_vmalloc_areas_have_guard_pages_and_scattered_frames():
     sim = vmsim.Simulator(memory="16MiB")
     k = sim.kernel
     a = k.vmalloc(5000)  # 2 pages + guard
-    b = k.vmalloc(PAGE)  # 1 page + guard
+    b = k.vmalloc(PAGE_SIZE)  # 1 page + guard
     assert a == VMALLOC_START
-    assert b == VMALLOC_START + 3 * PAGE
+    assert b == VMALLOC_START + 3 * PAGE_SIZE
     info = k.vmallocinfo()
-    assert [(s, e, size, n) for s, e, size, n, _, _ in info] == [(a, a + 3 * PAGE, 3 * PAGE, 2), (b, b + 2 * PAGE, 2 * PAGE, 1)]
+    assert [(s, e, size, n) for s, e, size, n, _, _ in info] == [(a, a + 3 * PAGE_SIZE, 3 * PAGE_SIZE, 2), (b, b + 2 * PAGE_SIZE, 2 * PAGE_SIZE, 1)]
     k.vfree(a)
-    c = k.vmalloc(2 * PAGE)  # fits the hole a left
+    c = k.vmalloc(2 * PAGE_SIZE)  # fits the hole a left
     assert c == VMALLOC_START
-    big = k.vmalloc(64 * PAGE)
+    big = k.vmalloc(64 * PAGE_SIZE)
     frames = next(f for s, _, _, _, f, _ in k.vmallocinfo() if s == big)
     assert len(frames) == 64
     for v in (b, c, big):
@@ -213,14 +213,14 @@ def _get_released(k):
 
 MISUSE = [
     ("double kfree", _double_kfree, "double free"),
-    ("kfree of a vmalloc address", lambda k: k.kfree(k.vmalloc(PAGE)), "vmalloc address"),
+    ("kfree of a vmalloc address", lambda k: k.kfree(k.vmalloc(PAGE_SIZE)), "vmalloc address"),
     ("vfree of a kmalloc address", lambda k: k.vfree(k.kmalloc(64)), "vfree of"),
     ("free_pages with the wrong order", lambda k: k.free_pages(k.alloc_pages(2), 1), "allocated with order 2"),
     ("free_pages of a misaligned address", lambda k: k.free_pages(k.alloc_pages(0) + 8, 0), "misaligned"),
     ("free_pages of a kmalloc block", lambda k: k.free_pages(k.kmalloc(10_000), 2), "kmalloc allocated"),
     ("kfree of alloc_pages memory", lambda k: k.kfree(k.alloc_pages(1)), "alloc_pages allocated"),
     ("kfree inside an object", lambda k: k.kfree(k.kmalloc(64) + 8), "not the start"),
-    ("double vfree", lambda k: [k.vfree(v) for v in [k.vmalloc(PAGE)] * 2], "no vmalloc area"),
+    ("double vfree", lambda k: [k.vfree(v) for v in [k.vmalloc(PAGE_SIZE)] * 2], "no vmalloc area"),
     ("kobject_put past zero", _put_past_zero, "released kobject"),
     ("use of a released kobject", _get_released, "use after release"),
     ("kmem_cache_free to the wrong cache", lambda k: k.kmem_cache_free(k.kmem_cache_create("a", 64), k.kmalloc(64)), "belongs to kmalloc-64"),
@@ -245,7 +245,7 @@ def test_mm_struct_and_vmas_come_from_slab_caches():
     assert slab(sim, "mm_struct")["active_objs"] == 1
     assert slab(sim, "vm_area_struct")["active_objs"] == len(p.vmas()) == 3
     for i in range(5):
-        p.mmap(PAGE, prot="r" if i % 2 else "rw")
+        p.mmap(PAGE_SIZE, prot="r" if i % 2 else "rw")
     c = p.fork()
     assert slab(sim, "mm_struct")["active_objs"] == 2
     assert slab(sim, "vm_area_struct")["active_objs"] == len(p.vmas()) + len(c.vmas())
@@ -263,7 +263,7 @@ def test_leak_check_names_the_call():
     sim = vmsim.Simulator(memory="16MiB")
     k = sim.kernel
     p = k.kmalloc(100)
-    v = k.vmalloc(3 * PAGE)
+    v = k.vmalloc(3 * PAGE_SIZE)
     leaks = sim.leak_check()
     assert [(a["kind"], a["site"]) for a in leaks] == [("kmalloc", "kmalloc(100) (kmalloc-128)"), ("vmalloc", "vmalloc(12288)")]
     k.kfree(p)
@@ -285,8 +285,8 @@ def names(events):
 def test_traced_exit_single_threaded():
     sim = vmsim.Simulator(memory="64MiB")
     p = sim.spawn(layout="default")
-    a = p.mmap(16 * PAGE)
-    p.access_batch(np.arange(a, a + 16 * PAGE, PAGE, dtype=np.uint64), "w")
+    a = p.mmap(16 * PAGE_SIZE)
+    p.access_batch(np.arange(a, a + 16 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
     events = p.exit(trace=True)
     nvmas = 4
     assert names(events) == ["do_exit", "exit_mm", "mmput"] + TEARDOWN + ["vm_area_free"] * nvmas + FINAL
@@ -313,8 +313,8 @@ def test_traced_exit_with_threads_only_the_last_tears_down():
 def test_traced_exit_of_forked_processes():
     sim = vmsim.Simulator(memory="64MiB")
     p = sim.spawn(layout="default")
-    a = p.mmap(4 * PAGE)
-    p.access_batch(np.arange(a, a + 4 * PAGE, PAGE, dtype=np.uint64), "w")
+    a = p.mmap(4 * PAGE_SIZE)
+    p.access_batch(np.arange(a, a + 4 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
     c = p.fork()
     parent_events = p.exit(trace=True)
     # The pages are shared with the child: references drop, nothing is freed yet.
@@ -366,7 +366,7 @@ def test_meminfo_totals():
     k = sim.kernel
     base = k.meminfo()
     assert base["MemTotal"] == (4096 - 1) * 4
-    v = k.vmalloc(8 * PAGE)
+    v = k.vmalloc(8 * PAGE_SIZE)
     p = k.alloc_pages(1)
     m = k.meminfo()
     assert m["VmallocUsed"] - base["VmallocUsed"] == 32

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import refmodel as M
+from refmodel import PAGE_SIZE
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -22,7 +23,6 @@ settings.register_profile("ci", max_examples=150, stateful_step_count=40, deadli
 settings.register_profile("long", max_examples=2000, stateful_step_count=120, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-PAGE = M.PAGE
 REGION = 0x1000_0000
 PROTS = ["r--", "rw-", "r-x", "rwx", "---", "-w-"]
 
@@ -76,12 +76,12 @@ class Differential(RuleBasedStateMachine):
           how=st.sampled_from(["fixed", "noreplace", "hint", "anywhere"]))
     def mmap(self, i, page, npages, prot, how):
         pid, p = self.pick(i)
-        addr = REGION + page * PAGE
+        addr = REGION + page * PAGE_SIZE
         kw = {"fixed": how == "fixed", "fixed_noreplace": how == "noreplace"}
         real_addr = None if how == "anywhere" else addr
         self.both(
-            lambda: p.mmap(npages * PAGE, prot=prot_arg(prot), addr=real_addr, **kw),
-            lambda: self.model.mmap(pid, 0 if how == "anywhere" else addr, npages * PAGE, prot, fixed=how == "fixed", noreplace=how == "noreplace"),
+            lambda: p.mmap(npages * PAGE_SIZE, prot=prot_arg(prot), addr=real_addr, **kw),
+            lambda: self.model.mmap(pid, 0 if how == "anywhere" else addr, npages * PAGE_SIZE, prot, fixed=how == "fixed", noreplace=how == "noreplace"),
         )
         self.compare(pid)
 
@@ -90,32 +90,32 @@ class Differential(RuleBasedStateMachine):
     def mmap_below_stack(self, i, k, prot):
         """A one-page mapping at a distance below the stack that tests the guard gap."""
         pid, p = self.pick(i)
-        gap = [0, PAGE, 255 * PAGE, 256 * PAGE, 257 * PAGE, 2 << 20][k]
-        addr = M.TASK_SIZE - 40 * PAGE - gap - PAGE
-        self.both(lambda: p.mmap(PAGE, prot=prot_arg(prot), addr=addr, fixed=True),
-                  lambda: self.model.mmap(pid, addr, PAGE, prot, fixed=True))
+        gap = [0, PAGE_SIZE, 255 * PAGE_SIZE, 256 * PAGE_SIZE, 257 * PAGE_SIZE, 2 << 20][k]
+        addr = M.TASK_SIZE - 40 * PAGE_SIZE - gap - PAGE_SIZE
+        self.both(lambda: p.mmap(PAGE_SIZE, prot=prot_arg(prot), addr=addr, fixed=True),
+                  lambda: self.model.mmap(pid, addr, PAGE_SIZE, prot, fixed=True))
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
     @rule(i=st.integers(0, 9), page=st.integers(0, 70), npages=st.integers(1, 20))
     def munmap(self, i, page, npages):
         pid, p = self.pick(i)
-        self.both(lambda: p.munmap(REGION + page * PAGE, npages * PAGE), lambda: self.model.munmap(pid, REGION + page * PAGE, npages * PAGE))
+        self.both(lambda: p.munmap(REGION + page * PAGE_SIZE, npages * PAGE_SIZE), lambda: self.model.munmap(pid, REGION + page * PAGE_SIZE, npages * PAGE_SIZE))
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
     @rule(i=st.integers(0, 9), page=st.integers(0, 70), npages=st.integers(1, 20), prot=st.sampled_from(PROTS))
     def mprotect(self, i, page, npages, prot):
         pid, p = self.pick(i)
-        a = REGION + page * PAGE
-        self.both(lambda: p.mprotect(a, npages * PAGE, prot_arg(prot)), lambda: self.model.mprotect(pid, a, npages * PAGE, prot))
+        a = REGION + page * PAGE_SIZE
+        self.both(lambda: p.mprotect(a, npages * PAGE_SIZE, prot_arg(prot)), lambda: self.model.mprotect(pid, a, npages * PAGE_SIZE, prot))
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
     @rule(i=st.integers(0, 9), delta=st.integers(-6, 10))
     def brk(self, i, delta):
         pid, p = self.pick(i)
-        target = max(self.model.mm(pid).brk + delta * PAGE - 100, 0)
+        target = max(self.model.mm(pid).brk + delta * PAGE_SIZE - 100, 0)
         self.both(lambda: p.brk(target), lambda: self.model.brk(pid, target))
         self.compare(pid)
 
@@ -155,15 +155,15 @@ class Differential(RuleBasedStateMachine):
         pid, p = self.pick(i)
         mm = self.model.mm(pid)
         if where == "region":
-            addr = REGION + k * PAGE + 24
+            addr = REGION + k * PAGE_SIZE + 24
         elif where == "stack":
             # distances below the stack top that exercise growth and the rlimit
-            dist = [PAGE, 33 * PAGE, 40 * PAGE, 1 << 20, 4 << 20, (8 << 20) - PAGE, 8 << 20, (8 << 20) + 8, 9 << 20]
+            dist = [PAGE_SIZE, 33 * PAGE_SIZE, 40 * PAGE_SIZE, 1 << 20, 4 << 20, (8 << 20) - PAGE_SIZE, 8 << 20, (8 << 20) + 8, 9 << 20]
             addr = M.TASK_SIZE - dist[k % len(dist)] + 16
         elif where == "heap":
-            addr = mm.start_brk + (k - 4) * PAGE
+            addr = mm.start_brk + (k - 4) * PAGE_SIZE
         else:
-            addr = [0, M.TASK_SIZE, 0xFFFF_8000_0000_0000, 0xDEAD_BEEF_0000_0000, M.MMAP_BASE - PAGE, 1 << 46][k % 6]
+            addr = [0, M.TASK_SIZE, 0xFFFF_8000_0000_0000, 0xDEAD_BEEF_0000_0000, M.MMAP_BASE - PAGE_SIZE, 1 << 46][k % 6]
         addr = max(addr, 0)
         assert p.access(addr, op).name == self.model.access(pid, addr, op)
         self.compare(pid)

@@ -10,10 +10,10 @@ from collections import OrderedDict, deque
 import numpy as np
 import pytest
 
+from vmsim import PAGE_SIZE
 import vmsim
 from vmsim import Outcome
 
-PAGE = 4096
 SILBERSCHATZ = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
 BELADY = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5]
 
@@ -87,8 +87,8 @@ def ref_opt(refs, frames):
 def simulate(policy, refs, frames):
     sim = vmsim.Simulator(memory="16MiB", swap="1MiB", policy=policy, resident_limit=frames)
     p = sim.spawn()
-    a = p.mmap(16 * PAGE, addr=0x1000_0000, fixed=True)
-    codes = p.access_batch(np.array([a + r * PAGE for r in refs], dtype=np.uint64), "w")
+    a = p.mmap(16 * PAGE_SIZE, addr=0x1000_0000, fixed=True)
+    codes = p.access_batch(np.array([a + r * PAGE_SIZE for r in refs], dtype=np.uint64), "w")
     sim.check()
     return sim, p, codes
 
@@ -134,11 +134,11 @@ def test_swap_in_is_a_major_fault_and_counters_add_up():
 def test_swap_cache_after_fork_makes_the_second_swap_in_minor():
     sim = vmsim.Simulator(memory="16MiB", swap="1MiB", policy="fifo", resident_limit=4)
     p = sim.spawn()
-    a = p.mmap(8 * PAGE, addr=0x1000_0000, fixed=True)
+    a = p.mmap(8 * PAGE_SIZE, addr=0x1000_0000, fixed=True)
     p.access(a, "w")
     c = p.fork()  # page 0 shared copy-on-write by both
     for i in range(1, 5):
-        p.access(a + i * PAGE, "w")  # pushes page 0 out, in both page tables
+        p.access(a + i * PAGE_SIZE, "w")  # pushes page 0 out, in both page tables
     sim.check()
     assert c.access(a, "r") is Outcome.SWAP_IN
     assert c.counters()["maj_flt"] == 1
@@ -155,12 +155,12 @@ def test_swap_cache_after_fork_makes_the_second_swap_in_minor():
 
 def test_file_pages_are_dropped_or_written_back():
     sim = vmsim.Simulator(memory="16MiB", policy="fifo", resident_limit=4)  # no swap at all
-    f = sim.create_file(8 * PAGE)
+    f = sim.create_file(8 * PAGE_SIZE)
     p = sim.spawn()
-    a = p.mmap(8 * PAGE, prot="rw", flags="shared", file=f, addr=0x1000_0000, fixed=True)
+    a = p.mmap(8 * PAGE_SIZE, prot="rw", flags="shared", file=f, addr=0x1000_0000, fixed=True)
     p.access(a, "w")  # dirty
     for i in range(1, 8):
-        p.access(a + i * PAGE, "r")
+        p.access(a + i * PAGE_SIZE, "r")
     c = sim.counters()
     assert c["writebacks"] == 1  # the dirty page was written back before it was dropped
     assert c["evictions"] == 4 and f.cached_pages == 4
@@ -171,13 +171,13 @@ def test_file_pages_are_dropped_or_written_back():
 def test_no_swap_and_nothing_reclaimable_is_oom():
     sim = vmsim.Simulator(memory="16MiB", policy="clock", resident_limit=4)  # anonymous memory, no swap
     p = sim.spawn()
-    a = p.mmap(8 * PAGE)
-    codes = [p.access(a + i * PAGE, "w") for i in range(6)]
+    a = p.mmap(8 * PAGE_SIZE)
+    codes = [p.access(a + i * PAGE_SIZE, "w") for i in range(6)]
     assert codes[:4] == [Outcome.ANON_ZERO_FILL] * 4
     assert codes[4:] == [Outcome.OOM] * 2
     sim.check()
-    p.munmap(a, 8 * PAGE)
-    assert p.access(p.mmap(PAGE), "w") is Outcome.ANON_ZERO_FILL
+    p.munmap(a, 8 * PAGE_SIZE)
+    assert p.access(p.mmap(PAGE_SIZE), "w") is Outcome.ANON_ZERO_FILL
 
 
 def test_pressure_from_real_memory_size_with_watermarks():
@@ -185,9 +185,9 @@ def test_pressure_from_real_memory_size_with_watermarks():
     sim = vmsim.Simulator(memory="8MiB", swap="32MiB", policy="clock")
     p = sim.spawn()
     n = 4096  # 16 MiB of anonymous memory
-    a = p.mmap(n * PAGE)
+    a = p.mmap(n * PAGE_SIZE)
     for _ in range(2):
-        codes = p.access_batch(np.arange(a, a + n * PAGE, PAGE, dtype=np.uint64), "w")
+        codes = p.access_batch(np.arange(a, a + n * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
         assert not (codes == Outcome.OOM).any()
     c = sim.counters()
     assert c["swap_outs"] > n // 2 and c["swap_ins"] > 0

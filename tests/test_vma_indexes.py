@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PAGE
+from vmsim import PAGE_SIZE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,15 +30,15 @@ def replay(index: str, ops) -> list:
         try:
             if o[0] == "mmap":
                 _, page, n, prot, fixed = o
-                log.append(p.mmap(n * PAGE, prot=prot, addr=BASE + page * PAGE, fixed=fixed))
+                log.append(p.mmap(n * PAGE_SIZE, prot=prot, addr=BASE + page * PAGE_SIZE, fixed=fixed))
             elif o[0] == "munmap":
-                p.munmap(BASE + o[1] * PAGE, o[2] * PAGE)
+                p.munmap(BASE + o[1] * PAGE_SIZE, o[2] * PAGE_SIZE)
             elif o[0] == "mprotect":
-                p.mprotect(BASE + o[1] * PAGE, o[2] * PAGE, o[3])
+                p.mprotect(BASE + o[1] * PAGE_SIZE, o[2] * PAGE_SIZE, o[3])
             elif o[0] == "access":
-                log.append(p.access(BASE + o[1] * PAGE + 8, o[2]))
+                log.append(p.access(BASE + o[1] * PAGE_SIZE + 8, o[2]))
             else:
-                log.append(p.brk(p.brk() + o[1] * PAGE))
+                log.append(p.brk(p.brk() + o[1] * PAGE_SIZE))
         except OSError as e:
             log.append(("errno", e.errno))
         log.append(p.maps())
@@ -71,13 +71,13 @@ def test_many_vmas_and_gap_search(index):
     p = sim.spawn()
     addrs = []
     for i in range(3000):
-        a = p.mmap(PAGE, prot="r" if i % 2 else "rw")  # alternate prot: no merging
+        a = p.mmap(PAGE_SIZE, prot="r" if i % 2 else "rw")  # alternate prot: no merging
         addrs.append(a)
     assert len(p.vmas()) == 3000
     for a in addrs[::3]:
-        p.munmap(a, PAGE)
+        p.munmap(a, PAGE_SIZE)
     # Freed holes are reused top-down: the next mapping lands in the highest hole.
-    assert p.mmap(PAGE, prot="rx") == max(addrs[::3])
+    assert p.mmap(PAGE_SIZE, prot="rx") == max(addrs[::3])
     codes = p.access_batch(np.array(addrs, dtype=np.uint64), "r")
     unmapped = len(addrs[::3]) - 1  # one hole was mapped again
     assert int((codes == vmsim.Outcome.SEGV_MAPERR).sum()) == unmapped

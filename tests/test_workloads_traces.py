@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vmsim import PAGE_SIZE
 import vmsim
 from vmsim import cli, traces, workloads
 from vmsim.sweep import sweep
 from vmsim.workloads import Workload
 
 DATA = Path(__file__).parent / "data"
-PAGE = 4096
 
 
 # ----- generators ------------------------------------------------------------------
@@ -27,19 +27,19 @@ def test_generators_shape_range_and_determinism():
     base, pages = 0x1000_0000, 256
     a, o = workloads.sequential(base, pages, passes=3, op=1)
     assert a.dtype == np.uint64 and o.dtype == np.uint8 and a.size == 3 * pages
-    assert (o == 1).all() and a[0] == base and a[pages - 1] == base + (pages - 1) * PAGE and a[pages] == base
+    assert (o == 1).all() and a[0] == base and a[pages - 1] == base + (pages - 1) * PAGE_SIZE and a[pages] == base
     a, _ = workloads.strided(base, pages, stride=3, count=1000)
-    assert ((a - base) // PAGE % 3 == np.arange(1000) * 3 % pages % 3).all() and a.max() < base + pages * PAGE
+    assert ((a - base) // PAGE_SIZE % 3 == np.arange(1000) * 3 % pages % 3).all() and a.max() < base + pages * PAGE_SIZE
     for gen in (workloads.uniform, workloads.zipf):
         a1, o1 = gen(base, pages, 10_000, seed=5)
         a2, o2 = gen(base, pages, 10_000, seed=5)
         a3, _ = gen(base, pages, 10_000, seed=6)
         assert (a1 == a2).all() and (o1 == o2).all() and not (a1 == a3).all()
-        assert a1.min() >= base and a1.max() < base + pages * PAGE
+        assert a1.min() >= base and a1.max() < base + pages * PAGE_SIZE
         assert set(np.unique(o1)) <= {0, 1}
     # Zipf skew: the most popular page takes far more than 1/pages of the accesses.
     a, _ = workloads.zipf(base, pages, 100_000, skew=1.2, seed=1)
-    top = np.bincount(((a - base) // PAGE).astype(np.int64)).max()
+    top = np.bincount(((a - base) // PAGE_SIZE).astype(np.int64)).max()
     assert top > 100_000 / pages * 20
 
 
@@ -122,7 +122,7 @@ def test_text_and_csv(tmp_path):
 
 
 def test_numpy_formats(tmp_path):
-    addrs = np.arange(0x1000_0000, 0x1000_0000 + 100 * PAGE, PAGE, dtype=np.uint64)
+    addrs = np.arange(0x1000_0000, 0x1000_0000 + 100 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
     ops = (np.arange(100) % 2).astype(np.uint8)
     np.savez(tmp_path / "t.npz", addrs=addrs, ops=ops)
     rec = np.zeros(100, dtype=[("addr", "<u8"), ("op", "u1")])
@@ -159,18 +159,18 @@ def test_record_and_replay_own_format(tmp_path):
     sim = vmsim.Simulator(memory="64MiB")
     with traces.record(sim, path) as rec:
         p = rec.spawn(layout="default")
-        a = p.mmap(32 * PAGE)
-        p.access_batch(np.arange(a, a + 32 * PAGE, PAGE, dtype=np.uint64), "w")
-        p.mprotect(a, PAGE, "r")
+        a = p.mmap(32 * PAGE_SIZE)
+        p.access_batch(np.arange(a, a + 32 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
+        p.mprotect(a, PAGE_SIZE, "r")
         assert p.access(a, "w") is vmsim.Outcome.SEGV_ACCERR
         c = p.fork()
-        c.access(a + PAGE, "w")
+        c.access(a + PAGE_SIZE, "w")
         t = c.clone_thread()
-        t.access(a + 2 * PAGE, "w")
+        t.access(a + 2 * PAGE_SIZE, "w")
         t.exit()
         c.exit()
-        p.munmap(a + 16 * PAGE, 16 * PAGE)
-        p.brk(p.brk() + 8 * PAGE)
+        p.munmap(a + 16 * PAGE_SIZE, 16 * PAGE_SIZE)
+        p.brk(p.brk() + 8 * PAGE_SIZE)
         p.exit()
     original = sim.counters()["faults"]
     replayed = vmsim.Simulator(memory="64MiB")

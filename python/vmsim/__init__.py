@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from vmsim._core import (
     DEFAULT_VMA_INDEX,
-    OUTCOME_NAMES,
+    KERNEL_BASE,
+    MMAP_MIN_ADDR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    TASK_SIZE,
     File,
     InvariantError,
     Kernel,
@@ -36,14 +40,19 @@ __all__ = [
     "EXEC",
     "File",
     "InvariantError",
+    "KERNEL_BASE",
     "Kernel",
     "KernelBugError",
+    "MMAP_MIN_ADDR",
+    "PAGE_SHIFT",
+    "PAGE_SIZE",
     "OutOfMemoryError",
     "Outcome",
     "Process",
     "ProcessExitedError",
     "READ",
     "Simulator",
+    "TASK_SIZE",
     "VmsimError",
     "WRITE",
     "parse_size",
@@ -52,6 +61,3 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-if [o.name for o in Outcome] != list(OUTCOME_NAMES):  # pragma: no cover - a build mismatch
-    raise ImportError("vmsim.Outcome is out of step with the compiled core; rebuild the package")

@@ -10,8 +10,14 @@ from vmsim.outcome import Outcome
 Size = Union[int, str]
 Op = Union[str, int]
 
-OUTCOME_NAMES: list[str]
+OUTCOMES: list[Tuple[str, int, bool, bool, str]]
+"""(name, code, is_signal, is_fault, description) of every outcome, in code order."""
 DEFAULT_VMA_INDEX: str
+PAGE_SHIFT: int
+PAGE_SIZE: int
+TASK_SIZE: int
+KERNEL_BASE: int
+MMAP_MIN_ADDR: int
 
 class VmsimError(Exception): ...
 class InvariantError(VmsimError): ...

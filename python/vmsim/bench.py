@@ -10,20 +10,20 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from vmsim._core import PAGE_SIZE
 from vmsim import kernel_faults
 from vmsim._core import Simulator
 from vmsim.outcome import Outcome
 
-PAGE = 4096
 WORKLOADS = [("write", "write faults (fresh anon)"), ("read", "read faults (zero page)"), ("cow", "COW writes after fork")]
 
 
 def sim_run(npages: int, kind: str) -> tuple:
     """(faults, seconds) of one simulated run."""
-    sim = Simulator(memory=max(2 * npages * PAGE + (64 << 20), 64 << 20))
+    sim = Simulator(memory=max(2 * npages * PAGE_SIZE + (64 << 20), 64 << 20))
     p = sim.spawn()
-    a = p.mmap(npages * PAGE)
-    addrs = np.arange(a, a + npages * PAGE, PAGE, dtype=np.uint64)
+    a = p.mmap(npages * PAGE_SIZE)
+    addrs = np.arange(a, a + npages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
     target, op = p, "w"
     if kind == "read":
         op = "r"

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from vmsim._core import PAGE_SIZE, TASK_SIZE
 import vmsim
 
-PAGE = 4096
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def _layout_from_maps(sim, maps) -> Tuple[object, List[str]]:
     p = sim.spawn()
     notes = []
     for lo, hi, perms, name in maps:
-        if lo >= 0x7FFF_FFFF_F000:
+        if lo >= TASK_SIZE:
             notes.append(f"{name or hex(lo)} lies in the kernel half ({lo:#x}): not a user mapping, left out")
             continue
         prot = "".join(c for c in perms[:3] if c != "-") or "none"
@@ -181,7 +181,7 @@ def cmd_run(args) -> int:
         if any(s["swap_outs"] or s["evictions"] for s in summaries):
             rows.append(("swap-outs / swap-ins", [f"{s['swap_outs']:,} / {s['swap_ins']:,}" for s in summaries]))
             rows.append(("evictions / writebacks", [f"{s['evictions']:,} / {s['writebacks']:,}" for s in summaries]))
-        rows.append(("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE / 2**20:.1f} MiB)" for _, _, r in runs]))
+        rows.append(("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE_SIZE / 2**20:.1f} MiB)" for _, _, r in runs]))
         rows.append(("throughput", [f"{r.throughput / 1e6:.2f} M accesses/s" for _, _, r in runs]))
         for name, values in rows:
             table.add_row(name, *values)

@@ -13,9 +13,9 @@ from typing import TextIO
 
 import numpy as np
 
+from vmsim._core import PAGE_SIZE
 from vmsim._core import Simulator
 
-PAGE = 4096
 
 # What the same step is in DragonOS's ownership-based teardown.
 DRAGONOS = {
@@ -50,11 +50,11 @@ def run(out: TextIO = sys.stdout) -> int:
     sim = Simulator(memory="64MiB")
     k = sim.kernel
     p = sim.spawn(layout="default")
-    a = p.mmap(64 * PAGE)
-    p.access_batch(np.arange(a, a + 64 * PAGE, PAGE, dtype=np.uint64), "w")
+    a = p.mmap(64 * PAGE_SIZE)
+    p.access_batch(np.arange(a, a + 64 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
     t = p.clone_thread(stack_size=0)
     child = p.fork()
-    child.access_batch(np.arange(a, a + 8 * PAGE, PAGE, dtype=np.uint64), "w")  # 8 copies of its own
+    child.access_batch(np.arange(a, a + 8 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")  # 8 copies of its own
     lazy = k.mmgrab(p)  # a CPU still runs on this mm lazily (lazy TLB): one more mm_count
 
     print("vmsim demo --exit: the release route of a process with two threads and a forked child", file=out)

@@ -45,6 +45,7 @@ from typing import Callable, Iterator, Optional, Tuple, Union
 import numpy as np
 
 from vmsim import _core
+from vmsim._core import TASK_SIZE
 from vmsim.workloads import RunResult
 
 Chunk = Tuple[np.ndarray, np.ndarray]
@@ -349,7 +350,7 @@ def _map_pages_for(p, addrs: np.ndarray, mapped: set) -> None:
     """Raw address traces come from a process we cannot see: map (rwx, fixed)
     each 2 MiB region they touch that nothing maps yet, so the replay measures
     paging rather than a flood of SIGSEGVs."""
-    user = addrs[(addrs >= 1 << 16) & (addrs < 0x7FFF_FFFF_F000)]
+    user = addrs[(addrs >= 1 << 16) & (addrs < TASK_SIZE)]
     for region in np.unique(user >> np.uint64(21)).tolist():
         if region in mapped:
             continue

@@ -22,10 +22,10 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
+from vmsim._core import PAGE_SIZE
 from vmsim._core import Process, Simulator
 from vmsim.outcome import Outcome
 
-PAGE = 4096
 READ, WRITE, EXEC = 0, 1, 2
 
 Arrays = Tuple[np.ndarray, np.ndarray]
@@ -40,20 +40,20 @@ def _ops(rng: np.random.Generator, n: int, write_ratio: float) -> np.ndarray:
 
 def sequential(base: int, pages: int, passes: int = 1, op: int = READ) -> Arrays:
     """Every page of [base, base + pages*4096) in order, `passes` times."""
-    addrs = np.tile(np.arange(pages, dtype=np.uint64) * PAGE + np.uint64(base), passes)
+    addrs = np.tile(np.arange(pages, dtype=np.uint64) * PAGE_SIZE + np.uint64(base), passes)
     return addrs, np.full(addrs.size, op, dtype=np.uint8)
 
 
 def strided(base: int, pages: int, stride: int, count: int, op: int = READ) -> Arrays:
     """`count` accesses stepping `stride` pages at a time, wrapping in the region."""
     idx = (np.arange(count, dtype=np.uint64) * np.uint64(stride)) % np.uint64(pages)
-    return idx * np.uint64(PAGE) + np.uint64(base), np.full(count, op, dtype=np.uint8)
+    return idx * np.uint64(PAGE_SIZE) + np.uint64(base), np.full(count, op, dtype=np.uint8)
 
 
 def uniform(base: int, pages: int, count: int, write_ratio: float = 0.3, seed: int = 0) -> Arrays:
     """`count` accesses at uniformly random byte offsets of the region."""
     rng = np.random.default_rng(seed)
-    addrs = rng.integers(0, pages * PAGE, count, dtype=np.uint64) + np.uint64(base)
+    addrs = rng.integers(0, pages * PAGE_SIZE, count, dtype=np.uint64) + np.uint64(base)
     return addrs, _ops(rng, count, write_ratio)
 
 
@@ -67,8 +67,8 @@ def zipf(base: int, pages: int, count: int, skew: float = 1.1, write_ratio: floa
     ranks = np.searchsorted(cdf, rng.random(count))
     ranks = np.minimum(ranks, pages - 1)
     placement = rng.permutation(pages).astype(np.uint64)  # which page has which rank
-    offsets = rng.integers(0, PAGE, count, dtype=np.uint64) & np.uint64(~7 & 0xFFF)
-    return placement[ranks] * np.uint64(PAGE) + offsets + np.uint64(base), _ops(rng, count, write_ratio)
+    offsets = rng.integers(0, PAGE_SIZE, count, dtype=np.uint64) & np.uint64(~7 & 0xFFF)
+    return placement[ranks] * np.uint64(PAGE_SIZE) + offsets + np.uint64(base), _ops(rng, count, write_ratio)
 
 
 # ----- workloads with address-space events ----------------------------------
@@ -134,7 +134,7 @@ def _batched(p: Process, addrs: np.ndarray, ops: np.ndarray) -> Iterator[Chunk]:
 def _region(sim: Simulator, prm: dict) -> Tuple[Process, int, int]:
     p = sim.spawn(layout="default")
     pages = int(prm.get("pages", 4096))
-    return p, p.mmap(pages * PAGE), pages
+    return p, p.mmap(pages * PAGE_SIZE), pages
 
 
 def _plan_sequential(sim, rng, prm):
@@ -184,13 +184,13 @@ def _plan_heap(sim, rng, prm):
         if size >= 128 * 1024:  # mmap threshold
             a = p.mmap(size)
             live_big.append((a, size))
-            addrs = np.arange(a, a + size, PAGE, dtype=np.uint64)
+            addrs = np.arange(a, a + size, PAGE_SIZE, dtype=np.uint64)
         else:
             if top + size > heap_end:
                 heap_end = p.brk(heap_end + 132 * 1024)
             a = top
             top += (size + 15) & ~15
-            addrs = np.arange(a, a + size, PAGE, dtype=np.uint64)
+            addrs = np.arange(a, a + size, PAGE_SIZE, dtype=np.uint64)
         yield p, addrs, np.full(addrs.size, WRITE, np.uint8)
         if live_big and rng.random() < 0.3:  # free() of a large block: munmap
             a, s = live_big.pop(int(rng.integers(len(live_big))))
@@ -202,10 +202,10 @@ def _plan_mmap_churn(sim, rng, prm):
     p = sim.spawn(layout="default")
     for _ in range(int(prm.get("cycles", 200))):
         pages = int(rng.integers(1, int(prm.get("max_pages", 64)) + 1))
-        a = p.mmap(pages * PAGE)
+        a = p.mmap(pages * PAGE_SIZE)
         addrs, ops = sequential(a, pages, 1, WRITE)
         yield p, addrs, ops
-        p.munmap(a, pages * PAGE)
+        p.munmap(a, pages * PAGE_SIZE)
 
 
 def _plan_fork_storm(sim, rng, prm):
@@ -216,7 +216,7 @@ def _plan_fork_storm(sim, rng, prm):
     for _ in range(int(prm.get("children", 8))):
         c = p.fork()
         idx = rng.choice(pages, size=max(1, int(pages * frac)), replace=False).astype(np.uint64)
-        yield c, idx * np.uint64(PAGE) + np.uint64(base), np.full(idx.size, WRITE, np.uint8)
+        yield c, idx * np.uint64(PAGE_SIZE) + np.uint64(base), np.full(idx.size, WRITE, np.uint8)
         c.exit()
 
 

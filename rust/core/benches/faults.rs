@@ -18,7 +18,7 @@ fn run(kind: IndexKind, nvmas: u64) -> f64 {
         ..SimConfig::default()
     })
     .unwrap();
-    let pid = sim.spawn(false).unwrap();
+    let pid = sim.spawn(vmsim_core::LayoutKind::Empty).unwrap();
     let mut pages = Vec::new();
     for i in 0..nvmas {
         let start = 0x1000_0000 + i * (per + 1) * PAGE;

@@ -51,7 +51,7 @@ fn main() {
     let mut best = f64::MAX;
     for _ in 0..5 {
         let sim = Simulator::new(SimConfig { memory: 1100 << 20, ..SimConfig::default() }).unwrap();
-        let pid = sim.spawn(true).unwrap();
+        let pid = sim.spawn(vmsim_core::LayoutKind::Default).unwrap();
         let a = sim.mmap(pid, MmapRequest::anon(1 << 30, Prot::parse("rw").unwrap())).unwrap();
         let addrs: Vec<u64> = (0..262_144u64).map(|i| a + i * 4096).collect();
         let mut out = vec![0u8; addrs.len()];

@@ -5,14 +5,13 @@
 use crate::addr::{is_page_aligned, TASK_SIZE, USER_HALF_END};
 use crate::kernel::Kernel;
 use crate::mm::Mm;
-use crate::pagetable::pte;
 use crate::phys::flags;
 use crate::vma::Backing;
 use std::collections::HashMap;
 
 pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
-    let is_free = k.phys.check()?;
-    let n = k.phys.nframes() as usize;
+    let is_free = k.phys().check()?;
+    let n = k.phys().nframes() as usize;
     let mut refs = vec![0u32; n];
     let mut maps = vec![0u32; n];
     let mut mappers: HashMap<u32, u32> = HashMap::new();
@@ -23,13 +22,13 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
             .map_err(|e| format!("address space #{i}: {e}"))?;
         tables += mm.pt.table_frames().len() as u64;
     }
-    for (id, live_mappers, pages) in k.cache.live() {
+    for (id, live_mappers, pages) in k.cache().live() {
         let seen = mappers.remove(&id).unwrap_or(0);
         if seen != live_mappers {
             return Err(format!("page-cache object {id}: {live_mappers} mappers counted, {seen} VMAs map it"));
         }
         for pfn in pages {
-            if k.phys.frame(pfn).flags & flags::CACHE == 0 {
+            if k.phys().frame(pfn).flags & flags::CACHE == 0 {
                 return Err(format!("frame {pfn} is in the page cache without the cache flag"));
             }
             refs[pfn as usize] += 1;
@@ -40,7 +39,7 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     }
     // Swap: each slot's count is the PTEs holding it; a swap-cache page holds
     // one reference on its frame.
-    for (slot, r) in k.swap.in_use() {
+    for (slot, r) in k.swap().in_use() {
         if swap_refs.remove(&slot) != Some(r) {
             return Err(format!("swap slot {slot} counts {r} references, page tables disagree"));
         }
@@ -48,25 +47,25 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
     if let Some((slot, n)) = swap_refs.into_iter().next() {
         return Err(format!("{n} swap entries point at free swap slot {slot}"));
     }
-    for (&slot, &pfn) in &k.swap.cache {
-        if k.phys.frame(pfn).flags & flags::ANON == 0 || k.swap.page_slot.get(&pfn) != Some(&slot) {
+    for (slot, pfn) in k.swap().cached() {
+        if k.phys().frame(pfn).flags & flags::ANON == 0 || k.swap().slot_of(pfn) != Some(slot) {
             return Err(format!("swap-cache page {pfn} of slot {slot} is not an anonymous page mapped back to it"));
         }
         refs[pfn as usize] += 1;
     }
     // Kernel allocations: one reference per frame they hold.
-    k.kalloc.slab.check(&k.phys)?;
-    k.kalloc.vmalloc.check()?;
-    for pfn in k.kalloc.frames() {
+    k.kalloc().slab.check(k.phys())?;
+    k.kalloc().vmalloc.check()?;
+    for pfn in k.kalloc().frames() {
         refs[pfn as usize] += 1;
     }
     // mm_structs: one per live address space, plus those a lazy-TLB grab
     // keeps after exit_mmap, each still holding its PGD.
-    let live_mms = k.mm_structs.values().filter(|r| !r.exited).count();
+    let live_mms = k.mm_structs().values().filter(|r| !r.exited).count();
     if live_mms != mms.len() {
         return Err(format!("{live_mms} live mm_structs for {} address spaces", mms.len()));
     }
-    for (addr, r) in &k.mm_structs {
+    for (addr, r) in k.mm_structs() {
         if r.count == 0 {
             return Err(format!("mm_struct {addr:#x} has mm_count 0 but was not freed"));
         }
@@ -75,12 +74,12 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
             tables += 1;
         }
     }
-    if tables != k.phys.table_frames() {
-        return Err(format!("{} page-table frames allocated, address spaces hold {tables}", k.phys.table_frames()));
+    if tables != k.phys().table_frames() {
+        return Err(format!("{} page-table frames allocated, address spaces hold {tables}", k.phys().table_frames()));
     }
-    let zero = k.phys.zero_pfn() as usize;
+    let zero = k.phys().zero_pfn() as usize;
     for pfn in 0..n {
-        let f = k.phys.frame(pfn as u32);
+        let f = k.phys().frame(pfn as u32);
         if pfn == zero {
             if f.refcount != 1 || f.flags & flags::ZERO == 0 {
                 return Err("the zero page lost its pin or its flag".into());
@@ -115,7 +114,7 @@ fn check_mm(
     if mm.vma_objects() != mm.vmas.len() {
         return Err(format!("{} vm_area_struct objects for {} VMAs", mm.vma_objects(), mm.vmas.len()));
     }
-    match k.mm_structs.get(&mm.mm_struct) {
+    match k.mm_structs().get(&mm.mm_struct) {
         Some(r) if !r.exited && r.pgd == mm.pt.pgd_pfn() => {}
         _ => return Err(format!("mm_struct {:#x} is not registered with its PGD", mm.mm_struct)),
     }
@@ -144,7 +143,7 @@ fn check_mm(
         }
     }
     for pfn in mm.pt.table_frames() {
-        if k.phys.frame(pfn).flags & flags::PAGETABLE == 0 {
+        if k.phys().frame(pfn).flags & flags::PAGETABLE == 0 {
             return Err(format!("table frame {pfn} lacks the page-table flag"));
         }
         refs[pfn as usize] += 1;
@@ -163,39 +162,39 @@ fn check_mm(
             bad = Some(format!("PTE at {va:#x} lies outside every VMA"));
             return;
         };
-        if pte::is_swap(e) {
+        if e.is_swap() {
             swap_ents += 1;
-            *swap_refs.entry(pte::swap_slot(e)).or_default() += 1;
+            *swap_refs.entry(e.swap_slot()).or_default() += 1;
             if v.shared() {
                 bad = Some(format!("swap entry at {va:#x} in a shared mapping"));
             }
             return;
         }
-        if !pte::maps_frame(e) {
-            bad = Some(format!("PTE at {va:#x} holds an entry that maps nothing: {e:#x}"));
+        if !e.maps_frame() {
+            bad = Some(format!("PTE at {va:#x} holds an entry that maps nothing: {e:?}"));
             return;
         }
-        if (e & pte::PRESENT != 0) != v.prot.accessible() {
+        if e.is_present() != v.prot.accessible() {
             bad = Some(format!("PTE at {va:#x}: present bit disagrees with the VMA's protection {}", v.prot));
             return;
         }
-        if e & pte::WRITE != 0 && !v.prot.write() {
+        if e.is_writable() && !v.prot.write() {
             bad = Some(format!("PTE at {va:#x} is writable in a VMA without write permission"));
             return;
         }
-        if e & pte::SPECIAL != 0 {
-            if pte::pfn(e) != k.phys.zero_pfn() || e & pte::WRITE != 0 {
+        if e.is_special() {
+            if e.pfn() != k.phys().zero_pfn() || e.is_writable() {
                 bad = Some(format!("special PTE at {va:#x} is not a read-only zero-page mapping"));
             }
             return;
         }
-        let pfn = pte::pfn(e) as usize;
+        let pfn = e.pfn() as usize;
         refs[pfn] += 1;
         maps[pfn] += 1;
-        let f = k.phys.frame(pfn as u32);
+        let f = k.phys().frame(pfn as u32);
         if f.flags & flags::ANON != 0 {
             anon += 1;
-            if e & pte::WRITE != 0 && !v.shared() && f.refcount != 1 {
+            if e.is_writable() && !v.shared() && f.refcount != 1 {
                 bad =
                     Some(format!("PTE at {va:#x} writes to anonymous frame {pfn} shared by {} references", f.refcount));
             }

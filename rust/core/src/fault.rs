@@ -6,72 +6,103 @@
 //! narrated through a `Trace`; the hot path uses `NoTrace`, which compiles away.
 
 use crate::addr::{classify, page_down, AddrClass, PAGE_SIZE};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::kernel::Kernel;
 use crate::mm::Mm;
-use crate::pagetable::pte;
-use crate::phys::{flags, FrameUse};
+use crate::pagecache::ObjectId;
+use crate::pagetable::{Pte, PteFlags};
+use crate::phys::{flags, FrameUse, Pfn};
 use crate::vma::{Backing, Vma};
 
-/// What one access did. The numeric values are the public codes returned by
-/// `access_batch`; keep them stable and in step with python/vmsim/outcome.py.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Outcome {
-    Hit = 0,
-    ZeroPage = 1,
-    AnonZeroFill = 2,
-    CowCopy = 3,
-    CowReuse = 4,
-    FileMinor = 5,
-    FileMajor = 6,
-    SwapIn = 7,
-    SegvMaperr = 8,
-    SegvAccerr = 9,
-    SegvNoncanonical = 10,
-    Sigbus = 11,
-    Oom = 12,
+/// Declares `Outcome` from one table: variant, public code and name. The
+/// codes are what `access_batch` returns and the names what Python's
+/// `vmsim.Outcome` is built from (it reads them through `vmsim._core`).
+macro_rules! outcomes {
+    ($(#[doc = $doc:literal] $variant:ident = $code:literal => $name:literal,)*) => {
+        /// What one access did.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Outcome {
+            $(#[doc = $doc] $variant = $code,)*
+        }
+
+        impl Outcome {
+            pub const COUNT: usize = [$($code),*].len();
+            /// Every outcome, in code order (`ALL[i] as usize == i`).
+            pub const ALL: [Outcome; Outcome::COUNT] = [$(Outcome::$variant),*];
+
+            /// The public name (`vmsim.Outcome` member name).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Outcome::$variant => $name,)*
+                }
+            }
+
+            /// One line saying what the outcome means (its doc comment).
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Outcome::$variant => $doc.trim(),)*
+                }
+            }
+
+            /// The outcome with public code `code`.
+            pub const fn from_code(code: u8) -> Option<Outcome> {
+                match code {
+                    $($code => Some(Outcome::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+outcomes! {
+    /// The PTE allowed the access: no fault.
+    Hit = 0 => "HIT",
+    /// Read fault on anonymous memory: the shared zero page was mapped.
+    ZeroPage = 1 => "ZERO_PAGE",
+    /// Write fault on anonymous memory: a zeroed frame was mapped.
+    AnonZeroFill = 2 => "ANON_ZERO_FILL",
+    /// Write-protect fault: the page was copied to a new frame.
+    CowCopy = 3 => "COW_COPY",
+    /// Write-protect fault: the page was ours alone and made writable.
+    CowReuse = 4 => "COW_REUSE",
+    /// A page-cache (or shmem) page mapped without I/O.
+    FileMinor = 5 => "FILE_MINOR",
+    /// A page-cache miss: the page was read in (major fault).
+    FileMajor = 6 => "FILE_MAJOR",
+    /// The page was brought back from swap.
+    SwapIn = 7 => "SWAP_IN",
+    /// SIGSEGV, no mapping (or a kernel address).
+    SegvMaperr = 8 => "SEGV_MAPERR",
+    /// SIGSEGV, the mapping forbids the access.
+    SegvAccerr = 9 => "SEGV_ACCERR",
+    /// #GP on a non-canonical address: SIGSEGV with si_code SI_KERNEL.
+    SegvNoncanonical = 10 => "SEGV_NONCANONICAL",
+    /// An access beyond the end of a mapped file.
+    Sigbus = 11 => "SIGBUS",
+    /// No frame could be had: the fault failed with VM_FAULT_OOM.
+    Oom = 12 => "OOM",
 }
 
 impl Outcome {
-    pub const COUNT: usize = 13;
-    pub const ALL: [Outcome; Outcome::COUNT] = [
-        Outcome::Hit,
-        Outcome::ZeroPage,
-        Outcome::AnonZeroFill,
-        Outcome::CowCopy,
-        Outcome::CowReuse,
-        Outcome::FileMinor,
-        Outcome::FileMajor,
-        Outcome::SwapIn,
-        Outcome::SegvMaperr,
-        Outcome::SegvAccerr,
-        Outcome::SegvNoncanonical,
-        Outcome::Sigbus,
-        Outcome::Oom,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Hit => "HIT",
-            Outcome::ZeroPage => "ZERO_PAGE",
-            Outcome::AnonZeroFill => "ANON_ZERO_FILL",
-            Outcome::CowCopy => "COW_COPY",
-            Outcome::CowReuse => "COW_REUSE",
-            Outcome::FileMinor => "FILE_MINOR",
-            Outcome::FileMajor => "FILE_MAJOR",
-            Outcome::SwapIn => "SWAP_IN",
-            Outcome::SegvMaperr => "SEGV_MAPERR",
-            Outcome::SegvAccerr => "SEGV_ACCERR",
-            Outcome::SegvNoncanonical => "SEGV_NONCANONICAL",
-            Outcome::Sigbus => "SIGBUS",
-            Outcome::Oom => "OOM",
-        }
-    }
-
     /// The signal the task gets, if any.
     pub fn is_signal(self) -> bool {
         matches!(self, Outcome::SegvMaperr | Outcome::SegvAccerr | Outcome::SegvNoncanonical | Outcome::Sigbus)
+    }
+
+    /// Whether the kernel handled a page fault (counted in min_flt or maj_flt).
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            Outcome::ZeroPage
+                | Outcome::AnonZeroFill
+                | Outcome::CowCopy
+                | Outcome::CowReuse
+                | Outcome::FileMinor
+                | Outcome::FileMajor
+                | Outcome::SwapIn
+        )
     }
 }
 
@@ -95,7 +126,7 @@ impl Access {
         }
     }
 
-    pub fn parse(text: &str) -> Result<Access> {
+    pub fn parse(text: &str) -> crate::error::Result<Access> {
         match text.trim().to_ascii_lowercase().as_str() {
             "r" | "read" => Ok(Access::Read),
             "w" | "write" => Ok(Access::Write),
@@ -166,6 +197,51 @@ fn describe(v: &Vma) -> String {
     format!("{:#x}-{:#x} {} ({kind}{grows})", v.start, v.end, v.prot)
 }
 
+/// What the fault handlers work on, as Linux's `struct vm_fault`: the
+/// address and access, the VMA, and the leaf PTE as the walk found it.
+#[derive(Debug, Clone, Copy)]
+pub struct VmFault {
+    /// The faulting address.
+    pub address: u64,
+    /// FAULT_FLAG_WRITE / FAULT_FLAG_INSTRUCTION, as the access kind.
+    pub access: Access,
+    /// The VMA holding the address (after any stack growth).
+    pub vma: Vma,
+    /// The leaf PTE's slot, once its page table exists (vmf->pte).
+    pub pte_slot: Option<usize>,
+    /// The leaf entry as found (vmf->orig_pte).
+    pub orig_pte: Pte,
+}
+
+impl VmFault {
+    #[inline]
+    pub fn is_write(&self) -> bool {
+        self.access == Access::Write
+    }
+
+    /// The leaf slot; only valid once `handle_pte_fault` has made sure the table exists.
+    #[inline]
+    fn slot(&self) -> usize {
+        self.pte_slot.expect("handle_pte_fault allocates the page table first")
+    }
+
+    /// The page-cache object and page index behind the address (vmf->pgoff).
+    #[inline]
+    fn object_page(&self) -> (ObjectId, u64) {
+        self.vma.object_page(self.address).expect("an object-backed VMA")
+    }
+}
+
+/// Whether a present entry lets the access through without a fault.
+#[inline]
+fn pte_permits(entry: Pte, op: Access) -> bool {
+    match op {
+        Access::Read => true,
+        Access::Write => entry.is_writable(),
+        Access::Exec => !entry.has(PteFlags::NX),
+    }
+}
+
 /// One user-mode access at `addr`.
 #[inline]
 pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &mut T) -> Fault {
@@ -186,40 +262,34 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
     }
     // The hardware walk. What it finds is handed on, so the fault path need
     // not walk again to the same entry.
-    let leaf = mm.pt.leaf_index(addr);
-    let entry = leaf.map_or(0, |i| mm.pt.get(i));
-    if let Some(index) = leaf {
-        if entry & pte::PRESENT != 0 {
-            let allowed = match op {
-                Access::Read => true,
-                Access::Write => entry & pte::WRITE != 0,
-                Access::Exec => entry & pte::NX == 0,
-            };
-            if allowed {
-                // The CPU sets the accessed (and on a write, dirty) bit.
-                let set = pte::ACCESSED | if op == Access::Write { pte::DIRTY } else { 0 };
-                if entry & set != set {
-                    mm.pt.update(index, entry | set);
-                }
-                t.step(|| format!("canonical user address; page-table walk finds a present PTE that allows the {}: a hit, no fault", op.verb()));
-                return Fault::uncounted(Outcome::Hit);
+    let slot = mm.pt.leaf_index(addr);
+    let entry = slot.map_or(Pte::NONE, |i| mm.pt.get(i));
+    if let Some(index) = slot {
+        if entry.is_present() && pte_permits(entry, op) {
+            // The CPU sets the accessed (and on a write, dirty) bit.
+            let set = if op == Access::Write { PteFlags::ACCESSED | PteFlags::DIRTY } else { PteFlags::ACCESSED };
+            if !entry.has(set) {
+                mm.pt.update(index, entry.with(set));
             }
+            t.step(|| format!("canonical user address; page-table walk finds a present PTE that allows the {}: a hit, no fault", op.verb()));
+            return Fault::uncounted(Outcome::Hit);
         }
     }
     t.step(|| {
         format!("canonical user address {addr:#x}; the page-table walk finds no usable PTE: page fault ({})", op.verb())
     });
-    do_user_addr_fault(mm, k, addr, op, (leaf, entry), t)
+    do_user_addr_fault(mm, k, addr, op, slot, entry, t)
 }
 
-/// `walked`: the leaf entry's index (if its table exists) and value, as the
-/// hardware walk found them.
+/// find_vma, stack growth and access_error, then handle_mm_fault. `slot`
+/// and `entry` are the leaf as the hardware walk found them.
 fn do_user_addr_fault<T: Trace>(
     mm: &mut Mm,
     k: &mut Kernel,
     addr: u64,
     op: Access,
-    walked: (Option<usize>, u64),
+    slot: Option<usize>,
+    entry: Pte,
     t: &mut T,
 ) -> Fault {
     let Some(mut vma) = mm.vmas.find(addr) else {
@@ -250,7 +320,6 @@ fn do_user_addr_fault<T: Trace>(
     } else {
         t.step(|| format!("find_vma: inside VMA {}", describe(&vma)));
     }
-    let present = walked.1 & pte::PRESENT != 0;
     // access_error(): x86 lets reads of write- or exec-only VMAs through, and
     // does not test VM_EXEC on a missing page.
     match op {
@@ -258,7 +327,7 @@ fn do_user_addr_fault<T: Trace>(
             t.step(|| "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR".into());
             return Fault::uncounted(Outcome::SegvAccerr);
         }
-        Access::Read | Access::Exec if present => {
+        Access::Read | Access::Exec if entry.is_present() => {
             t.step(|| "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR".into());
             return Fault::uncounted(Outcome::SegvAccerr);
         }
@@ -268,7 +337,8 @@ fn do_user_addr_fault<T: Trace>(
         }
         _ => t.step(|| "access_error: permitted; handle_mm_fault".into()),
     }
-    let fault = handle_mm_fault(mm, k, vma, addr, op, walked.0, t);
+    let mut vmf = VmFault { address: addr, access: op, vma, pte_slot: slot, orig_pte: entry };
+    let fault = handle_mm_fault(mm, k, &mut vmf, t);
     if op == Access::Exec && !vma.prot.exec() && fault.account != Account::None {
         t.step(|| "the fetch is retried and faults on the NX bit of the new PTE -> SIGSEGV SEGV_ACCERR (the first fault stays counted)".into());
         return Fault { outcome: Outcome::SegvAccerr, account: fault.account };
@@ -301,12 +371,12 @@ fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> std::result::Result<Vma, St
     Ok(grown)
 }
 
-/// Record that a VMA now has anonymous pages of its own (anon_vma_prepare).
+/// Record that the fault's VMA now has anonymous pages of its own (anon_vma_prepare).
 #[inline]
-fn mark_has_anon(mm: &mut Mm, k: &mut Kernel, vma: &mut Vma) {
-    if !vma.has_anon() {
-        vma.anon_vma = k.new_anon_vma();
-        mm.vmas.replace(vma.start, *vma);
+fn anon_vma_prepare(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault) {
+    if !vmf.vma.has_anon() {
+        vmf.vma.anon_vma = k.new_anon_vma();
+        mm.vmas.replace(vmf.vma.start, vmf.vma);
     }
 }
 
@@ -315,169 +385,202 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
     Fault::uncounted(Outcome::Oom)
 }
 
-/// handle_mm_fault with the faulting page pinned against reclaim.
-#[allow(clippy::too_many_arguments)]
-fn handle_mm_fault<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    vma: Vma,
-    addr: u64,
-    op: Access,
-    leaf: Option<usize>,
-    t: &mut T,
-) -> Fault {
-    if let Some(r) = &mut k.reclaim {
-        r.pinned = Some(crate::reclaim::key(mm.id, addr));
-    }
-    let fault = handle_pte_fault(mm, k, vma, addr, op, leaf, t);
-    if let Some(r) = &mut k.reclaim {
-        r.pinned = None;
-    }
+/// handle_mm_fault, with the faulting page pinned against reclaim.
+fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    k.pin_against_reclaim(Some(crate::reclaim::key(mm.id, vmf.address)));
+    let fault = handle_pte_fault(mm, k, vmf, t);
+    k.pin_against_reclaim(None);
     fault
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle_pte_fault<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    mut vma: Vma,
-    addr: u64,
-    op: Access,
-    leaf: Option<usize>,
-    t: &mut T,
-) -> Fault {
-    let Some(index) = leaf.or_else(|| mm.pt.leaf_index_alloc(addr, &mut k.phys).ok()) else {
-        return oom(t, "a page-table page");
-    };
-    let entry = mm.pt.get(index);
-    let write = op == Access::Write;
-    if entry == 0 {
-        return match vma.backing {
-            Backing::Anon if !write => {
-                let e = ((k.phys.zero_pfn() as u64) << 12) | pte::SPECIAL | pte::ACCESSED | vma.pte_bits(false);
-                mm.pt.set(index, e);
-                t.step(|| "do_anonymous_page, read: map the shared zero page read-only (minor fault)".into());
-                Fault::minor(Outcome::ZeroPage)
-            }
-            Backing::Anon => {
-                let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
-                    return oom(t, "a new anonymous page");
-                };
-                k.phys.frame_mut(pfn).mapcount = 1;
-                mm.pt.set(index, ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true));
-                mm.rss_anon += 1;
-                k.note_mapped(mm.id, addr);
-                mark_has_anon(mm, k, &mut vma);
-                t.step(|| {
-                    format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)")
-                });
-                Fault::minor(Outcome::AnonZeroFill)
-            }
-            Backing::Object { .. } => object_fault(mm, k, vma, addr, index, write, t),
+/// Make sure the leaf table exists (pte_alloc), then dispatch on the entry.
+fn handle_pte_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    if vmf.pte_slot.is_none() {
+        let Ok(slot) = mm.pt.leaf_index_alloc(vmf.address, k.phys_mut()) else {
+            return oom(t, "a page-table page");
+        };
+        vmf.pte_slot = Some(slot);
+        vmf.orig_pte = mm.pt.get(slot);
+    }
+    let entry = vmf.orig_pte;
+    if entry.is_none() {
+        return match vmf.vma.backing {
+            Backing::Anon => do_anonymous_page(mm, k, vmf, t),
+            Backing::Object { .. } => do_fault(mm, k, vmf, t),
         };
     }
-    if pte::is_swap(entry) {
-        return do_swap_page(mm, k, vma, addr, index, entry, write, t);
+    if entry.is_swap() {
+        return do_swap_page(mm, k, vmf, t);
     }
-    if entry & pte::PRESENT != 0 && write && entry & pte::WRITE == 0 {
-        return do_wp_page(mm, k, vma, addr, index, entry, t);
+    if entry.is_present() && vmf.is_write() && !entry.is_writable() {
+        return do_wp_page(mm, k, vmf, t);
     }
     // Present and allowed: another access already fixed it up (spurious).
     t.step(|| "the PTE already allows the access: spurious fault, nothing to do".into());
     Fault::uncounted(Outcome::Hit)
 }
 
-/// A missing PTE in a VMA backed by a page-cache object: a regular file
-/// (do_read_fault / do_cow_fault / do_shared_fault) or shmem.
-fn object_fault<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    mut vma: Vma,
-    addr: u64,
-    index: usize,
-    write: bool,
-    t: &mut T,
-) -> Fault {
-    let (id, page) = vma.object_page(addr).expect("object-backed VMA");
+/// A missing page in a private anonymous VMA: the zero page on a read, a
+/// zeroed frame of its own on a write.
+fn do_anonymous_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let slot = vmf.slot();
+    if !vmf.is_write() {
+        let zero = Pte::new(k.phys().zero_pfn(), PteFlags::SPECIAL | PteFlags::ACCESSED | vmf.vma.pte_bits(false));
+        mm.pt.set(slot, zero);
+        t.step(|| "do_anonymous_page, read: map the shared zero page read-only (minor fault)".into());
+        return Fault::minor(Outcome::ZeroPage);
+    }
+    let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
+        return oom(t, "a new anonymous page");
+    };
+    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    mm.pt.set(slot, Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true)));
+    mm.rss_anon += 1;
+    k.note_mapped(mm.id, vmf.address);
+    anon_vma_prepare(mm, k, vmf);
+    t.step(|| format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)"));
+    Fault::minor(Outcome::AnonZeroFill)
+}
+
+/// do_fault: a missing page in a VMA backed by a page-cache object (a
+/// regular file or shmem): a read maps the cached page (do_read_fault), a
+/// private write copies it (do_cow_fault), a shared write maps it writable
+/// and dirty (do_shared_fault).
+fn do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    if !vmf.is_write() {
+        do_read_fault(mm, k, vmf, t)
+    } else if !vmf.vma.shared() {
+        do_cow_fault(mm, k, vmf, t)
+    } else {
+        do_shared_fault(mm, k, vmf, t)
+    }
+}
+
+/// The page `__do_fault` found: its frame, and whether reading it was I/O.
+struct CachePage {
+    pfn: Pfn,
+    major: bool,
+    is_file: bool,
+}
+
+impl CachePage {
+    /// The fault as counted: major when the page had to be read in.
+    fn counted(&self, outcome: Outcome) -> Fault {
+        Fault { outcome, account: if self.major { Account::Major } else { Account::Minor } }
+    }
+
+    fn file_outcome(&self) -> Outcome {
+        if self.major {
+            Outcome::FileMajor
+        } else {
+            Outcome::FileMinor
+        }
+    }
+}
+
+/// __do_fault (the object's ->fault: filemap_fault or shmem_fault): find
+/// the page in the page cache or bring it in. A file read is I/O (a major
+/// fault); a new shmem page is just zeroed (still minor). Past the end of a
+/// file: SIGBUS.
+fn __do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) -> Result<CachePage, Fault> {
+    let (id, page) = vmf.object_page();
     let (is_file, size_pages) = {
-        let obj = k.cache.object(id);
+        let obj = k.cache().object(id);
         (obj.is_file(), obj.size_pages)
     };
     if is_file && page >= size_pages {
         t.step(|| {
             format!("file page {page} lies at or past the end of the file ({size_pages} pages) -> SIGBUS BUS_ADRERR")
         });
-        return Fault::uncounted(Outcome::Sigbus);
+        return Err(Fault::uncounted(Outcome::Sigbus));
     }
-    // Find the page in the page cache, or bring it in: a file read is I/O
-    // (a major fault); a new shmem page is just zeroed (still minor).
-    let (cached, major) = match k.cache.lookup(id, page) {
-        Some(pfn) => {
-            k.cache.stats.hits += 1;
-            (pfn, false)
-        }
-        None => {
-            let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
-            let Some(pfn) = alloc_user(mm, k, usage) else { return oom(t, "a page-cache page") };
-            k.cache.insert(id, page, pfn);
-            if is_file {
-                k.cache.stats.misses += 1;
-                t.step(|| format!("page-cache miss: read file page {page} into frame {pfn} (I/O: a major fault)"));
-            } else {
-                t.step(|| format!("shmem: page {page} not cached yet; a zeroed frame {pfn} joins the page cache"));
-            }
-            (pfn, is_file)
-        }
-    };
-    let counted = |outcome| if major { Fault { outcome, account: Account::Major } } else { Fault::minor(outcome) };
-    let file_outcome = if major { Outcome::FileMajor } else { Outcome::FileMinor };
-    if vma.shared() || !write {
-        // Shared mappings of files start read-only so the first write is seen
-        // (write-notify for dirty accounting); shmem needs none.
-        let writable = vma.shared() && (write || !is_file);
-        let mut e = ((cached as u64) << 12) | pte::ACCESSED | vma.pte_bits(writable);
-        if write {
-            e |= pte::DIRTY;
-            k.phys.frame_mut(cached).flags |= flags::DIRTY;
-        }
-        map_cache_page(mm, k, index, cached, e);
-        k.note_mapped(mm.id, addr);
-        t.step(|| {
-            format!("map page-cache frame {cached} {}", if e & pte::WRITE != 0 { "writable" } else { "read-only" })
-        });
-        if !write && is_file {
-            fault_around(mm, k, &vma, addr, t);
-        }
-        return counted(file_outcome);
+    if let Some(pfn) = k.cache().lookup(id, page) {
+        k.cache_mut().stats.hits += 1;
+        return Ok(CachePage { pfn, major: false, is_file });
     }
-    // Private write: copy the cached page into an anonymous frame (do_cow_fault).
-    let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "the private copy") };
-    k.phys.frame_mut(pfn).mapcount = 1;
-    let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
-    mm.pt.set(index, e);
-    mm.account_mapping(k, e);
-    k.note_mapped(mm.id, addr);
-    mark_has_anon(mm, k, &mut vma);
-    t.step(|| format!("private mapping, write: copy page-cache frame {cached} into new anonymous frame {pfn}"));
-    counted(Outcome::CowCopy)
+    let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
+    let Some(pfn) = alloc_user(mm, k, usage) else { return Err(oom(t, "a page-cache page")) };
+    k.cache_mut().insert(id, page, pfn);
+    if is_file {
+        k.cache_mut().stats.misses += 1;
+        t.step(|| format!("page-cache miss: read file page {page} into frame {pfn} (I/O: a major fault)"));
+    } else {
+        t.step(|| format!("shmem: page {page} not cached yet; a zeroed frame {pfn} joins the page cache"));
+    }
+    Ok(CachePage { pfn, major: is_file, is_file })
 }
 
-/// Map a page-cache frame at a leaf entry: one more reference and mapping.
-fn map_cache_page(mm: &mut Mm, k: &mut Kernel, index: usize, pfn: u32, entry: u64) {
-    k.phys.get_frame(pfn);
-    k.phys.frame_mut(pfn).mapcount += 1;
-    mm.pt.set(index, entry);
+/// A read fault: map the cached page read-only (shmem, which needs no
+/// write notification, writable in a shared mapping), then fault-around.
+fn do_read_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let page = match __do_fault(mm, k, vmf, t) {
+        Ok(page) => page,
+        Err(fault) => return fault,
+    };
+    let writable = vmf.vma.shared() && !page.is_file;
+    let entry = Pte::new(page.pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(writable));
+    map_cache_page(mm, k, vmf.slot(), entry);
+    k.note_mapped(mm.id, vmf.address);
+    t.step(|| {
+        format!("map page-cache frame {} {}", page.pfn, if entry.is_writable() { "writable" } else { "read-only" })
+    });
+    if page.is_file {
+        do_fault_around(mm, k, vmf, t);
+    }
+    page.counted(page.file_outcome())
+}
+
+/// A write fault in a private object mapping: copy the cached page into a
+/// new anonymous frame.
+fn do_cow_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let page = match __do_fault(mm, k, vmf, t) {
+        Ok(page) => page,
+        Err(fault) => return fault,
+    };
+    let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "the private copy") };
+    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    let entry = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
+    mm.pt.set(vmf.slot(), entry);
+    mm.account_mapping(k, entry);
+    k.note_mapped(mm.id, vmf.address);
+    anon_vma_prepare(mm, k, vmf);
+    t.step(|| format!("private mapping, write: copy page-cache frame {} into new anonymous frame {pfn}", page.pfn));
+    page.counted(Outcome::CowCopy)
+}
+
+/// A write fault in a shared object mapping: map the cached page writable
+/// and mark it dirty.
+fn do_shared_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let page = match __do_fault(mm, k, vmf, t) {
+        Ok(page) => page,
+        Err(fault) => return fault,
+    };
+    let entry = Pte::new(page.pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
+    k.phys_mut().frame_mut(page.pfn).flags |= flags::DIRTY;
+    map_cache_page(mm, k, vmf.slot(), entry);
+    k.note_mapped(mm.id, vmf.address);
+    t.step(|| format!("map page-cache frame {} writable and dirty", page.pfn));
+    page.counted(page.file_outcome())
+}
+
+/// Map a page-cache frame at a leaf slot: one more reference and mapping.
+fn map_cache_page(mm: &mut Mm, k: &mut Kernel, slot: usize, entry: Pte) {
+    let phys = k.phys_mut();
+    phys.get_frame(entry.pfn());
+    phys.frame_mut(entry.pfn()).mapcount += 1;
+    mm.pt.set(slot, entry);
     mm.account_mapping(k, entry);
 }
 
 /// do_fault_around: map the pages around a read fault that the page cache
 /// already holds, within the aligned fault_around_bytes window, the VMA and
 /// the file, where the PTE is empty. They cost no fault of their own.
-fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: &mut T) {
-    let window = k.fault_around_bytes.max(PAGE_SIZE);
+fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) {
+    let window = k.fault_around_bytes().max(PAGE_SIZE);
     if window <= PAGE_SIZE {
         return;
     }
+    let (vma, addr) = (&vmf.vma, vmf.address);
     let lo = (addr & !(window - 1)).max(vma.start);
     let hi = ((addr & !(window - 1)) + window).min(vma.end);
     let mut mapped = 0;
@@ -486,17 +589,16 @@ fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: 
             continue;
         }
         let (id, page) = vma.object_page(va).expect("object-backed VMA");
-        if page >= k.cache.object(id).size_pages {
+        if page >= k.cache().object(id).size_pages {
             break;
         }
-        let Some(pfn) = k.cache.lookup(id, page) else { continue };
+        let Some(pfn) = k.cache().lookup(id, page) else { continue };
         // Only where a table already exists (fault-around never allocates one).
-        let Some(index) = mm.pt.leaf_index(va) else { continue };
-        if mm.pt.get(index) != 0 {
+        let Some(slot) = mm.pt.leaf_index(va) else { continue };
+        if !mm.pt.get(slot).is_none() {
             continue;
         }
-        let e = ((pfn as u64) << 12) | vma.pte_bits(false);
-        map_cache_page(mm, k, index, pfn, e);
+        map_cache_page(mm, k, slot, Pte::new(pfn, vma.pte_bits(false)));
         k.note_mapped(mm.id, va);
         mapped += 1;
     }
@@ -505,30 +607,24 @@ fn fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vma: &Vma, addr: u64, t: 
     }
 }
 
-/// A write to a present, write-protected PTE in a writable VMA.
-fn do_wp_page<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    mut vma: Vma,
-    addr: u64,
-    index: usize,
-    entry: u64,
-    t: &mut T,
-) -> Fault {
-    let old_pfn = pte::pfn(entry);
-    if vma.shared() {
-        mm.pt.update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
-        k.phys.frame_mut(old_pfn).flags |= flags::DIRTY;
+/// do_wp_page: a write to a present, write-protected PTE in a writable VMA.
+fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let (slot, entry) = (vmf.slot(), vmf.orig_pte);
+    let old_pfn = entry.pfn();
+    let made_writable = entry.with(PteFlags::WRITE | PteFlags::DIRTY | PteFlags::ACCESSED);
+    if vmf.vma.shared() {
+        mm.pt.update(slot, made_writable);
+        k.phys_mut().frame_mut(old_pfn).flags |= flags::DIRTY;
         t.step(|| "do_wp_page on a shared mapping: make the PTE writable and the page dirty (minor fault)".into());
         return Fault::minor(Outcome::FileMinor);
     }
-    let is_zero = entry & pte::SPECIAL != 0;
+    let is_zero = entry.is_special();
     if !is_zero {
-        let frame = k.phys.frame(old_pfn);
+        let frame = k.phys().frame(old_pfn);
         let anon = frame.flags & flags::ANON != 0;
         if anon && (frame.flags & flags::ANON_EXCLUSIVE != 0 || frame.refcount == 1) {
-            k.phys.frame_mut(old_pfn).flags |= flags::ANON_EXCLUSIVE;
-            mm.pt.update(index, entry | pte::WRITE | pte::DIRTY | pte::ACCESSED);
+            k.phys_mut().frame_mut(old_pfn).flags |= flags::ANON_EXCLUSIVE;
+            mm.pt.update(slot, made_writable);
             t.step(|| format!("do_wp_page: frame {old_pfn} is mapped here alone (refcount 1): reuse it, just set writable (minor fault)"));
             return Fault::minor(Outcome::CowReuse);
         }
@@ -536,15 +632,15 @@ fn do_wp_page<T: Trace>(
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "the copy-on-write copy");
     };
-    k.phys.frame_mut(pfn).mapcount = 1;
-    let e = ((pfn as u64) << 12) | pte::ACCESSED | pte::DIRTY | vma.pte_bits(true);
+    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    let copy = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.release_entry(k, entry);
-    mm.pt.update(index, e);
-    mm.account_mapping(k, e);
+    mm.pt.update(slot, copy);
+    mm.account_mapping(k, copy);
     if is_zero {
-        k.note_mapped(mm.id, addr); // a new resident page (a copy of a mapped one replaces it)
+        k.note_mapped(mm.id, vmf.address); // a new resident page (a copy of a mapped one replaces it)
     }
-    mark_has_anon(mm, k, &mut vma);
+    anon_vma_prepare(mm, k, vmf);
     t.step(|| {
         if is_zero {
             format!("do_wp_page: the page is the zero page: copy it into new frame {pfn} (minor fault)")
@@ -557,17 +653,17 @@ fn do_wp_page<T: Trace>(
 
 /// A frame for a user page; when reclaim is on, room is made first (and
 /// once more if the allocation still fails).
-fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<u32> {
-    if k.reclaim.is_none() {
-        return k.phys.alloc_frame(usage);
+fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
+    if !k.reclaim_enabled() {
+        return k.phys_mut().alloc_frame(usage);
     }
     crate::reclaim::evict::make_room(mm, k, false);
     if crate::reclaim::evict::at_limit(k) {
         return None; // nothing more could be reclaimed: the limit holds (OOM)
     }
-    k.phys.alloc_frame(usage).or_else(|| {
+    k.phys_mut().alloc_frame(usage).or_else(|| {
         if crate::reclaim::evict::make_room(mm, k, true) > 0 {
-            k.phys.alloc_frame(usage)
+            k.phys_mut().alloc_frame(usage)
         } else {
             None
         }
@@ -577,57 +673,41 @@ fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<u32> {
 /// do_swap_page: bring a swapped-out page back. Minor if it is still in the
 /// swap cache (another mapping of it brought it in, or it was never written
 /// out), else read from swap: a major fault.
-#[allow(clippy::too_many_arguments)]
-fn do_swap_page<T: Trace>(
-    mm: &mut Mm,
-    k: &mut Kernel,
-    vma: Vma,
-    addr: u64,
-    index: usize,
-    entry: u64,
-    write: bool,
-    t: &mut T,
-) -> Fault {
-    let slot = pte::swap_slot(entry);
-    let (pfn, major) = match k.swap.cache.get(&slot) {
-        Some(&pfn) => {
+fn do_swap_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let slot = vmf.orig_pte.swap_slot();
+    let (pfn, major) = match k.swap().cached_page(slot) {
+        Some(pfn) => {
             t.step(|| format!("swap entry {slot}: the page is still in the swap cache (frame {pfn})"));
             (pfn, false)
         }
         None => {
             let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "a page to swap in") };
-            k.swap.swap_ins += 1;
-            if k.swap.refs(slot) > 1 {
-                // Other PTEs still point at the slot: the page waits for them in the swap cache.
-                k.swap.cache_page(slot, pfn, &mut k.phys);
-                k.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
-            }
-            k.phys.put_frame_keep(pfn);
+            k.swap_in_page(slot, pfn);
             t.step(|| format!("swap entry {slot}: read the page back from swap into frame {pfn} (I/O: a major fault)"));
             (pfn, true)
         }
     };
     // This PTE's reference on the slot goes; the last one frees the slot and
     // the swap-cache reference (the page then belongs to its mappings alone).
-    k.phys.get_frame(pfn);
-    k.phys.frame_mut(pfn).mapcount += 1;
-    k.swap.put(slot, &mut k.phys);
+    let phys = k.phys_mut();
+    phys.get_frame(pfn);
+    phys.frame_mut(pfn).mapcount += 1;
+    k.swap_put(slot);
     mm.swap_ents -= 1;
-    let exclusive = k.phys.frame(pfn).refcount == 1;
+    let exclusive = k.phys().frame(pfn).refcount == 1;
     if exclusive {
-        k.phys.frame_mut(pfn).flags |= flags::ANON_EXCLUSIVE;
+        k.phys_mut().frame_mut(pfn).flags |= flags::ANON_EXCLUSIVE;
     }
-    let e = ((pfn as u64) << 12)
-        | pte::ACCESSED
-        | vma.pte_bits(exclusive)
-        | if write && exclusive { pte::DIRTY } else { 0 };
-    mm.pt.update(index, e);
-    mm.account_mapping(k, e);
-    k.note_mapped(mm.id, addr);
+    let dirty = if vmf.is_write() && exclusive { PteFlags::DIRTY } else { PteFlags::NONE };
+    let entry = Pte::new(pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(exclusive) | dirty);
+    mm.pt.update(vmf.slot(), entry);
+    mm.account_mapping(k, entry);
+    k.note_mapped(mm.id, vmf.address);
     let account = if major { Account::Major } else { Account::Minor };
-    if write && e & pte::WRITE == 0 && vma.prot.write() {
+    if vmf.is_write() && !entry.is_writable() && vmf.vma.prot.write() {
         // Still shared with other mappings: the write copies it (one fault in all).
-        let _ = do_wp_page(mm, k, vma, addr, index, e, &mut NoTrace);
+        vmf.orig_pte = entry;
+        let _ = do_wp_page(mm, k, vmf, &mut NoTrace);
         t.step(|| "the write finds the page shared: copied on write".into());
     }
     Fault { outcome: Outcome::SwapIn, account }
@@ -667,7 +747,7 @@ mod tests {
         assert_eq!(mm.rss_anon, 2);
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
-        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+        assert_eq!(k.phys().frames_free(), k.phys().frames_total());
     }
 
     #[test]
@@ -704,7 +784,7 @@ mod tests {
         let b = map(&mut mm, &mut k, PAGE_SIZE, "rw", "private|anonymous");
         assert_eq!(go(&mut mm, &mut k, b, Access::Write).outcome, Outcome::AnonZeroFill);
         mm.teardown(&mut k);
-        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+        assert_eq!(k.phys().frames_free(), k.phys().frames_total());
     }
 
     #[test]

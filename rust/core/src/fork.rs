@@ -5,7 +5,7 @@
 use crate::error::{Errno, Error, Result};
 use crate::kernel::Kernel;
 use crate::mm::Mm;
-use crate::pagetable::pte;
+use crate::pagetable::PteFlags;
 use crate::phys::flags;
 use crate::vma::{VmFlags, Vma};
 
@@ -37,7 +37,7 @@ impl Mm {
             }
             child.vmas.insert(vma);
             if let crate::vma::Backing::Object { id, .. } = vma.backing {
-                k.cache.add_mapper(id);
+                k.cache_mut().add_mapper(id);
             }
             if needs_page_copy(&vma) {
                 if let Err(e) = self.copy_pages(&mut child, k, &vma) {
@@ -54,47 +54,45 @@ impl Mm {
         let cow = !vma.shared();
         let leaves = self.pt.leaves(vma.start, vma.end);
         for &(va, index, entry) in &leaves {
-            if pte::is_swap(entry) {
+            if entry.is_swap() {
                 // A swapped-out page: the child refers to the same slot.
-                let slot = child.pt.leaf_index_alloc(va, &mut k.phys).map_err(|_| {
+                let slot = child.pt.leaf_index_alloc(va, k.phys_mut()).map_err(|_| {
                     Error::sys(Errno::ENOMEM, "fork: out of simulated memory for the child's page tables")
                 })?;
-                k.swap.get(pte::swap_slot(entry));
+                k.swap_dup(entry.swap_slot());
                 child.pt.set(slot, entry);
                 child.swap_ents += 1;
                 continue;
             }
-            if !pte::maps_frame(entry) {
+            if !entry.maps_frame() {
                 continue;
             }
-            let mut parent_entry = entry;
-            if cow {
-                parent_entry &= !pte::WRITE;
-            }
+            let parent_entry = if cow { entry.without(PteFlags::WRITE) } else { entry };
             // The child's copy starts old (and clean, for shared pages).
-            let mut child_entry = parent_entry & !pte::ACCESSED;
-            if !cow {
-                child_entry &= !pte::DIRTY;
-            }
+            let child_entry = if cow {
+                parent_entry.without(PteFlags::ACCESSED)
+            } else {
+                parent_entry.without(PteFlags::ACCESSED | PteFlags::DIRTY)
+            };
             // Allocate the child's slot before taking any reference, so a
             // failure leaves every count balanced.
             let slot = child
                 .pt
-                .leaf_index_alloc(va, &mut k.phys)
+                .leaf_index_alloc(va, k.phys_mut())
                 .map_err(|_| Error::sys(Errno::ENOMEM, "fork: out of simulated memory for the child's page tables"))?;
             if parent_entry != entry {
                 self.pt.update(index, parent_entry);
             }
-            if entry & pte::SPECIAL == 0 {
-                let pfn = pte::pfn(entry);
-                k.phys.get_frame(pfn);
-                let frame = k.phys.frame_mut(pfn);
+            if !entry.is_special() {
+                let pfn = entry.pfn();
+                k.phys_mut().get_frame(pfn);
+                let frame = k.phys_mut().frame_mut(pfn);
                 frame.mapcount += 1;
                 frame.flags &= !flags::ANON_EXCLUSIVE;
             }
             child.pt.set(slot, child_entry);
             child.account_mapping(k, child_entry);
-            if entry & pte::SPECIAL == 0 {
+            if !entry.is_special() {
                 k.note_mapped(child.id, va);
             }
         }
@@ -116,18 +114,18 @@ mod tests {
         let a = parent.mmap(&mut k, MmapRequest::anon(0x2000, Prot::parse("rw").unwrap())).unwrap();
         access(&mut parent, &mut k, a, Access::Write, &mut NoTrace);
         let mut child = parent.fork_copy(&mut k).unwrap();
-        let pfn = crate::pagetable::pte::pfn(parent.pt.lookup(a));
-        assert_eq!(k.phys.frame(pfn).refcount, 2);
-        assert_eq!(k.phys.frame(pfn).mapcount, 2);
+        let pfn = parent.pt.lookup(a).pfn();
+        assert_eq!(k.phys().frame(pfn).refcount, 2);
+        assert_eq!(k.phys().frame(pfn).mapcount, 2);
         crate::check::check_all(&[&parent, &child], &k).unwrap();
         assert_eq!(access(&mut child, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::CowCopy);
-        assert_eq!(k.phys.frame(pfn).refcount, 1);
+        assert_eq!(k.phys().frame(pfn).refcount, 1);
         assert_eq!(access(&mut parent, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::CowReuse);
         // The untouched second page was never mapped: the child faults it itself.
         assert_eq!(access(&mut child, &mut k, a + 0x1000, Access::Read, &mut NoTrace).outcome, Outcome::ZeroPage);
         crate::check::check_all(&[&parent, &child], &k).unwrap();
         child.teardown(&mut k);
         parent.teardown(&mut k);
-        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+        assert_eq!(k.phys().frames_free(), k.phys().frames_total());
     }
 }

@@ -5,6 +5,7 @@
 //! core. The cargo-fuzz target in `fuzz/` and a randomized unit test both
 //! drive it.
 
+use crate::layout::LayoutKind;
 use crate::addr::{PAGE_SIZE, TASK_SIZE};
 use crate::fault::Access;
 use crate::mm::{Advice, MmapRequest};
@@ -66,7 +67,7 @@ pub fn run(data: &[u8]) {
     while let Some(op) = b.byte() {
         if pids.is_empty() || op % 23 == 0 {
             if pids.len() < 6 {
-                if let Ok(pid) = sim.spawn(op & 1 == 0) {
+                if let Ok(pid) = sim.spawn(if op & 1 == 0 { LayoutKind::Default } else { LayoutKind::Empty }) {
                     pids.push(pid);
                 }
             }

@@ -2,13 +2,17 @@
 //! the page cache, the kernel allocators, the mm_struct reference counts and
 //! the release trace. It sits behind one lock (see `sim.rs` for the order).
 
+use crate::addr::PAGE_SIZE;
 use crate::error::{Error, Result};
 use crate::kalloc::{bug, kaddr_to_pfn, KernelAlloc, Site, VMALLOC_END, VMALLOC_START};
-use crate::pagecache::PageCache;
+use crate::pagecache::{ObjectId, PageCache};
 use crate::phys::flags;
 use crate::phys::{Pfn, PhysMem};
+use crate::reclaim::{PageKey, PolicyKind, Probe, Reclaim};
+use crate::swap::SwapSpace;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// sizeof(struct mm_struct) and sizeof(struct vm_area_struct) on a 6.x kernel, near enough.
 pub const MM_STRUCT_SIZE: u32 = 1088;
@@ -32,21 +36,57 @@ pub struct MmStructRef {
     pub exited: bool,
 }
 
+/// What reclaim does to an address space other than the faulting one, which
+/// it reaches through the kernel's registry. `Mm` implements it (in
+/// `reclaim/evict.rs`); the kernel only keeps the handles.
+pub trait ReclaimTarget: Send {
+    /// Is a user page resident at `va`; was it accessed (the bit is then cleared)?
+    fn probe_page(&mut self, k: &mut Kernel, va: u64) -> Probe;
+    /// Evict the page at `va`; false if it cannot go.
+    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool;
+}
+
+type TargetHandle = Arc<Mutex<dyn ReclaimTarget>>;
+
+/// /proc/meminfo-like totals, in pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total: u64,
+    pub free: u64,
+    pub page_tables: u64,
+    pub slab: u64,
+    pub vmalloc: u64,
+    pub alloc_pages: u64,
+}
+
+/// One line of /proc/vmallocinfo: the area with its guard page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmallocInfo {
+    pub start: u64,
+    /// The end of the area including its guard page.
+    pub end: u64,
+    /// The size including the guard page, as /proc/vmallocinfo shows it.
+    pub size: u64,
+    pub pages: Vec<Pfn>,
+    pub caller: String,
+}
+
 pub struct Kernel {
-    pub phys: PhysMem,
-    pub cache: PageCache,
-    pub kalloc: KernelAlloc,
-    pub mm_cache: u32,
-    pub vma_cache: u32,
-    pub mm_structs: HashMap<u64, MmStructRef>,
+    phys: PhysMem,
+    cache: PageCache,
+    kalloc: KernelAlloc,
+    mm_cache: u32,
+    vma_cache: u32,
+    mm_structs: HashMap<u64, MmStructRef>,
     /// vm.fault_around_bytes-like knob: the window a file read fault maps (4096 turns it off).
-    pub fault_around_bytes: u64,
-    exe: Option<crate::pagecache::ObjectId>,
-    pub swap: crate::swap::SwapSpace,
+    fault_around_bytes: u64,
+    /// The simulated executable default-layout processes map (see `layout`).
+    executable: Option<ObjectId>,
+    swap: SwapSpace,
     /// Reclaim and its replacement policy; None: memory running out is OOM.
-    pub reclaim: Option<crate::reclaim::Reclaim>,
+    reclaim: Option<Reclaim>,
     /// Every live address space, by id: what reclaim unmaps pages through.
-    mms: HashMap<u32, std::sync::Weak<parking_lot::Mutex<crate::mm::Mm>>>,
+    mms: HashMap<u32, Weak<Mutex<dyn ReclaimTarget>>>,
     last_mm_id: u32,
     trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
@@ -65,8 +105,8 @@ impl Kernel {
             vma_cache,
             mm_structs: HashMap::new(),
             fault_around_bytes: 65536,
-            exe: None,
-            swap: crate::swap::SwapSpace::default(),
+            executable: None,
+            swap: SwapSpace::default(),
             reclaim: None,
             mms: HashMap::new(),
             last_mm_id: 0,
@@ -75,24 +115,67 @@ impl Kernel {
         })
     }
 
-    /// The page-cache object of the simulated executable that default-layout
-    /// processes map their text and data from (made again once unmapped).
-    pub fn executable(&mut self) -> crate::pagecache::ObjectId {
-        match self.exe {
-            Some(id)
-                if self
-                    .cache
-                    .get(id)
-                    .is_some_and(|o| matches!(o.kind, crate::pagecache::ObjectKind::File { transient: true, .. })) =>
-            {
-                id
-            }
-            _ => {
-                let size = (crate::layout::TEXT_PAGES + crate::layout::DATA_PAGES) * 4096;
-                let id = self.cache.create_transient_file(crate::layout::EXE_NAME, size);
-                self.exe = Some(id);
-                id
-            }
+    /// Turn reclaim on: `swap_pages` of swap, `policy` choosing victims, at
+    /// most `resident_limit` resident user pages.
+    pub fn enable_reclaim(&mut self, swap_pages: u64, policy: PolicyKind, resident_limit: Option<u64>) {
+        self.swap = SwapSpace::new(swap_pages);
+        self.reclaim = Some(Reclaim::new(policy, resident_limit, self.phys.frames_total()));
+    }
+
+    // ----- the parts, for the modules that work on them ---------------------
+
+    pub fn phys(&self) -> &PhysMem {
+        &self.phys
+    }
+    pub(crate) fn phys_mut(&mut self) -> &mut PhysMem {
+        &mut self.phys
+    }
+    pub fn cache(&self) -> &PageCache {
+        &self.cache
+    }
+    pub(crate) fn cache_mut(&mut self) -> &mut PageCache {
+        &mut self.cache
+    }
+    pub fn swap(&self) -> &SwapSpace {
+        &self.swap
+    }
+    pub fn kalloc(&self) -> &KernelAlloc {
+        &self.kalloc
+    }
+    pub fn reclaim(&self) -> Option<&Reclaim> {
+        self.reclaim.as_ref()
+    }
+    pub(crate) fn reclaim_mut(&mut self) -> Option<&mut Reclaim> {
+        self.reclaim.as_mut()
+    }
+    pub fn reclaim_enabled(&self) -> bool {
+        self.reclaim.is_some()
+    }
+    /// Reclaim's state, taken out while it runs (its policy calls back into the kernel).
+    pub(crate) fn take_reclaim(&mut self) -> Option<Reclaim> {
+        self.reclaim.take()
+    }
+    pub(crate) fn restore_reclaim(&mut self, r: Reclaim) {
+        self.reclaim = Some(r);
+    }
+    pub fn fault_around_bytes(&self) -> u64 {
+        self.fault_around_bytes
+    }
+    pub fn set_fault_around_bytes(&mut self, bytes: u64) {
+        self.fault_around_bytes = bytes;
+    }
+    pub(crate) fn executable(&self) -> Option<ObjectId> {
+        self.executable
+    }
+    pub(crate) fn set_executable(&mut self, id: ObjectId) {
+        self.executable = Some(id);
+    }
+
+    /// The page the fault in progress is for: reclaim never picks it.
+    #[inline]
+    pub(crate) fn pin_against_reclaim(&mut self, key: Option<PageKey>) {
+        if let Some(r) = &mut self.reclaim {
+            r.pinned = key;
         }
     }
 
@@ -104,12 +187,76 @@ impl Kernel {
         }
     }
 
+    // ----- page-cache objects ----------------------------------------------
+
+    /// A VMA stopped mapping object `id`; its pages may go with it.
+    pub(crate) fn drop_mapper(&mut self, id: ObjectId) {
+        self.cache.drop_mapper(id, &mut self.phys);
+    }
+    pub(crate) fn close_file(&mut self, id: ObjectId) {
+        self.cache.close(id, &mut self.phys);
+    }
+    pub(crate) fn unlink_file(&mut self, id: ObjectId) {
+        self.cache.unlink(id, &mut self.phys);
+    }
+    /// Set the file's size, dropping cached pages past the end (mappings are the caller's).
+    pub(crate) fn truncate_file_cache(&mut self, id: ObjectId, size: u64) {
+        self.cache.truncate(id, size, &mut self.phys);
+    }
+    /// Drop an unmapped page from the page cache (written back first if dirty).
+    pub(crate) fn evict_cache_page(&mut self, id: ObjectId, page: u64, pfn: Pfn) {
+        if self.phys.frame(pfn).flags & flags::DIRTY != 0 {
+            self.cache.stats.writebacks += 1;
+        }
+        self.cache.evict(id, page, &mut self.phys);
+    }
+
+    // ----- swap --------------------------------------------------------------
+
+    /// A free swap slot, if any (no references yet).
+    pub(crate) fn swap_alloc(&mut self) -> Option<u32> {
+        self.swap.alloc()
+    }
+    /// One more PTE refers to `slot` (swap_duplicate).
+    pub(crate) fn swap_dup(&mut self, slot: u32) {
+        self.swap.get(slot);
+    }
+    /// One PTE less refers to `slot` (swap_free); the last frees it.
+    pub(crate) fn swap_put(&mut self, slot: u32) {
+        self.swap.put(slot, &mut self.phys);
+    }
+    /// Keep `pfn` in the swap cache for `slot`.
+    pub(crate) fn swap_cache_add(&mut self, slot: u32, pfn: Pfn) {
+        self.swap.cache_page(slot, pfn, &mut self.phys);
+    }
+    /// A page written out to `slot` and mapped nowhere leaves memory.
+    pub(crate) fn swap_write_out(&mut self, slot: u32) {
+        self.swap.swap_outs += 1;
+        self.swap.uncache(slot, &mut self.phys);
+    }
+    /// A page mapped here alone written out to `slot` (no swap cache needed).
+    pub(crate) fn count_swap_out(&mut self) {
+        self.swap.swap_outs += 1;
+    }
+    /// The fresh frame `pfn` now holds the page read back from `slot`; it
+    /// stays in the swap cache while other PTEs still refer to the slot.
+    pub(crate) fn swap_in_page(&mut self, slot: u32, pfn: Pfn) {
+        self.swap.swap_ins += 1;
+        if self.swap.refs(slot) > 1 {
+            self.swap.cache_page(slot, pfn, &mut self.phys);
+            self.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
+        }
+        self.phys.put_frame_keep(pfn);
+    }
+
+    // ----- address spaces ----------------------------------------------------
+
     pub fn new_mm_id(&mut self) -> u32 {
         self.last_mm_id += 1;
         self.last_mm_id
     }
 
-    pub fn register_mm(&mut self, id: u32, mm: std::sync::Weak<parking_lot::Mutex<crate::mm::Mm>>) {
+    pub fn register_mm(&mut self, id: u32, mm: Weak<Mutex<dyn ReclaimTarget>>) {
         self.mms.insert(id, mm);
     }
 
@@ -118,14 +265,82 @@ impl Kernel {
     }
 
     /// The registered address space `id`, if it is still alive.
-    pub fn mm_handle(&self, id: u32) -> Option<Arc<parking_lot::Mutex<crate::mm::Mm>>> {
-        self.mms.get(&id).and_then(std::sync::Weak::upgrade)
+    pub(crate) fn mm_handle(&self, id: u32) -> Option<TargetHandle> {
+        self.mms.get(&id).and_then(Weak::upgrade)
     }
 
     /// A fresh anon_vma identity (never 0).
     pub fn new_anon_vma(&mut self) -> u32 {
         self.last_anon_vma = self.last_anon_vma.wrapping_add(1).max(1);
         self.last_anon_vma
+    }
+
+    /// A new mm_struct (from its slab cache) owning the PGD at `pgd`.
+    pub(crate) fn register_mm_struct(&mut self, addr: u64, pgd: Pfn) {
+        self.mm_structs.insert(addr, MmStructRef { count: 1, pgd, exited: false });
+    }
+
+    /// exit_mmap ran for the mm_struct at `addr`.
+    pub(crate) fn mark_mm_exited(&mut self, addr: u64) {
+        if let Some(r) = self.mm_structs.get_mut(&addr) {
+            r.exited = true;
+        }
+    }
+
+    /// Every live mm_struct and its counts.
+    pub fn mm_structs(&self) -> &HashMap<u64, MmStructRef> {
+        &self.mm_structs
+    }
+
+    pub(crate) fn alloc_mm_struct(&mut self) -> Result<u64> {
+        self.alloc_object(self.mm_cache, "mm_struct (mm_alloc)")
+    }
+    pub(crate) fn free_mm_struct(&mut self, addr: u64) {
+        self.free_object(self.mm_cache, addr);
+    }
+    pub(crate) fn alloc_vma_struct(&mut self) -> Result<u64> {
+        self.alloc_object(self.vma_cache, "vm_area_struct")
+    }
+    pub(crate) fn free_vma_struct(&mut self, addr: u64) {
+        self.free_object(self.vma_cache, addr);
+    }
+
+    // ----- reports -------------------------------------------------------------
+
+    /// Free blocks per order, like /proc/buddyinfo.
+    pub fn buddyinfo(&self) -> Vec<u64> {
+        self.phys.buddyinfo().to_vec()
+    }
+
+    pub fn slabinfo(&self) -> Vec<crate::kalloc::SlabInfo> {
+        self.kalloc.slab.info()
+    }
+
+    /// Every vmalloc area, with the guard page after it counted as /proc/vmallocinfo does.
+    pub fn vmallocinfo(&self) -> Vec<VmallocInfo> {
+        self.kalloc
+            .vmalloc
+            .areas()
+            .map(|a| VmallocInfo {
+                start: a.start,
+                end: a.start + a.size + PAGE_SIZE,
+                size: a.size + PAGE_SIZE,
+                pages: a.pages.clone(),
+                caller: a.site.to_string(),
+            })
+            .collect()
+    }
+
+    pub fn meminfo(&self) -> MemInfo {
+        let (alloc_pages, slab, vmalloc) = self.kalloc.pages_by_allocator();
+        MemInfo {
+            total: self.phys.frames_total(),
+            free: self.phys.frames_free(),
+            page_tables: self.phys.table_frames(),
+            slab,
+            vmalloc,
+            alloc_pages,
+        }
     }
 
     // ----- the allocator calls, as a kernel module would make them --------
@@ -208,6 +423,21 @@ impl Kernel {
     pub fn kobject_put(&mut self, addr: u64) -> Result<Vec<String>> {
         self.kalloc.kobject_put(&mut self.phys, addr)
     }
+    /// The kobject at `addr` and its parents, nearest first: the objects a
+    /// `kobject_put` of it may release.
+    pub fn kobject_ancestry(&self, addr: u64) -> Vec<u64> {
+        let mut chain = Vec::new();
+        let mut at = Some(addr);
+        while let Some(a) = at.filter(|a| self.kalloc.kobjects.get_obj(*a).is_some()) {
+            chain.push(a);
+            at = self.kalloc.kobjects.get_obj(a).and_then(|o| o.parent);
+        }
+        chain
+    }
+    /// The reference count of a live kobject.
+    pub fn kobject_refcount(&self, addr: u64) -> Option<u32> {
+        self.kalloc.kobjects.get_obj(addr).map(|o| o.refcount)
+    }
 
     // ----- the release trace ---------------------------------------------
 
@@ -237,7 +467,7 @@ impl Kernel {
 
     // ----- the simulator's own kernel objects ------------------------------
 
-    pub fn alloc_object(&mut self, cache: u32, site: &'static str) -> Result<u64> {
+    fn alloc_object(&mut self, cache: u32, site: &'static str) -> Result<u64> {
         self.kalloc.slab.alloc(&mut self.phys, cache, Site::Internal(site)).map_err(|e| match e {
             Error::OutOfMemory(what) => {
                 Error::sys(crate::error::Errno::ENOMEM, format!("out of simulated memory for {what}"))
@@ -246,7 +476,7 @@ impl Kernel {
         })
     }
 
-    pub fn free_object(&mut self, cache: u32, addr: u64) {
+    fn free_object(&mut self, cache: u32, addr: u64) {
         self.kalloc
             .slab
             .free(&mut self.phys, addr, Some(cache))

@@ -2,9 +2,10 @@
 //! 64-bit Linux process gets with address-space randomisation turned off.
 
 use crate::addr::{PAGE_SIZE, TASK_SIZE};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::Kernel;
-use crate::mm::{Mm, MmapRequest};
+use crate::mm::{Mm, MmConfig, MmapRequest};
+use crate::pagecache::{ObjectId, ObjectKind};
 use crate::vma::Prot;
 
 pub const TEXT_START: u64 = 0x0000_5555_5555_4000;
@@ -26,11 +27,56 @@ pub fn mmap_base(stack_rlimit: u64, guard_gap: u64) -> u64 {
     crate::addr::page_down(TASK_SIZE - gap)
 }
 
+/// The page-cache object of the simulated executable that default-layout
+/// processes map their text and data from (made again once unmapped).
+fn executable(k: &mut Kernel) -> ObjectId {
+    let live = k.executable().filter(|&id| {
+        k.cache().get(id).is_some_and(|o| matches!(o.kind, ObjectKind::File { transient: true, .. }))
+    });
+    live.unwrap_or_else(|| {
+        let id = k.cache_mut().create_transient_file(EXE_NAME, (TEXT_PAGES + DATA_PAGES) * PAGE_SIZE);
+        k.set_executable(id);
+        id
+    })
+}
+
+/// Which address space a new process starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayoutKind {
+    /// No mappings at all.
+    #[default]
+    Empty,
+    /// A freshly exec'd ELF process: text, data, heap, mmap area, stack.
+    Default,
+}
+
+impl LayoutKind {
+    pub fn parse(name: &str) -> Result<LayoutKind> {
+        match name {
+            "empty" => Ok(LayoutKind::Empty),
+            "default" => Ok(LayoutKind::Default),
+            other => Err(Error::invalid(format!("unknown layout {other:?}: use \"default\" or \"empty\""))),
+        }
+    }
+}
+
+/// A new address space with the given layout; nothing is left behind on failure.
+pub fn build(k: &mut Kernel, cfg: MmConfig, kind: LayoutKind) -> Result<Mm> {
+    let mut mm = Mm::new(k, cfg)?;
+    if kind == LayoutKind::Default {
+        if let Err(e) = apply_default(&mut mm, k) {
+            mm.teardown(k);
+            return Err(e);
+        }
+    }
+    Ok(mm)
+}
+
 /// Lay out text (r-x), data+bss (rw-), an empty heap at a brk just above
 /// them, the mmap base, and a grows-down stack at the top of user space.
-pub fn apply_default(mm: &mut Mm, k: &mut Kernel) -> Result<()> {
-    let fixed = |addr: u64, pages: u64, prot: &str| {
-        let mut req = MmapRequest::anon(pages * PAGE_SIZE, Prot::parse(prot).expect("valid prot"));
+fn apply_default(mm: &mut Mm, k: &mut Kernel) -> Result<()> {
+    let fixed = |addr: u64, pages: u64, prot: Prot| {
+        let mut req = MmapRequest::anon(pages * PAGE_SIZE, prot);
         req.addr = addr;
         req.fixed = true;
         req
@@ -39,14 +85,14 @@ pub fn apply_default(mm: &mut Mm, k: &mut Kernel) -> Result<()> {
     let data_end = data_start + DATA_PAGES * PAGE_SIZE;
     // Text and data come from the executable (private file mappings), as
     // the ELF loader maps them; every process shares its page cache.
-    let exe = k.executable();
-    let mut text = fixed(TEXT_START, TEXT_PAGES, "r-x");
+    let exe = executable(k);
+    let mut text = fixed(TEXT_START, TEXT_PAGES, Prot::READ_EXEC);
     text.file = Some((exe, 0));
     mm.mmap(k, text)?;
-    let mut data = fixed(data_start, DATA_PAGES, "rw-");
+    let mut data = fixed(data_start, DATA_PAGES, Prot::READ_WRITE);
     data.file = Some((exe, TEXT_PAGES * PAGE_SIZE));
     mm.mmap(k, data)?;
-    let mut stack = fixed(STACK_TOP - STACK_INITIAL, STACK_INITIAL / PAGE_SIZE, "rw-");
+    let mut stack = fixed(STACK_TOP - STACK_INITIAL, STACK_INITIAL / PAGE_SIZE, Prot::READ_WRITE);
     stack.growsdown = true;
     mm.mmap(k, stack)?;
     // brk starts a little above bss, as the kernel's brk offset leaves it.

@@ -27,6 +27,7 @@ pub mod pagetable;
 pub mod phys;
 pub mod reclaim;
 pub mod sim;
+pub mod step;
 pub mod swap;
 pub mod tracefmt;
 pub mod units;
@@ -35,7 +36,8 @@ pub mod vma_index;
 
 pub use error::{Errno, Error, Result};
 pub use fault::{Access, Outcome};
-pub use mm::{Advice, MmConfig, MmapRequest};
+pub use mm::{Advice, MmConfig, MmapArgs, MmapRequest};
+pub use layout::LayoutKind;
 pub use sim::{Ops, ProcessCounters, SimConfig, SimCounters, Simulator};
 pub use vma::Prot;
 pub use vma_index::IndexKind;

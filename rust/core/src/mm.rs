@@ -5,9 +5,9 @@
 
 use crate::addr::{is_page_aligned, page_up, PAGE_SIZE, TASK_SIZE, USER_HALF_END};
 use crate::error::{Errno, Error, Result};
-use crate::kernel::{Kernel, MmStructRef};
+use crate::kernel::{Kernel, ReclaimTarget};
 use crate::pagecache::{ObjectId, ObjectKind};
-use crate::pagetable::{pte, PageTable};
+use crate::pagetable::{PageTable, Pte, PteFlags};
 use crate::phys::flags;
 use crate::vma::{Backing, Prot, VmFlags, Vma};
 use crate::vma_index::{IndexKind, VmaIndex};
@@ -106,6 +106,43 @@ impl MmapRequest {
     }
 }
 
+/// mmap as a user calls it (the Python API): flags as text, the file and
+/// offset separate. `request` applies the rules that tie them together.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MmapArgs<'a> {
+    pub length: u64,
+    pub prot: &'a str,
+    /// Flag words like "private|anonymous"; None: "private" for a file, else "private|anonymous".
+    pub flags: Option<&'a str>,
+    pub addr: Option<u64>,
+    pub fixed: bool,
+    pub fixed_noreplace: bool,
+    pub file: Option<ObjectId>,
+    pub offset: u64,
+}
+
+impl MmapArgs<'_> {
+    pub fn request(&self) -> Result<MmapRequest> {
+        let flags = self.flags.unwrap_or(if self.file.is_some() { "private" } else { "private|anonymous" });
+        let mut req = MmapRequest::anon(self.length, Prot::parse(self.prot)?).with_flags(flags)?;
+        match self.file {
+            Some(_) if flags.to_ascii_lowercase().contains("anon") => {
+                return Err(Error::invalid("a file mapping cannot also be anonymous"));
+            }
+            Some(id) => req.file = Some((id, self.offset)),
+            None if self.offset != 0 => return Err(Error::invalid("offset is for file mappings")),
+            None => {}
+        }
+        req.addr = self.addr.unwrap_or(0);
+        req.fixed |= self.fixed;
+        req.fixed_noreplace |= self.fixed_noreplace;
+        if (req.fixed || req.fixed_noreplace) && self.addr.is_none() {
+            return Err(Error::invalid("fixed and fixed_noreplace need addr"));
+        }
+        Ok(req)
+    }
+}
+
 /// madvise advice the simulator models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advice {
@@ -150,13 +187,12 @@ pub struct Mm {
 impl Mm {
     /// An empty address space (mm_alloc + mm_alloc_pgd).
     pub fn new(k: &mut Kernel, cfg: MmConfig) -> Result<Mm> {
-        let cache = k.mm_cache;
-        let mm_struct = k.alloc_object(cache, "mm_struct (mm_alloc)")?;
-        let Some(pt) = PageTable::new(&mut k.phys) else {
-            k.free_object(cache, mm_struct);
+        let mm_struct = k.alloc_mm_struct()?;
+        let Some(pt) = PageTable::new(k.phys_mut()) else {
+            k.free_mm_struct(mm_struct);
             return Err(Error::sys(Errno::ENOMEM, "out of simulated memory for the page directory"));
         };
-        k.mm_structs.insert(mm_struct, MmStructRef { count: 1, pgd: pt.pgd_pfn(), exited: false });
+        k.register_mm_struct(mm_struct, pt.pgd_pfn());
         Ok(Mm {
             id: k.new_mm_id(),
             mm_struct,
@@ -180,9 +216,8 @@ impl Mm {
 
     /// Make sure `extra` more VMAs would have their vm_area_struct.
     pub(crate) fn prealloc_vmas(&mut self, k: &mut Kernel, extra: usize) -> Result<()> {
-        let cache = k.vma_cache;
         while self.vma_objs.len() < self.vmas.len() + extra {
-            let obj = k.alloc_object(cache, "vm_area_struct")?;
+            let obj = k.alloc_vma_struct()?;
             self.vma_objs.push(obj);
         }
         Ok(())
@@ -190,10 +225,9 @@ impl Mm {
 
     /// Give back the vm_area_structs no VMA needs any more.
     pub(crate) fn sync_vmas(&mut self, k: &mut Kernel) {
-        let cache = k.vma_cache;
         while self.vma_objs.len() > self.vmas.len() {
             let obj = self.vma_objs.pop().expect("more objects than VMAs");
-            k.free_object(cache, obj);
+            k.free_vma_struct(obj);
         }
     }
 
@@ -218,14 +252,14 @@ impl Mm {
     /// A VMA was copied (split or fork): its object gains a mapper.
     fn vma_duplicated(k: &mut Kernel, vma: &Vma) {
         if let Backing::Object { id, .. } = vma.backing {
-            k.cache.add_mapper(id);
+            k.cache_mut().add_mapper(id);
         }
     }
 
     /// A VMA went away (unmap or merge).
     fn vma_released(k: &mut Kernel, vma: &Vma) {
         if let Backing::Object { id, .. } = vma.backing {
-            k.cache.drop_mapper(id, &mut k.phys);
+            k.drop_mapper(id);
         }
     }
 
@@ -281,29 +315,29 @@ impl Mm {
     // ----- page references ------------------------------------------------
 
     /// Drop what one leaf entry held: a frame mapping (and its RSS count).
-    pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: u64) {
-        if pte::is_swap(entry) {
+    pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: Pte) {
+        if entry.is_swap() {
             self.swap_ents -= 1;
-            k.swap.put(pte::swap_slot(entry), &mut k.phys);
+            k.swap_put(entry.swap_slot());
             return;
         }
-        if !pte::maps_frame(entry) || entry & pte::SPECIAL != 0 {
+        if !entry.maps_counted_frame() {
             return;
         }
-        let pfn = pte::pfn(entry);
-        let frame = k.phys.frame_mut(pfn);
+        let pfn = entry.pfn();
+        let frame = k.phys_mut().frame_mut(pfn);
         frame.mapcount -= 1;
         let kind = frame.flags;
         *self.rss_counter(kind) -= 1;
-        k.phys.put_frame(pfn);
+        k.phys_mut().put_frame(pfn);
     }
 
     /// Account a new mapping of `entry`'s frame (not the zero page).
-    pub(crate) fn account_mapping(&mut self, k: &Kernel, entry: u64) {
-        if entry & pte::SPECIAL != 0 {
+    pub(crate) fn account_mapping(&mut self, k: &Kernel, entry: Pte) {
+        if entry.is_special() {
             return;
         }
-        *self.rss_counter(k.phys.frame(pte::pfn(entry)).flags) += 1;
+        *self.rss_counter(k.phys().frame(entry.pfn()).flags) += 1;
     }
 
     /// The RSS counter a mapped frame counts in: MM_ANONPAGES, MM_FILEPAGES or MM_SHMEMPAGES.
@@ -325,7 +359,7 @@ impl Mm {
     /// zap_page_range: unmap every page in [start, end), keep the tables.
     pub(crate) fn zap(&mut self, k: &mut Kernel, start: u64, end: u64) {
         for (_, index, entry) in self.pt.leaves(start, end) {
-            self.pt.set(index, 0);
+            self.pt.set(index, Pte::NONE);
             self.release_entry(k, entry);
         }
     }
@@ -344,7 +378,7 @@ impl Mm {
         }
         let floor = self.vmas.last_before(start).map_or(0, |v| v.end);
         let ceiling = self.vmas.find(start).map_or(USER_HALF_END, |v| v.start);
-        self.pt.free_range(start, end, floor, ceiling, &mut k.phys);
+        self.pt.free_range(start, end, floor, ceiling, k.phys_mut());
     }
 
     /// exit_mmap then mmdrop: zap every page, free the page tables below
@@ -353,11 +387,11 @@ impl Mm {
     /// __mmdrop: the PGD and the mm_struct go too.
     pub fn teardown(&mut self, k: &mut Kernel) {
         k.event("exit_mmap", || format!("{} VMAs, {} resident pages", self.vmas.len(), self.rss()));
-        let (mappings, free_before) = (self.rss(), k.phys.frames_free());
+        let (mappings, free_before) = (self.rss(), k.phys().frames_free());
         self.zap(k, 0, USER_HALF_END);
-        let freed = k.phys.frames_free() - free_before;
+        let freed = k.phys().frames_free() - free_before;
         k.event("unmap_vmas", || format!("{mappings} page mappings zapped, {freed} pages freed"));
-        let tables = self.pt.destroy_below_pgd(&mut k.phys);
+        let tables = self.pt.destroy_below_pgd(k.phys_mut());
         k.event("free_pgtables", || format!("{tables} page-table pages freed (the PGD waits for __mmdrop)"));
         for vma in self.vmas.all() {
             Self::vma_released(k, &vma);
@@ -368,9 +402,7 @@ impl Mm {
         self.vmas = self.cfg.index.build();
         self.sync_vmas(k);
         debug_assert_eq!(self.rss(), 0);
-        if let Some(r) = k.mm_structs.get_mut(&self.mm_struct) {
-            r.exited = true;
-        }
+        k.mark_mm_exited(self.mm_struct);
         k.mmdrop(self.mm_struct).expect("the address space holds an mm_count reference");
     }
 
@@ -435,7 +467,7 @@ impl Mm {
             if offset % PAGE_SIZE != 0 {
                 return Err(Error::sys(Errno::EINVAL, format!("mmap offset {offset:#x} is not page aligned")));
             }
-            if !k.cache.get(id).is_some_and(|o| o.is_file()) {
+            if !k.cache().get(id).is_some_and(|o| o.is_file()) {
                 return Err(Error::invalid(format!("file {id} is not an open file")));
             }
             if req.growsdown {
@@ -487,10 +519,10 @@ impl Mm {
         let vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown).with(VmFlags::SHARED, req.shared);
         let backing = match req.file {
             Some((id, offset)) => {
-                k.cache.add_mapper(id);
+                k.cache_mut().add_mapper(id);
                 Backing::Object { id, pgoff: offset / PAGE_SIZE }
             }
-            None if req.shared => Backing::Object { id: k.cache.create_shmem(len / PAGE_SIZE), pgoff: 0 },
+            None if req.shared => Backing::Object { id: k.cache_mut().create_shmem(len / PAGE_SIZE), pgoff: 0 },
             None => Backing::Anon,
         };
         let vma = Vma { start: addr, end, prot: req.prot, flags: vm_flags, backing, anon_vma: 0 };
@@ -593,18 +625,16 @@ impl Mm {
     /// it without copying (an exclusive anonymous page, a dirty shared page).
     fn reprotect_ptes(&mut self, k: &mut Kernel, vma: &Vma) {
         for (_, index, entry) in self.pt.leaves(vma.start, vma.end) {
-            if !pte::maps_frame(entry) {
+            if !entry.maps_frame() {
                 continue;
             }
-            let was_writable = entry & pte::WRITE != 0;
-            let can_write = was_writable
+            let can_write = entry.is_writable()
                 || if vma.shared() {
-                    entry & pte::DIRTY != 0
+                    entry.has(PteFlags::DIRTY)
                 } else {
-                    entry & pte::SPECIAL == 0 && k.phys.frame(pte::pfn(entry)).flags & flags::ANON_EXCLUSIVE != 0
+                    !entry.is_special() && k.phys().frame(entry.pfn()).flags & flags::ANON_EXCLUSIVE != 0
                 };
-            let kept = entry & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY | pte::SPECIAL);
-            self.pt.update(index, kept | vma.pte_bits(can_write));
+            self.pt.update(index, entry.with_permissions(vma.pte_bits(can_write)));
         }
     }
 
@@ -620,17 +650,18 @@ impl Mm {
         let vmas = self.vmas.range(start, end);
         for vma in vmas.iter().filter(|v| v.shared() && matches!(v.backing, Backing::Object { .. })) {
             for (_, index, entry) in self.pt.leaves(vma.start.max(start), vma.end.min(end)) {
-                let pfn = pte::pfn(entry);
-                if !pte::maps_frame(entry) || k.phys.frame(pfn).flags & flags::FILE == 0 {
+                let pfn = entry.pfn();
+                if !entry.maps_frame() || k.phys().frame(pfn).flags & flags::FILE == 0 {
                     continue;
                 }
-                if k.phys.frame(pfn).flags & flags::DIRTY != 0 {
-                    k.phys.frame_mut(pfn).flags &= !flags::DIRTY;
-                    k.cache.stats.writebacks += 1;
+                if k.phys().frame(pfn).flags & flags::DIRTY != 0 {
+                    k.phys_mut().frame_mut(pfn).flags &= !flags::DIRTY;
+                    k.cache_mut().stats.writebacks += 1;
                     written += 1;
                 }
-                if entry & (pte::DIRTY | pte::WRITE) != 0 {
-                    self.pt.update(index, entry & !(pte::DIRTY | pte::WRITE));
+                let clean = entry.without(PteFlags::DIRTY | PteFlags::WRITE);
+                if clean != entry {
+                    self.pt.update(index, clean);
                 }
             }
         }
@@ -721,7 +752,7 @@ impl Mm {
             if self.vmas.len() >= self.cfg.max_map_count {
                 return brk;
             }
-            let heap = Vma::anon(old_top, new_top, Prot::parse("rw").expect("valid prot"), VmFlags::default());
+            let heap = Vma::anon(old_top, new_top, Prot::READ_WRITE, VmFlags::default());
             self.vmas.insert(heap);
             self.merge_around(k, old_top, new_top);
         }
@@ -738,12 +769,12 @@ impl Mm {
             let kind = if v.shared() { 's' } else { 'p' };
             let (offset, dev, inode, name) = match v.backing {
                 Backing::Object { pgoff, id } => {
-                    let name = match &k.cache.object(id).kind {
+                    let name = match &k.cache().object(id).kind {
                         ObjectKind::File { name, unlinked: false, .. } => name.clone(),
                         ObjectKind::File { name, unlinked: true, .. } => format!("{name} (deleted)"),
                         ObjectKind::Shmem => "/dev/zero (deleted)".to_string(),
                     };
-                    let dev = if k.cache.object(id).is_file() { "08:01" } else { "00:01" };
+                    let dev = if k.cache().object(id).is_file() { "08:01" } else { "00:01" };
                     (pgoff * PAGE_SIZE, dev, 1000 + id as u64, name)
                 }
                 Backing::Anon => (0, "00:00", 0, self.special_name(&v).to_string()),
@@ -789,7 +820,8 @@ impl AddressSpace {
     pub fn new(mm: Mm, kernel: Arc<Mutex<Kernel>>) -> Self {
         let id = mm.id;
         let mm = Arc::new(Mutex::new(mm));
-        kernel.lock().register_mm(id, Arc::downgrade(&mm));
+        let target: std::sync::Weak<Mutex<dyn ReclaimTarget>> = Arc::downgrade(&mm) as _;
+        kernel.lock().register_mm(id, target);
         AddressSpace { mm, kernel }
     }
 }
@@ -878,7 +910,7 @@ mod tests {
         assert_eq!(mm.pt.table_pages(), 0);
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
-        assert_eq!(k.phys.frames_free(), k.phys.frames_total());
+        assert_eq!(k.phys().frames_free(), k.phys().frames_total());
     }
 
     #[test]
@@ -908,7 +940,7 @@ mod tests {
         mm.mprotect(&mut k, a, 0x1000, Prot::parse("r").unwrap()).unwrap();
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
-        assert_eq!(k.phys.frames_free(), k.phys.frames_total(), "the shmem page goes with its last mapper");
+        assert_eq!(k.phys().frames_free(), k.phys().frames_total(), "the shmem page goes with its last mapper");
     }
 
     #[test]

@@ -11,46 +11,183 @@ use crate::phys::{FrameUse, Pfn, PhysMem};
 pub const ENTRIES: usize = 512;
 pub const LEVELS: u32 = 4;
 
-/// PTE bits (x86-64 layout; software bits in the ignored range).
-pub mod pte {
-    pub const PRESENT: u64 = 1 << 0;
-    pub const WRITE: u64 = 1 << 1;
-    pub const USER: u64 = 1 << 2;
-    pub const ACCESSED: u64 = 1 << 5;
-    pub const DIRTY: u64 = 1 << 6;
+/// The bits of a page-table entry (x86-64 layout; software bits sit in the
+/// range the hardware ignores, as Linux puts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PteFlags(u64);
+
+impl PteFlags {
+    pub const NONE: PteFlags = PteFlags(0);
+    pub const PRESENT: PteFlags = PteFlags(1 << 0);
+    pub const WRITE: PteFlags = PteFlags(1 << 1);
+    pub const USER: PteFlags = PteFlags(1 << 2);
+    pub const ACCESSED: PteFlags = PteFlags(1 << 5);
+    pub const DIRTY: PteFlags = PteFlags(1 << 6);
     /// Software: PROT_NONE mapping (present cleared so the CPU faults),
     /// like Linux's _PAGE_PROTNONE.
-    pub const PROTNONE: u64 = 1 << 8;
+    pub const PROTNONE: PteFlags = PteFlags(1 << 8);
     /// Software: a special mapping not refcounted (the zero page).
-    pub const SPECIAL: u64 = 1 << 9;
+    pub const SPECIAL: PteFlags = PteFlags(1 << 9);
     /// Software: a swap entry (present clear); the slot sits in the address field.
-    pub const SWAP: u64 = 1 << 10;
-    pub const NX: u64 = 1 << 63;
-    pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+    pub const SWAP: PteFlags = PteFlags(1 << 10);
+    pub const NX: PteFlags = PteFlags(1 << 63);
+    const ALL: u64 = 0x7ff | (1 << 63);
 
     #[inline]
-    pub fn pfn(entry: u64) -> u32 {
-        ((entry & ADDR_MASK) >> 12) as u32
+    pub const fn union(self, other: PteFlags) -> PteFlags {
+        PteFlags(self.0 | other.0)
+    }
+
+    #[inline]
+    pub const fn contains(self, other: PteFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    #[inline]
+    pub const fn intersects(self, other: PteFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for PteFlags {
+    type Output = PteFlags;
+    #[inline]
+    fn bitor(self, other: PteFlags) -> PteFlags {
+        self.union(other)
+    }
+}
+
+impl std::ops::BitOrAssign for PteFlags {
+    #[inline]
+    fn bitor_assign(&mut self, other: PteFlags) {
+        *self = self.union(other);
+    }
+}
+
+/// One page-table entry: empty, a mapped frame with its permission and
+/// status bits, or a swap entry. Only this module knows the bit layout.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[repr(transparent)]
+pub struct Pte(u64);
+
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const ADDR_SHIFT: u32 = 12;
+
+impl Pte {
+    /// The empty entry (pte_none).
+    pub const NONE: Pte = Pte(0);
+
+    /// An entry mapping frame `pfn` (mk_pte).
+    #[inline]
+    pub const fn new(pfn: Pfn, flags: PteFlags) -> Pte {
+        Pte(((pfn as u64) << ADDR_SHIFT) | flags.0)
+    }
+
+    /// A swap entry for `slot` (swp_entry_to_pte).
+    #[inline]
+    pub const fn swap(slot: u32) -> Pte {
+        Pte(((slot as u64) << ADDR_SHIFT) | PteFlags::SWAP.0)
+    }
+
+    /// A link from an upper-level table to the table in arena slot `slot`.
+    #[inline]
+    const fn table_link(slot: usize) -> Pte {
+        Pte(((slot as u64) << ADDR_SHIFT) | PteFlags::PRESENT.0 | PteFlags::WRITE.0 | PteFlags::USER.0)
+    }
+
+    #[inline]
+    const fn target(self) -> u64 {
+        (self.0 & ADDR_MASK) >> ADDR_SHIFT
+    }
+
+    #[inline]
+    pub const fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    #[inline]
+    pub const fn flags(self) -> PteFlags {
+        PteFlags(self.0 & PteFlags::ALL)
+    }
+
+    /// Whether every bit of `flags` is set.
+    #[inline]
+    pub const fn has(self, flags: PteFlags) -> bool {
+        self.flags().contains(flags)
+    }
+
+    #[inline]
+    pub const fn is_present(self) -> bool {
+        self.has(PteFlags::PRESENT)
+    }
+
+    #[inline]
+    pub const fn is_writable(self) -> bool {
+        self.has(PteFlags::WRITE)
+    }
+
+    /// The zero page or another mapping without a page reference.
+    #[inline]
+    pub const fn is_special(self) -> bool {
+        self.has(PteFlags::SPECIAL)
     }
 
     /// Whether the entry maps a frame (present, or PROT_NONE but still mapped).
     #[inline]
-    pub fn maps_frame(entry: u64) -> bool {
-        entry & (PRESENT | PROTNONE) != 0
+    pub const fn maps_frame(self) -> bool {
+        self.flags().intersects(PteFlags::PRESENT.union(PteFlags::PROTNONE))
     }
 
-    /// A swap entry: the page is out in swap slot `swap_slot(entry)`.
+    /// Whether it maps a frame that holds a page reference (not the zero page).
     #[inline]
-    pub fn is_swap(entry: u64) -> bool {
-        entry & (PRESENT | PROTNONE | SWAP) == SWAP
+    pub const fn maps_counted_frame(self) -> bool {
+        self.maps_frame() && !self.is_special()
     }
 
-    pub fn swap_entry(slot: u32) -> u64 {
-        SWAP | ((slot as u64) << 12)
+    /// A swap entry: the page is out in swap slot `swap_slot()`.
+    #[inline]
+    pub const fn is_swap(self) -> bool {
+        self.0 & (PteFlags::PRESENT.0 | PteFlags::PROTNONE.0 | PteFlags::SWAP.0) == PteFlags::SWAP.0
     }
 
-    pub fn swap_slot(entry: u64) -> u32 {
-        ((entry & ADDR_MASK) >> 12) as u32
+    /// The mapped frame (meaningful when `maps_frame()`).
+    #[inline]
+    pub const fn pfn(self) -> Pfn {
+        self.target() as Pfn
+    }
+
+    /// The swap slot (meaningful when `is_swap()`).
+    #[inline]
+    pub const fn swap_slot(self) -> u32 {
+        self.target() as u32
+    }
+
+    /// The same entry with `flags` set too.
+    #[inline]
+    #[must_use]
+    pub const fn with(self, flags: PteFlags) -> Pte {
+        Pte(self.0 | flags.0)
+    }
+
+    /// The same entry with `flags` cleared.
+    #[inline]
+    #[must_use]
+    pub const fn without(self, flags: PteFlags) -> Pte {
+        Pte(self.0 & !flags.0)
+    }
+
+    /// The same frame and status bits (accessed, dirty, special) with new permission bits.
+    #[inline]
+    #[must_use]
+    pub const fn with_permissions(self, perms: PteFlags) -> Pte {
+        let kept = PteFlags::ACCESSED.0 | PteFlags::DIRTY.0 | PteFlags::SPECIAL.0;
+        Pte((self.0 & (ADDR_MASK | kept)) | perms.0)
+    }
+}
+
+impl std::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pte({:#x})", self.0)
     }
 }
 
@@ -69,7 +206,7 @@ fn index_at(va: u64, level: u32) -> usize {
 /// leaves stale copies of) what is already there. Indexed by entry number,
 /// `slot * ENTRIES + i`, like one flat array.
 struct Arena {
-    chunks: Vec<Box<[u64]>>,
+    chunks: Vec<Box<[Pte]>>,
 }
 
 /// Tables per chunk (64 KiB of entries).
@@ -90,31 +227,31 @@ impl Arena {
     }
 
     fn grow(&mut self) {
-        self.chunks.push(vec![0u64; CHUNK_TABLES * ENTRIES].into_boxed_slice());
+        self.chunks.push(vec![Pte::NONE; CHUNK_TABLES * ENTRIES].into_boxed_slice());
     }
 
-    fn table(&self, slot: usize) -> &[u64] {
+    fn table(&self, slot: usize) -> &[Pte] {
         let at = slot * ENTRIES;
         &self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
     }
 
-    fn table_mut(&mut self, slot: usize) -> &mut [u64] {
+    fn table_mut(&mut self, slot: usize) -> &mut [Pte] {
         let at = slot * ENTRIES;
         &mut self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
     }
 }
 
 impl std::ops::Index<usize> for Arena {
-    type Output = u64;
+    type Output = Pte;
     #[inline]
-    fn index(&self, i: usize) -> &u64 {
+    fn index(&self, i: usize) -> &Pte {
         &self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
     }
 }
 
 impl std::ops::IndexMut<usize> for Arena {
     #[inline]
-    fn index_mut(&mut self, i: usize) -> &mut u64 {
+    fn index_mut(&mut self, i: usize) -> &mut Pte {
         &mut self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
     }
 }
@@ -140,7 +277,6 @@ pub struct PageTable {
 }
 
 const PGD_SLOT: usize = 0;
-const TABLE_LINK: u64 = pte::PRESENT | pte::WRITE | pte::USER;
 
 impl PageTable {
     /// A page table with an empty PGD (mm_alloc_pgd).
@@ -160,8 +296,8 @@ impl PageTable {
     }
 
     #[inline]
-    fn child_slot(entry: u64) -> usize {
-        ((entry & pte::ADDR_MASK) >> 12) as usize
+    fn child_slot(entry: Pte) -> usize {
+        entry.target() as usize
     }
 
     /// Index into `entries` of the leaf PTE for `va`, if its PTE table exists.
@@ -170,7 +306,7 @@ impl PageTable {
         let mut slot = PGD_SLOT;
         for level in (1..LEVELS).rev() {
             let e = self.entries[slot * ENTRIES + index_at(va, level)];
-            if e == 0 {
+            if e.is_none() {
                 return None;
             }
             slot = Self::child_slot(e);
@@ -178,10 +314,10 @@ impl PageTable {
         Some(slot * ENTRIES + index_at(va, 0))
     }
 
-    /// The leaf entry for `va`, 0 when nothing is there.
+    /// The leaf entry for `va`, empty when nothing is there.
     #[inline]
-    pub fn lookup(&self, va: u64) -> u64 {
-        self.leaf_index(va).map_or(0, |i| self.entries[i])
+    pub fn lookup(&self, va: u64) -> Pte {
+        self.leaf_index(va).map_or(Pte::NONE, |i| self.entries[i])
     }
 
     /// Index of the leaf PTE for `va`, allocating missing tables on the way
@@ -192,9 +328,9 @@ impl PageTable {
         for level in (1..LEVELS).rev() {
             let at = slot * ENTRIES + index_at(va, level);
             let e = self.entries[at];
-            slot = if e == 0 {
+            slot = if e.is_none() {
                 let child = self.alloc_table(phys)?;
-                self.entries[at] = TABLE_LINK | ((child as u64) << 12);
+                self.entries[at] = Pte::table_link(child);
                 self.meta[slot].used += 1;
                 child
             } else {
@@ -230,17 +366,17 @@ impl PageTable {
     }
 
     #[inline]
-    pub fn get(&self, index: usize) -> u64 {
+    pub fn get(&self, index: usize) -> Pte {
         self.entries[index]
     }
 
     /// Store a leaf entry, keeping the table's used count right.
     #[inline]
-    pub fn set(&mut self, index: usize, value: u64) {
+    pub fn set(&mut self, index: usize, value: Pte) {
         let old = self.entries[index];
         self.entries[index] = value;
         let meta = &mut self.meta[index / ENTRIES];
-        match (old != 0, value != 0) {
+        match (!old.is_none(), !value.is_none()) {
             (false, true) => meta.used += 1,
             (true, false) => meta.used -= 1,
             _ => {}
@@ -249,17 +385,17 @@ impl PageTable {
 
     /// Update a non-empty leaf entry in place (its used count cannot change).
     #[inline]
-    pub fn update(&mut self, index: usize, value: u64) {
-        debug_assert!(self.entries[index] != 0 && value != 0);
+    pub fn update(&mut self, index: usize, value: Pte) {
+        debug_assert!(!self.entries[index].is_none() && !value.is_none());
         self.entries[index] = value;
     }
 
     /// Call `f(va, entry_index, entry)` for every non-empty leaf in [start, end).
-    pub fn for_each_leaf(&self, start: u64, end: u64, f: &mut impl FnMut(u64, usize, u64)) {
+    pub fn for_each_leaf(&self, start: u64, end: u64, f: &mut impl FnMut(u64, usize, Pte)) {
         self.visit(PGD_SLOT, LEVELS - 1, 0, start, end, f);
     }
 
-    fn visit(&self, slot: usize, level: u32, base: u64, start: u64, end: u64, f: &mut impl FnMut(u64, usize, u64)) {
+    fn visit(&self, slot: usize, level: u32, base: u64, start: u64, end: u64, f: &mut impl FnMut(u64, usize, Pte)) {
         let sz = span(level);
         let first = if start > base { ((start - base) / sz) as usize } else { 0 };
         for i in first..ENTRIES {
@@ -269,7 +405,7 @@ impl PageTable {
             }
             let at = slot * ENTRIES + i;
             let e = self.entries[at];
-            if e == 0 {
+            if e.is_none() {
                 continue;
             }
             if level == 0 {
@@ -281,7 +417,7 @@ impl PageTable {
     }
 
     /// Indices of every non-empty leaf in [start, end), in address order.
-    pub fn leaves(&self, start: u64, end: u64) -> Vec<(u64, usize, u64)> {
+    pub fn leaves(&self, start: u64, end: u64) -> Vec<(u64, usize, Pte)> {
         let mut out = Vec::new();
         self.for_each_leaf(start, end, &mut |va, i, e| out.push((va, i, e)));
         out
@@ -317,13 +453,13 @@ impl PageTable {
             }
             let at = slot * ENTRIES + i;
             let e = self.entries[at];
-            if e == 0 {
+            if e.is_none() {
                 continue;
             }
             let child = Self::child_slot(e);
             if lo >= floor && lo.saturating_add(sz) <= ceiling {
                 self.free_subtree(child, level - 1, phys);
-                self.entries[at] = 0;
+                self.entries[at] = Pte::NONE;
                 self.meta[slot].used -= 1;
             } else if level > 1 {
                 self.free_below(child, level - 1, lo, start, end, floor, ceiling, phys);
@@ -335,17 +471,17 @@ impl PageTable {
         if level > 0 {
             for i in 0..ENTRIES {
                 let e = self.entries[slot * ENTRIES + i];
-                if e != 0 {
+                if !e.is_none() {
                     self.free_subtree(Self::child_slot(e), level - 1, phys);
-                    self.entries[slot * ENTRIES + i] = 0;
+                    self.entries[slot * ENTRIES + i] = Pte::NONE;
                 }
             }
         } else {
             debug_assert!(
-                self.entries.table(slot).iter().all(|&e| e == 0),
+                self.entries.table(slot).iter().all(|e| e.is_none()),
                 "freeing a PTE table that still maps pages"
             );
-            self.entries.table_mut(slot).fill(0);
+            self.entries.table_mut(slot).fill(Pte::NONE);
         }
         self.meta[slot].used = 0;
         self.release_table(slot, phys);
@@ -363,9 +499,9 @@ impl PageTable {
         let before = self.tables_below_pgd;
         for i in 0..ENTRIES {
             let e = self.entries[i];
-            if e != 0 {
+            if !e.is_none() {
                 self.free_subtree(Self::child_slot(e), LEVELS - 2, phys);
-                self.entries[i] = 0;
+                self.entries[i] = Pte::NONE;
             }
         }
         self.meta[PGD_SLOT].used = 0;
@@ -399,12 +535,12 @@ impl PageTable {
             return Err(format!("page table: link to a freed table (slot {slot})"));
         }
         let tab = self.entries.table(slot);
-        let used = tab.iter().filter(|&&e| e != 0).count();
+        let used = tab.iter().filter(|e| !e.is_none()).count();
         if used != m.used as usize {
             return Err(format!("page table: table at level {level} counts {} entries, holds {used}", m.used));
         }
         if level > 0 {
-            for &e in tab.iter().filter(|&&e| e != 0) {
+            for &e in tab.iter().filter(|e| !e.is_none()) {
                 *reached += 1;
                 self.check_table(Self::child_slot(e), level - 1, reached)?;
             }
@@ -417,8 +553,8 @@ impl PageTable {
 mod tests {
     use super::*;
 
-    fn leaf(pfn: u32) -> u64 {
-        pte::PRESENT | pte::USER | ((pfn as u64) << 12)
+    fn leaf(pfn: u32) -> Pte {
+        Pte::new(pfn, PteFlags::PRESENT | PteFlags::USER)
     }
 
     #[test]
@@ -430,14 +566,14 @@ mod tests {
         assert_eq!(pt.table_pages(), 3);
         pt.set(i, leaf(7));
         assert_eq!(pt.lookup(0x4000_0000), leaf(7));
-        assert_eq!(pt.lookup(0x4000_1000), 0);
+        assert!(pt.lookup(0x4000_1000).is_none());
         // Same PTE table for the next page; a new PTE table 2 MiB on.
         pt.leaf_index_alloc(0x4000_1000, &mut phys).unwrap();
         assert_eq!(pt.table_pages(), 3);
         pt.leaf_index_alloc(0x4020_0000, &mut phys).unwrap();
         assert_eq!(pt.table_pages(), 4);
         pt.check().unwrap();
-        pt.set(i, 0);
+        pt.set(i, Pte::NONE);
         assert_eq!(pt.destroy_below_pgd(&mut phys), 4);
         phys.put_frame(pt.pgd_pfn());
         assert_eq!(phys.frames_free(), 63);
@@ -487,10 +623,10 @@ mod tests {
                 pt.set(i, e);
                 model.insert(va, e);
             } else if let Some(i) = pt.leaf_index(va) {
-                pt.set(i, 0);
+                pt.set(i, Pte::NONE);
                 model.remove(&va);
             }
-            assert_eq!(pt.lookup(va), model.get(&va).copied().unwrap_or(0));
+            assert_eq!(pt.lookup(va), model.get(&va).copied().unwrap_or(Pte::NONE));
             if step % 2000 == 0 {
                 pt.check().unwrap();
                 let mut seen = 0;
@@ -503,7 +639,7 @@ mod tests {
         }
         for (&va, _) in model.iter() {
             let i = pt.leaf_index(va).unwrap();
-            pt.set(i, 0);
+            pt.set(i, Pte::NONE);
         }
         pt.free_range(0, 1 << 47, 0, 1 << 47, &mut phys);
         assert_eq!(pt.table_pages(), 0);

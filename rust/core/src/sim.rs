@@ -17,9 +17,10 @@
 
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, Error, Result};
-use crate::fault::{self, Access, Account, Fault, NoTrace, Outcome};
+use crate::fault::{Access, NoTrace, Outcome, Trace};
 use crate::kernel::{Kernel, ReleaseEvent};
-use crate::layout;
+use crate::layout::{self, LayoutKind};
+use crate::step::{AccessRun, Tally};
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
 use crate::vma::Prot;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -181,9 +182,8 @@ impl Simulator {
             return Err(Error::invalid("resident_limit must be at least one page"));
         }
         if cfg.swap > 0 || cfg.policy.is_some() || cfg.resident_limit.is_some() {
-            kernel.swap = crate::swap::SwapSpace::new(cfg.swap / PAGE_SIZE);
             let policy = cfg.policy.unwrap_or(crate::reclaim::PolicyKind::Clock);
-            kernel.reclaim = Some(crate::reclaim::Reclaim::new(policy, cfg.resident_limit, kernel.phys.frames_total()));
+            kernel.enable_reclaim(cfg.swap / PAGE_SIZE, policy, cfg.resident_limit);
         }
         Ok(Simulator {
             lifecycle: RwLock::new(()),
@@ -222,61 +222,59 @@ impl Simulator {
     }
 
     /// A new process: empty, or with the default ELF-like layout.
-    pub fn spawn(&self, default_layout: bool) -> Result<u32> {
+    pub fn spawn(&self, layout: LayoutKind) -> Result<u32> {
         let _op = self.op_guard();
-        let mm = {
-            let mut k = self.kernel.lock();
-            let mut mm = Mm::new(&mut k, self.cfg.mm)?;
-            if default_layout {
-                if let Err(e) = layout::apply_default(&mut mm, &mut k) {
-                    mm.teardown(&mut k);
-                    return Err(e);
-                }
-            }
-            mm
-        };
+        let mm = layout::build(&mut self.kernel.lock(), self.cfg.mm, layout)?;
         let space = Arc::new(AddressSpace::new(mm, self.kernel.clone()));
         let group = Arc::new(ThreadGroup::default());
         Ok(self.tasks.lock().insert(|pid| Task { tgid: pid, mm: space, group }))
     }
 
-    fn count(&self, task: &Task, fault: Fault) {
-        self.outcomes[fault.outcome as usize].fetch_add(1, Relaxed);
-        let mut per_outcome = [0u64; Outcome::COUNT];
-        per_outcome[fault.outcome as usize] = 1;
-        task.group.add_outcomes(&per_outcome);
-        match fault.account {
-            Account::None => {}
-            Account::Minor => {
-                task.group.min_flt.fetch_add(1, Relaxed);
-            }
-            Account::Major => {
-                task.group.maj_flt.fetch_add(1, Relaxed);
+    /// Add a run's counts to the machine's and the process's counters.
+    fn commit(&self, task: &Task, tally: &Tally) {
+        for (slot, &n) in self.outcomes.iter().zip(&tally.per_outcome) {
+            if n != 0 {
+                slot.fetch_add(n, Relaxed);
             }
         }
+        task.group.min_flt.fetch_add(tally.minor, Relaxed);
+        task.group.maj_flt.fetch_add(tally.major, Relaxed);
+        task.group.add_outcomes(&tally.per_outcome);
+    }
+
+    /// Every access goes through here: one lock acquisition for the run,
+    /// `AccessRun::step` per access, the counts committed once.
+    fn run_accesses<T: Trace>(&self, pid: u32, addrs: &[u64], ops: Ops<'_>, out: &mut [u8], t: &mut T) -> Result<()> {
+        self.with_mm(pid, |mm, k, task| {
+            let mut run = AccessRun::new(mm, k, addrs);
+            match ops {
+                Ops::Same(op) => {
+                    for (i, (&addr, code)) in addrs.iter().zip(out.iter_mut()).enumerate() {
+                        *code = run.step(i, addr, op, t) as u8;
+                    }
+                }
+                Ops::Each(codes) => {
+                    for (i, ((&addr, &c), code)) in addrs.iter().zip(codes).zip(out.iter_mut()).enumerate() {
+                        let op = Access::from_code(c).unwrap_or(Access::Read); // validated by the caller
+                        *code = run.step(i, addr, op, t) as u8;
+                    }
+                }
+            }
+            self.commit(task, &run.tally);
+        })
     }
 
     pub fn access(&self, pid: u32, addr: u64, op: Access) -> Result<Outcome> {
-        self.with_mm(pid, |mm, k, task| {
-            let fault = fault::access(mm, k, addr, op, &mut NoTrace);
-            if let Some(r) = k.reclaim.as_mut().filter(|r| r.policy.wants_every_access()) {
-                if !fault.outcome.is_signal() {
-                    r.policy.accessed(crate::reclaim::key(mm.id, addr));
-                }
-            }
-            self.count(task, fault);
-            fault.outcome
-        })
+        let mut out = [0u8];
+        self.run_accesses(pid, &[addr], Ops::Same(op), &mut out, &mut NoTrace)?;
+        Ok(Outcome::from_code(out[0]).expect("an outcome code"))
     }
 
     /// One access, with the kernel's reasoning step by step.
     pub fn access_traced(&self, pid: u32, addr: u64, op: Access) -> Result<(Outcome, Vec<String>)> {
-        self.with_mm(pid, |mm, k, task| {
-            let mut steps = Vec::new();
-            let fault = fault::access(mm, k, addr, op, &mut steps);
-            self.count(task, fault);
-            (fault.outcome, steps)
-        })
+        let (mut out, mut steps) = ([0u8], Vec::new());
+        self.run_accesses(pid, &[addr], Ops::Same(op), &mut out, &mut steps)?;
+        Ok((Outcome::from_code(out[0]).expect("an outcome code"), steps))
     }
 
     /// Many accesses under one lock acquisition; `out[i]` gets the outcome
@@ -289,59 +287,14 @@ impl Simulator {
             if codes.len() != addrs.len() {
                 return Err(Error::invalid(format!("ops has {} entries but addrs has {}", codes.len(), addrs.len())));
             }
-            if let Some(i) = codes.iter().position(|&c| c > 2) {
+            if let Some(i) = codes.iter().position(|&c| Access::from_code(c).is_none()) {
                 return Err(Error::invalid(format!(
                     "ops[{i}] = {} is not an access code (0 read, 1 write, 2 exec)",
                     codes[i]
                 )));
             }
         }
-        self.with_mm(pid, |mm, k, task| {
-            let mut per_outcome = [0u64; Outcome::COUNT];
-            let (mut minor, mut major) = (0u64, 0u64);
-            // Policies that see more than page faults: opt the batch's future,
-            // exact LRU every access.
-            let (opt, every) = k
-                .reclaim
-                .as_ref()
-                .map_or((false, false), |r| (r.kind == crate::reclaim::PolicyKind::Opt, r.policy.wants_every_access()));
-            if opt {
-                let keys: Vec<_> = addrs.iter().map(|&a| crate::reclaim::key(mm.id, a)).collect();
-                k.reclaim.as_mut().expect("reclaim on").policy.future(&keys);
-            }
-            let mut run = |i: usize, op: Access| {
-                if opt {
-                    k.reclaim.as_mut().expect("reclaim on").policy.advance(i);
-                }
-                let fault = fault::access(mm, k, addrs[i], op, &mut NoTrace);
-                if every && !fault.outcome.is_signal() {
-                    k.reclaim.as_mut().expect("reclaim on").policy.accessed(crate::reclaim::key(mm.id, addrs[i]));
-                }
-                per_outcome[fault.outcome as usize] += 1;
-                match fault.account {
-                    Account::None => {}
-                    Account::Minor => minor += 1,
-                    Account::Major => major += 1,
-                }
-                out[i] = fault.outcome as u8;
-            };
-            match ops {
-                Ops::Same(op) => (0..addrs.len()).for_each(|i| run(i, op)),
-                Ops::Each(codes) => {
-                    for (i, &c) in codes.iter().enumerate() {
-                        run(i, Access::from_code(c).expect("validated above"));
-                    }
-                }
-            }
-            for (slot, n) in self.outcomes.iter().zip(per_outcome) {
-                if n != 0 {
-                    slot.fetch_add(n, Relaxed);
-                }
-            }
-            task.group.min_flt.fetch_add(minor, Relaxed);
-            task.group.maj_flt.fetch_add(major, Relaxed);
-            task.group.add_outcomes(&per_outcome);
-        })
+        self.run_accesses(pid, addrs, ops, out, &mut NoTrace)
     }
 
     pub fn mmap(&self, pid: u32, req: MmapRequest) -> Result<u64> {
@@ -387,9 +340,7 @@ impl Simulator {
         let stack = if stack_size > 0 {
             let size =
                 crate::addr::page_up(stack_size).ok_or_else(|| Error::sys(Errno::ENOMEM, "thread stack too large"))?;
-            let rw = Prot::parse("rw").expect("valid prot");
-            let base =
-                self.mmap(pid, MmapRequest::anon(size + PAGE_SIZE, rw).with_flags("private|anonymous|stack")?)?;
+            let base = self.mmap(pid, MmapRequest::anon(size + PAGE_SIZE, Prot::READ_WRITE))?;
             self.mprotect(pid, base, PAGE_SIZE, Prot::NONE)?;
             Some((base + PAGE_SIZE, base + PAGE_SIZE + size))
         } else {
@@ -469,11 +420,11 @@ impl Simulator {
 
     /// A regular file of `size` bytes, with one open handle; returns its id.
     pub fn create_file(&self, name: &str, size: u64) -> u32 {
-        self.kernel(|k| k.cache.create_file(name, size))
+        self.kernel(|k| k.cache_mut().create_file(name, size))
     }
 
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
-        self.kernel(|k| match k.cache.get(id) {
+        self.kernel(|k| match k.cache().get(id) {
             Some(o) if o.is_file() => Ok(f(k)),
             _ => Err(Error::invalid(format!("file {id} no longer exists"))),
         })
@@ -481,18 +432,18 @@ impl Simulator {
 
     /// Close one handle of the file.
     pub fn file_close(&self, id: u32) -> Result<()> {
-        self.with_file(id, |k| k.cache.close(id, &mut k.phys))
+        self.with_file(id, |k| k.close_file(id))
     }
 
     /// Unlink the file: its pages go with its last mapping and handle.
     pub fn file_unlink(&self, id: u32) -> Result<()> {
-        self.with_file(id, |k| k.cache.unlink(id, &mut k.phys))
+        self.with_file(id, |k| k.unlink_file(id))
     }
 
     /// (size in bytes, pages in the page cache).
     pub fn file_stat(&self, id: u32) -> Result<(u64, usize)> {
         self.with_file(id, |k| {
-            let o = k.cache.object(id);
+            let o = k.cache().object(id);
             let size = match o.kind {
                 crate::pagecache::ObjectKind::File { size, .. } => size,
                 crate::pagecache::ObjectKind::Shmem => o.size_pages * PAGE_SIZE,
@@ -506,14 +457,14 @@ impl Simulator {
     /// from the page cache.
     pub fn file_truncate(&self, id: u32, size: u64) -> Result<()> {
         self.with_every_mm(|mms, k| {
-            if !k.cache.get(id).is_some_and(|o| o.is_file()) {
+            if !k.cache().get(id).is_some_and(|o| o.is_file()) {
                 return Err(Error::invalid(format!("file {id} no longer exists")));
             }
             let keep = size.div_ceil(PAGE_SIZE);
             for mm in mms.iter_mut() {
                 mm.unmap_object_from(k, id, keep);
             }
-            k.cache.truncate(id, size, &mut k.phys);
+            k.truncate_file_cache(id, size);
             Ok(())
         })
     }
@@ -530,13 +481,13 @@ impl Simulator {
                 "fault_around_bytes must be a power of two from 4096 to 2MiB, got {bytes}"
             )));
         }
-        self.kernel(|k| k.fault_around_bytes = bytes);
+        self.kernel(|k| k.set_fault_around_bytes(bytes));
         Ok(())
     }
 
     /// Every kernel allocation still live, with the call that made it.
     pub fn leak_check(&self) -> Vec<crate::kalloc::LiveAllocation> {
-        self.kernel(|k| k.kalloc.live())
+        self.kernel(|k| k.kalloc().live())
     }
 
     /// exit_group: every thread of the caller's process exits.
@@ -611,27 +562,26 @@ impl Simulator {
             (groups.len() as u64, table.tasks.len() as u64)
         };
         let k = self.kernel.lock();
-        let total = k.phys.frames_total();
-        let free = k.phys.frames_free();
-        let (buddy, slab, vmalloc) = k.kalloc.pages_by_allocator();
+        let mem = k.meminfo();
+        let (cache, swap) = (&k.cache().stats, k.swap());
         SimCounters {
-            frames_total: total,
-            frames_free: free,
-            frames_used: total - free,
-            pt_pages: k.phys.table_frames(),
-            slab_pages: slab,
-            kernel_pages: buddy + vmalloc,
+            frames_total: mem.total,
+            frames_free: mem.free,
+            frames_used: mem.total - mem.free,
+            pt_pages: mem.page_tables,
+            slab_pages: mem.slab,
+            kernel_pages: mem.alloc_pages + mem.vmalloc,
             processes,
             tasks,
-            cache_hits: k.cache.stats.hits,
-            cache_misses: k.cache.stats.misses,
-            writebacks: k.cache.stats.writebacks,
-            swap_total: k.swap.total(),
-            swap_used: k.swap.used(),
-            swap_ins: k.swap.swap_ins,
-            swap_outs: k.swap.swap_outs,
-            reclaim_scans: k.reclaim.as_ref().map_or(0, |r| r.scans),
-            evictions: k.reclaim.as_ref().map_or(0, |r| r.evictions),
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            writebacks: cache.writebacks,
+            swap_total: swap.total(),
+            swap_used: swap.used(),
+            swap_ins: swap.swap_ins,
+            swap_outs: swap.swap_outs,
+            reclaim_scans: k.reclaim().map_or(0, |r| r.scans),
+            evictions: k.reclaim().map_or(0, |r| r.evictions),
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
         }
     }
@@ -669,7 +619,7 @@ mod tests {
     #[test]
     fn teardown_through_arc_drop_returns_everything() {
         let s = sim();
-        let p = s.spawn(true).unwrap();
+        let p = s.spawn(LayoutKind::Default).unwrap();
         let a = s.mmap(p, MmapRequest::anon(1 << 20, Prot::parse("rw").unwrap())).unwrap();
         let addrs: Vec<u64> = (0..256).map(|i| a + i * PAGE_SIZE).collect();
         let mut out = vec![0; 256];
@@ -691,7 +641,7 @@ mod tests {
     #[test]
     fn batch_validates_before_running() {
         let s = sim();
-        let p = s.spawn(false).unwrap();
+        let p = s.spawn(LayoutKind::Empty).unwrap();
         let mut out = vec![0; 2];
         assert!(s.access_batch(p, &[0, 0], Ops::Each(&[0, 3]), &mut out).is_err());
         assert!(s.access_batch(p, &[0, 0], Ops::Each(&[0]), &mut out).is_err());
@@ -710,7 +660,7 @@ mod tests {
                 ..SimConfig::default()
             };
             let s = Simulator::new(cfg).unwrap();
-            let mut pids = vec![s.spawn(true).unwrap()];
+            let mut pids = vec![s.spawn(LayoutKind::Default).unwrap()];
             let mut log = Vec::new();
             let mut x = 0x2545_f491_4f6c_dd1du64;
             let mut rnd = |n: u64| {

@@ -11,9 +11,9 @@ pub struct SwapSpace {
     refs: Vec<u32>,
     free: Vec<u32>,
     /// Slot -> the page still in memory for it (the cache holds one reference).
-    pub cache: HashMap<u32, Pfn>,
+    cache: HashMap<u32, Pfn>,
     /// Page -> its slot, for pages in the swap cache.
-    pub page_slot: HashMap<Pfn, u32>,
+    page_slot: HashMap<Pfn, u32>,
     pub swap_ins: u64,
     pub swap_outs: u64,
 }
@@ -30,6 +30,21 @@ impl SwapSpace {
 
     pub fn used(&self) -> u64 {
         self.total() - self.free.len() as u64
+    }
+
+    /// The page still in memory for `slot` (the swap cache), if any.
+    pub fn cached_page(&self, slot: u32) -> Option<Pfn> {
+        self.cache.get(&slot).copied()
+    }
+
+    /// The slot whose swap-cache page `pfn` is, if it is one.
+    pub fn slot_of(&self, pfn: Pfn) -> Option<u32> {
+        self.page_slot.get(&pfn).copied()
+    }
+
+    /// (slot, page) of every page in the swap cache.
+    pub fn cached(&self) -> impl Iterator<Item = (u32, Pfn)> + '_ {
+        self.cache.iter().map(|(&s, &p)| (s, p))
     }
 
     /// A free slot with no references yet, if any.

@@ -2,7 +2,7 @@
 
 use crate::addr::PAGE_SHIFT;
 use crate::error::{Error, Result};
-use crate::pagetable::pte;
+use crate::pagetable::PteFlags;
 use std::fmt;
 
 /// PROT_READ / PROT_WRITE / PROT_EXEC.
@@ -11,6 +11,8 @@ pub struct Prot(u8);
 
 impl Prot {
     pub const NONE: Prot = Prot(0);
+    pub const READ_WRITE: Prot = Prot(Self::READ | Self::WRITE);
+    pub const READ_EXEC: Prot = Prot(Self::READ | Self::EXEC);
     pub const READ: u8 = 1;
     pub const WRITE: u8 = 2;
     pub const EXEC: u8 = 4;
@@ -127,6 +129,18 @@ impl Vma {
     pub fn has_anon(&self) -> bool {
         self.anon_vma != 0
     }
+    /// The mapping's flags as words: "private" or "shared", then "growsdown", "dontfork".
+    pub fn flag_words(&self) -> String {
+        let mut words = vec![if self.shared() { "shared" } else { "private" }];
+        if self.growsdown() {
+            words.push("growsdown");
+        }
+        if self.flags.has(VmFlags::DONTCOPY) {
+            words.push("dontfork");
+        }
+        words.join("|")
+    }
+
     pub fn shared(&self) -> bool {
         self.flags.has(VmFlags::SHARED)
     }
@@ -173,16 +187,16 @@ impl Vma {
     /// Leaf PTE permission bits for a page of this VMA; `writable` says whether
     /// this mapping may be writable now (false for COW-shared pages).
     #[inline]
-    pub fn pte_bits(&self, writable: bool) -> u64 {
+    pub fn pte_bits(&self, writable: bool) -> PteFlags {
         if !self.prot.accessible() {
-            return pte::PROTNONE | pte::USER;
+            return PteFlags::PROTNONE | PteFlags::USER;
         }
-        let mut bits = pte::PRESENT | pte::USER;
+        let mut bits = PteFlags::PRESENT | PteFlags::USER;
         if writable && self.prot.write() {
-            bits |= pte::WRITE;
+            bits |= PteFlags::WRITE;
         }
         if !self.prot.exec() {
-            bits |= pte::NX;
+            bits |= PteFlags::NX;
         }
         bits
     }

@@ -3,6 +3,7 @@
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOSError, PyValueError};
 use pyo3::PyErr;
+use vmsim_core::tracefmt::ParseError;
 use vmsim_core::Error;
 
 create_exception!(_core, VmsimError, PyException, "Base class of vmsim's own errors.");
@@ -41,5 +42,12 @@ pub trait IntoPy<T> {
 impl<T> IntoPy<T> for vmsim_core::Result<T> {
     fn py(self) -> pyo3::PyResult<T> {
         self.map_err(to_py)
+    }
+}
+
+/// A malformed trace: ValueError naming the line.
+impl<T> IntoPy<T> for Result<T, ParseError> {
+    fn py(self) -> pyo3::PyResult<T> {
+        self.map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))
     }
 }

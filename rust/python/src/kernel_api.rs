@@ -56,7 +56,7 @@ impl PyKernel {
 
     /// Free blocks per order, like /proc/buddyinfo.
     fn buddyinfo(&self) -> Vec<u64> {
-        self.sim.kernel(|k| k.phys.buddyinfo().to_vec())
+        self.sim.kernel(|k| k.buddyinfo())
     }
 
     fn kmalloc(&self, size: u64) -> PyResult<u64> {
@@ -109,7 +109,7 @@ impl PyKernel {
 
     /// Slab caches like /proc/slabinfo: name, active_objs, num_objs, objsize, objperslab, pagesperslab, num_slabs.
     fn slabinfo<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let info = self.sim.kernel(|k| k.kalloc.slab.info());
+        let info = self.sim.kernel(|k| k.slabinfo());
         info.into_iter()
             .map(|s| {
                 let d = crate::counters_dict(
@@ -143,22 +143,8 @@ impl PyKernel {
 
     /// vmalloc areas like /proc/vmallocinfo: (start, end, size, pages, physical frames, caller).
     fn vmallocinfo(&self) -> Vec<(u64, u64, u64, usize, Vec<u32>, String)> {
-        self.sim.kernel(|k| {
-            k.kalloc
-                .vmalloc
-                .areas()
-                .map(|a| {
-                    (
-                        a.start,
-                        a.start + a.size + 4096,
-                        a.size + 4096,
-                        a.pages.len(),
-                        a.pages.clone(),
-                        a.site.to_string(),
-                    )
-                })
-                .collect()
-        })
+        let areas = self.sim.kernel(|k| k.vmallocinfo());
+        areas.into_iter().map(|a| (a.start, a.end, a.size, a.pages.len(), a.pages, a.caller)).collect()
     }
 
     /// kobject_create(name, parent=None, release=None): a kobject with count 1;
@@ -181,15 +167,7 @@ impl PyKernel {
     /// kobject_put: returns the names released (the object, then any parent it let go).
     fn kobject_put(&self, py: Python<'_>, addr: u64) -> PyResult<Vec<String>> {
         // Which addresses the release walk may reach: this one and its parents.
-        let chain: Vec<u64> = self.sim.kernel(|k| {
-            let mut chain = Vec::new();
-            let mut a = Some(addr);
-            while let Some(x) = a {
-                chain.push(x);
-                a = k.kalloc.kobjects.get_obj(x).and_then(|o| o.parent);
-            }
-            chain
-        });
+        let chain = self.sim.kernel(|k| k.kobject_ancestry(addr));
         let released = self.sim.kernel(|k| k.kobject_put(addr)).py()?;
         for (&a, name) in chain.iter().zip(&released) {
             let cb = self.releases.lock().remove(&a);
@@ -202,24 +180,22 @@ impl PyKernel {
 
     /// Refcount of a live kobject.
     fn kobject_refcount(&self, addr: u64) -> Option<u32> {
-        self.sim.kernel(|k| k.kalloc.kobjects.get_obj(addr).map(|o| o.refcount))
+        self.sim.kernel(|k| k.kobject_refcount(addr))
     }
 
     /// Totals per allocator, in pages and kB.
     fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (total, free, tables, (buddy, slab, vmalloc)) = self.sim.kernel(|k| {
-            (k.phys.frames_total(), k.phys.frames_free(), k.phys.table_frames(), k.kalloc.pages_by_allocator())
-        });
-        // kB, as /proc/meminfo
+        let m = self.sim.kernel(|k| k.meminfo());
+        let kb = |pages: u64| pages * (vmsim_core::addr::PAGE_SIZE / 1024); // kB, as /proc/meminfo
         crate::counters_dict(
             py,
             &[
-                ("MemTotal", total * 4),
-                ("MemFree", free * 4),
-                ("PageTables", tables * 4),
-                ("Slab", slab * 4),
-                ("VmallocUsed", vmalloc * 4),
-                ("AllocPages", buddy * 4),
+                ("MemTotal", kb(m.total)),
+                ("MemFree", kb(m.free)),
+                ("PageTables", kb(m.page_tables)),
+                ("Slab", kb(m.slab)),
+                ("VmallocUsed", kb(m.vmalloc)),
+                ("AllocPages", kb(m.alloc_pages)),
             ],
         )
     }

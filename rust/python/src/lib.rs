@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use std::sync::Arc;
-use vmsim_core::{units, Access, Advice, IndexKind, MmapRequest, Ops, Outcome, Prot, SimConfig, Simulator};
+use vmsim_core::{units, Access, Advice, IndexKind, LayoutKind, MmapArgs, Ops, Outcome, Prot, SimConfig, Simulator};
 
 /// A dict of named counters.
 pub(crate) fn counters_dict<'py>(py: Python<'py>, items: &[(&str, u64)]) -> PyResult<Bound<'py, PyDict>> {
@@ -158,14 +158,8 @@ impl PySimulator {
     /// realistic ELF process (text, data, heap, mmap area, stack).
     #[pyo3(signature = (layout = None))]
     fn spawn(&self, layout: Option<&str>) -> PyResult<PyProcess> {
-        let default = match layout {
-            None | Some("empty") => false,
-            Some("default") => true,
-            Some(other) => {
-                return Err(PyValueError::new_err(format!("unknown layout {other:?}: use \"default\" or \"empty\"")))
-            }
-        };
-        let pid = self.sim.spawn(default).py()?;
+        let layout = LayoutKind::parse(layout.unwrap_or("empty")).py()?;
+        let pid = self.sim.spawn(layout).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
@@ -297,23 +291,17 @@ impl PyProcess {
         file: Option<PyRef<'_, PyFile>>,
         offset: u64,
     ) -> PyResult<u64> {
-        let flags = flags.unwrap_or(if file.is_some() { "private" } else { "private|anonymous" });
-        let mut req = MmapRequest::anon(size_arg(length, "length")?, Prot::parse(prot).py()?).with_flags(flags).py()?;
-        if let Some(f) = &file {
-            if flags.contains("anonymous") {
-                return Err(PyValueError::new_err("a file mapping cannot also be anonymous"));
-            }
-            req.file = Some((f.id, offset));
-        } else if offset != 0 {
-            return Err(PyValueError::new_err("offset is for file mappings"));
-        }
-        req.addr = addr.unwrap_or(0);
-        req.fixed |= fixed;
-        req.fixed_noreplace |= fixed_noreplace;
-        if (req.fixed || req.fixed_noreplace) && addr.is_none() {
-            return Err(PyValueError::new_err("fixed and fixed_noreplace need addr"));
-        }
-        self.sim.mmap(self.pid, req).py()
+        let args = MmapArgs {
+            length: size_arg(length, "length")?,
+            prot,
+            flags,
+            addr,
+            fixed,
+            fixed_noreplace,
+            file: file.map(|f| f.id),
+            offset,
+        };
+        self.sim.mmap(self.pid, args.request().py()?).py()
     }
 
     /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
@@ -437,19 +425,7 @@ impl PyProcess {
     /// VMAs as (start, end, prot, flags) tuples, flags like "private" or "shared|growsdown".
     fn vmas(&self) -> PyResult<Vec<(u64, u64, String, String)>> {
         let vmas = self.sim.vmas(self.pid).py()?;
-        Ok(vmas
-            .iter()
-            .map(|v| {
-                let mut flags = vec![if v.shared() { "shared" } else { "private" }];
-                if v.growsdown() {
-                    flags.push("growsdown");
-                }
-                if v.flags.has(vmsim_core::vma::VmFlags::DONTCOPY) {
-                    flags.push("dontfork");
-                }
-                (v.start, v.end, v.prot.to_string(), flags.join("|"))
-            })
-            .collect())
+        Ok(vmas.iter().map(|v| (v.start, v.end, v.prot.to_string(), v.flag_words())).collect())
     }
 
     /// start_brk, brk, start_stack and mmap_base.
@@ -556,8 +532,7 @@ fn parse_chunk<'py>(
     parser: fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), vmsim_core::tracefmt::ParseError>,
 ) -> PyResult<Parsed<'py>> {
     let (mut addrs, mut ops) = (Vec::with_capacity(data.len() / 12), Vec::with_capacity(data.len() / 12));
-    py.detach(|| parser(data, first_line, &mut addrs, &mut ops))
-        .map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))?;
+    py.detach(|| parser(data, first_line, &mut addrs, &mut ops)).py()?;
     Ok((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))
 }
 
@@ -605,7 +580,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KernelBugError", py.get_type::<KernelBugError>())?;
     m.add("OutOfMemoryError", py.get_type::<OutOfMemoryError>())?;
     m.add_class::<PyKernel>()?;
-    m.add("OUTCOME_NAMES", Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>())?;
+    // The one table vmsim.Outcome is built from: (name, code, is_signal, is_fault, description).
+    let outcomes: Vec<_> =
+        Outcome::ALL.iter().map(|&o| (o.name(), o as u8, o.is_signal(), o.is_fault(), o.description())).collect();
+    m.add("OUTCOMES", outcomes)?;
+    m.add("PAGE_SHIFT", vmsim_core::addr::PAGE_SHIFT)?;
+    m.add("PAGE_SIZE", vmsim_core::addr::PAGE_SIZE)?;
+    m.add("TASK_SIZE", vmsim_core::addr::TASK_SIZE)?;
+    m.add("KERNEL_BASE", vmsim_core::addr::KERNEL_BASE)?;
+    m.add("MMAP_MIN_ADDR", vmsim_core::addr::MMAP_MIN_ADDR)?;
     m.add("DEFAULT_VMA_INDEX", IndexKind::DEFAULT.name())?;
     Ok(())
 }

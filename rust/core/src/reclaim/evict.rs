@@ -5,113 +5,117 @@
 //! it never waits on a lock while holding the kernel's.
 
 use super::{key_mm, key_va, PageKey, Probe, Reclaim};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, ReclaimTarget};
 use crate::mm::Mm;
-use crate::pagetable::pte;
+use crate::pagetable::{Pte, PteFlags};
 use crate::phys::flags;
 
 /// Run `f` on the address space `id`: the faulting one, or another one if
 /// its lock is free right now.
-fn with_mm<R>(cur: &mut Mm, k: &mut Kernel, id: u32, f: impl FnOnce(&mut Mm, &mut Kernel) -> R) -> Option<R> {
+fn with_target<R>(
+    cur: &mut Mm,
+    k: &mut Kernel,
+    id: u32,
+    f: impl FnOnce(&mut dyn ReclaimTarget, &mut Kernel) -> R,
+) -> Option<R> {
     if id == cur.id {
         return Some(f(cur, k));
     }
     let handle = k.mm_handle(id)?;
     let mut guard = handle.try_lock()?;
-    Some(f(&mut guard, k))
+    Some(f(&mut *guard, k))
 }
 
 /// Is a user page resident at `key`; was it accessed (the bit is cleared)?
 fn probe(cur: &mut Mm, k: &mut Kernel, key: PageKey) -> Probe {
-    let va = key_va(key);
-    with_mm(cur, k, key_mm(key), |mm, k| {
-        let Some(index) = mm.pt.leaf_index(va) else { return Probe::Gone };
-        let e = mm.pt.get(index);
-        if e & pte::PRESENT == 0
-            || e & pte::SPECIAL != 0
-            || k.phys.frame(pte::pfn(e)).flags & (flags::ANON | flags::CACHE) == 0
-        {
+    with_target(cur, k, key_mm(key), |mm, k| mm.probe_page(k, key_va(key)))
+        .unwrap_or(Probe::Unreferenced) // busy elsewhere: resident, leave its bit alone
+}
+
+/// Evict the page at `key` unless the fault in progress pins it.
+fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) -> bool {
+    pinned != Some(key) && with_target(cur, k, key_mm(key), |mm, k| mm.evict_page(k, key_va(key))).unwrap_or(false)
+}
+
+impl ReclaimTarget for Mm {
+    fn probe_page(&mut self, k: &mut Kernel, va: u64) -> Probe {
+        let Some(index) = self.pt.leaf_index(va) else { return Probe::Gone };
+        let e = self.pt.get(index);
+        if !e.is_present() || e.is_special() || k.phys().frame(e.pfn()).flags & (flags::ANON | flags::CACHE) == 0 {
             return Probe::Gone;
         }
-        if e & pte::ACCESSED != 0 {
-            mm.pt.update(index, e & !pte::ACCESSED);
+        if e.has(PteFlags::ACCESSED) {
+            self.pt.update(index, e.without(PteFlags::ACCESSED));
             Probe::Referenced
         } else {
             Probe::Unreferenced
         }
-    })
-    .unwrap_or(Probe::Unreferenced) // busy elsewhere: resident, leave its bit alone
-}
-
-/// Evict the page at `key`: an anonymous page to swap, a file page out of
-/// the page cache (written back first if dirty). False if it cannot go
-/// (pinned by the fault in progress, no swap, shmem, or its address space busy).
-fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) -> bool {
-    if pinned == Some(key) {
-        return false;
     }
-    let va = key_va(key);
-    with_mm(cur, k, key_mm(key), |mm, k| {
-        let Some(index) = mm.pt.leaf_index(va) else { return false };
-        let e = mm.pt.get(index);
-        if e & pte::PRESENT == 0 || e & pte::SPECIAL != 0 {
+
+    /// An anonymous page goes to swap, a file page out of the page cache
+    /// (written back first if dirty). False if it cannot go (no swap, or shmem).
+    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool {
+        let Some(index) = self.pt.leaf_index(va) else { return false };
+        let e = self.pt.get(index);
+        if !e.is_present() || e.is_special() {
             return false;
         }
-        let pfn = pte::pfn(e);
-        let frame_flags = k.phys.frame(pfn).flags;
-        if frame_flags & flags::ANON != 0 && k.phys.frame(pfn).refcount == 1 && !k.swap.page_slot.contains_key(&pfn) {
+        let pfn = e.pfn();
+        let frame = *k.phys().frame(pfn);
+        let in_swap_cache = k.swap().slot_of(pfn);
+        if frame.flags & flags::ANON != 0 && frame.refcount == 1 && in_swap_cache.is_none() {
             // The common case, mapped here alone: write it out and free it at once.
-            let Some(slot) = k.swap.alloc() else { return false };
-            k.swap.get(slot);
-            k.swap.swap_outs += 1;
-            mm.release_entry(k, e);
-            mm.pt.update(index, pte::swap_entry(slot));
-            mm.swap_ents += 1;
-            mm.swap_outs += 1;
+            let Some(slot) = k.swap_alloc() else { return false };
+            k.swap_dup(slot);
+            k.count_swap_out();
+            self.release_entry(k, e);
+            self.set_swap_entry(index, slot);
             true
-        } else if frame_flags & flags::ANON != 0 {
-            let slot = match k.swap.page_slot.get(&pfn) {
-                Some(&s) => s,
+        } else if frame.flags & flags::ANON != 0 {
+            let slot = match in_swap_cache {
+                Some(s) => s,
                 None => {
-                    let Some(s) = k.swap.alloc() else { return false }; // no swap, or full
-                    k.swap.cache_page(s, pfn, &mut k.phys);
+                    let Some(s) = k.swap_alloc() else { return false }; // no swap, or full
+                    k.swap_cache_add(s, pfn);
                     s
                 }
             };
-            k.swap.get(slot);
-            mm.release_entry(k, e);
-            mm.pt.update(index, pte::swap_entry(slot));
-            mm.swap_ents += 1;
-            mm.swap_outs += 1;
-            if k.phys.frame(pfn).mapcount == 0 {
-                // Nobody maps it any more: write it out and let it go.
-                k.swap.swap_outs += 1;
-                k.swap.uncache(slot, &mut k.phys);
+            k.swap_dup(slot);
+            self.release_entry(k, e);
+            self.set_swap_entry(index, slot);
+            if k.phys().frame(pfn).mapcount == 0 {
+                k.swap_write_out(slot); // nobody maps it any more: write it out and let it go
             }
             true
-        } else if frame_flags & flags::FILE != 0 {
-            let Some(vma) = mm.vmas.find(va) else { return false };
+        } else if frame.flags & flags::FILE != 0 {
+            let Some(vma) = self.vmas.find(va) else { return false };
             let Some((id, page)) = vma.object_page(va) else { return false };
-            mm.release_entry(k, e);
-            mm.pt.set(index, 0);
-            if k.phys.frame(pfn).mapcount == 0 {
-                if k.phys.frame(pfn).flags & flags::DIRTY != 0 {
-                    k.cache.stats.writebacks += 1;
-                }
-                k.cache.evict(id, page, &mut k.phys);
+            self.release_entry(k, e);
+            self.pt.set(index, Pte::NONE);
+            if k.phys().frame(pfn).mapcount == 0 {
+                k.evict_cache_page(id, page, pfn);
             }
             true
         } else {
             false // shmem pages are not reclaimed here
         }
-    })
-    .unwrap_or(false)
+    }
+}
+
+impl Mm {
+    /// The page at `index` is out in swap `slot` now.
+    fn set_swap_entry(&mut self, index: usize, slot: u32) {
+        self.pt.update(index, Pte::swap(slot));
+        self.swap_ents += 1;
+        self.swap_outs += 1;
+    }
 }
 
 /// How short memory is: pages to free now (0 when there is room).
 fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
-    let over_limit = r.limit.map_or(0, |l| (k.phys.user_frames() + 1).saturating_sub(l));
-    let low = if k.phys.frames_free() < r.low_watermark { r.high_watermark - k.phys.frames_free() } else { 0 };
+    let (free, user) = (k.phys().frames_free(), k.phys().user_frames());
+    let over_limit = r.limit.map_or(0, |l| (user + 1).saturating_sub(l));
+    let low = if free < r.low_watermark { r.high_watermark - free } else { 0 };
     over_limit.max(low)
 }
 
@@ -120,16 +124,16 @@ fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
 /// page); `force` asks for one page freed even when the watermarks look fine
 /// (an allocation just failed). Returns the pages evicted.
 pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
-    match &k.reclaim {
+    match k.reclaim() {
         Some(r) if force || shortage(r, k) > 0 => {}
         _ => return 0, // the common case: room enough
     }
-    let Some(mut r) = k.reclaim.take() else { return 0 };
-    let free_before = k.phys.frames_free();
+    let Some(mut r) = k.take_reclaim() else { return 0 };
+    let free_before = k.phys().frames_free();
     let mut evicted = 0;
     let mut failures = 0u64;
     while failures < 64 {
-        let forced = force && k.phys.frames_free() <= free_before;
+        let forced = force && k.phys().frames_free() <= free_before;
         if shortage(&r, k) == 0 && !forced {
             break;
         }
@@ -145,11 +149,11 @@ pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
         }
     }
     r.evictions += evicted;
-    k.reclaim = Some(r);
+    k.restore_reclaim(r);
     evicted
 }
 
 /// Whether a resident-page limit leaves no room for one more page.
 pub fn at_limit(k: &Kernel) -> bool {
-    k.reclaim.as_ref().and_then(|r| r.limit).is_some_and(|l| k.phys.user_frames() >= l)
+    k.reclaim().and_then(|r| r.limit).is_some_and(|l| k.phys().user_frames() >= l)
 }
