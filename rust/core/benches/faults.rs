@@ -26,13 +26,7 @@ fn run(kind: IndexKind, nvmas: u64) -> f64 {
         sim.mmap(pid, req).unwrap();
         pages.extend((0..per).map(|j| start + j * PAGE));
     }
-    let mut x = 99u64;
-    for i in (1..pages.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        pages.swap(i, (x % (i as u64 + 1)) as usize);
-    }
+    vmsim_core::testing::XorShift::new(99).shuffle(&mut pages);
     let mut out = vec![0u8; pages.len()];
     let t = Instant::now();
     sim.access_batch(pid, &pages, Ops::Same(Access::Write), &mut out).unwrap();

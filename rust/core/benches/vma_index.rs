@@ -16,15 +16,7 @@ const PAGE: u64 = 4096;
 /// one big hole (the only one that fits a gap search) sits below it.
 const BASE: u64 = 0x1000_0000;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use vmsim_core::testing::XorShift as Rng;
 
 fn vma(i: u64) -> Vma {
     let start = BASE + i * 2 * PAGE;
@@ -35,9 +27,9 @@ fn build(kind: IndexKind, n: u64) -> Box<dyn VmaIndex> {
     let mut idx = kind.build();
     // Insert in a scrambled order so trees see a realistic mix.
     let mut order: Vec<u64> = (0..n).collect();
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     for i in order {
         idx.insert(vma(i));
@@ -71,8 +63,8 @@ fn main() {
             let mut idx = build(kind, n);
             let span = n * 2 * PAGE;
             // Random lookups over the whole mapped range.
-            let mut rng = Rng(7);
-            let addrs: Vec<u64> = (0..4096).map(|_| BASE + rng.next() % span).collect();
+            let mut rng = Rng::new(7);
+            let addrs: Vec<u64> = (0..4096).map(|_| BASE + rng.next_u64() % span).collect();
             let ns = time_per_op(budget, |i| {
                 black_box(idx.find(addrs[(i & 4095) as usize]));
             });
@@ -93,7 +85,7 @@ fn main() {
             let k = n.min(1000);
             // Distinct victims in a scrambled order (no list- or shift-friendly pattern).
             let mut seen = std::collections::HashSet::new();
-            let victims: Vec<u64> = (0..k).map(|_| rng.next() % n).filter(|v| seen.insert(*v)).collect();
+            let victims: Vec<u64> = (0..k).map(|_| rng.next_u64() % n).filter(|v| seen.insert(*v)).collect();
             let kv = victims.len() as u64;
             let t = Instant::now();
             let mut rounds = 0u64;

@@ -10,13 +10,16 @@
 //! per replacement policy), `kalloc` (buddy pages, slab caches, vmalloc,
 //! kobjects), `kernel` (what all address spaces share), `layout` (a default
 //! process image), `sim` (tasks, locking, counters), `check` (invariants),
-//! `tracefmt` (fast trace parsing), `fuzzing` (byte-driven operation runs).
+//! `step` (one access as every caller makes it), `tracefmt` (fast trace
+//! parsing); with the `testing` feature, `testing` (a seeded RNG) and with
+//! `fuzzing`, `fuzzing` (byte-driven operation runs).
 
 pub mod addr;
 pub mod check;
 pub mod error;
 pub mod fault;
 pub mod fork;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod kalloc;
 pub mod kernel;
@@ -29,6 +32,8 @@ pub mod reclaim;
 pub mod sim;
 pub mod step;
 pub mod swap;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tracefmt;
 pub mod units;
 pub mod vma;

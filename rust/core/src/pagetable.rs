@@ -604,13 +604,8 @@ mod tests {
     /// free_range only when nothing can need them.
     #[test]
     fn random_entries_against_a_model() {
-        let mut x = 0x9876_5432u64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testing::XorShift::new(0x9876_5432);
+        let mut rnd = |n: u64| rng.below(n);
         let mut phys = PhysMem::new(8192).unwrap();
         let mut pt = PageTable::new(&mut phys).unwrap();
         let mut model = std::collections::HashMap::new();

@@ -412,13 +412,8 @@ mod tests {
     /// frames are taken: no overlap, alignment kept, everything coalesces back.
     #[test]
     fn random_blocks_against_a_model() {
-        let mut x = 0x1234_5678u64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testing::XorShift::new(0x1234_5678);
+        let mut rnd = |n: u64| rng.below(n);
         let mut m = PhysMem::new(4096).unwrap();
         let mut taken = vec![false; 4096];
         let mut blocks: Vec<(Pfn, usize)> = Vec::new();

@@ -662,13 +662,8 @@ mod tests {
             let s = Simulator::new(cfg).unwrap();
             let mut pids = vec![s.spawn(LayoutKind::Default).unwrap()];
             let mut log = Vec::new();
-            let mut x = 0x2545_f491_4f6c_dd1du64;
-            let mut rnd = |n: u64| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x % n
-            };
+            let mut rng = crate::testing::XorShift::new(0x2545_f491_4f6c_dd1d);
+            let mut rnd = |n: u64| rng.below(n);
             let base = 0x1000_0000u64;
             for _ in 0..3000 {
                 let pid = pids[rnd(pids.len() as u64) as usize];

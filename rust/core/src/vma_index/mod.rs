@@ -166,19 +166,7 @@ mod conformance {
     use super::*;
     use crate::vma::{Prot, VmFlags};
 
-    /// xorshift: deterministic and dependency-free.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testing::XorShift as Rng;
 
     fn model_find(m: &[Vma], addr: u64) -> Option<Vma> {
         m.iter().find(|v| v.end > addr).copied()
@@ -187,7 +175,7 @@ mod conformance {
     #[test]
     fn all_indexes_agree_with_model() {
         for kind in IndexKind::ALL {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
             let mut idx = kind.build();
             let mut model: Vec<Vma> = Vec::new();
             let page = 4096u64;
@@ -235,7 +223,7 @@ mod conformance {
     #[test]
     fn large_trees_stay_valid() {
         for kind in IndexKind::ALL {
-            let mut rng = Rng(0x1234_5678_9abc_def1);
+            let mut rng = Rng::new(0x1234_5678_9abc_def1);
             let mut idx = kind.build();
             let mut model: std::collections::BTreeMap<u64, Vma> = Default::default();
             let page = 4096u64;
