@@ -6,6 +6,7 @@
 //! it, or, for a regular file, until it is unlinked: a file's cached pages
 //! outlive its mappings, as in Linux; shmem goes with its last mapping.
 
+use crate::addr::PAGE_SIZE;
 use crate::phys::{Pfn, PhysMem};
 use rustc_hash::FxHashMap as HashMap;
 
@@ -106,7 +107,7 @@ impl PageCache {
         let handles = u32::from(!transient);
         self.insert_object(CacheObject {
             kind,
-            size_pages: size.div_ceil(4096),
+            size_pages: size.div_ceil(PAGE_SIZE),
             pages: HashMap::default(),
             mappers: 0,
             handles,
@@ -167,7 +168,7 @@ impl PageCache {
         if let ObjectKind::File { size: s, .. } = &mut obj.kind {
             *s = size;
         }
-        obj.size_pages = size.div_ceil(4096);
+        obj.size_pages = size.div_ceil(PAGE_SIZE);
         let keep = obj.size_pages;
         let gone: Vec<u64> = obj.pages.keys().copied().filter(|&i| i >= keep).collect();
         for i in gone {
@@ -200,5 +201,74 @@ impl PageCache {
             .iter()
             .enumerate()
             .filter_map(|(id, o)| o.as_ref().map(|o| (id as ObjectId, o.mappers, o.pages.values().copied().collect())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phys::FrameUse;
+
+    fn cache_page(cache: &mut PageCache, phys: &mut PhysMem, id: ObjectId, index: u64) -> Pfn {
+        let pfn = phys.alloc_frame(FrameUse::FileCache).unwrap();
+        cache.insert(id, index, pfn);
+        pfn
+    }
+
+    #[test]
+    fn a_file_lives_while_named_open_or_mapped() {
+        let mut phys = PhysMem::new(32).unwrap();
+        let mut cache = PageCache::default();
+        let id = cache.create_file("/f", 3 * 4096 + 1);
+        assert_eq!(cache.object(id).size_pages, 4);
+        let pfn = cache_page(&mut cache, &mut phys, id, 2);
+        assert_eq!(cache.lookup(id, 2), Some(pfn));
+        assert_eq!(cache.lookup(id, 1), None);
+        cache.add_mapper(id);
+        cache.close(id, &mut phys);
+        cache.unlink(id, &mut phys);
+        assert!(cache.get(id).is_some(), "still mapped");
+        assert!(matches!(cache.object(id).kind, ObjectKind::File { unlinked: true, .. }));
+        cache.drop_mapper(id, &mut phys);
+        assert!(cache.get(id).is_none(), "unlinked, closed and unmapped: gone");
+        assert_eq!(phys.frames_free(), phys.frames_total(), "with its pages");
+        assert_eq!(cache.create_shmem(1), id, "ids are reused");
+    }
+
+    #[test]
+    fn truncate_and_evict_drop_pages() {
+        let mut phys = PhysMem::new(32).unwrap();
+        let mut cache = PageCache::default();
+        let id = cache.create_file("/f", 4 * 4096);
+        for i in 0..4 {
+            cache_page(&mut cache, &mut phys, id, i);
+        }
+        cache.truncate(id, 4096 + 1, &mut phys);
+        assert_eq!(cache.object(id).size_pages, 2);
+        assert_eq!(cache.object(id).cached_pages(), 2);
+        cache.evict(id, 0, &mut phys);
+        cache.evict(id, 0, &mut phys); // not cached any more: nothing happens
+        assert_eq!(cache.object(id).cached_pages(), 1);
+        let live: Vec<_> = cache.live().collect();
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].0, live[0].1, live[0].2.len()), (id, 0, 1));
+    }
+
+    #[test]
+    fn shmem_goes_with_its_last_mapper_and_transient_files_with_their_mappings() {
+        let mut phys = PhysMem::new(32).unwrap();
+        let mut cache = PageCache::default();
+        let shm = cache.create_shmem(2);
+        cache_page(&mut cache, &mut phys, shm, 0);
+        cache.add_mapper(shm); // fork or a split
+        cache.drop_mapper(shm, &mut phys);
+        assert!(cache.get(shm).is_some());
+        cache.drop_mapper(shm, &mut phys);
+        assert!(cache.get(shm).is_none());
+        let exe = cache.create_transient_file("/usr/bin/a.out", 4096);
+        cache.add_mapper(exe);
+        cache.drop_mapper(exe, &mut phys);
+        assert!(cache.get(exe).is_none(), "no handle: the last unmapping frees it");
+        assert_eq!(phys.frames_free(), phys.frames_total());
     }
 }

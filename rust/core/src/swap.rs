@@ -94,3 +94,61 @@ impl SwapSpace {
         self.refs.iter().enumerate().filter(|(_, &r)| r > 0).map(|(s, &r)| (s as u32, r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phys::FrameUse;
+
+    #[test]
+    fn slots_are_counted_and_the_last_reference_frees_them() {
+        let mut phys = PhysMem::new(16).unwrap();
+        let mut swap = SwapSpace::new(2);
+        assert_eq!((swap.total(), swap.used()), (2, 0));
+        let a = swap.alloc().unwrap();
+        let b = swap.alloc().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(swap.alloc(), None, "two slots only");
+        swap.get(a);
+        swap.get(a); // shared by two PTEs (fork)
+        assert_eq!(swap.refs(a), 2);
+        swap.put(a, &mut phys);
+        assert_eq!(swap.used(), 2, "one PTE still refers to it");
+        swap.put(a, &mut phys);
+        assert_eq!((swap.used(), swap.in_use().count()), (1, 0));
+        assert_eq!(swap.alloc(), Some(a), "freed slots are reused");
+    }
+
+    #[test]
+    fn the_swap_cache_holds_a_page_reference_until_the_slot_goes() {
+        let mut phys = PhysMem::new(16).unwrap();
+        let free = phys.frames_free();
+        let mut swap = SwapSpace::new(4);
+        let pfn = phys.alloc_frame(FrameUse::Anon).unwrap();
+        let slot = swap.alloc().unwrap();
+        swap.get(slot);
+        swap.cache_page(slot, pfn, &mut phys);
+        swap.cache_page(slot, pfn, &mut phys); // already cached: no second reference
+        assert_eq!(phys.frame(pfn).refcount, 2);
+        assert_eq!((swap.cached_page(slot), swap.slot_of(pfn)), (Some(pfn), Some(slot)));
+        phys.put_frame(pfn); // the mapping's reference goes; the cache keeps the page
+        assert_eq!(phys.frame(pfn).refcount, 1);
+        swap.put(slot, &mut phys); // the last swap entry: slot and cached page go
+        assert_eq!((swap.cached_page(slot), swap.slot_of(pfn)), (None, None));
+        assert_eq!(phys.frames_free(), free);
+    }
+
+    #[test]
+    fn uncache_drops_the_page_but_keeps_the_slot() {
+        let mut phys = PhysMem::new(16).unwrap();
+        let mut swap = SwapSpace::new(1);
+        let pfn = phys.alloc_frame(FrameUse::Anon).unwrap();
+        let slot = swap.alloc().unwrap();
+        swap.get(slot);
+        swap.cache_page(slot, pfn, &mut phys);
+        phys.put_frame(pfn);
+        swap.uncache(slot, &mut phys);
+        assert_eq!((swap.cached().count(), swap.refs(slot)), (0, 1));
+        assert_eq!(phys.frames_free(), phys.frames_total());
+    }
+}

@@ -95,3 +95,37 @@ impl KernelAlloc {
         Ok(released)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn a_child_pins_its_parent_and_release_runs_child_first() {
+        let mut phys = PhysMem::new(64).unwrap();
+        let mut k = KernelAlloc::new();
+        let parent = k.kobject_create(&mut phys, "bus", None).unwrap();
+        let child = k.kobject_create(&mut phys, "dev", Some(parent)).unwrap();
+        assert_eq!(k.kobjects.get_obj(parent).unwrap().refcount, 2);
+        assert_eq!(k.kobject_get(child).unwrap(), 2);
+        assert!(k.kobject_put(&mut phys, parent).unwrap().is_empty(), "the child still holds it");
+        assert!(k.kobject_put(&mut phys, child).unwrap().is_empty());
+        assert_eq!(k.kobject_put(&mut phys, child).unwrap(), ["dev", "bus"]);
+        assert!(k.kobjects.live().is_empty());
+        assert_eq!(phys.frames_free(), phys.frames_total());
+    }
+
+    #[test]
+    fn use_after_release_is_a_kernel_bug() {
+        let mut phys = PhysMem::new(64).unwrap();
+        let mut k = KernelAlloc::new();
+        let o = k.kobject_create(&mut phys, "x", None).unwrap();
+        k.kobject_put(&mut phys, o).unwrap();
+        for result in [k.kobject_get(o).map(|_| ()), k.kobject_put(&mut phys, o).map(|_| ())] {
+            assert!(matches!(result, Err(Error::KernelBug(m)) if m.contains("use after release")));
+        }
+        assert!(matches!(k.kobject_create(&mut phys, "y", Some(12345)), Err(Error::KernelBug(_))));
+        assert!(k.kobjects.live().is_empty());
+    }
+}

@@ -13,6 +13,7 @@ pub use kobject::Kobjects;
 pub use slab::{SlabAllocator, SlabInfo};
 pub use vmalloc::{Vmalloc, VmallocArea};
 
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::phys::{flags, FrameUse, Pfn, PhysMem, MAX_ORDER};
 use std::collections::BTreeMap;
@@ -29,14 +30,14 @@ pub const KMALLOC_MAX_CACHE_SIZE: u64 = 8192;
 
 #[inline]
 pub fn pfn_to_kaddr(pfn: Pfn) -> u64 {
-    PAGE_OFFSET + ((pfn as u64) << 12)
+    PAGE_OFFSET + ((pfn as u64) << PAGE_SHIFT)
 }
 
 /// The frame behind a direct-map address, if it is one.
 #[inline]
 pub fn kaddr_to_pfn(addr: u64, phys: &PhysMem) -> Option<Pfn> {
     let off = addr.checked_sub(PAGE_OFFSET)?;
-    let pfn = off >> 12;
+    let pfn = off >> PAGE_SHIFT;
     (pfn < phys.nframes() as u64).then_some(pfn as Pfn)
 }
 
@@ -154,7 +155,7 @@ impl KernelAlloc {
             return Ok(ZERO_SIZE_PTR);
         }
         if size > KMALLOC_MAX_CACHE_SIZE {
-            let pages = size.div_ceil(4096);
+            let pages = size.div_ceil(PAGE_SIZE);
             let order = pages.next_power_of_two().trailing_zeros() as usize;
             if order > MAX_ORDER {
                 return Err(Error::OutOfMemory(format!("kmalloc({size}): larger than the largest buddy block")));
@@ -212,7 +213,7 @@ impl KernelAlloc {
             .iter()
             .map(|(&pfn, b)| LiveAllocation {
                 addr: pfn_to_kaddr(pfn),
-                size: 4096 << b.order,
+                size: PAGE_SIZE << b.order,
                 kind: if b.large_kmalloc { "kmalloc" } else { "alloc_pages" },
                 site: b.site.to_string(),
             })

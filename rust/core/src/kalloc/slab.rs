@@ -370,3 +370,66 @@ impl SlabAllocator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (PhysMem, SlabAllocator) {
+        let mut slab = SlabAllocator::default();
+        slab.create_kmalloc_caches();
+        (PhysMem::new(256).unwrap(), slab)
+    }
+
+    #[test]
+    fn objects_fill_a_slab_then_a_new_one_and_empty_slabs_go_back() {
+        let (mut phys, mut slab) = setup();
+        let cache = slab.create("test_obj", 1000, true).unwrap();
+        let info = |slab: &SlabAllocator| slab.info().into_iter().find(|i| i.name == "test_obj").unwrap();
+        let per_slab = info(&slab).objperslab as usize;
+        let objs: Vec<u64> = (0..=per_slab).map(|_| slab.alloc(&mut phys, cache, Site::CacheAlloc).unwrap()).collect();
+        assert_eq!((info(&slab).num_slabs, info(&slab).active_objs), (2, per_slab as u64 + 1));
+        let mut sorted = objs.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), objs.len(), "no object handed out twice");
+        assert!(objs.iter().all(|a| a % 8 == 0));
+        slab.check(&phys).unwrap();
+        for &a in &objs {
+            assert_eq!(slab.free(&mut phys, a, Some(cache)).unwrap(), cache);
+        }
+        assert_eq!(info(&slab).num_slabs, 0);
+        assert_eq!(phys.frames_free(), phys.frames_total(), "every slab page back in the buddy allocator");
+        slab.destroy(cache).unwrap();
+    }
+
+    #[test]
+    fn misuse_is_a_kernel_bug_and_changes_nothing() {
+        let (mut phys, mut slab) = setup();
+        let a = slab.create("a", 64, true).unwrap();
+        let b = slab.create("b", 64, true).unwrap();
+        let x = slab.alloc(&mut phys, a, Site::CacheAlloc).unwrap();
+        let y = slab.alloc(&mut phys, a, Site::CacheAlloc).unwrap();
+        let is_bug = |r: Result<u32>| matches!(r, Err(Error::KernelBug(_)));
+        assert!(is_bug(slab.free(&mut phys, x, Some(b))), "wrong cache");
+        assert!(is_bug(slab.free(&mut phys, x + 8, None)), "inside an object");
+        assert!(matches!(slab.destroy(a), Err(Error::KernelBug(_))), "objects still allocated");
+        slab.free(&mut phys, x, None).unwrap();
+        assert!(is_bug(slab.free(&mut phys, x, None)), "double free");
+        slab.check(&phys).unwrap();
+        slab.free(&mut phys, y, None).unwrap();
+        assert!(slab.create("a", 64, true).is_err(), "names are unique");
+        assert!(slab.create("huge", 8193, true).is_err());
+        let kernel_cache = slab.find("kmalloc-64").unwrap();
+        assert!(slab.destroy(kernel_cache).is_err(), "the kernel's caches stay");
+        slab.destroy(a).unwrap();
+        assert!(matches!(slab.alloc(&mut phys, a, Site::CacheAlloc), Err(Error::KernelBug(_))));
+    }
+
+    #[test]
+    fn kmalloc_sizes_round_up_to_their_class() {
+        let (_, slab) = setup();
+        let class = |n: u64| slab.info()[slab.kmalloc_cache_for(n) as usize].objsize;
+        assert_eq!([class(1), class(8), class(9), class(100), class(4097), class(8192)], [8, 8, 16, 128, 8192, 8192]);
+    }
+}

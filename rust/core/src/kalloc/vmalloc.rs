@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::phys::{FrameUse, Pfn, PhysMem};
 use std::collections::BTreeMap;
 
-const PAGE: u64 = 4096;
+use crate::addr::PAGE_SIZE as PAGE;
 
 #[derive(Debug, Clone)]
 pub struct VmallocArea {
@@ -104,5 +104,44 @@ impl Vmalloc {
             end = a.start + a.size + PAGE;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas_are_page_granular_with_a_guard_page_and_first_fit() {
+        let mut phys = PhysMem::new(64).unwrap();
+        let mut v = Vmalloc::default();
+        let a = v.vmalloc(&mut phys, 3 * PAGE - 1, Site::Vmalloc(0)).unwrap();
+        let b = v.vmalloc(&mut phys, 1, Site::Vmalloc(1)).unwrap();
+        assert_eq!(a, VMALLOC_START);
+        assert_eq!(b, a + 4 * PAGE, "three pages, then the guard page");
+        assert_eq!(v.pages(), 4);
+        v.check().unwrap();
+        v.vfree(&mut phys, a).unwrap();
+        let c = v.vmalloc(&mut phys, 2 * PAGE, Site::Vmalloc(2)).unwrap();
+        assert_eq!(c, a, "the freed hole fits two pages and a guard");
+        v.vfree(&mut phys, b).unwrap();
+        v.vfree(&mut phys, c).unwrap();
+        assert_eq!(phys.frames_free(), phys.frames_total());
+    }
+
+    #[test]
+    fn bad_frees_and_exhaustion_change_nothing() {
+        let mut phys = PhysMem::new(8).unwrap();
+        let mut v = Vmalloc::default();
+        let a = v.vmalloc(&mut phys, PAGE, Site::Vmalloc(0)).unwrap();
+        assert!(matches!(v.vfree(&mut phys, a + 8), Err(Error::KernelBug(_))), "inside an area");
+        assert!(matches!(v.vfree(&mut phys, 0xffff_8880_0000_1000), Err(Error::KernelBug(_))), "not vmalloc");
+        assert!(v.vfree(&mut phys, 0).is_ok(), "vfree(NULL) is a no-op");
+        let free = phys.frames_free();
+        assert!(matches!(v.vmalloc(&mut phys, 64 * PAGE, Site::Vmalloc(0)), Err(Error::OutOfMemory(_))));
+        assert_eq!(phys.frames_free(), free, "a failed vmalloc gives back what it took");
+        assert!(v.vmalloc(&mut phys, 0, Site::Vmalloc(0)).is_err());
+        v.vfree(&mut phys, a).unwrap();
+        assert!(matches!(v.vfree(&mut phys, a), Err(Error::KernelBug(_))), "double free");
     }
 }

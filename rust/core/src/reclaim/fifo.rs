@@ -30,3 +30,33 @@ impl Policy for Fifo {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{pick, replay, Memory, TEXTBOOK};
+    use super::super::{Policy, PolicyKind};
+    use super::Fifo;
+
+    #[test]
+    fn textbook_string_and_beladys_anomaly() {
+        assert_eq!(replay(PolicyKind::Fifo, 3, &TEXTBOOK).0, 15);
+        let anomaly = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
+        assert_eq!(replay(PolicyKind::Fifo, 3, &anomaly).0, 9);
+        assert_eq!(replay(PolicyKind::Fifo, 4, &anomaly).0, 10, "more frames, more faults");
+    }
+
+    #[test]
+    fn evicts_in_arrival_order_ignoring_use_and_stale_entries() {
+        let (_, evicted) = replay(PolicyKind::Fifo, 2, &[1, 2, 1, 1, 3, 4]);
+        assert_eq!(evicted, [1, 2], "page 1's hits do not save it");
+        let mut fifo = Fifo::default();
+        let mut mem = Memory::new(4);
+        for page in [1, 2, 1] {
+            mem.resident.insert(page, false);
+            fifo.mapped(page); // page 1 mapped again: its first entry is stale
+        }
+        assert_eq!(pick(&mut fifo, &mut mem), Some(2));
+        mem.resident.clear();
+        assert_eq!(pick(&mut fifo, &mut mem), None, "nothing resident, nothing to pick");
+    }
+}

@@ -48,3 +48,28 @@ impl Policy for Lru {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{replay, TEXTBOOK};
+    use super::super::PolicyKind;
+
+    #[test]
+    fn textbook_string() {
+        assert_eq!(replay(PolicyKind::Lru, 3, &TEXTBOOK).0, 12);
+    }
+
+    #[test]
+    fn a_hit_refreshes_recency() {
+        let (_, evicted) = replay(PolicyKind::Lru, 2, &[1, 2, 1, 3, 4]);
+        assert_eq!(evicted, [2, 1], "1 was used after 2");
+    }
+
+    #[test]
+    fn misses_never_rise_with_memory() {
+        // LRU is a stack algorithm: no Belady anomaly.
+        let refs: Vec<u64> = (0..400u64).map(|i| (i * i + 3 * i) % 23).collect();
+        let misses: Vec<u64> = (1..24).map(|f| replay(PolicyKind::Lru, f, &refs).0).collect();
+        assert!(misses.windows(2).all(|w| w[0] >= w[1]), "{misses:?}");
+    }
+}

@@ -59,3 +59,30 @@ impl Policy for Lru2q {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{pick, Memory};
+    use super::super::Policy;
+    use super::Lru2q;
+
+    #[test]
+    fn a_second_access_promotes_and_the_active_list_is_aged() {
+        let mut q = Lru2q::default();
+        let mut mem = Memory::new(3);
+        for page in [1, 2, 3] {
+            mem.resident.insert(page, false);
+            q.mapped(page);
+        }
+        mem.resident.insert(1, true);
+        assert_eq!(pick(&mut q, &mut mem), Some(2), "1 was referenced on the inactive list: promoted");
+        assert_eq!((q.active.len(), q.inactive.len()), (1, 1));
+        mem.resident.remove(&2);
+        // 1 stays active while referenced; 3, still unreferenced, goes.
+        mem.resident.insert(1, true);
+        assert_eq!(pick(&mut q, &mut mem), Some(3));
+        mem.resident.remove(&3);
+        // Only the active page is left: it is taken once its bit is clear.
+        assert_eq!(pick(&mut q, &mut mem), Some(1));
+    }
+}

@@ -159,3 +159,110 @@ impl Reclaim {
         }
     }
 }
+
+/// Drives a policy the way reclaim does, over a memory of a few frames with
+/// one accessed bit per resident page, for the policies' unit tests.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::{PageKey, Policy, PolicyKind, Probe};
+    use std::collections::HashMap;
+
+    /// The resident pages and their accessed bits.
+    pub struct Memory {
+        pub resident: HashMap<PageKey, bool>,
+        pub frames: usize,
+    }
+
+    impl Memory {
+        pub fn new(frames: usize) -> Memory {
+            Memory { resident: HashMap::new(), frames }
+        }
+
+        /// What reclaim's `probe` answers: gone, or the bit (cleared on read).
+        pub fn probe(&mut self, key: PageKey) -> Probe {
+            match self.resident.get_mut(&key) {
+                None => Probe::Gone,
+                Some(bit) if *bit => {
+                    *bit = false;
+                    Probe::Referenced
+                }
+                Some(_) => Probe::Unreferenced,
+            }
+        }
+    }
+
+    /// Replay `pages` (page numbers) through `policy` on `frames` frames:
+    /// a hit sets the page's accessed bit; a miss evicts the policy's pick
+    /// when memory is full, then maps the page (accessed, as a fault leaves
+    /// it). Returns the misses and the pages evicted, in order.
+    pub fn replay(kind: PolicyKind, frames: usize, pages: &[u64]) -> (u64, Vec<PageKey>) {
+        let mut policy = kind.build();
+        let keys: Vec<PageKey> = pages.iter().map(|&p| super::key(1, p << 12)).collect();
+        policy.future(&keys);
+        let mut mem = Memory::new(frames);
+        let (mut misses, mut evicted) = (0, Vec::new());
+        for (i, &key) in keys.iter().enumerate() {
+            policy.advance(i);
+            if let Some(bit) = mem.resident.get_mut(&key) {
+                *bit = true;
+                if policy.wants_every_access() {
+                    policy.accessed(key);
+                }
+                continue;
+            }
+            misses += 1;
+            if mem.resident.len() == mem.frames {
+                let victim = pick(policy.as_mut(), &mut mem).expect("a full memory has a victim");
+                mem.resident.remove(&victim);
+                evicted.push(super::key_va(victim) >> 12);
+            }
+            mem.resident.insert(key, true);
+            policy.mapped(key);
+        }
+        (misses, evicted)
+    }
+
+    pub fn pick(policy: &mut dyn Policy, mem: &mut Memory) -> Option<PageKey> {
+        policy.pick(&mut |k| mem.probe(k))
+    }
+
+    /// The reference string of Silberschatz's Operating System Concepts (ch. 10).
+    pub const TEXTBOOK: [u64; 20] = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_address_space_and_page() {
+        let k = key(7, 0x7fff_ffff_e123);
+        assert_eq!((key_mm(k), key_va(k)), (7, 0x7fff_ffff_e000));
+    }
+
+    #[test]
+    fn tags_make_older_entries_stale() {
+        let mut tags = Tags::default();
+        let first = tags.tag(5);
+        let second = tags.tag(5);
+        assert!(!tags.is_current(&first) && tags.is_current(&second));
+        tags.retire(5);
+        assert!(!tags.is_current(&second));
+    }
+
+    #[test]
+    fn policy_names_parse_back() {
+        for kind in PolicyKind::ALL {
+            assert_eq!(PolicyKind::parse(kind.name()).unwrap(), kind);
+            assert_eq!(kind.build().name(), kind.name());
+        }
+        assert!(PolicyKind::parse("mru").unwrap_err().to_string().contains("choose one of"));
+    }
+
+    #[test]
+    fn watermarks_scale_with_memory() {
+        let r = Reclaim::new(PolicyKind::Clock, Some(10), 1 << 20);
+        assert_eq!((r.low_watermark, r.high_watermark), (4096, 8192));
+        assert_eq!(Reclaim::new(PolicyKind::Fifo, None, 64).low_watermark, 4);
+    }
+}

@@ -70,3 +70,25 @@ impl Policy for Opt {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{replay, TEXTBOOK};
+    use super::super::PolicyKind;
+
+    #[test]
+    fn textbook_string() {
+        assert_eq!(replay(PolicyKind::Opt, 3, &TEXTBOOK).0, 9);
+    }
+
+    #[test]
+    fn evicts_the_page_used_furthest_ahead_or_never() {
+        // At 4's miss: 1 is used next, then 2; 3 never again.
+        assert_eq!(replay(PolicyKind::Opt, 3, &[1, 2, 3, 4, 1, 2]).1, [3]);
+        // Never fewer misses than exact LRU.
+        let refs: Vec<u64> = (0..300u64).map(|i| (i * 7 + i / 5) % 17).collect();
+        for frames in 1..17 {
+            assert!(replay(PolicyKind::Opt, frames, &refs).0 <= replay(PolicyKind::Lru, frames, &refs).0);
+        }
+    }
+}
