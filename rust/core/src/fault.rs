@@ -271,7 +271,12 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
             if !entry.has(set) {
                 mm.pt.update(index, entry.with(set));
             }
-            t.step(|| format!("canonical user address; page-table walk finds a present PTE that allows the {}: a hit, no fault", op.verb()));
+            t.step(|| {
+                format!(
+                    "canonical user address; page-table walk finds a present PTE that allows the {}: a hit, no fault",
+                    op.verb()
+                )
+            });
             return Fault::uncounted(Outcome::Hit);
         }
     }
@@ -347,7 +352,7 @@ fn do_user_addr_fault<T: Trace>(
 }
 
 /// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`.
-fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> std::result::Result<Vma, String> {
+fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> Result<Vma, String> {
     // The order of expand_downwards: mmap_min_addr, the guard gap, then the
     // rlimit (acct_stack_growth).
     let new_start = page_down(addr);

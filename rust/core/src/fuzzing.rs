@@ -5,9 +5,9 @@
 //! core. The cargo-fuzz target in `fuzz/` and a randomized unit test both
 //! drive it.
 
-use crate::layout::LayoutKind;
 use crate::addr::{PAGE_SIZE, TASK_SIZE};
 use crate::fault::Access;
+use crate::layout::LayoutKind;
 use crate::mm::{Advice, MmapRequest};
 use crate::sim::{Ops, SimConfig, Simulator};
 use crate::vma::Prot;

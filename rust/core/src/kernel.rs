@@ -491,10 +491,7 @@ impl Kernel {
     /// mmdrop: one reference less; the last runs __mmdrop (the top-level
     /// table with free_pages, then the mm_struct back to its cache).
     pub fn mmdrop(&mut self, mm: u64) -> Result<()> {
-        let r = self
-            .mm_structs
-            .get_mut(&mm)
-            .ok_or_else(|| crate::kalloc::bug(format!("mmdrop of {mm:#x}: not a live mm_struct")))?;
+        let r = self.mm_structs.get_mut(&mm).ok_or_else(|| bug(format!("mmdrop of {mm:#x}: not a live mm_struct")))?;
         r.count -= 1;
         let (left, pgd) = (r.count, r.pgd);
         self.event("mmdrop", || format!("mm_struct {mm:#x}: mm_count {} -> {left}", left + 1));

@@ -30,9 +30,9 @@ pub fn mmap_base(stack_rlimit: u64, guard_gap: u64) -> u64 {
 /// The page-cache object of the simulated executable that default-layout
 /// processes map their text and data from (made again once unmapped).
 fn executable(k: &mut Kernel) -> ObjectId {
-    let live = k.executable().filter(|&id| {
-        k.cache().get(id).is_some_and(|o| matches!(o.kind, ObjectKind::File { transient: true, .. }))
-    });
+    let live = k
+        .executable()
+        .filter(|&id| k.cache().get(id).is_some_and(|o| matches!(o.kind, ObjectKind::File { transient: true, .. })));
     live.unwrap_or_else(|| {
         let id = k.cache_mut().create_transient_file(EXE_NAME, (TEXT_PAGES + DATA_PAGES) * PAGE_SIZE);
         k.set_executable(id);

@@ -41,8 +41,8 @@ pub mod vma_index;
 
 pub use error::{Errno, Error, Result};
 pub use fault::{Access, Outcome};
-pub use mm::{Advice, MmConfig, MmapArgs, MmapRequest};
 pub use layout::LayoutKind;
+pub use mm::{Advice, MmConfig, MmapArgs, MmapRequest};
 pub use sim::{Ops, ProcessCounters, SimConfig, SimCounters, Simulator};
 pub use vma::Prot;
 pub use vma_index::IndexKind;

@@ -890,7 +890,7 @@ mod tests {
         let err = mm.mmap(&mut k, MmapRequest::anon(TASK_SIZE, rw())).unwrap_err();
         assert!(matches!(err, Error::Sys { errno: Errno::ENOMEM, .. }));
         // Fill everything below mmap_base: the bottom-up fallback above TASK_SIZE/3 is used.
-        let low = crate::addr::page_up(crate::addr::MMAP_MIN_ADDR).unwrap();
+        let low = page_up(crate::addr::MMAP_MIN_ADDR).unwrap();
         mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, rw())).unwrap();
         let b = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
         assert!(b >= DEFAULT_MMAP_BASE, "fallback placed above mmap_base: {b:#x}");

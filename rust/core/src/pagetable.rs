@@ -264,6 +264,15 @@ struct TableMeta {
     live: bool,
 }
 
+/// What `free_range` frees: tables covering part of [start, end) whose
+/// whole span lies inside [floor, ceiling).
+struct FreeBounds {
+    start: u64,
+    end: u64,
+    floor: u64,
+    ceiling: u64,
+}
+
 /// Out of physical memory while allocating a table page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableOom;
@@ -428,27 +437,18 @@ impl PageTable {
     /// VMA; their leaves must already be zapped. The PGD is never freed here.
     pub fn free_range(&mut self, start: u64, end: u64, floor: u64, ceiling: u64, phys: &mut PhysMem) {
         if start < end {
-            self.free_below(PGD_SLOT, LEVELS - 1, 0, start, end, floor, ceiling, phys);
+            let bounds = FreeBounds { start, end, floor, ceiling };
+            self.free_below(PGD_SLOT, LEVELS - 1, 0, &bounds, phys);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn free_below(
-        &mut self,
-        slot: usize,
-        level: u32,
-        base: u64,
-        start: u64,
-        end: u64,
-        floor: u64,
-        ceiling: u64,
-        phys: &mut PhysMem,
-    ) {
+    /// The tables under `slot` (a table at `level` whose span starts at `base`).
+    fn free_below(&mut self, slot: usize, level: u32, base: u64, b: &FreeBounds, phys: &mut PhysMem) {
         let sz = span(level);
-        let first = if start > base { ((start - base) / sz) as usize } else { 0 };
+        let first = if b.start > base { ((b.start - base) / sz) as usize } else { 0 };
         for i in first..ENTRIES {
             let lo = base + i as u64 * sz;
-            if lo >= end {
+            if lo >= b.end {
                 break;
             }
             let at = slot * ENTRIES + i;
@@ -457,12 +457,12 @@ impl PageTable {
                 continue;
             }
             let child = Self::child_slot(e);
-            if lo >= floor && lo.saturating_add(sz) <= ceiling {
+            if lo >= b.floor && lo.saturating_add(sz) <= b.ceiling {
                 self.free_subtree(child, level - 1, phys);
                 self.entries[at] = Pte::NONE;
                 self.meta[slot].used -= 1;
             } else if level > 1 {
-                self.free_below(child, level - 1, lo, start, end, floor, ceiling, phys);
+                self.free_below(child, level - 1, lo, b, phys);
             }
         }
     }

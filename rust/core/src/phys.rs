@@ -103,7 +103,7 @@ impl PhysMem {
         let mut pfn = m.base;
         while pfn < m.end {
             let mut order = MAX_ORDER;
-            while order > 0 && (pfn % (1 << order) != 0 || pfn as u64 + (1u64 << order) > m.end as u64) {
+            while order > 0 && (!pfn.is_multiple_of(1 << order) || pfn as u64 + (1u64 << order) > m.end as u64) {
                 order -= 1;
             }
             m.push(pfn, order);
@@ -317,7 +317,7 @@ impl PhysMem {
             let mut pfn = self.heads[order];
             let mut prev = NIL;
             while pfn != NIL {
-                if pfn < self.base || pfn >= self.end || pfn % (1 << order) != 0 {
+                if pfn < self.base || pfn >= self.end || !pfn.is_multiple_of(1 << order) {
                     return Err(format!("buddy: free block {pfn} of order {order} misplaced or misaligned"));
                 }
                 let head = self.frames[pfn as usize];

@@ -10,6 +10,7 @@
 //! 1. `tasks` (the task table), held only to look tasks up or change the table;
 //! 2. one address space's `mm` lock (accesses to one process serialise here);
 //! 3. the `kernel` lock (frames and page cache; all processes share it).
+//!
 //! A batch takes 2 and 3 once for the whole batch, not per access. Nobody
 //! drops an `Arc<AddressSpace>` while holding 1 or 3: its `Drop` takes 3.
 //! Shared holds of 0 are recursive (`read_recursive`), so an operation that
@@ -20,8 +21,8 @@ use crate::error::{Errno, Error, Result};
 use crate::fault::{Access, NoTrace, Outcome, Trace};
 use crate::kernel::{Kernel, ReleaseEvent};
 use crate::layout::{self, LayoutKind};
-use crate::step::{AccessRun, Tally};
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
+use crate::step::{AccessRun, Tally};
 use crate::vma::Prot;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::collections::BTreeMap;
@@ -162,20 +163,20 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Result<Simulator> {
-        if cfg.memory % PAGE_SIZE != 0 || cfg.memory < 16 * PAGE_SIZE || cfg.memory > MAX_MEMORY {
+        if !cfg.memory.is_multiple_of(PAGE_SIZE) || cfg.memory < 16 * PAGE_SIZE || cfg.memory > MAX_MEMORY {
             return Err(Error::invalid(format!(
                 "memory must be a whole number of 4KiB pages between 64KiB and {}, got {} bytes",
                 crate::units::format_size(MAX_MEMORY),
                 cfg.memory
             )));
         }
-        if cfg.mm.stack_rlimit < PAGE_SIZE || cfg.mm.stack_guard_gap % PAGE_SIZE != 0 {
+        if cfg.mm.stack_rlimit < PAGE_SIZE || !cfg.mm.stack_guard_gap.is_multiple_of(PAGE_SIZE) {
             return Err(Error::invalid(
                 "stack_rlimit must be at least a page and stack_guard_gap a whole number of pages",
             ));
         }
         let mut kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
-        if cfg.swap % PAGE_SIZE != 0 {
+        if !cfg.swap.is_multiple_of(PAGE_SIZE) {
             return Err(Error::invalid("swap must be a whole number of 4KiB pages"));
         }
         if cfg.resident_limit == Some(0) {

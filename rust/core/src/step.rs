@@ -106,7 +106,13 @@ mod tests {
     /// swap: evictions, swap-ins and swap-cache hits all happen. Returns
     /// every outcome and the final counters.
     fn run(policy: PolicyKind, path: Path) -> (Vec<Outcome>, String) {
-        let cfg = SimConfig { memory: 16 << 20, swap: 8 << 20, policy: Some(policy), resident_limit: Some(48), ..Default::default() };
+        let cfg = SimConfig {
+            memory: 16 << 20,
+            swap: 8 << 20,
+            policy: Some(policy),
+            resident_limit: Some(48),
+            ..Default::default()
+        };
         let sim = Simulator::new(cfg).unwrap();
         let parent = sim.spawn(LayoutKind::Default).unwrap();
         let base = sim.mmap(parent, MmapRequest::anon(64 * 4096, Prot::READ_WRITE)).unwrap();

@@ -10,6 +10,9 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// A chunk parser: `(text, number of its first line, addrs out, ops out)`.
+pub type Parser = fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), ParseError>;
+
 fn hex(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 16 {
         return None;

@@ -103,7 +103,7 @@ struct PySimulator {
 impl PySimulator {
     #[new]
     #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
         vma_index: Option<&str>,
@@ -279,7 +279,7 @@ impl PyProcess {
     }
 
     #[pyo3(signature = (length, prot = "rw", flags = None, addr = None, *, fixed = false, fixed_noreplace = false, file = None, offset = 0))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn mmap(
         &self,
         length: &Bound<'_, PyAny>,
@@ -529,7 +529,7 @@ fn parse_chunk<'py>(
     py: Python<'py>,
     data: &[u8],
     first_line: u64,
-    parser: fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), vmsim_core::tracefmt::ParseError>,
+    parser: vmsim_core::tracefmt::Parser,
 ) -> PyResult<Parsed<'py>> {
     let (mut addrs, mut ops) = (Vec::with_capacity(data.len() / 12), Vec::with_capacity(data.len() / 12));
     py.detach(|| parser(data, first_line, &mut addrs, &mut ops)).py()?;

@@ -238,7 +238,7 @@ impl SlabAllocator {
         }
         let off = addr - pfn_to_kaddr(slab.pfn);
         let idx = (off / c.size as u64) as usize;
-        if off % c.size as u64 != 0 || idx >= c.objs_per_slab as usize {
+        if !off.is_multiple_of(c.size as u64) || idx >= c.objs_per_slab as usize {
             return Err(bug(format!("invalid free of {addr:#x}: not the start of a {} object", c.name)));
         }
         if slab.used[idx / 64] & (1 << (idx % 64)) == 0 {

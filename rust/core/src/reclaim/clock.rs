@@ -59,7 +59,7 @@ mod tests {
         }
         mem.resident.insert(1, true);
         assert_eq!(pick(&mut clock, &mut mem), Some(2), "1 was referenced: the hand passes it, clearing the bit");
-        assert_eq!(mem.resident[&1], false);
+        assert!(!mem.resident[&1]);
         mem.resident.remove(&2);
         assert_eq!(pick(&mut clock, &mut mem), Some(3));
         assert_eq!(pick(&mut clock, &mut mem), Some(1), "its second chance used up");

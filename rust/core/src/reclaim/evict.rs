@@ -28,8 +28,8 @@ fn with_target<R>(
 
 /// Is a user page resident at `key`; was it accessed (the bit is cleared)?
 fn probe(cur: &mut Mm, k: &mut Kernel, key: PageKey) -> Probe {
-    with_target(cur, k, key_mm(key), |mm, k| mm.probe_page(k, key_va(key)))
-        .unwrap_or(Probe::Unreferenced) // busy elsewhere: resident, leave its bit alone
+    with_target(cur, k, key_mm(key), |mm, k| mm.probe_page(k, key_va(key))).unwrap_or(Probe::Unreferenced)
+    // busy elsewhere: resident, leave its bit alone
 }
 
 /// Evict the page at `key` unless the fault in progress pins it.
