@@ -12,9 +12,8 @@ import time
 
 import numpy as np
 
-from vmsim import PAGE_SIZE
 import vmsim
-
+from vmsim import PAGE_SIZE
 
 
 def best(fn, repeat=5):

@@ -15,9 +15,8 @@ import sys
 
 import numpy as np
 
-from vmsim import PAGE_SIZE
 import vmsim
-
+from vmsim import PAGE_SIZE
 
 
 def vm_rss() -> int:
@@ -55,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     total = vm_rss() - base_rss - (extra - after_create)
     print(f"resident simulated pages: {resident}")
     print(f"simulator memory at creation (frame table, allocator): {(after_create - base_rss) / 2**20:.1f} MiB")
-    print(f"page tables and the rest after the faults:             {(total - (after_create - base_rss)) / 2**20:.1f} MiB")
+    print(
+        f"page tables and the rest after the faults:             {(total - (after_create - base_rss)) / 2**20:.1f} MiB"
+    )
     print(f"bytes per resident page: {total / resident:.1f} (target <= 32)")
     p.exit()
     return 0

@@ -16,11 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from vmsim import PAGE_SIZE
 import vmsim
-from vmsim import Outcome, workloads
+from vmsim import PAGE_SIZE, Outcome, workloads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -61,8 +58,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     n = 200_000 if args.quick else 2_000_000
-    lines = ["# Paging under pressure", "", f"## Throughput: {n:,} uniform random accesses, working set 2x memory", "",
-             "| policy | accesses/s | fault rate |", "|---|---|---|"]
+    lines = [
+        "# Paging under pressure",
+        "",
+        f"## Throughput: {n:,} uniform random accesses, working set 2x memory",
+        "",
+        "| policy | accesses/s | fault rate |",
+        "|---|---|---|",
+    ]
     for pol in vmsim.policies():
         rate, fr = throughput(pol, n)
         lines.append(f"| {pol} | {rate / 1e6:.2f} M | {fr:.1%} |")
@@ -70,8 +73,13 @@ def main(argv=None) -> int:
     limits = [256, 512, 1024, 2048, 4096, 8192]
     count = 100_000 if args.quick else 500_000
     curves = {pol: curve(pol, limits, count) for pol in vmsim.policies()}
-    lines += ["", f"## Faults against memory size: zipf (skew 0.9) over 8192 pages, {count:,} accesses", "",
-              "| policy | " + " | ".join(f"{l} pages" for l in limits) + " |", "|---" * (len(limits) + 1) + "|"]
+    lines += [
+        "",
+        f"## Faults against memory size: zipf (skew 0.9) over 8192 pages, {count:,} accesses",
+        "",
+        "| policy | " + " | ".join(f"{limit} pages" for limit in limits) + " |",
+        "|---" * (len(limits) + 1) + "|",
+    ]
     for pol, faults in curves.items():
         lines.append(f"| {pol} | " + " | ".join(f"{f:,}" for f in faults) + " |")
     (RESULTS / "reclaim.md").write_text("\n".join(lines) + "\n")

@@ -1,6 +1,6 @@
 """pytest-benchmark suite for the anonymous fault path (not part of the test run).
 
-    pytest benches/ --benchmark-only
+pytest benches/ --benchmark-only
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
+from vmsim import PAGE_SIZE
 
 NPAGES = 65_536  # 256 MiB touched per round
 

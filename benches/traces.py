@@ -40,7 +40,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         r = traces.replay(sim, path)
         dt = time.perf_counter() - t0
-        print(f".npy replay: {r.accesses:,} accesses in {dt:.1f} s = {r.accesses / dt / 1e6:.1f} M accesses/s end to end")
+        print(
+            f".npy replay: {r.accesses:,} accesses in {dt:.1f} s = {r.accesses / dt / 1e6:.1f} M accesses/s end to end"
+        )
 
         lk = os.path.join(d, "big.lackey")
         rng = np.random.default_rng(1)
@@ -54,7 +56,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         n = sum(a.size for a, _ in traces.read_lackey(lk))
         dt = time.perf_counter() - t0
-        print(f"lackey parsing: {args.lackey_lines:,} lines ({n:,} accesses) in {dt:.2f} s = {args.lackey_lines / dt / 1e6:.1f} M lines/s")
+        print(
+            f"lackey parsing: {args.lackey_lines:,} lines ({n:,} accesses) in {dt:.2f} s"
+            f" = {args.lackey_lines / dt / 1e6:.1f} M lines/s"
+        )
     return 0
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vmsim import PAGE_SIZE
 import vmsim
+from vmsim import PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +70,12 @@ def write_table(rows: list[dict], e2e: dict, path: Path) -> None:
     indexes = list(dict.fromkeys(r["index"] for r in rows))
     lines = ["# VMA index benchmarks", "", "ns per operation (Rust micro-benchmarks, release build):", ""]
     for op in ops:
-        lines += [f"## {op}", "", "| index | " + " | ".join(f"{n} VMAs" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+        lines += [
+            f"## {op}",
+            "",
+            "| index | " + " | ".join(f"{n} VMAs" for n in sizes) + " |",
+            "|---" * (len(sizes) + 1) + "|",
+        ]
         for ix in indexes:
             lines.append(f"| {ix} | " + " | ".join(f"{by.get((ix, n, op), float('nan')):.1f}" for n in sizes) + " |")
         lines.append("")
@@ -78,7 +83,9 @@ def write_table(rows: list[dict], e2e: dict, path: Path) -> None:
     lines += ["Every page of the mappings touched once, in random order (best of 3).", ""]
     cols = sorted({(t, n) for _, n, t in e2e})
     totals = sorted({t for t, _ in cols})
-    head = " | ".join(f"{n} VMAs, {t} pages" for t, n in cols) + " | " + " | ".join(f"ratio at {t} pages" for t in totals)
+    head = (
+        " | ".join(f"{n} VMAs, {t} pages" for t, n in cols) + " | " + " | ".join(f"ratio at {t} pages" for t in totals)
+    )
     lines += [f"| index | {head} |", "|---" * (len(cols) + len(totals) + 1) + "|"]
     for ix in indexes:
         vals = [f"{e2e[(ix, n, t)] / 1e6:.2f} M" for t, n in cols]

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
-
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ modelled; every rule below names the Linux behaviour it copies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
+
 from vmsim import PAGE_SIZE, TASK_SIZE
 
 USER_HALF_END = 1 << 47
@@ -69,7 +69,7 @@ class Vma:
     def accessible(self) -> bool:
         return self.prot != "---"
 
-    def mergeable(self, nxt: "Vma") -> bool:
+    def mergeable(self, nxt: Vma) -> bool:
         return (
             self.end == nxt.start
             and self.prot == nxt.prot
@@ -82,7 +82,7 @@ class Vma:
 
 @dataclass
 class Pte:
-    frame: Optional[int]  # None: the zero page
+    frame: int | None  # None: the zero page
     writable: bool
 
 
@@ -96,10 +96,10 @@ class Mm:
     start_stack: int = 0
 
     # -- VMA list helpers --
-    def find(self, addr: int) -> Optional[Vma]:
+    def find(self, addr: int) -> Vma | None:
         return next((v for v in self.vmas if v.end > addr), None)
 
-    def last_before(self, addr: int) -> Optional[Vma]:
+    def last_before(self, addr: int) -> Vma | None:
         before = [v for v in self.vmas if v.end <= addr]
         return before[-1] if before else None
 
@@ -167,7 +167,7 @@ class Model:
             mm.start_stack = TASK_SIZE - 0x1000 + 0x7A0
         return pid
 
-    def new_task(self, pid_tgid: Optional[int], mid: int) -> int:
+    def new_task(self, pid_tgid: int | None, mid: int) -> int:
         pid = self.next_pid
         self.next_pid += 1
         tgid = pid if pid_tgid is None else pid_tgid
@@ -251,7 +251,7 @@ class Model:
         v = mm.find(start)
         return v is not None and v.start < end
 
-    def stack_gap_limit(self, mm: Mm, addr: int, length: int) -> Optional[int]:
+    def stack_gap_limit(self, mm: Mm, addr: int, length: int) -> int | None:
         nxt = mm.find(addr)
         if nxt is None or not nxt.growsdown:
             return None
@@ -269,7 +269,11 @@ class Model:
         low = max(MMAP_MIN_ADDR, PAGE_SIZE)
         if hint:
             a = page_down(max(hint, low))
-            if a <= TASK_SIZE - length and not self.overlaps(mm, a, a + length) and self.stack_gap_limit(mm, a, length) is None:
+            if (
+                a <= TASK_SIZE - length
+                and not self.overlaps(mm, a, a + length)
+                and self.stack_gap_limit(mm, a, length) is None
+            ):
                 return a
         high = MMAP_BASE
         while True:
@@ -291,8 +295,17 @@ class Model:
                 return a
             low2 = mm.find(a).end
 
-    def mmap(self, pid: int, addr: int, length: int, prot: str, fixed: bool = False, noreplace: bool = False, growsdown: bool = False,
-             file: tuple = ("", 0)) -> int:
+    def mmap(
+        self,
+        pid: int,
+        addr: int,
+        length: int,
+        prot: str,
+        fixed: bool = False,
+        noreplace: bool = False,
+        growsdown: bool = False,
+        file: tuple = ("", 0),
+    ) -> int:
         mm = self.mm(pid)
         if length == 0:
             raise ModelOSError(EINVAL)
@@ -415,9 +428,8 @@ class Model:
         pte = mm.ptes.get(page)
         v = mm.find(addr)
         present = pte is not None and v is not None and v.start <= addr and v.accessible()
-        if present:
-            if op == "r" or (op == "w" and pte.writable) or (op == "x" and v.x()):
-                return HIT
+        if present and (op == "r" or (op == "w" and pte.writable) or (op == "x" and v.x())):
+            return HIT
         if v is None:
             return MAPERR
         if v.start > addr:
@@ -426,7 +438,11 @@ class Model:
             new_start = page_down(addr)
             prev = mm.last_before(v.start)
             gap = GUARD_GAP if prev is not None and not prev.growsdown and prev.accessible() else 0
-            if new_start < MMAP_MIN_ADDR or (prev is not None and new_start < prev.end + gap) or v.end - new_start > STACK_RLIMIT:
+            if (
+                new_start < MMAP_MIN_ADDR
+                or (prev is not None and new_start < prev.end + gap)
+                or v.end - new_start > STACK_RLIMIT
+            ):
                 return MAPERR
             mm.remove(v)
             v = replace(v, start=new_start)
@@ -450,7 +466,7 @@ class Model:
             mm.remove(v)
             mm.put(replace(v, anon_vma=self.new_anon_vma()))
 
-    def _handle(self, mm: Mm, v: Vma, page: int, pte: Optional[Pte], op: str) -> str:
+    def _handle(self, mm: Mm, v: Vma, page: int, pte: Pte | None, op: str) -> str:
         if pte is None:
             if op != "w":
                 mm.ptes[page] = Pte(None, False)

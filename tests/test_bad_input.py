@@ -7,10 +7,9 @@ import errno
 
 import numpy as np
 import pytest
-from vmsim import PAGE_SIZE
 
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 KERNEL = 0xFFFF_8000_0000_0000
 NONCANON = 0x0000_8000_0000_0000
@@ -40,7 +39,12 @@ CASES = [
     ("mmap negative length", lambda p: p.mmap(-1), ValueError, None),
     ("mmap unaligned fixed", lambda p: p.mmap(PAGE_SIZE, addr=MAPPED + 1, fixed=True), OSError, oserr(errno.EINVAL)),
     ("mmap zero length", lambda p: p.mmap(0), OSError, oserr(errno.EINVAL)),
-    ("fixed_noreplace overlap", lambda p: p.mmap(PAGE_SIZE, addr=MAPPED, fixed_noreplace=True), FileExistsError, oserr(errno.EEXIST)),
+    (
+        "fixed_noreplace overlap",
+        lambda p: p.mmap(PAGE_SIZE, addr=MAPPED, fixed_noreplace=True),
+        FileExistsError,
+        oserr(errno.EEXIST),
+    ),
     ("fixed without addr", lambda p: p.mmap(PAGE_SIZE, fixed=True), ValueError, None),
     ("mmap bad prot", lambda p: p.mmap(PAGE_SIZE, prot="rwz"), ValueError, None),
     ("mmap bad flags", lambda p: p.mmap(PAGE_SIZE, flags="private|sideways"), ValueError, None),
@@ -60,9 +64,24 @@ CASES = [
     ("access op code out of range", lambda p: p.access(MAPPED, 3), ValueError, None),
     ("batch wrong dtype", lambda p: p.access_batch(np.zeros(4, dtype=np.int64), "r"), TypeError, None),
     ("batch float dtype", lambda p: p.access_batch(np.zeros(4), "r"), TypeError, None),
-    ("batch ops wrong dtype", lambda p: p.access_batch(np.zeros(4, dtype=np.uint64), np.zeros(4, dtype=np.int8)), TypeError, None),
-    ("batch length mismatch", lambda p: p.access_batch(np.zeros(4, dtype=np.uint64), np.zeros(3, dtype=np.uint8)), ValueError, None),
-    ("batch op code 7", lambda p: p.access_batch(np.zeros(2, dtype=np.uint64), np.array([0, 7], dtype=np.uint8)), ValueError, None),
+    (
+        "batch ops wrong dtype",
+        lambda p: p.access_batch(np.zeros(4, dtype=np.uint64), np.zeros(4, dtype=np.int8)),
+        TypeError,
+        None,
+    ),
+    (
+        "batch length mismatch",
+        lambda p: p.access_batch(np.zeros(4, dtype=np.uint64), np.zeros(3, dtype=np.uint8)),
+        ValueError,
+        None,
+    ),
+    (
+        "batch op code 7",
+        lambda p: p.access_batch(np.zeros(2, dtype=np.uint64), np.array([0, 7], dtype=np.uint8)),
+        ValueError,
+        None,
+    ),
     ("batch 2-D", lambda p: p.access_batch(np.zeros((2, 2), dtype=np.uint64), "r"), ValueError, None),
     ("batch not an array", lambda p: p.access_batch({"a": 1}, "r"), TypeError, None),
     ("batch negative in list", lambda p: p.access_batch([MAPPED, -5], "r"), TypeError, None),
@@ -116,7 +135,7 @@ def test_exited_process_and_double_exit(world):
     sim, p = world
     t = p.clone_thread()
     p.exit()
-    for call in (p.exit, lambda: p.access(MAPPED), p.maps, p.fork, p.clone_thread, lambda: p.brk(), p.threads):
+    for call in (p.exit, lambda: p.access(MAPPED), p.maps, p.fork, p.clone_thread, p.brk, p.threads):
         with pytest.raises(vmsim.ProcessExitedError):
             call()
     assert t.access(MAPPED, "r") is Outcome.HIT  # the thread keeps the address space

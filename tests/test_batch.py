@@ -6,10 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from vmsim import PAGE_SIZE
 
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 
 def test_batch_matches_single_accesses(sim):
@@ -19,7 +18,10 @@ def test_batch_matches_single_accesses(sim):
         p.mmap(64 * PAGE_SIZE, addr=0x1000_0000, fixed=True)
         p.mmap(16 * PAGE_SIZE, prot="r", addr=0x2000_0000, fixed=True)
     addrs = np.concatenate(
-        [rng.integers(0x1000_0000, 0x1000_0000 + 80 * PAGE_SIZE, 500), rng.integers(0x2000_0000, 0x2000_0000 + 20 * PAGE_SIZE, 200)]
+        [
+            rng.integers(0x1000_0000, 0x1000_0000 + 80 * PAGE_SIZE, 500),
+            rng.integers(0x2000_0000, 0x2000_0000 + 20 * PAGE_SIZE, 200),
+        ]
     ).astype(np.uint64)
     ops = rng.integers(0, 3, addrs.size).astype(np.uint8)
     codes = a_proc.access_batch(addrs, ops)

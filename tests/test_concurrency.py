@@ -7,10 +7,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from vmsim import PAGE_SIZE
 
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 N = 2000
 
@@ -22,7 +21,7 @@ def run_threads(targets):
         def inner():
             try:
                 fn()
-            except BaseException as e:  # noqa: BLE001 - reported below
+            except BaseException as e:
                 errors.append(e)
 
         return inner
@@ -93,7 +92,7 @@ def test_mixed_syscalls_and_accesses_in_parallel():
     p = sim.spawn(layout="default")
 
     def mapper():
-        for i in range(200):
+        for _i in range(200):
             a = p.mmap(4 * PAGE_SIZE)
             p.access(a, "w")
             p.mprotect(a, PAGE_SIZE, "r")

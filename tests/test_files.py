@@ -9,10 +9,8 @@ import errno
 import numpy as np
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
-from vmsim import Outcome
-
+from vmsim import PAGE_SIZE, Outcome
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import all_exited
-from vmsim import PAGE_SIZE
 
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
+
+from conftest import all_exited
 
 
 def test_child_first_write_copies_parent_next_write_reuses(sim, proc):

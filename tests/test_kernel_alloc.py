@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
-from vmsim import KernelBugError
+from vmsim import PAGE_SIZE, KernelBugError
 
 PAGE_OFFSET = 0xFFFF_8880_0000_0000
 VMALLOC_START = 0xFFFF_C900_0000_0000
@@ -81,8 +80,19 @@ def test_kmalloc_size_classes_and_slab_counts():
     sim = vmsim.Simulator(memory="16MiB")
     k = sim.kernel
     names = [s["name"] for s in k.slabinfo() if s["name"].startswith("kmalloc-")]
-    assert names == ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-128", "kmalloc-256",
-                     "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"]
+    assert names == [
+        "kmalloc-8",
+        "kmalloc-16",
+        "kmalloc-32",
+        "kmalloc-64",
+        "kmalloc-128",
+        "kmalloc-256",
+        "kmalloc-512",
+        "kmalloc-1k",
+        "kmalloc-2k",
+        "kmalloc-4k",
+        "kmalloc-8k",
+    ]
     ptrs = [k.kmalloc(60) for _ in range(100)]  # kmalloc-64: 64 objects per one-page slab
     s = slab(sim, "kmalloc-64")
     assert (s["active_objs"], s["num_objs"], s["num_slabs"], s["objperslab"], s["pagesperslab"]) == (100, 128, 2, 64, 1)
@@ -155,7 +165,10 @@ def test_vmalloc_areas_have_guard_pages_and_scattered_frames():
     assert a == VMALLOC_START
     assert b == VMALLOC_START + 3 * PAGE_SIZE
     info = k.vmallocinfo()
-    assert [(s, e, size, n) for s, e, size, n, _, _ in info] == [(a, a + 3 * PAGE_SIZE, 3 * PAGE_SIZE, 2), (b, b + 2 * PAGE_SIZE, 2 * PAGE_SIZE, 1)]
+    assert [(s, e, size, n) for s, e, size, n, _, _ in info] == [
+        (a, a + 3 * PAGE_SIZE, 3 * PAGE_SIZE, 2),
+        (b, b + 2 * PAGE_SIZE, 2 * PAGE_SIZE, 1),
+    ]
     k.vfree(a)
     c = k.vmalloc(2 * PAGE_SIZE)  # fits the hole a left
     assert c == VMALLOC_START
@@ -223,7 +236,11 @@ MISUSE = [
     ("double vfree", lambda k: [k.vfree(v) for v in [k.vmalloc(PAGE_SIZE)] * 2], "no vmalloc area"),
     ("kobject_put past zero", _put_past_zero, "released kobject"),
     ("use of a released kobject", _get_released, "use after release"),
-    ("kmem_cache_free to the wrong cache", lambda k: k.kmem_cache_free(k.kmem_cache_create("a", 64), k.kmalloc(64)), "belongs to kmalloc-64"),
+    (
+        "kmem_cache_free to the wrong cache",
+        lambda k: k.kmem_cache_free(k.kmem_cache_create("a", 64), k.kmalloc(64)),
+        "belongs to kmalloc-64",
+    ),
     ("kfree of a user address", lambda k: k.kfree(0x7000_0000), "not a kernel heap address"),
 ]
 
@@ -265,7 +282,10 @@ def test_leak_check_names_the_call():
     p = k.kmalloc(100)
     v = k.vmalloc(3 * PAGE_SIZE)
     leaks = sim.leak_check()
-    assert [(a["kind"], a["site"]) for a in leaks] == [("kmalloc", "kmalloc(100) (kmalloc-128)"), ("vmalloc", "vmalloc(12288)")]
+    assert [(a["kind"], a["site"]) for a in leaks] == [
+        ("kmalloc", "kmalloc(100) (kmalloc-128)"),
+        ("vmalloc", "vmalloc(12288)"),
+    ]
     k.kfree(p)
     k.vfree(v)
     assert sim.leak_check() == []

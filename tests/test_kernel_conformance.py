@@ -10,7 +10,6 @@ Transparent huge pages are turned off for the measured mappings.
 from __future__ import annotations
 
 import mmap
-import os
 import platform
 import resource
 import shutil
@@ -61,7 +60,7 @@ class Host:
         self.m.close()
 
 
-def counted(op, target: "Host") -> int:
+def counted(op, target: Host) -> int:
     """min_flt caused by op(target), less the harness's own faults.
 
     The code path is warmed first on a fresh, already-faulted mapping (so the
@@ -71,7 +70,7 @@ def counted(op, target: "Host") -> int:
     dummy = Host(N)
     dummy.write(9)
     op(dummy)
-    target.pages.shape  # touch the target's own objects (copy-on-write after a fork)
+    _ = target.pages.shape  # touch the target's own objects (copy-on-write after a fork)
     before = min_flt()
     op(target)
     measured = min_flt() - before
@@ -101,7 +100,7 @@ def test_write_faults_on_fresh_memory():
     h = Host()
     real = counted(WRITE, h)
     h.close()
-    sim, p, addrs = sim_process()
+    _sim, p, addrs = sim_process()
     p.access_batch(addrs, "w")
     assert real == p.counters()["min_flt"] == N
 
@@ -110,7 +109,7 @@ def test_read_then_write():
     h = Host()
     real = counted(READ, h) + counted(WRITE, h)
     h.close()
-    sim, p, addrs = sim_process()
+    _sim, p, addrs = sim_process()
     p.access_batch(addrs, "r")
     p.access_batch(addrs, "w")
     assert real == p.counters()["min_flt"] == 2 * N
@@ -184,7 +183,7 @@ def test_fork_then_write_in_child_and_parent(tmp_path):
     out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
     real = {k: int(v) for k, v in (line.split() for line in out.splitlines())}
 
-    sim, p, addrs = sim_process()
+    _sim, p, addrs = sim_process()
     p.access_batch(addrs, "w")
     c = p.fork()
 
@@ -217,7 +216,7 @@ def test_mprotect_then_access():
     assert libc.mprotect(ctypes.c_void_p(addr), N * PAGE, mmap.PROT_READ | mmap.PROT_WRITE) == 0
     writes = counted(WRITE, h)
     h.close()
-    sim, p, addrs = sim_process()
+    _sim, p, addrs = sim_process()
     p.access_batch(addrs, "w")
     before = p.counters()["min_flt"]
     p.mprotect(int(addrs[0]), N * PAGE, "r")
@@ -239,7 +238,9 @@ def test_munmap_holes():
     assert libc.munmap(ctypes.c_void_p(addr + N // 4 * PAGE), N // 2 * PAGE) == 0
     quarter = N // 4
     lo = np.frombuffer((ctypes.c_char * (quarter * PAGE)).from_address(addr), dtype=np.uint8)[::PAGE]
-    hi = np.frombuffer((ctypes.c_char * (quarter * PAGE)).from_address(addr + 3 * quarter * PAGE), dtype=np.uint8)[::PAGE]
+    hi = np.frombuffer((ctypes.c_char * (quarter * PAGE)).from_address(addr + 3 * quarter * PAGE), dtype=np.uint8)[
+        ::PAGE
+    ]
 
     class Halves:
         def __init__(self, a, b):
@@ -261,7 +262,7 @@ def test_munmap_holes():
     del lo, hi, h.pages
     libc.munmap(ctypes.c_void_p(addr), quarter * PAGE)
     libc.munmap(ctypes.c_void_p(addr + 3 * quarter * PAGE), quarter * PAGE)
-    sim, p, addrs = sim_process()
+    _sim, p, addrs = sim_process()
     p.munmap(int(addrs[0]) + quarter * PAGE, 2 * quarter * PAGE)
     codes = p.access_batch(addrs, "w")
     assert real == p.counters()["min_flt"] == 2 * quarter

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from vmsim import PAGE_SIZE
-
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 
 def test_read_fault_maps_zero_page_then_write_copies(sim, proc):

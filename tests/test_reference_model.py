@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import os
 
-import refmodel as M
-from refmodel import PAGE_SIZE
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import vmsim
 
-settings.register_profile("ci", max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck))
-settings.register_profile("long", max_examples=2000, stateful_step_count=120, deadline=None, suppress_health_check=list(HealthCheck))
+import refmodel as M
+from refmodel import PAGE_SIZE
+
+settings.register_profile(
+    "ci", max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile(
+    "long", max_examples=2000, stateful_step_count=120, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REGION = 0x1000_0000
@@ -72,8 +77,13 @@ class Differential(RuleBasedStateMachine):
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
-    @rule(i=st.integers(0, 9), page=st.integers(0, 63), npages=st.integers(1, 12), prot=st.sampled_from(PROTS),
-          how=st.sampled_from(["fixed", "noreplace", "hint", "anywhere"]))
+    @rule(
+        i=st.integers(0, 9),
+        page=st.integers(0, 63),
+        npages=st.integers(1, 12),
+        prot=st.sampled_from(PROTS),
+        how=st.sampled_from(["fixed", "noreplace", "hint", "anywhere"]),
+    )
     def mmap(self, i, page, npages, prot, how):
         pid, p = self.pick(i)
         addr = REGION + page * PAGE_SIZE
@@ -81,7 +91,14 @@ class Differential(RuleBasedStateMachine):
         real_addr = None if how == "anywhere" else addr
         self.both(
             lambda: p.mmap(npages * PAGE_SIZE, prot=prot_arg(prot), addr=real_addr, **kw),
-            lambda: self.model.mmap(pid, 0 if how == "anywhere" else addr, npages * PAGE_SIZE, prot, fixed=how == "fixed", noreplace=how == "noreplace"),
+            lambda: self.model.mmap(
+                pid,
+                0 if how == "anywhere" else addr,
+                npages * PAGE_SIZE,
+                prot,
+                fixed=how == "fixed",
+                noreplace=how == "noreplace",
+            ),
         )
         self.compare(pid)
 
@@ -92,15 +109,20 @@ class Differential(RuleBasedStateMachine):
         pid, p = self.pick(i)
         gap = [0, PAGE_SIZE, 255 * PAGE_SIZE, 256 * PAGE_SIZE, 257 * PAGE_SIZE, 2 << 20][k]
         addr = M.TASK_SIZE - 40 * PAGE_SIZE - gap - PAGE_SIZE
-        self.both(lambda: p.mmap(PAGE_SIZE, prot=prot_arg(prot), addr=addr, fixed=True),
-                  lambda: self.model.mmap(pid, addr, PAGE_SIZE, prot, fixed=True))
+        self.both(
+            lambda: p.mmap(PAGE_SIZE, prot=prot_arg(prot), addr=addr, fixed=True),
+            lambda: self.model.mmap(pid, addr, PAGE_SIZE, prot, fixed=True),
+        )
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
     @rule(i=st.integers(0, 9), page=st.integers(0, 70), npages=st.integers(1, 20))
     def munmap(self, i, page, npages):
         pid, p = self.pick(i)
-        self.both(lambda: p.munmap(REGION + page * PAGE_SIZE, npages * PAGE_SIZE), lambda: self.model.munmap(pid, REGION + page * PAGE_SIZE, npages * PAGE_SIZE))
+        self.both(
+            lambda: p.munmap(REGION + page * PAGE_SIZE, npages * PAGE_SIZE),
+            lambda: self.model.munmap(pid, REGION + page * PAGE_SIZE, npages * PAGE_SIZE),
+        )
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
@@ -108,7 +130,10 @@ class Differential(RuleBasedStateMachine):
     def mprotect(self, i, page, npages, prot):
         pid, p = self.pick(i)
         a = REGION + page * PAGE_SIZE
-        self.both(lambda: p.mprotect(a, npages * PAGE_SIZE, prot_arg(prot)), lambda: self.model.mprotect(pid, a, npages * PAGE_SIZE, prot))
+        self.both(
+            lambda: p.mprotect(a, npages * PAGE_SIZE, prot_arg(prot)),
+            lambda: self.model.mprotect(pid, a, npages * PAGE_SIZE, prot),
+        )
         self.compare(pid)
 
     @precondition(lambda self: self.procs)
@@ -149,8 +174,12 @@ class Differential(RuleBasedStateMachine):
         del self.procs[pid]
 
     @precondition(lambda self: self.procs)
-    @rule(i=st.integers(0, 9), where=st.sampled_from(["region", "stack", "heap", "wild"]), k=st.integers(0, 80),
-          op=st.sampled_from(["r", "w", "x"]))
+    @rule(
+        i=st.integers(0, 9),
+        where=st.sampled_from(["region", "stack", "heap", "wild"]),
+        k=st.integers(0, 80),
+        op=st.sampled_from(["r", "w", "x"]),
+    )
     def access(self, i, where, k, op):
         pid, p = self.pick(i)
         mm = self.model.mm(pid)
@@ -158,12 +187,24 @@ class Differential(RuleBasedStateMachine):
             addr = REGION + k * PAGE_SIZE + 24
         elif where == "stack":
             # distances below the stack top that exercise growth and the rlimit
-            dist = [PAGE_SIZE, 33 * PAGE_SIZE, 40 * PAGE_SIZE, 1 << 20, 4 << 20, (8 << 20) - PAGE_SIZE, 8 << 20, (8 << 20) + 8, 9 << 20]
+            dist = [
+                PAGE_SIZE,
+                33 * PAGE_SIZE,
+                40 * PAGE_SIZE,
+                1 << 20,
+                4 << 20,
+                (8 << 20) - PAGE_SIZE,
+                8 << 20,
+                (8 << 20) + 8,
+                9 << 20,
+            ]
             addr = M.TASK_SIZE - dist[k % len(dist)] + 16
         elif where == "heap":
             addr = mm.start_brk + (k - 4) * PAGE_SIZE
         else:
-            addr = [0, M.TASK_SIZE, 0xFFFF_8000_0000_0000, 0xDEAD_BEEF_0000_0000, M.MMAP_BASE - PAGE_SIZE, 1 << 46][k % 6]
+            addr = [0, M.TASK_SIZE, 0xFFFF_8000_0000_0000, 0xDEAD_BEEF_0000_0000, M.MMAP_BASE - PAGE_SIZE, 1 << 46][
+                k % 6
+            ]
         addr = max(addr, 0)
         assert p.access(addr, op).name == self.model.access(pid, addr, op)
         self.compare(pid)

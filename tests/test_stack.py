@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from vmsim import PAGE_SIZE
-
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 MIB = 1 << 20
 
@@ -16,7 +14,7 @@ def stack_vma(p):
 
 def test_default_layout_has_a_growsdown_stack_at_the_top(sim):
     p = sim.spawn(layout="default")
-    lo, hi, prot, flags = stack_vma(p)
+    _lo, hi, prot, flags = stack_vma(p)
     assert hi == 0x7FFF_FFFF_F000
     assert prot == "rw-" and "growsdown" in flags
     assert "[stack]" in p.maps().splitlines()[-1]
@@ -51,7 +49,7 @@ def test_rlimit_is_configurable():
 
 def test_growth_into_the_guard_gap_is_refused(sim):
     p = sim.spawn(layout="default")
-    lo, hi, _, _ = stack_vma(p)
+    _lo, hi, _, _ = stack_vma(p)
     below = hi - 4 * MIB
     p.mmap(PAGE_SIZE, prot="r", addr=below, fixed=True)
     neighbour_end = below + PAGE_SIZE

@@ -10,9 +10,8 @@ from collections import OrderedDict, deque
 import numpy as np
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 SILBERSCHATZ = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
 BELADY = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5]
@@ -75,7 +74,8 @@ def ref_opt(refs, frames):
             continue
         faults += 1
         if len(mem) == frames:
-            def next_use(q):
+
+            def next_use(q, i=i):
                 rest = refs[i + 1 :]
                 return rest.index(q) if q in rest else len(refs)
 
@@ -95,9 +95,11 @@ def simulate(policy, refs, frames):
 
 @pytest.mark.parametrize("refs", [SILBERSCHATZ, BELADY, [1, 2, 3, 1, 4, 5, 2, 1, 6, 7, 3, 2, 1, 2, 3, 6]])
 @pytest.mark.parametrize("frames", [3, 4])
-@pytest.mark.parametrize("policy, model", [("fifo", ref_fifo), ("lru", ref_lru), ("clock", ref_clock), ("opt", ref_opt)])
+@pytest.mark.parametrize(
+    "policy, model", [("fifo", ref_fifo), ("lru", ref_lru), ("clock", ref_clock), ("opt", ref_opt)]
+)
 def test_fault_counts_match_the_reference(policy, model, refs, frames):
-    sim, p, codes = simulate(policy, refs, frames)
+    _sim, p, codes = simulate(policy, refs, frames)
     faults = int((codes != Outcome.HIT).sum())
     assert faults == model(refs, frames)
     assert p.counters()["min_flt"] + p.counters()["maj_flt"] == faults
@@ -114,7 +116,9 @@ def test_belady_anomaly_under_fifo():
     three = int((simulate("fifo", BELADY, 3)[2] != Outcome.HIT).sum())
     four = int((simulate("fifo", BELADY, 4)[2] != Outcome.HIT).sum())
     assert (three, four) == (9, 10)  # more frames, more faults
-    assert int((simulate("lru", BELADY, 4)[2] != Outcome.HIT).sum()) <= int((simulate("lru", BELADY, 3)[2] != Outcome.HIT).sum())
+    assert int((simulate("lru", BELADY, 4)[2] != Outcome.HIT).sum()) <= int(
+        (simulate("lru", BELADY, 3)[2] != Outcome.HIT).sum()
+    )
 
 
 def test_swap_in_is_a_major_fault_and_counters_add_up():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 
 import pytest
-from vmsim import PAGE_SIZE
 
 import vmsim
-from vmsim import Outcome
+from vmsim import PAGE_SIZE, Outcome
 
 MMAP_BASE = 0x7FFF_F7FF_F000
 

@@ -14,7 +14,7 @@ def test_outcome_members_are_the_core_table_in_code_order():
     codes = [code for _, code, *_ in _core.OUTCOMES]
     assert codes == list(range(len(codes)))
     assert [(o.name, o.value) for o in Outcome] == [(name, code) for name, code, *_ in _core.OUTCOMES]
-    for name, code, is_signal, is_fault, text in _core.OUTCOMES:
+    for _name, code, is_signal, is_fault, text in _core.OUTCOMES:
         o = Outcome(code)
         assert (o.is_signal, o.is_fault, o.description) == (is_signal, is_fault, text)
         assert text and not (is_signal and is_fault)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vmsim import PAGE_SIZE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vmsim
+from vmsim import PAGE_SIZE
 
 INDEXES = vmsim.vma_indexes()
 BASE = 0x1000_0000
 
 op = st.one_of(
-    st.tuples(st.just("mmap"), st.integers(0, 255), st.integers(1, 16), st.sampled_from(["r", "rw", "rx", "none"]), st.booleans()),
+    st.tuples(
+        st.just("mmap"),
+        st.integers(0, 255),
+        st.integers(1, 16),
+        st.sampled_from(["r", "rw", "rx", "none"]),
+        st.booleans(),
+    ),
     st.tuples(st.just("munmap"), st.integers(0, 255), st.integers(1, 32)),
     st.tuples(st.just("mprotect"), st.integers(0, 255), st.integers(1, 32), st.sampled_from(["r", "rw", "none"])),
     st.tuples(st.just("access"), st.integers(0, 300), st.sampled_from(["r", "w", "x"])),

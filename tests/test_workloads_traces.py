@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vmsim import PAGE_SIZE
 import vmsim
-from vmsim import cli, traces, workloads
+from vmsim import PAGE_SIZE, cli, traces, workloads
 from vmsim.sweep import sweep
 from vmsim.workloads import Workload
 
@@ -96,7 +95,9 @@ def test_lackey_sample_made_by_valgrind(tmp_path):
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_lackey_from_a_live_valgrind_run(tmp_path):
     out = tmp_path / "true.lackey"
-    subprocess.run(["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={out}", "/bin/true"], check=True, timeout=120)
+    subprocess.run(
+        ["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={out}", "/bin/true"], check=True, timeout=120
+    )
     a, o = chunks(traces.read_lackey(out))
     assert a.size > 10_000 and set(np.unique(o)) == {0, 1, 2}
     r = traces.replay(vmsim.Simulator(memory="64MiB"), out)
@@ -175,7 +176,7 @@ def test_record_and_replay_own_format(tmp_path):
     original = sim.counters()["faults"]
     replayed = vmsim.Simulator(memory="64MiB")
     r = traces.replay(replayed, path)
-    assert {k: v for k, v in r.outcomes.items()} == original
+    assert dict(r.outcomes.items()) == original
     assert r.min_flt == 32 + 1 + 1  # parent 32 fills; child: one copy by itself, one by its thread
     assert replayed.counters()["processes"] == 0
     # Malformed files are refused with the reason.
@@ -191,7 +192,10 @@ def test_record_and_replay_own_format(tmp_path):
 
 
 def test_cli_run_workload_json(capsys):
-    assert cli.main(["run", "zipf:pages=512,count=20000,seed=2", "--memory", "64MiB", "--vma-index", "rbtree", "--json"]) == 0
+    assert (
+        cli.main(["run", "zipf:pages=512,count=20000,seed=2", "--memory", "64MiB", "--vma-index", "rbtree", "--json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["accesses"] == 20000 and out["vma_index"] == "rbtree" and out["memory"] == 64 << 20
     assert sum(out["outcomes"].values()) == 20000
@@ -264,9 +268,9 @@ def test_sweep_on_a_local_process_pool():
 
 def test_sweep_on_a_dask_local_cluster():
     distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            records = sweep(CONFIGS, WORKLOADS, executor=client)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        records = sweep(CONFIGS, WORKLOADS, executor=client)
     assert len(records) == 4
     local = sweep(CONFIGS[:1], WORKLOADS[:1])
     assert records[0]["outcomes"] == local[0]["outcomes"]
@@ -275,8 +279,21 @@ def test_sweep_on_a_dask_local_cluster():
 def test_cli_run_under_pressure_every_policy(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "mix.png"
-    args = ["run", "zipf:pages=2048,count=30000,skew=0.9,seed=1", "--memory", "64MiB", "--swap", "16MiB",
-            "--resident-limit", "256", "--policy", "all", "--json", "--plot", str(plot)]
+    args = [
+        "run",
+        "zipf:pages=2048,count=30000,skew=0.9,seed=1",
+        "--memory",
+        "64MiB",
+        "--swap",
+        "16MiB",
+        "--resident-limit",
+        "256",
+        "--policy",
+        "all",
+        "--json",
+        "--plot",
+        str(plot),
+    ]
     assert cli.main(args) == 0
     runs = json.loads(capsys.readouterr().out)
     assert [r["policy"] for r in runs] == vmsim.policies()

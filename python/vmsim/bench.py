@@ -4,18 +4,22 @@ workloads in the simulator and on the host kernel, faults per second and ratio."
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable
 
 import numpy as np
 
-from vmsim._core import PAGE_SIZE
 from vmsim import kernel_faults
-from vmsim._core import Simulator
+from vmsim._core import PAGE_SIZE, Simulator
 from vmsim.outcome import Outcome
 
-WORKLOADS = [("write", "write faults (fresh anon)"), ("read", "read faults (zero page)"), ("cow", "COW writes after fork")]
+WORKLOADS = [
+    ("write", "write faults (fresh anon)"),
+    ("read", "read faults (zero page)"),
+    ("cow", "COW writes after fork"),
+]
 
 
 def sim_run(npages: int, kind: str) -> tuple:
@@ -43,18 +47,30 @@ def _best(fn: Callable[[], tuple], repeat: int) -> tuple:
     return max((fn() for _ in range(repeat)), key=lambda r: r[0] / r[1])
 
 
-def headline(pages: int = 262_144, repeat: int = 5) -> List[dict]:
-    kernel = {"write": kernel_faults.write_faults, "read": kernel_faults.read_faults, "cow": kernel_faults.cow_faults_after_fork}
+def headline(pages: int = 262_144, repeat: int = 5) -> list[dict]:
+    kernel = {
+        "write": kernel_faults.write_faults,
+        "read": kernel_faults.read_faults,
+        "cow": kernel_faults.cow_faults_after_fork,
+    }
     rows = []
     for kind, label in WORKLOADS:
-        s_faults, s_dt = _best(lambda: sim_run(pages, kind), repeat)
+        s_faults, s_dt = _best(functools.partial(sim_run, pages, kind), repeat)
         k = max((kernel[kind](pages) for _ in range(repeat)), key=lambda r: r.rate)
-        rows.append({"workload": label, "pages": pages, "vmsim_faults_per_s": s_faults / s_dt,
-                     "kernel_faults_per_s": k.rate, "kernel_faults": k.faults, "ratio": (s_faults / s_dt) / k.rate})
+        rows.append(
+            {
+                "workload": label,
+                "pages": pages,
+                "vmsim_faults_per_s": s_faults / s_dt,
+                "kernel_faults_per_s": k.rate,
+                "kernel_faults": k.faults,
+                "ratio": (s_faults / s_dt) / k.rate,
+            }
+        )
     return rows
 
 
-def print_table(rows: List[dict], out=sys.stdout) -> None:
+def print_table(rows: list[dict], out=sys.stdout) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -62,11 +78,16 @@ def print_table(rows: List[dict], out=sys.stdout) -> None:
     for col in ("workload", "vmsim", "kernel", "ratio"):
         table.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
-        table.add_row(r["workload"], f"{r['vmsim_faults_per_s'] / 1e6:.2f} M", f"{r['kernel_faults_per_s'] / 1e6:.2f} M", f"{r['ratio']:.1f}x")
+        table.add_row(
+            r["workload"],
+            f"{r['vmsim_faults_per_s'] / 1e6:.2f} M",
+            f"{r['kernel_faults_per_s'] / 1e6:.2f} M",
+            f"{r['ratio']:.1f}x",
+        )
     Console(file=out).print(table)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pages", type=int, default=262_144, help="pages touched per run (default 262144 = 1 GiB)")
     ap.add_argument("--repeat", type=int, default=5)

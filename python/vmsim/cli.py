@@ -5,24 +5,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
-from vmsim._core import PAGE_SIZE, TASK_SIZE
 import vmsim
-
+from vmsim._core import PAGE_SIZE, TASK_SIZE
+from vmsim.workloads import RunResult
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmsim", description="A virtual-memory and page-fault simulator faithful to Linux.")
+    parser = argparse.ArgumentParser(
+        prog="vmsim", description="A virtual-memory and page-fault simulator faithful to Linux."
+    )
     parser.add_argument("--version", action="version", version=f"vmsim {vmsim.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="where does an uninitialised pointer land? the kernel's steps, address by address")
+    demo = sub.add_parser(
+        "demo", help="where does an uninitialised pointer land? the kernel's steps, address by address"
+    )
     demo.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the outcomes")
     demo.add_argument("--exit", action="store_true", help="show instead how an exiting process gives its memory back")
 
-    ex = sub.add_parser("explain", help="the kernel's decision for one address of a real (or the default) process layout")
+    ex = sub.add_parser(
+        "explain", help="the kernel's decision for one address of a real (or the default) process layout"
+    )
     ex.add_argument("addr", help="the address (hex with 0x, or decimal)")
     ex.add_argument("--op", choices=["r", "w", "x"], default="r")
     src = ex.add_mutually_exclusive_group()
@@ -30,15 +36,23 @@ def _build_parser() -> argparse.ArgumentParser:
     src.add_argument("--pid", type=int, help="read /proc/PID/maps of a live process")
 
     run = sub.add_parser("run", help="run a workload (e.g. zipf:pages=4096,count=1000000) or replay a trace file")
-    run.add_argument("target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)")
+    run.add_argument(
+        "target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)"
+    )
     run.add_argument("--memory", default="256MiB")
     run.add_argument("--vma-index", default=None, choices=vmsim.vma_indexes())
     run.add_argument("--swap", default=None, help="swap space (e.g. 1GiB); turns reclaim on")
-    run.add_argument("--policy", default=None, choices=vmsim.policies() + ["all"],
-                     help="replacement policy; 'all' runs once per policy and compares them")
+    run.add_argument(
+        "--policy",
+        default=None,
+        choices=[*vmsim.policies(), "all"],
+        help="replacement policy; 'all' runs once per policy and compares them",
+    )
     run.add_argument("--resident-limit", type=int, default=None, help="at most this many resident user pages")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument("--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)")
+    run.add_argument(
+        "--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)"
+    )
 
     bench = sub.add_parser("bench", help="the headline benchmarks: simulated vs the real kernel")
     bench.add_argument("--quick", action="store_true", help="smaller runs")
@@ -48,7 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
 # ----- explain ------------------------------------------------------------------
 
 
-def parse_maps(text: str) -> List[Tuple[int, int, str, str]]:
+def parse_maps(text: str) -> list[tuple[int, int, str, str]]:
     """(start, end, perms, name) of each line of a /proc/PID/maps text."""
     out = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -66,7 +80,7 @@ def parse_maps(text: str) -> List[Tuple[int, int, str, str]]:
     return out
 
 
-def _layout_from_maps(sim, maps) -> Tuple[object, List[str]]:
+def _layout_from_maps(sim: vmsim.Simulator, maps: list[tuple[int, int, str, str]]) -> tuple[vmsim.Process, list[str]]:
     p = sim.spawn()
     notes = []
     for lo, hi, perms, name in maps:
@@ -86,7 +100,7 @@ def _layout_from_maps(sim, maps) -> Tuple[object, List[str]]:
 def cmd_explain(args) -> int:
     addr = int(args.addr, 0)
     sim = vmsim.Simulator(memory="256MiB")
-    notes: List[str] = []
+    notes: list[str] = []
     maps = None
     if args.maps or args.pid is not None:
         path = args.maps if args.maps else Path(f"/proc/{args.pid}/maps")
@@ -96,14 +110,16 @@ def cmd_explain(args) -> int:
     else:
         p = sim.spawn(layout="default")
         where = "the default process layout"
-    print(f"{addr:#x}, {dict(r='read', w='write', x='instruction fetch')[args.op]}, in {where}")
+    print(f"{addr:#x}, { {'r': 'read', 'w': 'write', 'x': 'instruction fetch'}[args.op] }, in {where}")
     if maps:
         inside = [m for m in maps if m[0] <= addr < m[1]]
         above = [m for m in maps if m[0] > addr]
         if inside:
             print(f"  maps: inside {inside[0][0]:x}-{inside[0][1]:x} {inside[0][2]} {inside[0][3]}")
         elif above:
-            print(f"  maps: in no mapping; the next one up is {above[0][0]:x}-{above[0][1]:x} {above[0][2]} {above[0][3]}")
+            print(
+                f"  maps: in no mapping; the next one up is {above[0][0]:x}-{above[0][1]:x} {above[0][2]} {above[0][3]}"
+            )
     outcome, steps = p.access_traced(addr, args.op)
     for i, s in enumerate(steps, 1):
         print(f"  {i}. {s}")
@@ -122,7 +138,7 @@ def _is_workload(target: str) -> bool:
     return target.split(":", 1)[0] in PLANS and not Path(target).exists()
 
 
-def _run_once(args, policy: Optional[str], progress) -> Tuple[object, object]:
+def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult]:
     from vmsim import traces
     from vmsim.workloads import Workload
 
@@ -152,8 +168,15 @@ def cmd_run(args) -> int:
     policies = vmsim.policies() if args.policy == "all" else [args.policy]
     show_progress = sys.stderr.isatty() and not args.json
     runs = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} accesses"), TimeElapsedColumn(),
-                  console=Console(file=sys.stderr), disable=not show_progress, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} accesses"),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
         for pol in policies:
             task = bar.add_task(f"{args.target} [{pol or 'no reclaim'}]", total=None)
             sim, result = _run_once(args, pol, lambda n, task=task: bar.advance(task, n))
@@ -162,9 +185,17 @@ def cmd_run(args) -> int:
     for pol, sim, result in runs:
         s = result.as_dict()
         c = sim.counters()
-        s.update({"memory": sim.memory, "vma_index": sim.vma_index, "policy": pol,
-                  "swap_ins": c["swap_ins"], "swap_outs": c["swap_outs"], "evictions": c["evictions"],
-                  "writebacks": c["writebacks"]})
+        s.update(
+            {
+                "memory": sim.memory,
+                "vma_index": sim.vma_index,
+                "policy": pol,
+                "swap_ins": c["swap_ins"],
+                "swap_outs": c["swap_outs"],
+                "evictions": c["evictions"],
+                "writebacks": c["writebacks"],
+            }
+        )
         summaries.append(s)
     if args.json:
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
@@ -181,7 +212,9 @@ def cmd_run(args) -> int:
         if any(s["swap_outs"] or s["evictions"] for s in summaries):
             rows.append(("swap-outs / swap-ins", [f"{s['swap_outs']:,} / {s['swap_ins']:,}" for s in summaries]))
             rows.append(("evictions / writebacks", [f"{s['evictions']:,} / {s['writebacks']:,}" for s in summaries]))
-        rows.append(("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE_SIZE / 2**20:.1f} MiB)" for _, _, r in runs]))
+        rows.append(
+            ("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE_SIZE / 2**20:.1f} MiB)" for _, _, r in runs])
+        )
         rows.append(("throughput", [f"{r.throughput / 1e6:.2f} M accesses/s" for _, _, r in runs]))
         for name, values in rows:
             table.add_row(name, *values)
@@ -244,7 +277,7 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:

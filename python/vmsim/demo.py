@@ -80,7 +80,9 @@ def run(out: TextIO = sys.stdout, color: bool | None = None) -> int:
         print("    " + line, file=out)
 
     cases = _cases(p, thread, heap)
-    cases.insert(6, Case("p is within 1 MiB (the stack guard gap) of the mapping below the stack", below + 4096 + 512 * KIB, "w"))
+    cases.insert(
+        6, Case("p is within 1 MiB (the stack guard gap) of the mapping below the stack", below + 4096 + 512 * KIB, "w")
+    )
     for n, case in enumerate(cases, 1):
         verb = {"r": "reads *p", "w": "writes *p = 42", "x": "jumps to p"}[case.op]
         print(f"\n[{n}] {case.title}", file=out)
@@ -92,12 +94,18 @@ def run(out: TextIO = sys.stdout, color: bool | None = None) -> int:
         print("    => " + paint(f"{outcome.name}: {_MEANING.get(outcome, '')}", "32" if good else "31"), file=out)
 
     c = p.counters()
-    print(f"\nThe process took {c['min_flt']} minor faults; RSS {c['rss_anon']} anonymous pages; "
-          f"{c['pt_pages']} page-table pages below the PGD.", file=out)
+    print(
+        f"\nThe process took {c['min_flt']} minor faults; RSS {c['rss_anon']} anonymous pages; "
+        f"{c['pt_pages']} page-table pages below the PGD.",
+        file=out,
+    )
     thread.exit()
     p.exit()
     counters = sim.counters()
     sim.check()
-    print(f"Both threads exited: the last Arc of the address space dropped, and "
-          f"{counters['frames_free']} of {counters['frames_total']} frames are free again.", file=out)
+    print(
+        f"Both threads exited: the last Arc of the address space dropped, and "
+        f"{counters['frames_free']} of {counters['frames_total']} frames are free again.",
+        file=out,
+    )
     return 0

@@ -13,9 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
-from vmsim._core import PAGE_SIZE
-from vmsim._core import Simulator
-
+from vmsim._core import PAGE_SIZE, Simulator
 
 # What the same step is in DragonOS's ownership-based teardown.
 DRAGONOS = {
@@ -35,11 +33,11 @@ DRAGONOS = {
 }
 
 
-def _print_route(title: str, events: list, out: TextIO) -> None:
+def _print_route(title: str, events: list[tuple[str, str]] | None, out: TextIO) -> None:
     print(f"\n{title}", file=out)
     print(f"  {'Linux':<58} | DragonOS", file=out)
     print(f"  {'-' * 58}-+-{'-' * 46}", file=out)
-    for name, detail in events:
+    for name, detail in events or []:
         left = f"{name}: {detail}"
         if len(left) > 58:
             left = left[:55] + "..."
@@ -58,13 +56,19 @@ def run(out: TextIO = sys.stdout) -> int:
     lazy = k.mmgrab(p)  # a CPU still runs on this mm lazily (lazy TLB): one more mm_count
 
     print("vmsim demo --exit: the release route of a process with two threads and a forked child", file=out)
-    print(f"process {p.pid} (threads {p.pid}, {t.pid}) mapped 64 pages; its child {child.pid} copied 8 of them.", file=out)
+    print(
+        f"process {p.pid} (threads {p.pid}, {t.pid}) mapped 64 pages; its child {child.pid} copied 8 of them.", file=out
+    )
     slab = {s["name"]: s["active_objs"] for s in k.slabinfo()}
     print(f"slab: {slab['mm_struct']} mm_struct, {slab['vm_area_struct']} vm_area_struct objects live", file=out)
 
     _print_route(f"1. thread {t.pid} exits: other users remain, nothing is freed", t.exit(trace=True), out)
     _print_route(f"2. the child {child.pid} exits: the last user of its own address space", child.exit(trace=True), out)
-    _print_route(f"3. the parent {p.pid} exits: pages and tables go, the lazy-TLB reference keeps the mm_struct", p.exit(trace=True), out)
+    _print_route(
+        f"3. the parent {p.pid} exits: pages and tables go, the lazy-TLB reference keeps the mm_struct",
+        p.exit(trace=True),
+        out,
+    )
     sim.trace_release(True)
     _print_route("4. the CPU switches away and drops its lazy reference (mmdrop)", k.mmdrop(lazy), out)
     sim.trace_release(False)
@@ -72,5 +76,8 @@ def run(out: TextIO = sys.stdout) -> int:
     c = sim.counters()
     sim.check()
     leaks = sim.leak_check()
-    print(f"\nAll gone: {c['frames_free']} of {c['frames_total']} frames free, {len(leaks)} kernel allocations live.", file=out)
+    print(
+        f"\nAll gone: {c['frames_free']} of {c['frames_total']} frames free, {len(leaks)} kernel allocations live.",
+        file=out,
+    )
     return 0 if not leaks and c["frames_free"] == c["frames_total"] else 1

@@ -7,12 +7,13 @@ parameters and seeds, never as arrays: each worker generates its own.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Iterable, List, Mapping, Optional, Union
+from typing import Any
 
 from vmsim.workloads import Workload
 
-Config = Mapping[str, object]
+Config = Mapping[str, Any]
 
 
 def run_one(config: Config, workload: Workload) -> dict:
@@ -42,7 +43,9 @@ class SweepResult(list):
         return pd.DataFrame(rows)
 
 
-def sweep(configs: Iterable[Config], workloads: Iterable[Union[Workload, str]], executor: Optional[Executor] = None) -> SweepResult:
+def sweep(
+    configs: Iterable[Config], workloads: Iterable[Workload | str], executor: Executor | None = None
+) -> SweepResult:
     """Run every workload under every configuration. Records come back in the
     order of the cross product (configs outer, workloads inner)."""
     wl = [w if isinstance(w, Workload) else Workload.parse(w) for w in workloads]

@@ -35,12 +35,13 @@ Non-fixed mmaps replay at the address they got when recorded (as fixed).
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import os
-import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Union
 
 import numpy as np
 
@@ -48,7 +49,7 @@ from vmsim import _core
 from vmsim._core import TASK_SIZE
 from vmsim.workloads import RunResult
 
-Chunk = Tuple[np.ndarray, np.ndarray]
+Chunk = tuple[np.ndarray, np.ndarray]
 PathLike = Union[str, os.PathLike]
 
 CHUNK_BYTES = 16 << 20
@@ -117,7 +118,9 @@ def read_numpy(path: PathLike, chunk: int = 1 << 22) -> Iterator[Chunk]:
         elif arr.ndim == 1 and arr.dtype.kind in "ui":
             addrs, ops = arr, None  # addresses only: reads
         else:
-            raise TraceError(f"{path}: expected fields addr/op, an (N, 2) array or a 1-D address array, got {arr.dtype} {arr.shape}")
+            raise TraceError(
+                f"{path}: expected fields addr/op, an (N, 2) array or a 1-D address array, got {arr.dtype} {arr.shape}"
+            )
     if addrs.dtype.kind not in "ui":
         raise TraceError(f"{path}: addresses must be integers, got {addrs.dtype}")
     for i in range(0, len(addrs), chunk):
@@ -130,8 +133,15 @@ def read_numpy(path: PathLike, chunk: int = 1 << 22) -> Iterator[Chunk]:
 
 
 CHAMPSIM = np.dtype(
-    [("ip", "<u8"), ("is_branch", "u1"), ("taken", "u1"), ("dst_regs", "u1", 2), ("src_regs", "u1", 4),
-     ("dst_mem", "<u8", 2), ("src_mem", "<u8", 4)]
+    [
+        ("ip", "<u8"),
+        ("is_branch", "u1"),
+        ("taken", "u1"),
+        ("dst_regs", "u1", 2),
+        ("src_regs", "u1", 4),
+        ("dst_mem", "<u8", 2),
+        ("src_mem", "<u8", 4),
+    ]
 )
 
 
@@ -151,7 +161,11 @@ def read_champsim(path: PathLike, records: int = 1 << 18) -> Iterator[Chunk]:
             rec = np.frombuffer(data, dtype=CHAMPSIM)
             n += rec.size
             cols = [rec["ip"][:, None], rec["src_mem"], rec["dst_mem"]]
-            kinds = [np.full((rec.size, 1), 2, np.uint8), np.zeros((rec.size, 4), np.uint8), np.ones((rec.size, 2), np.uint8)]
+            kinds = [
+                np.full((rec.size, 1), 2, np.uint8),
+                np.zeros((rec.size, 4), np.uint8),
+                np.ones((rec.size, 2), np.uint8),
+            ]
             addrs = np.concatenate(cols, axis=1).ravel()
             ops = np.concatenate(kinds, axis=1).ravel()
             keep = addrs != 0
@@ -187,9 +201,9 @@ class TraceWriter:
     """Appends records to a .vmst file (buffered)."""
 
     def __init__(self, path: PathLike):
-        self._f = open(path, "wb")
+        self._f = open(path, "wb")  # noqa: SIM115 - closed by close() / __exit__
         self._f.write(MAGIC)
-        self._buf = []
+        self._buf: list[tuple[int, int, int, int, int, int]] = []
 
     def add(self, kind: int, pid: int, flags: int = 0, a: int = 0, b: int = 0) -> None:
         self._buf.append((kind, flags, 0, pid, a, b))
@@ -218,7 +232,7 @@ class TraceWriter:
 class _RecordingProcess:
     """Stands in for a Process and writes every call to the trace."""
 
-    def __init__(self, rec: "Recorder", proc):
+    def __init__(self, rec: Recorder, proc):
         self._rec, self._p = rec, proc
 
     def __getattr__(self, name):
@@ -227,7 +241,9 @@ class _RecordingProcess:
     def mmap(self, length, prot="rw", flags="private|anonymous", addr=None, **kw):
         a = self._p.mmap(length, prot, flags, addr, **kw)
         bits = _prot_bits(prot) | (8 if "shared" in flags else 0) | 16
-        self._rec.w.add(MMAP, self._p.pid, bits, a, int(length) if not isinstance(length, str) else _core.parse_size(length))
+        self._rec.w.add(
+            MMAP, self._p.pid, bits, a, int(length) if not isinstance(length, str) else _core.parse_size(length)
+        )
         return a
 
     def munmap(self, addr, length):
@@ -245,9 +261,10 @@ class _RecordingProcess:
         return r
 
     def access(self, addr, op="r"):
-        o = OP_CODES.get(op, op) if isinstance(op, str) else int(op)
-        self._rec.w.add(ACCESS, self._p.pid, o, addr)
-        return self._p.access(addr, op)
+        outcome = self._p.access(addr, op)  # checks op first
+        code = OP_CODES[op.strip().lower()[:1]] if isinstance(op, str) else int(op)
+        self._rec.w.add(ACCESS, self._p.pid, code, addr)
+        return outcome
 
     def access_batch(self, addrs, ops="r"):
         addrs = np.asarray(addrs, dtype=np.uint64)
@@ -321,7 +338,9 @@ def read_vmst(path: PathLike, records: int = 1 << 20) -> Iterator[np.ndarray]:
 # ----- replay -------------------------------------------------------------------
 
 
-def replay(sim, path: PathLike, progress: Optional[Callable[[int], None]] = None, layout: Optional[str] = "default") -> RunResult:
+def replay(
+    sim, path: PathLike, progress: Callable[[int], None] | None = None, layout: str | None = "default"
+) -> RunResult:
     """Replay a trace file on `sim`. Plain access traces run in one process
     (default layout, with the trace's address ranges mapped first); .vmst
     traces recreate their processes and events. Every process made has
@@ -356,10 +375,9 @@ def _map_pages_for(p, addrs: np.ndarray, mapped: set) -> None:
             continue
         mapped.add(region)
         start = max(region << 21, 1 << 16)  # nothing maps below mmap_min_addr
-        try:
+        # Partly mapped already (default layout): accesses there use what is mapped.
+        with contextlib.suppress(FileExistsError):
             p.mmap((region + 1 << 21) - start, prot="rwx", addr=start, fixed_noreplace=True)
-        except FileExistsError:
-            pass  # partly mapped (default layout): accesses there use what is mapped
 
 
 def _note_faults(flt: dict, p) -> None:
@@ -388,11 +406,19 @@ def _replay_vmst(sim, path: PathLike, progress) -> RunResult:
                     progress(j - i)
                 i = j
                 continue
-            k, flags, pid, a, b = int(kinds[i]), int(rec["flags"][i]), int(rec["pid"][i]), int(rec["a"][i]), int(rec["b"][i])
+            k, flags, pid, a, b = (
+                int(kinds[i]),
+                int(rec["flags"][i]),
+                int(rec["pid"][i]),
+                int(rec["a"][i]),
+                int(rec["b"][i]),
+            )
             if k == SPAWN:
                 procs[pid] = sim.spawn(layout="default" if flags & 1 else None)
             elif k == MMAP:
-                procs[pid].mmap(b, _prot_str(flags & 7), "shared|anonymous" if flags & 8 else "private|anonymous", a, fixed=True)
+                procs[pid].mmap(
+                    b, _prot_str(flags & 7), "shared|anonymous" if flags & 8 else "private|anonymous", a, fixed=True
+                )
             elif k == MUNMAP:
                 procs[pid].munmap(a, b)
             elif k == MPROTECT:

@@ -17,18 +17,18 @@ form the command line takes.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable
 
 import numpy as np
 
-from vmsim._core import PAGE_SIZE
-from vmsim._core import Process, Simulator
+from vmsim._core import PAGE_SIZE, Process, Simulator
 from vmsim.outcome import Outcome
 
 READ, WRITE, EXEC = 0, 1, 2
 
-Arrays = Tuple[np.ndarray, np.ndarray]
+Arrays = tuple[np.ndarray, np.ndarray]
 
 
 def _ops(rng: np.random.Generator, n: int, write_ratio: float) -> np.ndarray:
@@ -120,7 +120,7 @@ class RunResult:
         }
 
 
-Chunk = Tuple[Process, np.ndarray, np.ndarray]
+Chunk = tuple[Process, np.ndarray, np.ndarray]
 Plan = Callable[[Simulator, np.random.Generator, dict], Iterator[Chunk]]
 
 BATCH = 1 << 20  # accesses per batch: bounded memory, a progress tick per batch
@@ -131,7 +131,7 @@ def _batched(p: Process, addrs: np.ndarray, ops: np.ndarray) -> Iterator[Chunk]:
         yield p, addrs[i : i + BATCH], ops[i : i + BATCH]
 
 
-def _region(sim: Simulator, prm: dict) -> Tuple[Process, int, int]:
+def _region(sim: Simulator, prm: dict) -> tuple[Process, int, int]:
     p = sim.spawn(layout="default")
     pages = int(prm.get("pages", 4096))
     return p, p.mmap(pages * PAGE_SIZE), pages
@@ -144,18 +144,34 @@ def _plan_sequential(sim, rng, prm):
 
 def _plan_strided(sim, rng, prm):
     p, base, pages = _region(sim, prm)
-    yield from _batched(p, *strided(base, pages, int(prm.get("stride", 16)), int(prm.get("count", 100_000)), int(prm.get("op", READ))))
+    yield from _batched(
+        p, *strided(base, pages, int(prm.get("stride", 16)), int(prm.get("count", 100_000)), int(prm.get("op", READ)))
+    )
 
 
 def _plan_uniform(sim, rng, prm):
     p, base, pages = _region(sim, prm)
-    yield from _batched(p, *uniform(base, pages, int(prm.get("count", 100_000)), float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))))
+    yield from _batched(
+        p,
+        *uniform(
+            base, pages, int(prm.get("count", 100_000)), float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))
+        ),
+    )
 
 
 def _plan_zipf(sim, rng, prm):
     p, base, pages = _region(sim, prm)
-    yield from _batched(p, *zipf(base, pages, int(prm.get("count", 100_000)), float(prm.get("skew", 1.1)),
-                                 float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))))
+    yield from _batched(
+        p,
+        *zipf(
+            base,
+            pages,
+            int(prm.get("count", 100_000)),
+            float(prm.get("skew", 1.1)),
+            float(prm.get("write_ratio", 0.3)),
+            int(rng.integers(1 << 31)),
+        ),
+    )
 
 
 def _plan_stack(sim, rng, prm):
@@ -179,8 +195,8 @@ def _plan_heap(sim, rng, prm):
     top = p.brk()
     heap_end = top
     live_big = []
-    for size in sizes:
-        size = int(size)
+    for drawn in sizes:
+        size = int(drawn)
         if size >= 128 * 1024:  # mmap threshold
             a = p.mmap(size)
             live_big.append((a, size))
@@ -237,7 +253,7 @@ class Workload:
     """A named workload with its parameters and seed: cheap to ship to a worker."""
 
     kind: str
-    params: Tuple[Tuple[str, object], ...] = ()
+    params: tuple[tuple[str, object], ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -245,12 +261,12 @@ class Workload:
             raise ValueError(f"unknown workload {self.kind!r}; choose one of {', '.join(PLANS)}")
 
     @classmethod
-    def make(cls, kind: str, seed: int = 0, **params) -> "Workload":
+    def make(cls, kind: str, seed: int = 0, **params) -> Workload:
         return cls(kind, tuple(sorted(params.items())), seed)
 
     @classmethod
-    def parse(cls, spec: str) -> "Workload":
-        """"zipf:pages=4096,count=100000,skew=1.1,seed=3" -> Workload."""
+    def parse(cls, spec: str) -> Workload:
+        """ "zipf:pages=4096,count=100000,skew=1.1,seed=3" -> Workload."""
         kind, _, rest = spec.partition(":")
         params: dict = {}
         seed = 0
@@ -267,7 +283,7 @@ class Workload:
                 except ValueError:
                     raise ValueError(f"bad value {value!r} for {key!r} in {spec!r}") from None
             if key == "seed":
-                seed = int(num)  # type: ignore[arg-type]
+                seed = int(num)
             else:
                 params[key] = num
         return cls.make(kind, seed, **params)
@@ -277,7 +293,7 @@ class Workload:
         args = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.kind}:{args},seed={self.seed}" if args else f"{self.kind}:seed={self.seed}"
 
-    def run(self, sim: Simulator, progress: Optional[Callable[[int], None]] = None) -> RunResult:
+    def run(self, sim: Simulator, progress: Callable[[int], None] | None = None) -> RunResult:
         """Play the workload on `sim`; every process it made has exited when it returns."""
         rng = np.random.default_rng(self.seed)
         result = RunResult(self.name)
