@@ -127,6 +127,32 @@ pub struct ProcessCounters {
     pub threads: u64,
 }
 
+impl ProcessCounters {
+    /// (name, value) of every counter, as `p.counters()` shows them.
+    pub fn named(&self) -> [(&'static str, u64); 13] {
+        [
+            ("min_flt", self.min_flt),
+            ("maj_flt", self.maj_flt),
+            ("rss_anon", self.rss_anon),
+            ("rss_file", self.rss_file),
+            ("rss_shmem", self.rss_shmem),
+            ("swap", self.swap),
+            ("swap_ins", self.swap_ins),
+            ("swap_outs", self.swap_outs),
+            ("cache_hits", self.cache_hits),
+            ("cache_misses", self.cache_misses),
+            ("pt_pages", self.pt_pages),
+            ("vma_count", self.vma_count),
+            ("threads", self.threads),
+        ]
+    }
+}
+
+/// The stack `clone_thread` maps when none is asked for (glibc's default, RLIMIT_STACK).
+pub const DEFAULT_THREAD_STACK: u64 = 8 << 20;
+/// The name `create_file` gives a file when none is asked for.
+pub const DEFAULT_FILE_NAME: &str = "/tmp/vmsim-file";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimCounters {
     pub frames_total: u64,
@@ -151,6 +177,36 @@ pub struct SimCounters {
     pub evictions: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub outcomes: [u64; Outcome::COUNT],
+}
+
+impl SimCounters {
+    /// (name, value) of every counter but the per-outcome ones, as `sim.counters()` shows them.
+    pub fn named(&self) -> [(&'static str, u64); 17] {
+        [
+            ("frames_total", self.frames_total),
+            ("frames_free", self.frames_free),
+            ("frames_used", self.frames_used),
+            ("pt_pages", self.pt_pages),
+            ("slab_pages", self.slab_pages),
+            ("kernel_pages", self.kernel_pages),
+            ("processes", self.processes),
+            ("tasks", self.tasks),
+            ("cache_hits", self.cache_hits),
+            ("cache_misses", self.cache_misses),
+            ("writebacks", self.writebacks),
+            ("swap_total", self.swap_total),
+            ("swap_used", self.swap_used),
+            ("swap_ins", self.swap_ins),
+            ("swap_outs", self.swap_outs),
+            ("reclaim_scans", self.reclaim_scans),
+            ("evictions", self.evictions),
+        ]
+    }
+
+    /// (outcome name, accesses) for every outcome.
+    pub fn outcomes_named(&self) -> [(&'static str, u64); Outcome::COUNT] {
+        Outcome::ALL.map(|o| (o.name(), self.outcomes[o as usize]))
+    }
 }
 
 pub struct Simulator {

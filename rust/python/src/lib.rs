@@ -149,7 +149,7 @@ impl PySimulator {
     #[pyo3(signature = (size, name = None))]
     fn create_file(&self, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
         let size = size_arg(size, "size")?;
-        let name = name.unwrap_or_else(|| "/tmp/vmsim-file".to_string());
+        let name = name.unwrap_or_else(|| vmsim_core::sim::DEFAULT_FILE_NAME.to_string());
         let id = self.sim.create_file(&name, size);
         Ok(PyFile { sim: self.sim.clone(), id, name })
     }
@@ -165,29 +165,8 @@ impl PySimulator {
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.sim.counters();
-        let d = counters_dict(
-            py,
-            &[
-                ("frames_total", c.frames_total),
-                ("frames_free", c.frames_free),
-                ("frames_used", c.frames_used),
-                ("pt_pages", c.pt_pages),
-                ("slab_pages", c.slab_pages),
-                ("kernel_pages", c.kernel_pages),
-                ("processes", c.processes),
-                ("tasks", c.tasks),
-                ("cache_hits", c.cache_hits),
-                ("cache_misses", c.cache_misses),
-                ("writebacks", c.writebacks),
-                ("swap_total", c.swap_total),
-                ("swap_used", c.swap_used),
-                ("swap_ins", c.swap_ins),
-                ("swap_outs", c.swap_outs),
-                ("reclaim_scans", c.reclaim_scans),
-                ("evictions", c.evictions),
-            ],
-        )?;
-        let faults = counters_dict(py, &Outcome::ALL.map(|o| (o.name(), c.outcomes[o as usize])))?;
+        let d = counters_dict(py, &c.named())?;
+        let faults = counters_dict(py, &c.outcomes_named())?;
         d.set_item("faults", faults)?;
         Ok(d)
     }
@@ -391,7 +370,8 @@ impl PyProcess {
     /// pthread-style stack with a guard page; 0 maps none.
     #[pyo3(signature = (stack_size = None))]
     fn clone_thread(&self, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
-        let size = stack_size.map(|s| size_arg(s, "stack_size")).transpose()?.unwrap_or(8 << 20);
+        let size =
+            stack_size.map(|s| size_arg(s, "stack_size")).transpose()?.unwrap_or(vmsim_core::sim::DEFAULT_THREAD_STACK);
         let (tid, stack) = self.sim.clone_thread(self.pid, size).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid: tid, stack })
     }
@@ -441,24 +421,7 @@ impl PyProcess {
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.sim.process_counters(self.pid).py()?;
-        counters_dict(
-            py,
-            &[
-                ("min_flt", c.min_flt),
-                ("maj_flt", c.maj_flt),
-                ("rss_anon", c.rss_anon),
-                ("rss_file", c.rss_file),
-                ("rss_shmem", c.rss_shmem),
-                ("swap", c.swap),
-                ("swap_ins", c.swap_ins),
-                ("swap_outs", c.swap_outs),
-                ("cache_hits", c.cache_hits),
-                ("cache_misses", c.cache_misses),
-                ("pt_pages", c.pt_pages),
-                ("vma_count", c.vma_count),
-                ("threads", c.threads),
-            ],
-        )
+        counters_dict(py, &c.named())
     }
 
     fn __repr__(&self) -> String {
