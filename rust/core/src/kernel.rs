@@ -117,7 +117,7 @@ impl Kernel {
 
     /// Turn reclaim on: `swap_pages` of swap, `policy` choosing victims, at
     /// most `resident_limit` resident user pages.
-    pub fn enable_reclaim(&mut self, swap_pages: u64, policy: PolicyKind, resident_limit: Option<u64>) {
+    pub(crate) fn enable_reclaim(&mut self, swap_pages: u64, policy: PolicyKind, resident_limit: Option<u64>) {
         self.swap = SwapSpace::new(swap_pages);
         self.reclaim = Some(Reclaim::new(policy, resident_limit, self.phys.frames_total()));
     }
@@ -161,7 +161,7 @@ impl Kernel {
     pub fn fault_around_bytes(&self) -> u64 {
         self.fault_around_bytes
     }
-    pub fn set_fault_around_bytes(&mut self, bytes: u64) {
+    pub(crate) fn set_fault_around_bytes(&mut self, bytes: u64) {
         self.fault_around_bytes = bytes;
     }
     pub(crate) fn executable(&self) -> Option<ObjectId> {
@@ -181,7 +181,7 @@ impl Kernel {
 
     /// A user page became resident at `va` of address space `mm`.
     #[inline]
-    pub fn note_mapped(&mut self, mm: u32, va: u64) {
+    pub(crate) fn note_mapped(&mut self, mm: u32, va: u64) {
         if let Some(r) = &mut self.reclaim {
             r.policy.mapped(crate::reclaim::key(mm, va));
         }
@@ -251,16 +251,16 @@ impl Kernel {
 
     // ----- address spaces ----------------------------------------------------
 
-    pub fn new_mm_id(&mut self) -> u32 {
+    pub(crate) fn new_mm_id(&mut self) -> u32 {
         self.last_mm_id += 1;
         self.last_mm_id
     }
 
-    pub fn register_mm(&mut self, id: u32, mm: Weak<Mutex<dyn ReclaimTarget>>) {
+    pub(crate) fn register_mm(&mut self, id: u32, mm: Weak<Mutex<dyn ReclaimTarget>>) {
         self.mms.insert(id, mm);
     }
 
-    pub fn unregister_mm(&mut self, id: u32) {
+    pub(crate) fn unregister_mm(&mut self, id: u32) {
         self.mms.remove(&id);
     }
 
@@ -270,7 +270,7 @@ impl Kernel {
     }
 
     /// A fresh anon_vma identity (never 0).
-    pub fn new_anon_vma(&mut self) -> u32 {
+    pub(crate) fn new_anon_vma(&mut self) -> u32 {
         self.last_anon_vma = self.last_anon_vma.wrapping_add(1).max(1);
         self.last_anon_vma
     }
@@ -441,7 +441,7 @@ impl Kernel {
 
     // ----- the release trace ---------------------------------------------
 
-    pub fn set_tracing(&mut self, on: bool) {
+    pub(crate) fn set_tracing(&mut self, on: bool) {
         if on {
             self.trace.get_or_insert_with(Vec::new);
         } else {
@@ -449,19 +449,19 @@ impl Kernel {
         }
     }
 
-    pub fn tracing(&self) -> bool {
+    pub(crate) fn tracing(&self) -> bool {
         self.trace.is_some()
     }
 
     /// Record an event if tracing; the detail is only built then.
-    pub fn event(&mut self, name: &'static str, detail: impl FnOnce() -> String) {
+    pub(crate) fn event(&mut self, name: &'static str, detail: impl FnOnce() -> String) {
         if let Some(t) = &mut self.trace {
             t.push(ReleaseEvent { name, detail: detail() });
         }
     }
 
     /// Take the events recorded so far.
-    pub fn take_events(&mut self) -> Vec<ReleaseEvent> {
+    pub(crate) fn take_events(&mut self) -> Vec<ReleaseEvent> {
         self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
@@ -484,13 +484,13 @@ impl Kernel {
     }
 
     /// mmgrab: one more mm_count reference on the mm_struct at `mm`.
-    pub fn mmgrab(&mut self, mm: u64) {
+    pub(crate) fn mmgrab(&mut self, mm: u64) {
         self.mm_structs.get_mut(&mm).expect("a live mm_struct").count += 1;
     }
 
     /// mmdrop: one reference less; the last runs __mmdrop (the top-level
     /// table with free_pages, then the mm_struct back to its cache).
-    pub fn mmdrop(&mut self, mm: u64) -> Result<()> {
+    pub(crate) fn mmdrop(&mut self, mm: u64) -> Result<()> {
         let r = self.mm_structs.get_mut(&mm).ok_or_else(|| bug(format!("mmdrop of {mm:#x}: not a live mm_struct")))?;
         r.count -= 1;
         let (left, pgd) = (r.count, r.pgd);

@@ -45,18 +45,15 @@ impl Policy for Clock {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{pick, replay, Memory, TEXTBOOK};
-    use super::super::{Policy, PolicyKind};
+    use super::super::testkit::{map_unreferenced, pick, replay, Memory, TEXTBOOK};
+    use super::super::PolicyKind;
     use super::Clock;
 
     #[test]
     fn a_referenced_page_gets_a_second_chance() {
         let mut clock = Clock::default();
         let mut mem = Memory::new(3);
-        for page in [1, 2, 3] {
-            mem.resident.insert(page, false);
-            clock.mapped(page);
-        }
+        map_unreferenced(&mut clock, &mut mem, &[1, 2, 3]);
         mem.resident.insert(1, true);
         assert_eq!(pick(&mut clock, &mut mem), Some(2), "1 was referenced: the hand passes it, clearing the bit");
         assert!(!mem.resident[&1]);

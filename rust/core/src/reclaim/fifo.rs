@@ -33,8 +33,8 @@ impl Policy for Fifo {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{pick, replay, Memory, TEXTBOOK};
-    use super::super::{Policy, PolicyKind};
+    use super::super::testkit::{map_unreferenced, pick, replay, Memory, TEXTBOOK};
+    use super::super::PolicyKind;
     use super::Fifo;
 
     #[test]
@@ -51,10 +51,7 @@ mod tests {
         assert_eq!(evicted, [1, 2], "page 1's hits do not save it");
         let mut fifo = Fifo::default();
         let mut mem = Memory::new(4);
-        for page in [1, 2, 1] {
-            mem.resident.insert(page, false);
-            fifo.mapped(page); // page 1 mapped again: its first entry is stale
-        }
+        map_unreferenced(&mut fifo, &mut mem, &[1, 2, 1]); // page 1 mapped again: its first entry is stale
         assert_eq!(pick(&mut fifo, &mut mem), Some(2));
         mem.resident.clear();
         assert_eq!(pick(&mut fifo, &mut mem), None, "nothing resident, nothing to pick");

@@ -62,18 +62,14 @@ impl Policy for Lru2q {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{pick, Memory};
-    use super::super::Policy;
+    use super::super::testkit::{map_unreferenced, pick, Memory};
     use super::Lru2q;
 
     #[test]
     fn a_second_access_promotes_and_the_active_list_is_aged() {
         let mut q = Lru2q::default();
         let mut mem = Memory::new(3);
-        for page in [1, 2, 3] {
-            mem.resident.insert(page, false);
-            q.mapped(page);
-        }
+        map_unreferenced(&mut q, &mut mem, &[1, 2, 3]);
         mem.resident.insert(1, true);
         assert_eq!(pick(&mut q, &mut mem), Some(2), "1 was referenced on the inactive list: promoted");
         assert_eq!((q.active.len(), q.inactive.len()), (1, 1));

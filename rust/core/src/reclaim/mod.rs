@@ -222,6 +222,14 @@ pub(crate) mod testkit {
         (misses, evicted)
     }
 
+    /// Map `pages` in order, their accessed bits clear.
+    pub fn map_unreferenced(policy: &mut dyn Policy, mem: &mut Memory, pages: &[PageKey]) {
+        for &page in pages {
+            mem.resident.insert(page, false);
+            policy.mapped(page);
+        }
+    }
+
     pub fn pick(policy: &mut dyn Policy, mem: &mut Memory) -> Option<PageKey> {
         policy.pick(&mut |k| mem.probe(k))
     }
