@@ -56,6 +56,7 @@ class Vma:
     anon_vma: int = 0
     file: str = ""  # the executable, for the default layout's text and data
     pgoff: int = 0  # file page at `start`
+    account: bool = False  # VM_ACCOUNT: private writable memory charged to Committed_AS
 
     def r(self) -> bool:
         return self.prot[0] == "r"
@@ -73,7 +74,7 @@ class Vma:
         return (
             self.end == nxt.start
             and self.prot == nxt.prot
-            and (self.growsdown, self.dontcopy) == (nxt.growsdown, nxt.dontcopy)
+            and (self.growsdown, self.dontcopy, self.account) == (nxt.growsdown, nxt.dontcopy, nxt.account)
             and (self.anon_vma == 0 or nxt.anon_vma == 0 or self.anon_vma == nxt.anon_vma)
             and self.file == nxt.file
             and (not self.file or self.pgoff + (self.end - self.start) // PAGE_SIZE == nxt.pgoff)
@@ -125,10 +126,13 @@ def table_span(key) -> tuple:
 
 
 class Model:
-    def __init__(self) -> None:
+    def __init__(self, ram_pages: int) -> None:
+        self.ram_pages = ram_pages  # overcommit mode 0 refuses one request larger than RAM (no swap here)
         self.mms: dict = {}
         self.tasks: dict = {}  # pid -> (tgid, mm id)
         self.min_flt: dict = {}  # tgid -> count
+        self.cmin_flt: dict = {}  # tgid -> faults of reaped children
+        self.parent: dict = {}  # tgid -> the tgid that forked it
         self.frames: dict = {}  # frame -> [refcount, exclusive]
         self.next_pid = 1
         self.next_mm = 1
@@ -173,7 +177,13 @@ class Model:
         tgid = pid if pid_tgid is None else pid_tgid
         self.tasks[pid] = (tgid, mid)
         self.min_flt.setdefault(tgid, 0)
+        self.cmin_flt.setdefault(tgid, 0)
         return pid
+
+    def commit(self, pages: int) -> None:
+        """Overcommit mode 0: one request larger than RAM + swap fails."""
+        if pages > self.ram_pages:
+            raise ModelOSError(ENOMEM)
 
     def mm(self, pid: int) -> Mm:
         return self.mms[self.tasks[pid][1]]
@@ -183,7 +193,12 @@ class Model:
         return self.new_task(tgid, mid)
 
     def exit(self, pid: int) -> None:
-        _, mid = self.tasks.pop(pid)
+        tgid, mid = self.tasks.pop(pid)
+        parent = self.parent.get(tgid)
+        alive = {t for t, _ in self.tasks.values()}
+        if tgid not in alive and parent in alive:
+            # Reaped: its faults and its children's go to the parent's cmin_flt.
+            self.cmin_flt[parent] += self.min_flt[tgid] + self.cmin_flt[tgid]
         if all(m != mid for _, m in self.tasks.values()):
             mm = self.mms.pop(mid)
             for pte in mm.ptes.values():
@@ -323,12 +338,15 @@ class Model:
                 raise ModelOSError(EEXIST)
         else:
             addr = self.unmapped_area(mm, addr, length)
+        account = "w" in prot
+        if account:
+            self.commit(length // PAGE_SIZE)
         end = addr + length
         if fixed or noreplace:
             self.split_at(mm, addr)
             self.split_at(mm, end)
             self.unmap_region(mm, addr, end)
-        mm.put(Vma(addr, end, prot, growsdown=growsdown, file=file[0], pgoff=file[1]))
+        mm.put(Vma(addr, end, prot, growsdown=growsdown, file=file[0], pgoff=file[1], account=account))
         self.merge_around(mm, addr, end)
         return addr
 
@@ -363,7 +381,13 @@ class Model:
             if holds_end:
                 self.split_at(mm, end)
             v = mm.find(cur)
-            nv = replace(v, prot=prot)
+            if "w" in prot and not v.account:
+                try:
+                    self.commit((v.end - v.start) // PAGE_SIZE)
+                except ModelOSError:
+                    error = ENOMEM
+                    break
+            nv = replace(v, prot=prot, account=v.account or "w" in prot)
             mm.remove(v)
             mm.put(nv)
             for a, pte in mm.ptes.items():
@@ -390,7 +414,9 @@ class Model:
                 gap = GUARD_GAP if nxt.growsdown else 0
                 if max(nxt.start - gap, 0) < new_top + PAGE_SIZE:
                     return mm.brk
-            mm.put(Vma(old_top, new_top, "rw-"))
+            if (new_top - old_top) // PAGE_SIZE > self.ram_pages:
+                return mm.brk
+            mm.put(Vma(old_top, new_top, "rw-", account=True))
             self.merge_around(mm, old_top, new_top)
         mm.brk = new
         return new
@@ -415,7 +441,9 @@ class Model:
         mid = self.next_mm
         self.next_mm += 1
         self.mms[mid] = child
-        return self.new_task(None, mid)
+        cpid = self.new_task(None, mid)
+        self.parent[cpid] = self.tasks[pid][0]
+        return cpid
 
     # -- the fault path --
     def access(self, pid: int, addr: int, op: str) -> str:
@@ -510,6 +538,8 @@ class Model:
         return {
             "min_flt": self.min_flt[tgid],
             "maj_flt": 0,
+            "cmin_flt": self.cmin_flt[tgid],
+            "cmaj_flt": 0,
             "rss_anon": sum(1 for p in mm.ptes.values() if p.frame is not None),
             "rss_file": 0,
             "rss_shmem": 0,

@@ -118,7 +118,7 @@ def test_munmap_of_unmapped_range_is_allowed(world):
 
 
 def test_exhausting_memory_then_recovering():
-    sim = vmsim.Simulator(memory="256KiB")
+    sim = vmsim.Simulator(memory="256KiB", overcommit=1)  # promise more than there is
     p = sim.spawn()
     a = p.mmap(1 << 20)
     codes = p.access_batch(np.arange(a, a + (1 << 20), PAGE_SIZE, dtype=np.uint64), "w")

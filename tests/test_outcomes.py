@@ -76,7 +76,7 @@ def test_exec_from_non_exec_page_counts_a_read_fault_then_nx(sim, proc):
 
 
 def test_out_of_memory_outcome_then_recovery():
-    sim = vmsim.Simulator(memory="64KiB")  # 15 usable frames
+    sim = vmsim.Simulator(memory="64KiB", overcommit=1)  # 15 usable frames, more promised
     p = sim.spawn()
     a = p.mmap(64 * PAGE_SIZE)
     outcomes = [p.access(a + i * PAGE_SIZE, "w") for i in range(64)]

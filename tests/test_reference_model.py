@@ -40,7 +40,7 @@ class Differential(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.sim = vmsim.Simulator(memory="64MiB", vma_index=os.environ.get("VMSIM_INDEX", "maple"))
-        self.model = M.Model()
+        self.model = M.Model(ram_pages=self.sim.counters()["frames_total"])
         self.procs: dict = {}  # model pid -> vmsim Process
 
     # -- helpers --

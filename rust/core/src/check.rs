@@ -22,6 +22,23 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
             .map_err(|e| format!("address space #{i}: {e}"))?;
         tables += mm.pt.table_frames().len() as u64;
     }
+    // Committed_AS is what the accounted VMAs and shmem objects hold.
+    let charged: u64 =
+        mms.iter().flat_map(|mm| mm.vmas.all()).map(|v| v.committed_pages()).sum::<u64>() + k.shmem_committed();
+    if charged != k.committed() {
+        return Err(format!("Committed_AS is {} pages but mappings hold {charged}", k.committed()));
+    }
+    // Reclaim forgets a page when it goes: it never tracks more pages than are mapped.
+    if let Some(r) = k.reclaim() {
+        let mapped: u64 = mms.iter().map(|mm| mm.rss()).sum();
+        if r.policy.tracked() as u64 > mapped {
+            return Err(format!(
+                "the {} policy tracks {} pages but only {mapped} are mapped",
+                r.kind.name(),
+                r.policy.tracked()
+            ));
+        }
+    }
     for (id, live_mappers, pages) in k.cache().live() {
         let seen = mappers.remove(&id).unwrap_or(0);
         if seen != live_mappers {

@@ -12,7 +12,7 @@ use crate::mm::Mm;
 use crate::pagecache::ObjectId;
 use crate::pagetable::{Pte, PteFlags};
 use crate::phys::{flags, FrameUse, Pfn};
-use crate::vma::{Backing, Vma};
+use crate::vma::{Backing, VmFlags, Vma};
 
 /// Declares `Outcome` from one table: variant, public code and name. The
 /// codes are what `access_batch` returns and the names what Python's
@@ -312,7 +312,7 @@ fn do_user_addr_fault<T: Trace>(
             return Fault::uncounted(Outcome::SegvMaperr);
         }
         t.step(|| format!("find_vma: the next VMA {} grows down: try to expand the stack", describe(&vma)));
-        match expand_stack(mm, vma, addr) {
+        match expand_stack(mm, k, vma, addr) {
             Ok(grown) => {
                 t.step(|| format!("stack grown down to {:#x} ({} KiB)", grown.start, grown.len() / 1024));
                 vma = grown;
@@ -352,7 +352,7 @@ fn do_user_addr_fault<T: Trace>(
 }
 
 /// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`.
-fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> Result<Vma, String> {
+fn expand_stack(mm: &mut Mm, k: &mut Kernel, vma: Vma, addr: u64) -> Result<Vma, String> {
     // The order of expand_downwards: mmap_min_addr, the guard gap, then the
     // rlimit (acct_stack_growth).
     let new_start = page_down(addr);
@@ -369,6 +369,11 @@ fn expand_stack(mm: &mut Mm, vma: Vma, addr: u64) -> Result<Vma, String> {
     let size = vma.end - new_start;
     if size > mm.cfg.stack_rlimit {
         return Err(format!("{} KiB would exceed RLIMIT_STACK ({} KiB)", size / 1024, mm.cfg.stack_rlimit / 1024));
+    }
+    // acct_stack_growth's last test: the new pages must be committable.
+    if vma.flags.has(VmFlags::ACCOUNT) {
+        k.vm_enough_memory(mm.total_vm(), (vma.start - new_start) / PAGE_SIZE)
+            .map_err(|_| "not enough memory to commit the growth (overcommit)".to_string())?;
     }
     let mut grown = vma;
     grown.start = new_start;
@@ -726,7 +731,8 @@ mod tests {
     use crate::vma::Prot;
 
     fn setup() -> (Mm, Kernel) {
-        let mut k = Kernel::new(1024).unwrap();
+        // 16 MiB: room to commit the 8 MiB stack the growth tests reach.
+        let mut k = Kernel::new(4096).unwrap();
         let mm = Mm::new(&mut k, MmConfig::default()).unwrap();
         (mm, k)
     }
@@ -779,6 +785,8 @@ mod tests {
     #[test]
     fn out_of_memory_is_an_outcome_and_recoverable() {
         let mut k = Kernel::new(16).unwrap();
+        // Overcommit mode 1: the mapping is promised, the frames run out on touch.
+        k.set_overcommit(crate::kernel::Overcommit::new(1, 50).unwrap());
         let mut mm = Mm::new(&mut k, MmConfig::default()).unwrap();
         let a = map(&mut mm, &mut k, 64 * PAGE_SIZE, "rw", "private|anonymous");
         let outcomes: Vec<_> = (0..64).map(|i| go(&mut mm, &mut k, a + i * PAGE_SIZE, Access::Write).outcome).collect();

@@ -30,6 +30,11 @@ impl Mm {
             if vma.flags.has(VmFlags::DONTCOPY) {
                 continue;
             }
+            // dup_mmap charges the child's copy of private writable memory.
+            if let Err(e) = k.vm_enough_memory(self.total_vm(), vma.committed_pages()) {
+                child.teardown(k);
+                return Err(e);
+            }
             // The child's VMA gets an anon_vma of its own (anon_vma_fork).
             let mut vma = vma;
             if vma.has_anon() {

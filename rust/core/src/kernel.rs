@@ -3,7 +3,7 @@
 //! the release trace. It sits behind one lock (see `sim.rs` for the order).
 
 use crate::addr::PAGE_SIZE;
-use crate::error::{Error, Result};
+use crate::error::{Errno, Error, Result};
 use crate::kalloc::{bug, kaddr_to_pfn, KernelAlloc, Site, VMALLOC_END, VMALLOC_START};
 use crate::pagecache::{ObjectId, PageCache};
 use crate::phys::flags;
@@ -31,6 +31,8 @@ pub struct ReleaseEvent {
 #[derive(Debug, Clone, Copy)]
 pub struct MmStructRef {
     pub count: u32,
+    /// The part of `count` held by lazy-TLB grabs from outside (`mmgrab`).
+    pub grabs: u32,
     pub pgd: Pfn,
     /// exit_mmap has run: pages, VMAs and lower tables are gone.
     pub exited: bool,
@@ -48,6 +50,53 @@ pub trait ReclaimTarget: Send {
 
 type TargetHandle = Arc<Mutex<dyn ReclaimTarget>>;
 
+/// vm.overcommit_memory: how mmap, brk, mprotect, stack growth and fork
+/// decide whether there is memory enough to promise (mm/util.c
+/// __vm_enough_memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OvercommitMode {
+    /// 0, OVERCOMMIT_GUESS: refuse only a single request larger than RAM + swap.
+    Guess,
+    /// 1, OVERCOMMIT_ALWAYS: never refuse.
+    Always,
+    /// 2, OVERCOMMIT_NEVER: refuse once Committed_AS would reach the commit limit.
+    Never,
+}
+
+/// vm.overcommit_memory and vm.overcommit_ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overcommit {
+    pub mode: OvercommitMode,
+    /// Percent of RAM the commit limit counts under mode 2 (plus all of swap).
+    pub ratio: u64,
+}
+
+impl Default for Overcommit {
+    fn default() -> Self {
+        Overcommit { mode: OvercommitMode::Guess, ratio: 50 }
+    }
+}
+
+impl Overcommit {
+    pub fn new(mode: u32, ratio: u64) -> Result<Overcommit> {
+        let mode = match mode {
+            0 => OvercommitMode::Guess,
+            1 => OvercommitMode::Always,
+            2 => OvercommitMode::Never,
+            other => return Err(Error::invalid(format!("overcommit must be 0, 1 or 2, got {other}"))),
+        };
+        if ratio > 100_000 {
+            return Err(Error::invalid(format!("overcommit_ratio must be a percentage (0..=100000), got {ratio}")));
+        }
+        Ok(Overcommit { mode, ratio })
+    }
+
+    /// MAP_NORESERVE skips the charge except under mode 2.
+    pub fn honours_noreserve(&self) -> bool {
+        self.mode != OvercommitMode::Never
+    }
+}
+
 /// /proc/meminfo-like totals, in pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemInfo {
@@ -57,6 +106,10 @@ pub struct MemInfo {
     pub slab: u64,
     pub vmalloc: u64,
     pub alloc_pages: u64,
+    /// Committed_AS: pages promised to private writable mappings and shmem.
+    pub committed: u64,
+    /// CommitLimit: RAM * overcommit_ratio% + swap (enforced under mode 2 only).
+    pub commit_limit: u64,
 }
 
 /// One line of /proc/vmallocinfo: the area with its guard page.
@@ -90,6 +143,11 @@ pub struct Kernel {
     last_mm_id: u32,
     trace: Option<Vec<ReleaseEvent>>,
     last_anon_vma: u32,
+    overcommit: Overcommit,
+    /// Committed_AS, in pages.
+    committed: u64,
+    /// Shmem objects and the pages each charged to Committed_AS.
+    shmem_charges: HashMap<ObjectId, u64>,
 }
 
 impl Kernel {
@@ -112,6 +170,9 @@ impl Kernel {
             last_mm_id: 0,
             trace: None,
             last_anon_vma: 0,
+            overcommit: Overcommit::default(),
+            committed: 0,
+            shmem_charges: HashMap::new(),
         })
     }
 
@@ -187,11 +248,98 @@ impl Kernel {
         }
     }
 
+    /// The user page at `va` of address space `mm` was unmapped: reclaim forgets it.
+    #[inline]
+    pub(crate) fn note_unmapped(&mut self, mm: u32, va: u64) {
+        if let Some(r) = &mut self.reclaim {
+            r.policy.unmapped(crate::reclaim::key(mm, va));
+        }
+    }
+
+    // ----- overcommit accounting ------------------------------------------
+
+    pub fn overcommit(&self) -> Overcommit {
+        self.overcommit
+    }
+    pub(crate) fn set_overcommit(&mut self, overcommit: Overcommit) {
+        self.overcommit = overcommit;
+    }
+    /// Committed_AS, in pages.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+    /// CommitLimit: RAM * ratio% + swap, in pages (vm_commit_limit).
+    pub fn commit_limit(&self) -> u64 {
+        self.phys.frames_total() * self.overcommit.ratio / 100 + self.swap.total()
+    }
+
+    /// __vm_enough_memory: charge `pages` to Committed_AS for a process
+    /// mapping `total_vm` pages, or fail with ENOMEM (and charge nothing).
+    /// Simulated tasks have no CAP_SYS_ADMIN: the admin reserve is kept.
+    pub(crate) fn vm_enough_memory(&mut self, total_vm: u64, pages: u64) -> Result<()> {
+        if pages == 0 {
+            return Ok(());
+        }
+        let ram = self.phys.frames_total();
+        let enough = match self.overcommit.mode {
+            OvercommitMode::Always => true,
+            OvercommitMode::Guess => pages <= ram + self.swap.total(),
+            OvercommitMode::Never => {
+                // admin_reserve_kbytes and user_reserve_kbytes as set at boot:
+                // 3% of free memory, at most 8 MiB and 128 MiB.
+                let admin_reserve = (ram / 32).min((8 << 20) / PAGE_SIZE);
+                let user_reserve = (ram / 32).min((128 << 20) / PAGE_SIZE);
+                let allowed =
+                    self.commit_limit().saturating_sub(admin_reserve).saturating_sub((total_vm / 32).min(user_reserve));
+                self.committed + pages < allowed
+            }
+        };
+        if !enough {
+            return Err(Error::sys(
+                Errno::ENOMEM,
+                format!(
+                    "not enough memory to commit {pages} pages (overcommit mode {}; Committed_AS {} of CommitLimit {} pages)",
+                    self.overcommit.mode as u8,
+                    self.committed,
+                    self.commit_limit()
+                ),
+            ));
+        }
+        self.committed += pages;
+        Ok(())
+    }
+
+    /// vm_unacct_memory: `pages` no longer promised.
+    pub(crate) fn vm_unacct(&mut self, pages: u64) {
+        debug_assert!(pages <= self.committed);
+        self.committed = self.committed.saturating_sub(pages);
+    }
+
+    /// A shmem object for a shared anonymous mapping (its charge, if `charged`,
+    /// was made by the caller and goes when the object does).
+    pub(crate) fn create_shmem(&mut self, pages: u64, charged: bool) -> ObjectId {
+        let id = self.cache.create_shmem(pages);
+        if charged {
+            self.shmem_charges.insert(id, pages);
+        }
+        id
+    }
+
+    /// Pages charged by live shmem objects.
+    pub fn shmem_committed(&self) -> u64 {
+        self.shmem_charges.values().sum()
+    }
+
     // ----- page-cache objects ----------------------------------------------
 
     /// A VMA stopped mapping object `id`; its pages may go with it.
     pub(crate) fn drop_mapper(&mut self, id: ObjectId) {
         self.cache.drop_mapper(id, &mut self.phys);
+        if self.cache.get(id).is_none() {
+            if let Some(pages) = self.shmem_charges.remove(&id) {
+                self.vm_unacct(pages);
+            }
+        }
     }
     pub(crate) fn close_file(&mut self, id: ObjectId) {
         self.cache.close(id, &mut self.phys);
@@ -277,7 +425,7 @@ impl Kernel {
 
     /// A new mm_struct (from its slab cache) owning the PGD at `pgd`.
     pub(crate) fn register_mm_struct(&mut self, addr: u64, pgd: Pfn) {
-        self.mm_structs.insert(addr, MmStructRef { count: 1, pgd, exited: false });
+        self.mm_structs.insert(addr, MmStructRef { count: 1, grabs: 0, pgd, exited: false });
     }
 
     /// exit_mmap ran for the mm_struct at `addr`.
@@ -340,6 +488,8 @@ impl Kernel {
             slab,
             vmalloc,
             alloc_pages,
+            committed: self.committed,
+            commit_limit: self.commit_limit(),
         }
     }
 
@@ -465,13 +615,25 @@ impl Kernel {
         self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Where the next event will go: mark before an operation, then `events_since`.
+    pub(crate) fn event_mark(&self) -> usize {
+        self.trace.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The events recorded since `mark`; `keep` leaves them in the trace too.
+    pub(crate) fn events_since(&mut self, mark: usize, keep: bool) -> Vec<ReleaseEvent> {
+        match &mut self.trace {
+            Some(t) if keep => t.get(mark..).map(<[_]>::to_vec).unwrap_or_default(),
+            Some(t) => t.split_off(mark.min(t.len())),
+            None => Vec::new(),
+        }
+    }
+
     // ----- the simulator's own kernel objects ------------------------------
 
     fn alloc_object(&mut self, cache: u32, site: &'static str) -> Result<u64> {
         self.kalloc.slab.alloc(&mut self.phys, cache, Site::Internal(site)).map_err(|e| match e {
-            Error::OutOfMemory(what) => {
-                Error::sys(crate::error::Errno::ENOMEM, format!("out of simulated memory for {what}"))
-            }
+            Error::OutOfMemory(what) => Error::sys(Errno::ENOMEM, format!("out of simulated memory for {what}")),
             other => other,
         })
     }
@@ -485,7 +647,20 @@ impl Kernel {
 
     /// mmgrab: one more mm_count reference on the mm_struct at `mm`.
     pub(crate) fn mmgrab(&mut self, mm: u64) {
-        self.mm_structs.get_mut(&mm).expect("a live mm_struct").count += 1;
+        let r = self.mm_structs.get_mut(&mm).expect("a live mm_struct");
+        r.count += 1;
+        r.grabs += 1;
+    }
+
+    /// mmdrop of a reference `mmgrab` took: anything else is a bug (the
+    /// address space's own reference is not for outside callers to drop).
+    pub(crate) fn mmdrop_grabbed(&mut self, mm: u64) -> Result<()> {
+        match self.mm_structs.get_mut(&mm) {
+            Some(r) if r.grabs > 0 => r.grabs -= 1,
+            Some(_) => return Err(bug(format!("mmdrop of mm_struct {mm:#x} without a matching mmgrab"))),
+            None => return Err(bug(format!("mmdrop of {mm:#x}: not a live mm_struct"))),
+        }
+        self.mmdrop(mm)
     }
 
     /// mmdrop: one reference less; the last runs __mmdrop (the top-level

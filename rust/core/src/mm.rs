@@ -61,6 +61,8 @@ pub struct MmapRequest {
     pub fixed: bool,
     pub fixed_noreplace: bool,
     pub growsdown: bool,
+    /// MAP_NORESERVE: no commit charge (ignored under overcommit mode 2).
+    pub noreserve: bool,
     /// A file to map, and the byte offset in it (page aligned).
     pub file: Option<(ObjectId, u64)>,
 }
@@ -75,6 +77,7 @@ impl MmapRequest {
             fixed: false,
             fixed_noreplace: false,
             growsdown: false,
+            noreserve: false,
             file: None,
         }
     }
@@ -90,16 +93,21 @@ impl MmapRequest {
                 "fixed" => self.fixed = true,
                 "fixed_noreplace" => self.fixed_noreplace = true,
                 "growsdown" => self.growsdown = true,
-                "stack" | "noreserve" | "populate" => {} // accepted, no effect here
+                "noreserve" => self.noreserve = true,
+                "stack" | "populate" => {} // accepted, no effect here
                 _ => {
                     return Err(Error::invalid(format!(
-                    "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, stack"
+                    "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, noreserve, stack"
                 )))
                 }
             }
         }
         if private == shared {
             return Err(Error::sys(Errno::EINVAL, "mmap flags need exactly one of private and shared"));
+        }
+        if shared && self.growsdown {
+            // do_mmap: MAP_SHARED with VM_GROWSDOWN is EINVAL.
+            return Err(Error::sys(Errno::EINVAL, "a shared mapping cannot grow down"));
         }
         self.shared = shared;
         Ok(self)
@@ -351,6 +359,11 @@ impl Mm {
         }
     }
 
+    /// Pages mapped by every VMA (total_vm, VmSize).
+    pub fn total_vm(&self) -> u64 {
+        self.vmas.all().iter().map(|v| v.len() / PAGE_SIZE).sum()
+    }
+
     /// Resident pages of every kind.
     pub fn rss(&self) -> u64 {
         self.rss_anon + self.rss_file + self.rss_shmem
@@ -358,8 +371,11 @@ impl Mm {
 
     /// zap_page_range: unmap every page in [start, end), keep the tables.
     pub(crate) fn zap(&mut self, k: &mut Kernel, start: u64, end: u64) {
-        for (_, index, entry) in self.pt.leaves(start, end) {
+        for (va, index, entry) in self.pt.leaves(start, end) {
             self.pt.set(index, Pte::NONE);
+            if entry.maps_counted_frame() {
+                k.note_unmapped(self.id, va);
+            }
             self.release_entry(k, entry);
         }
     }
@@ -374,6 +390,7 @@ impl Mm {
         self.zap(k, start, end);
         for vma in &doomed {
             self.vmas.remove(vma.start);
+            k.vm_unacct(vma.committed_pages());
             Self::vma_released(k, vma);
         }
         let floor = self.vmas.last_before(start).map_or(0, |v| v.end);
@@ -394,6 +411,7 @@ impl Mm {
         let tables = self.pt.destroy_below_pgd(k.phys_mut());
         k.event("free_pgtables", || format!("{tables} page-table pages freed (the PGD waits for __mmdrop)"));
         for vma in self.vmas.all() {
+            k.vm_unacct(vma.committed_pages());
             Self::vma_released(k, &vma);
             k.event("vm_area_free", || {
                 format!("{:#x}-{:#x} {} back to the vm_area_struct cache", vma.start, vma.end, vma.prot)
@@ -511,18 +529,32 @@ impl Mm {
         if self.vmas.len() + 1 + straddlers > self.cfg.max_map_count {
             return Err(Error::sys(Errno::ENOMEM, "too many mappings (max_map_count)"));
         }
+        // accountable_mapping: private writable memory is charged to
+        // Committed_AS first (mmap_region), before anything is replaced.
+        // A shared anonymous (shmem) object is charged whole (shmem_acct_size).
+        let noreserve = req.noreserve && k.overcommit().honours_noreserve();
+        let account = !req.shared && req.prot.write() && !noreserve;
+        let shmem_charged = req.shared && req.file.is_none() && !noreserve;
+        let charge = if account || shmem_charged { len / PAGE_SIZE } else { 0 };
+        k.vm_enough_memory(self.total_vm(), charge)?;
         if fixed {
-            self.split_at(k, addr)?;
-            self.split_at(k, end)?;
+            if let Err(e) = self.split_at(k, addr).and_then(|_| self.split_at(k, end)) {
+                k.vm_unacct(charge);
+                return Err(e);
+            }
             self.unmap_region(k, addr, end);
         }
-        let vm_flags = VmFlags::default().with(VmFlags::GROWSDOWN, req.growsdown).with(VmFlags::SHARED, req.shared);
+        let vm_flags = VmFlags::default()
+            .with(VmFlags::GROWSDOWN, req.growsdown)
+            .with(VmFlags::SHARED, req.shared)
+            .with(VmFlags::ACCOUNT, account)
+            .with(VmFlags::NORESERVE, noreserve);
         let backing = match req.file {
             Some((id, offset)) => {
                 k.cache_mut().add_mapper(id);
                 Backing::Object { id, pgoff: offset / PAGE_SIZE }
             }
-            None if req.shared => Backing::Object { id: k.cache_mut().create_shmem(len / PAGE_SIZE), pgoff: 0 },
+            None if req.shared => Backing::Object { id: k.create_shmem(len / PAGE_SIZE, shmem_charged), pgoff: 0 },
             None => Backing::Anon,
         };
         let vma = Vma { start: addr, end, prot: req.prot, flags: vm_flags, backing, anon_vma: 0 };
@@ -571,7 +603,7 @@ impl Mm {
         start: u64,
         end: u64,
         what: &str,
-        change: &mut dyn FnMut(&mut Mm, &mut Kernel, Vma) -> Vma,
+        change: &mut dyn FnMut(&mut Mm, &mut Kernel, Vma) -> Result<Vma>,
     ) -> Result<()> {
         let mut cur = start;
         let mut result = Ok(());
@@ -591,8 +623,13 @@ impl Mm {
                 break;
             }
             let vma = self.vmas.find(cur).expect("split leaves a VMA at cur");
-            let changed = change(self, k, vma);
-            self.vmas.replace(vma.start, changed);
+            match change(self, k, vma) {
+                Ok(changed) => self.vmas.replace(vma.start, changed),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
             cur = vma.end;
         }
         self.merge_around(k, start, cur.max(start));
@@ -614,9 +651,16 @@ impl Mm {
             .and_then(|l| start.checked_add(l))
             .ok_or_else(|| Error::sys(Errno::ENOMEM, "mprotect range wraps around"))?;
         self.modify_range(k, start, end, "mprotect", &mut |mm, k, mut vma| {
+            // mprotect_fixup: private memory made writable for the first time is charged now.
+            let charge = prot.write() && !vma.shared() && !vma.flags.has(VmFlags::ACCOUNT);
+            let charge = charge && !(vma.flags.has(VmFlags::NORESERVE) && k.overcommit().honours_noreserve());
+            if charge {
+                k.vm_enough_memory(mm.total_vm(), vma.len() / PAGE_SIZE)?;
+                vma.flags = vma.flags.with(VmFlags::ACCOUNT, true);
+            }
             vma.prot = prot;
             mm.reprotect_ptes(k, &vma);
-            vma
+            Ok(vma)
         })
     }
 
@@ -714,7 +758,7 @@ impl Mm {
         let dontcopy = advice == Advice::DontFork;
         self.modify_range(k, start, end, "madvise", &mut |_, _, mut vma| {
             vma.flags = vma.flags.with(VmFlags::DONTCOPY, dontcopy);
-            vma
+            Ok(vma)
         })
     }
 
@@ -752,7 +796,11 @@ impl Mm {
             if self.vmas.len() >= self.cfg.max_map_count {
                 return brk;
             }
-            let heap = Vma::anon(old_top, new_top, Prot::READ_WRITE, VmFlags::default());
+            // do_brk_flags charges the new heap pages.
+            if k.vm_enough_memory(self.total_vm(), (new_top - old_top) / PAGE_SIZE).is_err() {
+                return brk;
+            }
+            let heap = Vma::anon(old_top, new_top, Prot::READ_WRITE, VmFlags::default().with(VmFlags::ACCOUNT, true));
             self.vmas.insert(heap);
             self.merge_around(k, old_top, new_top);
         }
@@ -891,7 +939,7 @@ mod tests {
         assert!(matches!(err, Error::Sys { errno: Errno::ENOMEM, .. }));
         // Fill everything below mmap_base: the bottom-up fallback above TASK_SIZE/3 is used.
         let low = page_up(crate::addr::MMAP_MIN_ADDR).unwrap();
-        mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, rw())).unwrap();
+        mm.mmap(&mut k, fixed(low, DEFAULT_MMAP_BASE - 0x1000 - low, Prot::parse("r").unwrap())).unwrap(); // read-only: not committed
         let b = mm.mmap(&mut k, MmapRequest::anon(0x1000, rw())).unwrap();
         assert!(b >= DEFAULT_MMAP_BASE, "fallback placed above mmap_base: {b:#x}");
         mm.teardown(&mut k);

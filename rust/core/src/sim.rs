@@ -42,20 +42,34 @@ pub struct SimConfig {
     pub policy: Option<crate::reclaim::PolicyKind>,
     /// At most this many resident user pages (a memory-cgroup-like limit).
     pub resident_limit: Option<u64>,
+    /// vm.overcommit_memory and vm.overcommit_ratio.
+    pub overcommit: crate::kernel::Overcommit,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { memory: 1 << 30, mm: MmConfig::default(), swap: 0, policy: None, resident_limit: None }
+        SimConfig {
+            memory: 1 << 30,
+            mm: MmConfig::default(),
+            swap: 0,
+            policy: None,
+            resident_limit: None,
+            overcommit: crate::kernel::Overcommit::default(),
+        }
     }
 }
 
 /// Fault counters shared by the threads of one process (signal_struct's
-/// min_flt/maj_flt plus the live threads' own: what getrusage(RUSAGE_SELF) sums).
+/// min_flt/maj_flt plus the live threads' own: what getrusage(RUSAGE_SELF)
+/// sums), and those of its reaped children (cmin_flt/cmaj_flt: RUSAGE_CHILDREN).
 #[derive(Default)]
 pub struct ThreadGroup {
     min_flt: AtomicU64,
     maj_flt: AtomicU64,
+    cmin_flt: AtomicU64,
+    cmaj_flt: AtomicU64,
+    /// The process that forked this one: a reaped child's counts go to it.
+    parent: Option<std::sync::Weak<ThreadGroup>>,
     swap_ins: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -74,6 +88,20 @@ struct TaskTable {
 }
 
 impl ThreadGroup {
+    fn child_of(parent: &Arc<ThreadGroup>) -> ThreadGroup {
+        ThreadGroup { parent: Some(Arc::downgrade(parent)), ..ThreadGroup::default() }
+    }
+
+    /// The process is reaped (its last task exited; vmsim has no wait(), so
+    /// exit is the reap): as Linux's wait_task_zombie does, its own faults
+    /// and its children's go to its parent's cmin_flt/cmaj_flt.
+    fn reap(&self) {
+        let Some(parent) = self.parent.as_ref().and_then(std::sync::Weak::upgrade) else { return };
+        let sum = |own: &AtomicU64, children: &AtomicU64| own.load(Relaxed) + children.load(Relaxed);
+        parent.cmin_flt.fetch_add(sum(&self.min_flt, &self.cmin_flt), Relaxed);
+        parent.cmaj_flt.fetch_add(sum(&self.maj_flt, &self.cmaj_flt), Relaxed);
+    }
+
     /// The per-process counts that outcomes give: swap-ins, page-cache hits and misses.
     fn add_outcomes(&self, per_outcome: &[u64; Outcome::COUNT]) {
         for (counter, outcome) in [
@@ -111,6 +139,9 @@ pub enum Ops<'a> {
 pub struct ProcessCounters {
     pub min_flt: u64,
     pub maj_flt: u64,
+    /// Faults of reaped children and their descendants (RUSAGE_CHILDREN).
+    pub cmin_flt: u64,
+    pub cmaj_flt: u64,
     pub rss_anon: u64,
     pub rss_file: u64,
     pub rss_shmem: u64,
@@ -129,10 +160,12 @@ pub struct ProcessCounters {
 
 impl ProcessCounters {
     /// (name, value) of every counter, as `p.counters()` shows them.
-    pub fn named(&self) -> [(&'static str, u64); 13] {
+    pub fn named(&self) -> [(&'static str, u64); 15] {
         [
             ("min_flt", self.min_flt),
             ("maj_flt", self.maj_flt),
+            ("cmin_flt", self.cmin_flt),
+            ("cmaj_flt", self.cmaj_flt),
             ("rss_anon", self.rss_anon),
             ("rss_file", self.rss_file),
             ("rss_shmem", self.rss_shmem),
@@ -175,13 +208,16 @@ pub struct SimCounters {
     pub swap_outs: u64,
     pub reclaim_scans: u64,
     pub evictions: u64,
+    /// Every fault counted, in every process that ever ran (exited ones too).
+    pub min_flt: u64,
+    pub maj_flt: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub outcomes: [u64; Outcome::COUNT],
 }
 
 impl SimCounters {
     /// (name, value) of every counter but the per-outcome ones, as `sim.counters()` shows them.
-    pub fn named(&self) -> [(&'static str, u64); 17] {
+    pub fn named(&self) -> [(&'static str, u64); 19] {
         [
             ("frames_total", self.frames_total),
             ("frames_free", self.frames_free),
@@ -200,6 +236,8 @@ impl SimCounters {
             ("swap_outs", self.swap_outs),
             ("reclaim_scans", self.reclaim_scans),
             ("evictions", self.evictions),
+            ("min_flt", self.min_flt),
+            ("maj_flt", self.maj_flt),
         ]
     }
 
@@ -215,6 +253,9 @@ pub struct Simulator {
     tasks: Mutex<TaskTable>,
     cfg: SimConfig,
     outcomes: [AtomicU64; Outcome::COUNT],
+    /// Machine-wide fault counts.
+    min_flt: AtomicU64,
+    maj_flt: AtomicU64,
 }
 
 impl Simulator {
@@ -238,6 +279,7 @@ impl Simulator {
         if cfg.resident_limit == Some(0) {
             return Err(Error::invalid("resident_limit must be at least one page"));
         }
+        kernel.set_overcommit(cfg.overcommit);
         if cfg.swap > 0 || cfg.policy.is_some() || cfg.resident_limit.is_some() {
             let policy = cfg.policy.unwrap_or(crate::reclaim::PolicyKind::Clock);
             kernel.enable_reclaim(cfg.swap / PAGE_SIZE, policy, cfg.resident_limit);
@@ -248,6 +290,8 @@ impl Simulator {
             tasks: Mutex::new(TaskTable { tasks: BTreeMap::new(), next_pid: 1 }),
             cfg,
             outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
+            min_flt: AtomicU64::new(0),
+            maj_flt: AtomicU64::new(0),
         })
     }
 
@@ -296,6 +340,8 @@ impl Simulator {
         }
         task.group.min_flt.fetch_add(tally.minor, Relaxed);
         task.group.maj_flt.fetch_add(tally.major, Relaxed);
+        self.min_flt.fetch_add(tally.minor, Relaxed);
+        self.maj_flt.fetch_add(tally.major, Relaxed);
         task.group.add_outcomes(&tally.per_outcome);
     }
 
@@ -381,9 +427,9 @@ impl Simulator {
     /// fork: a new process with a copy-on-write copy of the caller's memory.
     pub fn fork(&self, pid: u32) -> Result<u32> {
         let _op = self.op_guard();
-        let child = self.with_mm(pid, |mm, k, _| mm.fork_copy(k))??;
+        let (child, parent) = self.with_mm(pid, |mm, k, task| mm.fork_copy(k).map(|c| (c, task.group.clone())))??;
         let space = Arc::new(AddressSpace::new(child, self.kernel.clone()));
-        let group = Arc::new(ThreadGroup::default());
+        let group = Arc::new(ThreadGroup::child_of(&parent));
         Ok(self.tasks.lock().insert(|pid| Task { tgid: pid, mm: space, group }))
     }
 
@@ -419,22 +465,33 @@ impl Simulator {
     /// address space's teardown does (see `Mm::teardown`).
     pub fn exit_traced(&self, pid: u32, trace: bool) -> Result<Vec<ReleaseEvent>> {
         let _op = self.op_guard();
-        let task = self.tasks.lock().tasks.remove(&pid).ok_or(Error::NoSuchProcess { pid })?;
-        let was_tracing = {
+        let (task, last_of_process) = {
+            let mut table = self.tasks.lock();
+            let task = table.tasks.remove(&pid).ok_or(Error::NoSuchProcess { pid })?;
+            let last = !table.tasks.values().any(|t| t.tgid == task.tgid);
+            (task, last)
+        };
+        if last_of_process {
+            task.group.reap();
+        }
+        let (was_tracing, mark) = {
             let mut k = self.kernel.lock();
             let was = k.tracing();
             if trace {
                 k.set_tracing(true);
             }
+            let mark = k.event_mark();
             let users = Arc::strong_count(&task.mm);
             k.event("do_exit", || format!("task {pid} (process {})", task.tgid));
             k.event("exit_mm", || format!("task {pid} lets go of its address space"));
             k.event("mmput", || format!("mm_users {users} -> {}", users - 1));
-            was
+            (was, mark)
         };
         drop(task); // outside the kernel and task-table locks: may run the teardown
         let mut k = self.kernel.lock();
-        let events = if trace { k.take_events() } else { Vec::new() };
+        // This exit's events; those recorded before stay for release_events(),
+        // and so do this exit's when release tracing was on already.
+        let events = if trace { k.events_since(mark, was_tracing) } else { Vec::new() };
         if trace && !was_tracing {
             k.set_tracing(false);
         }
@@ -450,12 +507,14 @@ impl Simulator {
         })
     }
 
-    /// mmdrop of a reference from `mmgrab`; returns the release events when tracing.
+    /// mmdrop of a reference from `mmgrab`; returns its release events when
+    /// release tracing is on (they stay for `release_events()` too).
     pub fn mmdrop(&self, mm_struct: u64) -> Result<Vec<ReleaseEvent>> {
         let _op = self.op_guard();
         let mut k = self.kernel.lock();
-        k.mmdrop(mm_struct)?;
-        Ok(k.take_events())
+        let mark = k.event_mark();
+        k.mmdrop_grabbed(mm_struct)?;
+        Ok(k.events_since(mark, true))
     }
 
     /// Record the release route of every teardown from now on (`release_events` drains it).
@@ -556,6 +615,9 @@ impl Simulator {
             let tids: Vec<u32> = table.tasks.iter().filter(|(_, t)| t.tgid == tgid).map(|(&tid, _)| tid).collect();
             tids.iter().filter_map(|tid| table.tasks.remove(tid)).collect()
         };
+        if let Some(task) = gone.first() {
+            task.group.reap();
+        }
         drop(gone);
         Ok(())
     }
@@ -598,6 +660,8 @@ impl Simulator {
         self.with_mm(pid, |mm, _, task| ProcessCounters {
             min_flt: task.group.min_flt.load(Relaxed),
             maj_flt: task.group.maj_flt.load(Relaxed),
+            cmin_flt: task.group.cmin_flt.load(Relaxed),
+            cmaj_flt: task.group.cmaj_flt.load(Relaxed),
             rss_anon: mm.rss_anon,
             rss_file: mm.rss_file,
             rss_shmem: mm.rss_shmem,
@@ -639,6 +703,8 @@ impl Simulator {
             swap_outs: swap.swap_outs,
             reclaim_scans: k.reclaim().map_or(0, |r| r.scans),
             evictions: k.reclaim().map_or(0, |r| r.evictions),
+            min_flt: self.min_flt.load(Relaxed),
+            maj_flt: self.maj_flt.load(Relaxed),
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
         }
     }

@@ -75,6 +75,10 @@ impl VmFlags {
     pub const GROWSDOWN: u8 = 1 << 1;
     /// MADV_DONTFORK: not copied into a forked child.
     pub const DONTCOPY: u8 = 1 << 2;
+    /// VM_ACCOUNT: the mapping is charged to Committed_AS (private writable).
+    pub const ACCOUNT: u8 = 1 << 3;
+    /// VM_NORESERVE: MAP_NORESERVE, not charged (except under overcommit mode 2).
+    pub const NORESERVE: u8 = 1 << 4;
 
     pub fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -124,6 +128,14 @@ impl Vma {
     }
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
+    }
+    /// Pages charged to Committed_AS for this VMA.
+    pub fn committed_pages(&self) -> u64 {
+        if self.flags.has(VmFlags::ACCOUNT) {
+            self.len() >> PAGE_SHIFT
+        } else {
+            0
+        }
     }
     /// Whether the VMA has anonymous pages of its own (an anon_vma).
     pub fn has_anon(&self) -> bool {

@@ -196,6 +196,8 @@ impl PyKernel {
                 ("Slab", kb(m.slab)),
                 ("VmallocUsed", kb(m.vmalloc)),
                 ("AllocPages", kb(m.alloc_pages)),
+                ("Committed_AS", kb(m.committed)),
+                ("CommitLimit", kb(m.commit_limit)),
             ],
         )
     }

@@ -102,7 +102,7 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None, overcommit = 0, overcommit_ratio = 50))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
@@ -114,8 +114,11 @@ impl PySimulator {
         swap: Option<&Bound<'_, PyAny>>,
         policy: Option<&str>,
         resident_limit: Option<u64>,
+        overcommit: u32,
+        overcommit_ratio: u64,
     ) -> PyResult<Self> {
         let mut cfg = SimConfig::default();
+        cfg.overcommit = vmsim_core::kernel::Overcommit::new(overcommit, overcommit_ratio).py()?;
         if let Some(s) = swap {
             cfg.swap = size_arg(s, "swap")?;
         }

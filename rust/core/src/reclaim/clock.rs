@@ -19,12 +19,21 @@ impl Policy for Clock {
     fn mapped(&mut self, key: PageKey) {
         let e = self.tags.tag(key);
         self.ring.push_back(e);
+        self.tags.compact([&mut self.ring]);
+    }
+    fn unmapped(&mut self, key: PageKey) {
+        self.tags.retire(key);
+        self.tags.compact([&mut self.ring]);
+    }
+    fn tracked(&self) -> usize {
+        self.tags.live()
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
         // Two full turns at most: the first clears every bit.
         let mut budget = 2 * self.ring.len() + 1;
         while let Some(e) = self.ring.pop_front() {
             if !self.tags.is_current(&e) {
+                self.tags.dropped_stale();
                 continue;
             }
             match probe(e.0) {

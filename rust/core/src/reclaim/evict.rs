@@ -10,6 +10,16 @@ use crate::mm::Mm;
 use crate::pagetable::{Pte, PteFlags};
 use crate::phys::flags;
 
+/// Where the address space of a key is.
+enum Target<R> {
+    /// `f` ran on it (the faulting one, or another whose lock was free).
+    Reached(R),
+    /// Another operation holds its lock right now.
+    Busy,
+    /// It no longer exists (its last task exited).
+    Gone,
+}
+
 /// Run `f` on the address space `id`: the faulting one, or another one if
 /// its lock is free right now.
 fn with_target<R>(
@@ -17,24 +27,28 @@ fn with_target<R>(
     k: &mut Kernel,
     id: u32,
     f: impl FnOnce(&mut dyn ReclaimTarget, &mut Kernel) -> R,
-) -> Option<R> {
+) -> Target<R> {
     if id == cur.id {
-        return Some(f(cur, k));
+        return Target::Reached(f(cur, k));
     }
-    let handle = k.mm_handle(id)?;
-    let mut guard = handle.try_lock()?;
-    Some(f(&mut *guard, k))
+    let Some(handle) = k.mm_handle(id) else { return Target::Gone };
+    let Some(mut guard) = handle.try_lock() else { return Target::Busy };
+    Target::Reached(f(&mut *guard, k))
 }
 
 /// Is a user page resident at `key`; was it accessed (the bit is cleared)?
 fn probe(cur: &mut Mm, k: &mut Kernel, key: PageKey) -> Probe {
-    with_target(cur, k, key_mm(key), |mm, k| mm.probe_page(k, key_va(key))).unwrap_or(Probe::Unreferenced)
-    // busy elsewhere: resident, leave its bit alone
+    match with_target(cur, k, key_mm(key), |mm, k| mm.probe_page(k, key_va(key))) {
+        Target::Reached(p) => p,
+        Target::Busy => Probe::Unreferenced, // resident as far as we know; leave its bit alone
+        Target::Gone => Probe::Gone,
+    }
 }
 
 /// Evict the page at `key` unless the fault in progress pins it.
 fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) -> bool {
-    pinned != Some(key) && with_target(cur, k, key_mm(key), |mm, k| mm.evict_page(k, key_va(key))).unwrap_or(false)
+    pinned != Some(key)
+        && matches!(with_target(cur, k, key_mm(key), |mm, k| mm.evict_page(k, key_va(key))), Target::Reached(true))
 }
 
 impl ReclaimTarget for Mm {

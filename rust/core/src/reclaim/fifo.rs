@@ -16,10 +16,19 @@ impl Policy for Fifo {
     fn mapped(&mut self, key: PageKey) {
         let e = self.tags.tag(key);
         self.queue.push_back(e);
+        self.tags.compact([&mut self.queue]);
+    }
+    fn unmapped(&mut self, key: PageKey) {
+        self.tags.retire(key);
+        self.tags.compact([&mut self.queue]);
+    }
+    fn tracked(&self) -> usize {
+        self.tags.live()
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
         while let Some(e) = self.queue.pop_front() {
             if !self.tags.is_current(&e) {
+                self.tags.dropped_stale();
                 continue;
             }
             self.tags.retire(e.0);

@@ -30,6 +30,14 @@ impl Policy for Lru {
     fn mapped(&mut self, key: PageKey) {
         self.touch(key);
     }
+    fn unmapped(&mut self, key: PageKey) {
+        if let Some(t) = self.time_of.remove(&key) {
+            self.by_time.remove(&t);
+        }
+    }
+    fn tracked(&self) -> usize {
+        self.time_of.len()
+    }
     fn wants_every_access(&self) -> bool {
         true
     }

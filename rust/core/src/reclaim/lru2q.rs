@@ -20,6 +20,14 @@ impl Policy for Lru2q {
     fn mapped(&mut self, key: PageKey) {
         let e = self.tags.tag(key);
         self.inactive.push_back(e);
+        self.tags.compact([&mut self.inactive, &mut self.active]);
+    }
+    fn unmapped(&mut self, key: PageKey) {
+        self.tags.retire(key);
+        self.tags.compact([&mut self.inactive, &mut self.active]);
+    }
+    fn tracked(&self) -> usize {
+        self.tags.live()
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
         // Age the active list: its oldest pages move down unless referenced.
@@ -28,6 +36,7 @@ impl Policy for Lru2q {
             budget -= 1;
             let Some(e) = self.active.pop_front() else { break };
             if !self.tags.is_current(&e) {
+                self.tags.dropped_stale();
                 continue;
             }
             match probe(e.0) {
@@ -43,6 +52,7 @@ impl Policy for Lru2q {
                 None => self.active.pop_front()?, // everything active: take the oldest
             };
             if !self.tags.is_current(&e) {
+                self.tags.dropped_stale();
                 continue;
             }
             match probe(e.0) {

@@ -35,11 +35,16 @@ pub fn key_va(k: PageKey) -> u64 {
 
 /// Queue entries tagged with the mapping they were made for: a page mapped
 /// again gets a fresh tag, so entries left from before are known stale
-/// (queue policies delete lazily instead of searching their queues).
+/// (queue policies delete lazily instead of searching their queues). Stale
+/// entries are counted, and the queues compacted once they outnumber the
+/// live ones, so a policy's memory follows the resident pages, not the
+/// pages ever mapped.
 #[derive(Default)]
 pub(crate) struct Tags {
     current: rustc_hash::FxHashMap<PageKey, u64>,
     seq: u64,
+    /// Entries in the queues that are no longer current.
+    stale: usize,
 }
 
 pub(crate) type Tagged = (PageKey, u64);
@@ -48,7 +53,9 @@ impl Tags {
     /// A new entry for `key`, making any older one stale.
     pub fn tag(&mut self, key: PageKey) -> Tagged {
         self.seq += 1;
-        self.current.insert(key, self.seq);
+        if self.current.insert(key, self.seq).is_some() {
+            self.stale += 1;
+        }
         (key, self.seq)
     }
     pub fn is_current(&self, e: &Tagged) -> bool {
@@ -56,7 +63,27 @@ impl Tags {
     }
     /// The page leaves the policy: every entry for it is stale now.
     pub fn retire(&mut self, key: PageKey) {
-        self.current.remove(&key);
+        if self.current.remove(&key).is_some() {
+            self.stale += 1;
+        }
+    }
+    /// A stale entry was popped from a queue.
+    pub fn dropped_stale(&mut self) {
+        self.stale = self.stale.saturating_sub(1);
+    }
+    /// Pages the policy tracks now.
+    pub fn live(&self) -> usize {
+        self.current.len()
+    }
+    /// Drop the stale entries of `queues` once they outnumber the live ones.
+    pub fn compact<const N: usize>(&mut self, queues: [&mut std::collections::VecDeque<Tagged>; N]) {
+        if self.stale <= self.current.len() + 64 {
+            return;
+        }
+        for q in queues {
+            q.retain(|e| self.current.get(&e.0) == Some(&e.1));
+        }
+        self.stale = 0;
     }
 }
 
@@ -75,6 +102,10 @@ pub trait Policy: Send {
     fn name(&self) -> &'static str;
     /// A page became resident at `key`.
     fn mapped(&mut self, key: PageKey);
+    /// The page at `key` was unmapped (munmap, exit, madvise, truncate): forget it.
+    fn unmapped(&mut self, key: PageKey);
+    /// Pages the policy tracks now (for checks: never more than were mapped and not unmapped).
+    fn tracked(&self) -> usize;
     /// Every access, for policies that keep exact recency (only if `wants_every_access`).
     fn accessed(&mut self, _key: PageKey) {}
     fn wants_every_access(&self) -> bool {

@@ -36,6 +36,15 @@ impl Policy for Opt {
         self.resident.insert(key);
         self.heap.push((self.next_use(key), Reverse(key)));
     }
+    fn unmapped(&mut self, key: PageKey) {
+        // Its heap entries go stale (not resident); rebuild once they dominate.
+        if self.resident.remove(&key) && self.heap.len() > 2 * self.resident.len() + 64 {
+            self.heap = self.resident.iter().map(|&k| (self.next_use(k), Reverse(k))).collect();
+        }
+    }
+    fn tracked(&self) -> usize {
+        self.resident.len()
+    }
     fn future(&mut self, keys: &[PageKey]) {
         self.uses.clear();
         for (i, &k) in keys.iter().enumerate() {
