@@ -117,8 +117,10 @@ impl PySimulator {
         overcommit: u32,
         overcommit_ratio: u64,
     ) -> PyResult<Self> {
-        let mut cfg = SimConfig::default();
-        cfg.overcommit = vmsim_core::kernel::Overcommit::new(overcommit, overcommit_ratio).py()?;
+        let mut cfg = SimConfig {
+            overcommit: vmsim_core::kernel::Overcommit::new(overcommit, overcommit_ratio).py()?,
+            ..SimConfig::default()
+        };
         if let Some(s) = swap {
             cfg.swap = size_arg(s, "swap")?;
         }
