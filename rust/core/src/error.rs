@@ -10,6 +10,8 @@ pub enum Errno {
     ENOMEM = 12,
     EEXIST = 17,
     EINVAL = 22,
+    EFBIG = 27,
+    EOVERFLOW = 75,
 }
 
 impl Errno {
@@ -19,6 +21,8 @@ impl Errno {
             Errno::ENOMEM => "ENOMEM",
             Errno::EEXIST => "EEXIST",
             Errno::EINVAL => "EINVAL",
+            Errno::EFBIG => "EFBIG",
+            Errno::EOVERFLOW => "EOVERFLOW",
         }
     }
 }

@@ -61,7 +61,10 @@ pub fn run(data: &[u8]) {
     let trace = std::env::var_os("VMSIM_FUZZ_TRACE").is_some(); // print each op and check()
     let mut pids: Vec<u32> = Vec::new();
     // Two files (one later unlinked) for file mappings, truncation and msync.
-    let files = [sim.create_file("/fuzz/a", 16 * PAGE_SIZE), sim.create_file("/fuzz/b", 3 * PAGE_SIZE + 7)];
+    let files = [
+        sim.create_file("/fuzz/a", 16 * PAGE_SIZE).expect("a valid size"),
+        sim.create_file("/fuzz/b", 3 * PAGE_SIZE + 7).expect("a valid size"),
+    ];
     let mut unlinked = false;
     let _ = sim.set_fault_around_bytes([4096, 16384, 65536][first as usize % 3]);
     while let Some(op) = b.byte() {

@@ -510,8 +510,14 @@ impl Kernel {
     pub fn kfree(&mut self, addr: u64) -> Result<()> {
         self.kalloc.kfree(&mut self.phys, addr)
     }
-    /// `n` kmallocs of `size` bytes in one call; on failure the ones made are freed.
-    pub fn kmalloc_many(&mut self, size: u64, n: usize, out: &mut Vec<u64>) -> Result<()> {
+    /// `n` kmallocs of `size` bytes in one call; on failure the ones made are
+    /// freed. More than the simulated memory could hold fails at once.
+    pub fn kmalloc_many(&mut self, size: u64, n: u64) -> Result<Vec<u64>> {
+        let memory = self.phys.frames_total() * PAGE_SIZE;
+        if n.saturating_mul(size.max(8)) > memory {
+            return Err(Error::OutOfMemory(format!("kmalloc_many({size}, {n}): more than all of memory")));
+        }
+        let mut out = Vec::with_capacity(n as usize);
         for _ in 0..n {
             match self.kalloc.kmalloc(&mut self.phys, size, Site::Kmalloc(size)) {
                 Ok(p) => out.push(p),
@@ -523,7 +529,7 @@ impl Kernel {
                 }
             }
         }
-        Ok(())
+        Ok(out)
     }
     /// kfree of each address in turn; stops at the first bug, reporting its index.
     pub fn kfree_many(&mut self, addrs: &[u64]) -> Result<()> {
@@ -542,13 +548,23 @@ impl Kernel {
         self.kalloc.slab.destroy(cache)
     }
     pub fn kmem_cache_alloc(&mut self, cache: u32) -> Result<u64> {
+        self.user_cache(cache)?;
         self.kalloc.slab.alloc(&mut self.phys, cache, Site::CacheAlloc)
     }
     pub fn kmem_cache_free(&mut self, cache: u32, addr: u64) -> Result<()> {
+        self.user_cache(cache)?;
         if kaddr_to_pfn(addr, &self.phys).is_none() {
             return Err(bug(format!("kmem_cache_free of {addr:#x}: not a slab object")));
         }
         self.kalloc.slab.free(&mut self.phys, addr, Some(cache)).map(|_| ())
+    }
+    /// Callers use only caches they made: the kernel's own (kmalloc-*,
+    /// mm_struct, vm_area_struct) are not theirs to allocate from or free to.
+    fn user_cache(&self, cache: u32) -> Result<()> {
+        if self.kalloc.slab.is_kernel_cache(cache) {
+            return Err(bug(format!("slab cache {cache} belongs to the kernel: use a cache kmem_cache_create made")));
+        }
+        Ok(()) // unknown ids and destroyed caches are reported by the slab allocator
     }
     pub fn vmalloc(&mut self, size: u64, site: Site) -> Result<u64> {
         self.kalloc.vmalloc.vmalloc(&mut self.phys, size, site)

@@ -485,6 +485,9 @@ impl Mm {
             if offset % PAGE_SIZE != 0 {
                 return Err(Error::sys(Errno::EINVAL, format!("mmap offset {offset:#x} is not page aligned")));
             }
+            if (offset / PAGE_SIZE).checked_add(len / PAGE_SIZE).is_none() {
+                return Err(Error::sys(Errno::EOVERFLOW, format!("mmap offset {offset:#x} + length overflows")));
+            }
             if !k.cache().get(id).is_some_and(|o| o.is_file()) {
                 return Err(Error::invalid(format!("file {id} is not an open file")));
             }
@@ -723,7 +726,8 @@ impl Mm {
                 if vid != id {
                     continue;
                 }
-                let first = vma.start + from.saturating_sub(pgoff) * PAGE_SIZE;
+                let offset = from.saturating_sub(pgoff).saturating_mul(PAGE_SIZE);
+                let first = vma.start.saturating_add(offset);
                 if first < vma.end {
                     self.zap(k, first.max(vma.start), vma.end);
                 }

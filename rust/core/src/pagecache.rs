@@ -16,9 +16,10 @@ pub type ObjectId = u32;
 pub enum ObjectKind {
     /// Anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS): a file with no name.
     Shmem,
-    /// A regular file of `size` bytes. A `transient` one (the simulated
-    /// executable) drops its cached pages with its last mapping, so that a
-    /// simulator with no process holds no frame.
+    /// A regular file of `size` bytes. It lives while a handle or a mapping
+    /// holds it: with neither, nothing could reach it again, so it goes with
+    /// its pages (unlinked or not). A `transient` one (the simulated
+    /// executable) never had a handle.
     File { name: String, size: u64, unlinked: bool, transient: bool },
 }
 
@@ -43,12 +44,7 @@ impl CacheObject {
 
     /// Whether nothing keeps the object any more.
     fn unreferenced(&self) -> bool {
-        self.mappers == 0
-            && self.handles == 0
-            && match self.kind {
-                ObjectKind::Shmem => true,
-                ObjectKind::File { unlinked, transient, .. } => unlinked || transient,
-            }
+        self.mappers == 0 && self.handles == 0
     }
 }
 
@@ -216,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_lives_while_named_open_or_mapped() {
+    fn a_file_lives_while_open_or_mapped() {
         let mut phys = PhysMem::new(32).unwrap();
         let mut cache = PageCache::default();
         let id = cache.create_file("/f", 3 * 4096 + 1);
@@ -233,6 +229,10 @@ mod tests {
         assert!(cache.get(id).is_none(), "unlinked, closed and unmapped: gone");
         assert_eq!(phys.frames_free(), phys.frames_total(), "with its pages");
         assert_eq!(cache.create_shmem(1), id, "ids are reused");
+        let named = cache.create_file("/g", 4096);
+        cache_page(&mut cache, &mut phys, named, 0);
+        cache.close(named, &mut phys);
+        assert!(cache.get(named).is_none(), "closed and unmapped: unreachable, so gone though never unlinked");
     }
 
     #[test]

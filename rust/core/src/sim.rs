@@ -32,6 +32,20 @@ use std::sync::Arc;
 /// The largest simulated memory: the frame table costs 12 host bytes per frame.
 pub const MAX_MEMORY: u64 = 256 << 30;
 
+/// The largest file: what ext4 with 4 KiB blocks allows (s_maxbytes, 16 TiB).
+pub const MAX_FILE_SIZE: u64 = 16 << 40;
+
+/// A file size truncate(2) accepts: not negative as a loff_t (EINVAL), not past s_maxbytes (EFBIG).
+fn check_file_size(size: u64) -> Result<()> {
+    if size > i64::MAX as u64 {
+        Err(Error::sys(Errno::EINVAL, format!("file size {size} is negative as a loff_t")))
+    } else if size > MAX_FILE_SIZE {
+        Err(Error::sys(Errno::EFBIG, format!("file size {size} exceeds the largest file (16 TiB)")))
+    } else {
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct SimConfig {
     pub memory: u64,
@@ -273,8 +287,12 @@ impl Simulator {
             ));
         }
         let mut kernel = Kernel::new((cfg.memory / PAGE_SIZE) as u32)?;
-        if !cfg.swap.is_multiple_of(PAGE_SIZE) {
-            return Err(Error::invalid("swap must be a whole number of 4KiB pages"));
+        if !cfg.swap.is_multiple_of(PAGE_SIZE) || cfg.swap / PAGE_SIZE > crate::swap::MAX_SWAP_SLOTS {
+            return Err(Error::invalid(format!(
+                "swap must be a whole number of 4KiB pages, at most {}, got {} bytes",
+                crate::units::format_size(crate::swap::MAX_SWAP_SLOTS * PAGE_SIZE),
+                cfg.swap
+            )));
         }
         if cfg.resident_limit == Some(0) {
             return Err(Error::invalid("resident_limit must be at least one page"));
@@ -535,8 +553,9 @@ impl Simulator {
     // ----- files ---------------------------------------------------------
 
     /// A regular file of `size` bytes, with one open handle; returns its id.
-    pub fn create_file(&self, name: &str, size: u64) -> u32 {
-        self.kernel(|k| k.cache_mut().create_file(name, size))
+    pub fn create_file(&self, name: &str, size: u64) -> Result<u32> {
+        check_file_size(size)?;
+        Ok(self.kernel(|k| k.cache_mut().create_file(name, size)))
     }
 
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
@@ -572,6 +591,7 @@ impl Simulator {
     /// from every address space (so a later access gets SIGBUS) and dropped
     /// from the page cache.
     pub fn file_truncate(&self, id: u32, size: u64) -> Result<()> {
+        check_file_size(size)?;
         self.with_every_mm(|mms, k| {
             if !k.cache().get(id).is_some_and(|o| o.is_file()) {
                 return Err(Error::invalid(format!("file {id} no longer exists")));

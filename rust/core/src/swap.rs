@@ -5,10 +5,16 @@
 use crate::phys::{Pfn, PhysMem};
 use rustc_hash::FxHashMap as HashMap;
 
+/// Host memory follows the slots in use, not the swap size declared: slot
+/// counts are kept for slots handed out so far, and a swap of terabytes
+/// costs nothing until it is used.
 #[derive(Default)]
 pub struct SwapSpace {
-    /// PTEs referring to each slot; 0 = free.
+    /// Slots the swap space has.
+    total: u32,
+    /// PTEs referring to each slot handed out so far; 0 = free.
     refs: Vec<u32>,
+    /// Slots handed out and freed again, for reuse before fresh ones.
     free: Vec<u32>,
     /// Slot -> the page still in memory for it (the cache holds one reference).
     cache: HashMap<u32, Pfn>,
@@ -18,18 +24,32 @@ pub struct SwapSpace {
     pub swap_outs: u64,
 }
 
+/// The most swap slots (a u32 slot number fits a swap entry's offset field here).
+pub const MAX_SWAP_SLOTS: u64 = u32::MAX as u64;
+
 impl SwapSpace {
     pub fn new(slots: u64) -> SwapSpace {
-        let n = slots.min(u32::MAX as u64) as u32;
-        SwapSpace { refs: vec![0; n as usize], free: (0..n).rev().collect(), ..Default::default() }
+        SwapSpace { total: slots.min(MAX_SWAP_SLOTS) as u32, ..Default::default() }
     }
 
     pub fn total(&self) -> u64 {
-        self.refs.len() as u64
+        self.total as u64
     }
 
     pub fn used(&self) -> u64 {
-        self.total() - self.free.len() as u64
+        (self.refs.len() - self.free.len()) as u64
+    }
+
+    /// A free slot with no references yet, if any.
+    pub fn alloc(&mut self) -> Option<u32> {
+        if let Some(slot) = self.free.pop() {
+            return Some(slot);
+        }
+        if self.refs.len() < self.total as usize {
+            self.refs.push(0);
+            return Some((self.refs.len() - 1) as u32);
+        }
+        None
     }
 
     /// The page still in memory for `slot` (the swap cache), if any.
@@ -45,11 +65,6 @@ impl SwapSpace {
     /// (slot, page) of every page in the swap cache.
     pub fn cached(&self) -> impl Iterator<Item = (u32, Pfn)> + '_ {
         self.cache.iter().map(|(&s, &p)| (s, p))
-    }
-
-    /// A free slot with no references yet, if any.
-    pub fn alloc(&mut self) -> Option<u32> {
-        self.free.pop()
     }
 
     pub fn refs(&self, slot: u32) -> u32 {

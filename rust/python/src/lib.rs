@@ -1,13 +1,14 @@
 //! vmsim._core: thin PyO3 bindings over vmsim-core. Argument conversion and
 //! error mapping only; every decision is made in the core.
 
+mod args;
 mod errors;
 mod kernel_api;
 
 use errors::{to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError};
 use kernel_api::{PyKernel, Releases};
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::PyArray1;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
@@ -23,17 +24,6 @@ pub(crate) fn counters_dict<'py>(py: Python<'py>, items: &[(&str, u64)]) -> PyRe
     Ok(d)
 }
 
-/// A size given as int bytes or a string like "64KiB".
-fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
-    if let Ok(text) = value.cast::<PyString>() {
-        return units::parse_size(text.to_str()?).py();
-    }
-    let n: i128 = value
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be an int (bytes) or a size string like \"256MiB\"")))?;
-    u64::try_from(n).map_err(|_| PyValueError::new_err(format!("{what} must be between 0 and 2**64-1, got {n}")))
-}
-
 /// The Python-side `vmsim.Outcome` enum member for a code.
 fn outcome_obj(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
     static OUTCOME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -41,56 +31,12 @@ fn outcome_obj(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
     Ok(cls.bind(py).call1((outcome as u8,))?.unbind())
 }
 
-fn access_arg(op: &Bound<'_, PyAny>) -> PyResult<Access> {
-    if let Ok(text) = op.cast::<PyString>() {
-        return Access::parse(text.to_str()?).py();
-    }
-    let code: i64 =
-        op.extract().map_err(|_| PyTypeError::new_err("op must be \"r\", \"w\", \"x\" or a code 0, 1, 2"))?;
-    u8::try_from(code)
-        .ok()
-        .and_then(Access::from_code)
-        .ok_or_else(|| PyValueError::new_err(format!("op code {code} is not 0 (read), 1 (write) or 2 (exec)")))
-}
-
-/// A 1-D array argument: borrowed from numpy when contiguous, else gathered.
-enum ArrayArg<'py, T: numpy::Element> {
-    Borrowed(numpy::PyReadonlyArray1<'py, T>),
-    Owned(Vec<T>),
-}
-
-impl<T: numpy::Element> ArrayArg<'_, T> {
-    fn as_slice(&self) -> &[T] {
-        match self {
-            ArrayArg::Borrowed(ro) => ro.as_slice().expect("checked contiguous"),
-            ArrayArg::Owned(v) => v,
-        }
-    }
-}
-
-/// A 1-D numpy array of the given dtype (or a list of ints).
-fn array_arg<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<ArrayArg<'py, T>>
-where
-    T: numpy::Element + Copy,
-    for<'a> Vec<T>: FromPyObject<'a, 'py>,
-{
-    if let Ok(arr) = value.cast::<PyArray1<T>>() {
-        let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-        if ro.as_slice().is_ok() {
-            return Ok(ArrayArg::Borrowed(ro));
-        }
-        return Ok(ArrayArg::Owned(ro.as_array().iter().copied().collect())); // strided: gather
-    }
-    if let Ok(arr) = value.cast::<PyUntypedArray>() {
-        if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!("{what} must be a 1-D array, got {} dimensions", arr.ndim())));
-        }
-        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array, got dtype {}", arr.dtype())));
-    }
-    value
-        .extract::<Vec<T>>()
-        .map(ArrayArg::Owned)
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))
+/// Optional arguments, converted only when given.
+fn opt<T>(
+    value: Option<&Bound<'_, PyAny>>,
+    convert: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<Option<T>> {
+    value.map(convert).transpose()
 }
 
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
@@ -99,77 +45,78 @@ struct PySimulator {
     releases: Releases,
 }
 
+// Every method that takes a simulator lock releases the GIL first: another
+// thread's long batch may hold the lock, and Python must keep running.
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None, overcommit = 0, overcommit_ratio = 50))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
         vma_index: Option<&str>,
         stack_rlimit: Option<&Bound<'_, PyAny>>,
         stack_guard_gap: Option<&Bound<'_, PyAny>>,
-        max_map_count: Option<usize>,
+        max_map_count: Option<&Bound<'_, PyAny>>,
         fault_around_bytes: Option<&Bound<'_, PyAny>>,
         swap: Option<&Bound<'_, PyAny>>,
         policy: Option<&str>,
-        resident_limit: Option<u64>,
-        overcommit: u32,
-        overcommit_ratio: u64,
+        resident_limit: Option<&Bound<'_, PyAny>>,
+        overcommit: Option<&Bound<'_, PyAny>>,
+        overcommit_ratio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let defaults = SimConfig::default();
         let mut cfg = SimConfig {
-            overcommit: vmsim_core::kernel::Overcommit::new(overcommit, overcommit_ratio).py()?,
-            ..SimConfig::default()
+            memory: opt(memory, |m| args::size(m, "memory"))?.unwrap_or(defaults.memory),
+            swap: opt(swap, |s| args::size(s, "swap"))?.unwrap_or(0),
+            policy: policy.map(vmsim_core::reclaim::PolicyKind::parse).transpose().py()?,
+            resident_limit: opt(resident_limit, |r| args::count(r, "resident_limit", u64::MAX))?,
+            overcommit: vmsim_core::kernel::Overcommit::new(
+                opt(overcommit, |m| args::count(m, "overcommit", 2))?.unwrap_or(0) as u32,
+                opt(overcommit_ratio, |r| args::count(r, "overcommit_ratio", 100_000))?.unwrap_or(50),
+            )
+            .py()?,
+            ..defaults
         };
-        if let Some(s) = swap {
-            cfg.swap = size_arg(s, "swap")?;
-        }
-        if let Some(name) = policy {
-            cfg.policy = Some(vmsim_core::reclaim::PolicyKind::parse(name).py()?);
-        }
-        cfg.resident_limit = resident_limit;
-        if let Some(m) = memory {
-            cfg.memory = size_arg(m, "memory")?;
-        }
         if let Some(name) = vma_index {
             cfg.mm.index = IndexKind::parse(name).py()?;
         }
-        if let Some(r) = stack_rlimit {
-            cfg.mm.stack_rlimit = size_arg(r, "stack_rlimit")?;
+        if let Some(r) = opt(stack_rlimit, |r| args::size(r, "stack_rlimit"))? {
+            cfg.mm.stack_rlimit = r;
         }
-        if let Some(g) = stack_guard_gap {
-            cfg.mm.stack_guard_gap = size_arg(g, "stack_guard_gap")?;
+        if let Some(g) = opt(stack_guard_gap, |g| args::size(g, "stack_guard_gap"))? {
+            cfg.mm.stack_guard_gap = g;
         }
-        if let Some(n) = max_map_count {
-            cfg.mm.max_map_count = n;
+        if let Some(n) = opt(max_map_count, |n| args::count(n, "max_map_count", u32::MAX as u64))? {
+            cfg.mm.max_map_count = n as usize;
         }
         let sim = Simulator::new(cfg).py()?;
-        if let Some(f) = fault_around_bytes {
-            sim.set_fault_around_bytes(size_arg(f, "fault_around_bytes")?).py()?;
+        if let Some(f) = opt(fault_around_bytes, |f| args::size(f, "fault_around_bytes"))? {
+            sim.set_fault_around_bytes(f).py()?;
         }
         Ok(PySimulator { sim: Arc::new(sim), releases: Releases::default() })
     }
 
     /// A regular file of `size` bytes (int or "64KiB"), for mmap(file=...).
     #[pyo3(signature = (size, name = None))]
-    fn create_file(&self, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
-        let size = size_arg(size, "size")?;
+    fn create_file(&self, py: Python<'_>, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
+        let size = args::size(size, "size")?;
         let name = name.unwrap_or_else(|| vmsim_core::sim::DEFAULT_FILE_NAME.to_string());
-        let id = self.sim.create_file(&name, size);
+        let id = py.detach(|| self.sim.create_file(&name, size)).py()?;
         Ok(PyFile { sim: self.sim.clone(), id, name })
     }
 
     /// A new process: an empty address space, or layout="default" for a
     /// realistic ELF process (text, data, heap, mmap area, stack).
     #[pyo3(signature = (layout = None))]
-    fn spawn(&self, layout: Option<&str>) -> PyResult<PyProcess> {
+    fn spawn(&self, py: Python<'_>, layout: Option<&str>) -> PyResult<PyProcess> {
         let layout = LayoutKind::parse(layout.unwrap_or("empty")).py()?;
-        let pid = self.sim.spawn(layout).py()?;
+        let pid = py.detach(|| self.sim.spawn(layout)).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.sim.counters();
+        let c = py.detach(|| self.sim.counters());
         let d = counters_dict(py, &c.named())?;
         let faults = counters_dict(py, &c.outcomes_named())?;
         d.set_item("faults", faults)?;
@@ -184,28 +131,28 @@ impl PySimulator {
 
     /// Every kernel allocation still live, with the call that made it.
     fn leak_check<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        kernel_api::live_dicts(py, self.sim.leak_check())
+        let live = py.detach(|| self.sim.leak_check());
+        kernel_api::live_dicts(py, live)
     }
 
     /// Record the release route of every teardown (drain it with release_events()).
-    fn trace_release(&self, on: bool) {
-        self.sim.trace_release(on)
+    fn trace_release(&self, py: Python<'_>, on: bool) {
+        py.detach(|| self.sim.trace_release(on))
     }
 
     /// The release events recorded since the last call, as (event, detail) pairs.
-    fn release_events(&self) -> PyResult<Vec<(String, String)>> {
-        Ok(kernel_api::events(self.sim.release_events()))
+    fn release_events(&self, py: Python<'_>) -> Vec<(String, String)> {
+        kernel_api::events(py.detach(|| self.sim.release_events()))
     }
 
     /// Verify every invariant; raises InvariantError naming what broke.
     fn check(&self, py: Python<'_>) -> PyResult<()> {
-        let sim = self.sim.clone();
-        py.detach(move || sim.check()).py()
+        py.detach(|| self.sim.check()).py()
     }
 
     /// Live task ids.
-    fn pids(&self) -> Vec<u32> {
-        self.sim.pids()
+    fn pids(&self, py: Python<'_>) -> Vec<u32> {
+        py.detach(|| self.sim.pids())
     }
 
     #[getter]
@@ -218,8 +165,8 @@ impl PySimulator {
         self.sim.config().mm.index.name()
     }
 
-    fn __repr__(&self) -> String {
-        let c = self.sim.counters();
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let c = py.detach(|| self.sim.counters());
         format!(
             "Simulator(memory={:?}, vma_index={:?}, processes={}, frames_used={}/{})",
             units::format_size(self.sim.config().memory),
@@ -238,6 +185,19 @@ pub struct PyProcess {
     stack: Option<(u64, u64)>,
 }
 
+impl PyProcess {
+    /// `length` of `what` as a size, then `f(sim, pid, length)` without the GIL.
+    fn with_len<T: Send>(
+        &self,
+        py: Python<'_>,
+        length: &Bound<'_, PyAny>,
+        f: impl FnOnce(&Simulator, u32, u64) -> vmsim_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        let length = args::size(length, "length")?;
+        py.detach(|| f(&self.sim, self.pid, length)).py()
+    }
+}
+
 #[pymethods]
 impl PyProcess {
     #[getter]
@@ -247,13 +207,13 @@ impl PyProcess {
 
     /// The thread-group id: the pid of the process this task belongs to.
     #[getter]
-    fn tgid(&self) -> PyResult<u32> {
-        self.sim.tgid(self.pid).py()
+    fn tgid(&self, py: Python<'_>) -> PyResult<u32> {
+        py.detach(|| self.sim.tgid(self.pid)).py()
     }
 
     #[getter]
-    fn alive(&self) -> bool {
-        self.sim.is_alive(self.pid)
+    fn alive(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.sim.is_alive(self.pid))
     }
 
     /// (low, high) of the stack clone_thread mapped for this thread, else None.
@@ -262,64 +222,80 @@ impl PyProcess {
         self.stack
     }
 
-    #[pyo3(signature = (length, prot = "rw", flags = None, addr = None, *, fixed = false, fixed_noreplace = false, file = None, offset = 0))]
+    #[pyo3(signature = (length, prot = "rw", flags = None, addr = None, *, fixed = false, fixed_noreplace = false, file = None, offset = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn mmap(
         &self,
+        py: Python<'_>,
         length: &Bound<'_, PyAny>,
         prot: &str,
         flags: Option<&str>,
-        addr: Option<u64>,
+        addr: Option<&Bound<'_, PyAny>>,
         fixed: bool,
         fixed_noreplace: bool,
         file: Option<PyRef<'_, PyFile>>,
-        offset: u64,
+        offset: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
+        if let Some(f) = &file {
+            if !Arc::ptr_eq(&f.sim, &self.sim) {
+                return Err(PyValueError::new_err(format!("{} belongs to another Simulator", f.__repr__())));
+            }
+        }
         let args = MmapArgs {
-            length: size_arg(length, "length")?,
+            length: args::size(length, "length")?,
             prot,
             flags,
-            addr,
+            addr: opt(addr, |a| args::address(a, "addr"))?,
             fixed,
             fixed_noreplace,
             file: file.map(|f| f.id),
-            offset,
+            offset: opt(offset, |o| args::size(o, "offset"))?.unwrap_or(0),
         };
-        self.sim.mmap(self.pid, args.request().py()?).py()
+        let request = args.request().py()?;
+        py.detach(|| self.sim.mmap(self.pid, request)).py()
     }
 
     /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
-    fn msync(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<u64> {
-        self.sim.msync(self.pid, addr, size_arg(length, "length")?).py()
+    fn msync(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let addr = args::address(addr, "addr")?;
+        self.with_len(py, length, |sim, pid, len| sim.msync(pid, addr, len))
     }
 
-    fn munmap(&self, addr: u64, length: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.sim.munmap(self.pid, addr, size_arg(length, "length")?).py()
+    fn munmap(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<()> {
+        let addr = args::address(addr, "addr")?;
+        self.with_len(py, length, |sim, pid, len| sim.munmap(pid, addr, len))
     }
 
-    fn mprotect(&self, addr: u64, length: &Bound<'_, PyAny>, prot: &str) -> PyResult<()> {
-        let prot = Prot::parse(prot).py()?;
-        self.sim.mprotect(self.pid, addr, size_arg(length, "length")?, prot).py()
+    fn mprotect(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>, prot: &str) -> PyResult<()> {
+        let (addr, prot) = (args::address(addr, "addr")?, Prot::parse(prot).py()?);
+        self.with_len(py, length, |sim, pid, len| sim.mprotect(pid, addr, len, prot))
     }
 
     /// madvise with "dontfork", "dofork" or "dontneed".
-    fn madvise(&self, addr: u64, length: &Bound<'_, PyAny>, advice: &str) -> PyResult<()> {
-        let advice = Advice::parse(advice).py()?;
-        self.sim.madvise(self.pid, addr, size_arg(length, "length")?, advice).py()
+    fn madvise(
+        &self,
+        py: Python<'_>,
+        addr: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        advice: &str,
+    ) -> PyResult<()> {
+        let (addr, advice) = (args::address(addr, "addr")?, Advice::parse(advice).py()?);
+        self.with_len(py, length, |sim, pid, len| sim.madvise(pid, addr, len, advice))
     }
 
     /// brk(2): set the program break and return the new one (the old one if
     /// refused); with no argument, return the current break.
     #[pyo3(signature = (new_end = None))]
-    fn brk(&self, new_end: Option<u64>) -> PyResult<u64> {
-        self.sim.brk(self.pid, new_end).py()
+    fn brk(&self, py: Python<'_>, new_end: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let new_end = opt(new_end, |a| args::address(a, "new_end"))?;
+        py.detach(|| self.sim.brk(self.pid, new_end)).py()
     }
 
     /// One access; returns a vmsim.Outcome.
     #[pyo3(signature = (addr, op = None))]
-    fn access(&self, py: Python<'_>, addr: u64, op: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let op = op.map(access_arg).transpose()?.unwrap_or(Access::Read);
-        let outcome = self.sim.access(self.pid, addr, op).py()?;
+    fn access(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, op: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let (addr, op) = (args::address(addr, "addr")?, opt(op, args::access)?.unwrap_or(Access::Read));
+        let outcome = py.detach(|| self.sim.access(self.pid, addr, op)).py()?;
         outcome_obj(py, outcome)
     }
 
@@ -328,17 +304,18 @@ impl PyProcess {
     fn access_traced(
         &self,
         py: Python<'_>,
-        addr: u64,
+        addr: &Bound<'_, PyAny>,
         op: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(Py<PyAny>, Vec<String>)> {
-        let op = op.map(access_arg).transpose()?.unwrap_or(Access::Read);
-        let (outcome, steps) = self.sim.access_traced(self.pid, addr, op).py()?;
+        let (addr, op) = (args::address(addr, "addr")?, opt(op, args::access)?.unwrap_or(Access::Read));
+        let (outcome, steps) = py.detach(|| self.sim.access_traced(self.pid, addr, op)).py()?;
         Ok((outcome_obj(py, outcome)?, steps))
     }
 
     /// Many accesses at once. addrs: numpy uint64 (or a list of ints); ops:
     /// numpy uint8 codes (0 read, 1 write, 2 exec) or "r"/"w"/"x" for all.
-    /// Returns a numpy uint8 array of Outcome codes; the GIL is released.
+    /// Returns a numpy uint8 array of Outcome codes. The inputs are copied
+    /// first, then the GIL is released for the run.
     #[pyo3(signature = (addrs, ops = None))]
     fn access_batch<'py>(
         &self,
@@ -346,97 +323,90 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let addrs = array_arg::<u64>(addrs, "addrs", "uint64")?;
+        let addrs = args::owned_array::<u64>(addrs, "addrs", "uint64")?;
         let codes = match ops {
             Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
-                Some(array_arg::<u8>(o, "ops", "uint8")?)
+                Some(args::owned_array::<u8>(o, "ops", "uint8")?)
             }
             _ => None,
         };
-        let op = match (ops, &codes) {
-            (_, Some(c)) => Ops::Each(c.as_slice()),
-            (Some(o), None) => Ops::Same(access_arg(o)?),
-            (None, None) => Ops::Same(Access::Read),
+        let same = match (ops, &codes) {
+            (Some(o), None) => args::access(o)?,
+            _ => Access::Read,
         };
-        let addrs = addrs.as_slice();
         let mut out = vec![0u8; addrs.len()];
-        let sim = &self.sim;
-        let pid = self.pid;
-        py.detach(|| sim.access_batch(pid, addrs, op, &mut out)).py()?;
+        py.detach(|| {
+            let ops = codes.as_deref().map_or(Ops::Same(same), Ops::Each);
+            self.sim.access_batch(self.pid, &addrs, ops, &mut out)
+        })
+        .py()?;
         Ok(PyArray1::from_vec(py, out))
     }
 
-    fn fork(&self) -> PyResult<PyProcess> {
-        let pid = self.sim.fork(self.pid).py()?;
+    fn fork(&self, py: Python<'_>) -> PyResult<PyProcess> {
+        let pid = py.detach(|| self.sim.fork(self.pid)).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
     /// A thread sharing this address space. stack_size (default 8MiB) maps a
     /// pthread-style stack with a guard page; 0 maps none.
     #[pyo3(signature = (stack_size = None))]
-    fn clone_thread(&self, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
-        let size =
-            stack_size.map(|s| size_arg(s, "stack_size")).transpose()?.unwrap_or(vmsim_core::sim::DEFAULT_THREAD_STACK);
-        let (tid, stack) = self.sim.clone_thread(self.pid, size).py()?;
+    fn clone_thread(&self, py: Python<'_>, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
+        let size = opt(stack_size, |s| args::size(s, "stack_size"))?.unwrap_or(vmsim_core::sim::DEFAULT_THREAD_STACK);
+        let (tid, stack) = py.detach(|| self.sim.clone_thread(self.pid, size)).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid: tid, stack })
     }
 
     /// This task exits; the address space goes when its last task has exited.
     #[pyo3(signature = (trace = false))]
     fn exit(&self, py: Python<'_>, trace: bool) -> PyResult<Option<Vec<(String, String)>>> {
-        let sim = self.sim.clone();
-        let pid = self.pid;
-        let events = py.detach(move || sim.exit_traced(pid, trace)).py()?;
+        let events = py.detach(|| self.sim.exit_traced(self.pid, trace)).py()?;
         Ok(if trace { Some(kernel_api::events(events)) } else { None })
     }
 
     /// Every thread of this process exits.
     fn exit_group(&self, py: Python<'_>) -> PyResult<()> {
-        let sim = self.sim.clone();
-        let pid = self.pid;
-        py.detach(move || sim.exit_group(pid)).py()
+        py.detach(|| self.sim.exit_group(self.pid)).py()
     }
 
     /// Task ids of this process's live threads.
-    fn threads(&self) -> PyResult<Vec<u32>> {
-        self.sim.threads(self.pid).py()
+    fn threads(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        py.detach(|| self.sim.threads(self.pid)).py()
     }
 
     /// The address space in /proc/PID/maps format.
-    fn maps(&self) -> PyResult<String> {
-        self.sim.maps(self.pid).py()
+    fn maps(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.sim.maps(self.pid)).py()
     }
 
     /// VMAs as (start, end, prot, flags) tuples, flags like "private" or "shared|growsdown".
-    fn vmas(&self) -> PyResult<Vec<(u64, u64, String, String)>> {
-        let vmas = self.sim.vmas(self.pid).py()?;
+    fn vmas(&self, py: Python<'_>) -> PyResult<Vec<(u64, u64, String, String)>> {
+        let vmas = py.detach(|| self.sim.vmas(self.pid)).py()?;
         Ok(vmas.iter().map(|v| (v.start, v.end, v.prot.to_string(), v.flag_words())).collect())
     }
 
     /// start_brk, brk, start_stack and mmap_base.
     fn layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let l = self.sim.layout(self.pid).py()?;
-        let d = PyDict::new(py);
-        d.set_item("start_brk", l.start_brk)?;
-        d.set_item("brk", l.brk)?;
-        d.set_item("start_stack", l.start_stack)?;
-        d.set_item("mmap_base", l.mmap_base)?;
-        Ok(d)
+        let l = py.detach(|| self.sim.layout(self.pid)).py()?;
+        counters_dict(
+            py,
+            &[("start_brk", l.start_brk), ("brk", l.brk), ("start_stack", l.start_stack), ("mmap_base", l.mmap_base)],
+        )
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.sim.process_counters(self.pid).py()?;
+        let c = py.detach(|| self.sim.process_counters(self.pid)).py()?;
         counters_dict(py, &c.named())
     }
 
-    fn __repr__(&self) -> String {
-        let state = if self.sim.is_alive(self.pid) { "alive" } else { "exited" };
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let state = if self.alive(py) { "alive" } else { "exited" };
         format!("Process(pid={}, {state})", self.pid)
     }
 }
 
 /// A simulated regular file. Dropping the object closes its handle; the
-/// file's pages stay cached until it is unlinked and unmapped.
+/// file and its cached pages go once no handle and no mapping holds it.
 #[pyclass(name = "File", module = "vmsim._core", frozen)]
 pub struct PyFile {
     sim: Arc<Simulator>,
@@ -453,25 +423,26 @@ impl PyFile {
 
     /// The file's size in bytes.
     #[getter]
-    fn size(&self) -> PyResult<u64> {
-        Ok(self.sim.file_stat(self.id).py()?.0)
+    fn size(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(py.detach(|| self.sim.file_stat(self.id)).py()?.0)
     }
 
     /// Pages of the file in the page cache.
     #[getter]
-    fn cached_pages(&self) -> PyResult<usize> {
-        Ok(self.sim.file_stat(self.id).py()?.1)
+    fn cached_pages(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(py.detach(|| self.sim.file_stat(self.id)).py()?.1)
     }
 
     /// truncate(2): pages past the new end are unmapped everywhere (a later
     /// access there is SIGBUS) and leave the page cache.
-    fn truncate(&self, size: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.sim.file_truncate(self.id, size_arg(size, "size")?).py()
+    fn truncate(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<()> {
+        let size = args::size(size, "size")?;
+        py.detach(|| self.sim.file_truncate(self.id, size)).py()
     }
 
     /// unlink(2): the name goes; the pages go with the last mapping and handle.
-    fn unlink(&self) -> PyResult<()> {
-        self.sim.file_unlink(self.id).py()
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.sim.file_unlink(self.id)).py()
     }
 
     fn __repr__(&self) -> String {
@@ -481,7 +452,9 @@ impl PyFile {
 
 impl Drop for PyFile {
     fn drop(&mut self) {
-        let _ = self.sim.file_close(self.id);
+        // Closing takes the simulator's locks: wait for them without the GIL.
+        let (sim, id) = (&self.sim, self.id);
+        Python::attach(|py| py.detach(|| sim.file_close(id))).ok();
     }
 }
 

@@ -87,7 +87,7 @@ impl KernelAlloc {
                 break;
             }
             let o = self.kobjects.live.remove(&a).expect("present");
-            self.kfree(phys, a)?;
+            self.slab.free(phys, a, None)?; // not kfree: that refuses kobjects
             self.kobjects.released.insert(a, o.name.clone());
             released.push(o.name);
             next = o.parent;

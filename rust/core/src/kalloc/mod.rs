@@ -187,7 +187,15 @@ impl KernelAlloc {
             kaddr_to_pfn(addr, phys).ok_or_else(|| bug(format!("kfree of {addr:#x}: not a kernel heap address")))?;
         let f = phys.frame(pfn);
         if f.flags & flags::SLAB != 0 {
-            return self.slab.free(phys, addr, None).map(|_| ());
+            match self.slab.site_of(phys, addr) {
+                Some(Site::Internal("kobject")) => {
+                    return Err(bug(format!("kfree of kobject {addr:#x}: a kobject goes with kobject_put")))
+                }
+                Some(Site::Internal(what)) => {
+                    return Err(bug(format!("kfree of {addr:#x}: a {what} the simulator owns; it goes with its owner")))
+                }
+                _ => return self.slab.free(phys, addr, None).map(|_| ()),
+            }
         }
         match self.pages.get(&pfn) {
             Some(b) if b.large_kmalloc && addr & 0xfff == 0 => {

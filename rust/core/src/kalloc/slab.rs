@@ -295,6 +295,24 @@ impl SlabAllocator {
             .collect()
     }
 
+    /// The call that allocated the live object at `addr`, if it is one.
+    pub fn site_of(&self, phys: &PhysMem, addr: u64) -> Option<Site> {
+        let pfn = super::kaddr_to_pfn(addr, phys)?;
+        if phys.frame(pfn).flags & flags::SLAB == 0 {
+            return None;
+        }
+        let slab = self.slabs.get(phys.frame(pfn).mapcount as usize)?.as_ref()?;
+        let size = self.caches[slab.cache as usize].size as u64;
+        let off = addr - pfn_to_kaddr(slab.pfn);
+        off.is_multiple_of(size).then(|| slab.sites.get((off / size) as usize).copied().flatten()).flatten()
+    }
+
+    /// Whether `cache` is one of the kernel's own (kmalloc-*, mm_struct,
+    /// vm_area_struct) rather than one kmem_cache_create made for a caller.
+    pub fn is_kernel_cache(&self, cache: u32) -> bool {
+        self.caches.get(cache as usize).is_some_and(|c| !c.user && !c.name.starts_with("(destroyed"))
+    }
+
     pub fn live(&self) -> Vec<LiveAllocation> {
         let mut out = Vec::new();
         for s in self.slabs.iter().flatten() {

@@ -29,6 +29,10 @@ impl Vmalloc {
             return Err(Error::invalid("vmalloc(0)"));
         }
         let npages = size.div_ceil(PAGE);
+        if npages > phys.frames_total() {
+            // __vmalloc_node_range: a request larger than all of RAM fails at once.
+            return Err(Error::OutOfMemory(format!("vmalloc({size}): larger than all of memory")));
+        }
         let span = (npages + 1) * PAGE; // and its guard page
                                         // First fit among the gaps between areas (each followed by its guard).
         let mut start = VMALLOC_START;
