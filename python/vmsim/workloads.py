@@ -103,9 +103,12 @@ class RunResult:
         faults = sum(v for k, v in self.outcomes.items() if Outcome[k].is_fault)
         self.timeline.append((self.accesses, rss, faults))
 
-    def absorb_counters(self, procs) -> None:
-        self.min_flt = sum(p.counters()["min_flt"] for p in procs)
-        self.maj_flt = sum(p.counters()["maj_flt"] for p in procs)
+    def count_faults(self, sim: Simulator, before: dict) -> None:
+        """Every fault the run took, in every process it made (exited ones
+        too): the machine-wide counts since `before` (sim.counters())."""
+        after = sim.counters()
+        self.min_flt = after["min_flt"] - before["min_flt"]
+        self.maj_flt = after["maj_flt"] - before["maj_flt"]
 
     def as_dict(self) -> dict:
         return {
@@ -133,19 +136,19 @@ def _batched(p: Process, addrs: np.ndarray, ops: np.ndarray) -> Iterator[Chunk]:
 
 def _region(sim: Simulator, prm: dict) -> tuple[Process, int, int]:
     p = sim.spawn(layout="default")
-    pages = int(prm.get("pages", 4096))
+    pages = int(prm["pages"])
     return p, p.mmap(pages * PAGE_SIZE), pages
 
 
 def _plan_sequential(sim, rng, prm):
     p, base, pages = _region(sim, prm)
-    yield from _batched(p, *sequential(base, pages, int(prm.get("passes", 2)), int(prm.get("op", WRITE))))
+    yield from _batched(p, *sequential(base, pages, int(prm["passes"]), int(prm["op"])))
 
 
 def _plan_strided(sim, rng, prm):
     p, base, pages = _region(sim, prm)
     yield from _batched(
-        p, *strided(base, pages, int(prm.get("stride", 16)), int(prm.get("count", 100_000)), int(prm.get("op", READ)))
+        p, *strided(base, pages, int(prm["stride"]), int(prm["count"]), int(prm["op"]))
     )
 
 
@@ -154,7 +157,7 @@ def _plan_uniform(sim, rng, prm):
     yield from _batched(
         p,
         *uniform(
-            base, pages, int(prm.get("count", 100_000)), float(prm.get("write_ratio", 0.3)), int(rng.integers(1 << 31))
+            base, pages, int(prm["count"]), float(prm["write_ratio"]), int(rng.integers(1 << 31))
         ),
     )
 
@@ -166,9 +169,9 @@ def _plan_zipf(sim, rng, prm):
         *zipf(
             base,
             pages,
-            int(prm.get("count", 100_000)),
-            float(prm.get("skew", 1.1)),
-            float(prm.get("write_ratio", 0.3)),
+            int(prm["count"]),
+            float(prm["skew"]),
+            float(prm["write_ratio"]),
             int(rng.integers(1 << 31)),
         ),
     )
@@ -178,9 +181,9 @@ def _plan_stack(sim, rng, prm):
     """Recursion: each call pushes a frame (writes) below the last, returns pop (reads)."""
     p = sim.spawn(layout="default")
     top = p.layout()["start_stack"]
-    frame = int(prm.get("frame_bytes", 256))
-    depth = int(prm.get("depth", 20_000))
-    rounds = int(prm.get("rounds", 3))
+    frame = int(prm["frame_bytes"])
+    depth = int(prm["depth"])
+    rounds = int(prm["rounds"])
     down = np.uint64(top) - np.arange(1, depth + 1, dtype=np.uint64) * np.uint64(frame)
     addrs = np.tile(np.concatenate([down, down[::-1]]), rounds)
     ops = np.tile(np.concatenate([np.full(depth, WRITE, np.uint8), np.full(depth, READ, np.uint8)]), rounds)
@@ -190,7 +193,7 @@ def _plan_stack(sim, rng, prm):
 def _plan_heap(sim, rng, prm):
     """A malloc: small chunks from a brk heap grown in 132 KiB steps, large ones mmap'd."""
     p = sim.spawn(layout="default")
-    n = int(prm.get("allocs", 2000))
+    n = int(prm["allocs"])
     sizes = rng.choice([32, 64, 128, 512, 4096, 300_000], size=n, p=[0.3, 0.3, 0.2, 0.1, 0.07, 0.03])
     top = p.brk()
     heap_end = top
@@ -216,8 +219,8 @@ def _plan_heap(sim, rng, prm):
 def _plan_mmap_churn(sim, rng, prm):
     """Map, touch, unmap, over and over."""
     p = sim.spawn(layout="default")
-    for _ in range(int(prm.get("cycles", 200))):
-        pages = int(rng.integers(1, int(prm.get("max_pages", 64)) + 1))
+    for _ in range(int(prm["cycles"])):
+        pages = int(rng.integers(1, int(prm["max_pages"]) + 1))
         a = p.mmap(pages * PAGE_SIZE)
         addrs, ops = sequential(a, pages, 1, WRITE)
         yield p, addrs, ops
@@ -228,12 +231,45 @@ def _plan_fork_storm(sim, rng, prm):
     """A parent populates memory; N children each write a fraction of it (COW) and exit."""
     p, base, pages = _region(sim, prm)
     yield p, *sequential(base, pages, 1, WRITE)
-    frac = float(prm.get("fraction", 0.25))
-    for _ in range(int(prm.get("children", 8))):
+    frac = float(prm["fraction"])
+    for _ in range(int(prm["children"])):
         c = p.fork()
         idx = rng.choice(pages, size=max(1, int(pages * frac)), replace=False).astype(np.uint64)
         yield c, idx * np.uint64(PAGE_SIZE) + np.uint64(base), np.full(idx.size, WRITE, np.uint8)
         c.exit()
+
+
+# Each workload's parameters and their defaults (Workload.parse refuses others).
+PARAMS: dict[str, dict[str, int | float]] = {
+    "sequential": {"pages": 4096, "passes": 2, "op": WRITE},
+    "strided": {"pages": 4096, "stride": 16, "count": 100_000, "op": READ},
+    "uniform": {"pages": 4096, "count": 100_000, "write_ratio": 0.3},
+    "zipf": {"pages": 4096, "count": 100_000, "skew": 1.1, "write_ratio": 0.3},
+    "stack": {"frame_bytes": 256, "depth": 20_000, "rounds": 3},
+    "heap": {"allocs": 2000},
+    "mmap_churn": {"cycles": 200, "max_pages": 64},
+    "fork_storm": {"pages": 4096, "fraction": 0.25, "children": 8},
+}
+
+# Parameters that must be at least 1, and fractions in [0, 1].
+_AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages"}
+_FRACTIONS = {"write_ratio", "fraction"}
+
+
+def _check_param(kind: str, key: str, value: object) -> None:
+    defaults = PARAMS[kind]
+    if key not in defaults:
+        raise ValueError(f"unknown parameter {key!r} for {kind}; it takes {', '.join(defaults)} and seed")
+    if isinstance(defaults[key], int) and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ValueError(f"{kind} parameter {key} must be an integer, got {value!r}")
+    if not isinstance(value, (int, float)) or value < 0 or value != value:
+        raise ValueError(f"{kind} parameter {key} must be a number at least 0, got {value!r}")
+    if key in _AT_LEAST_ONE and value < 1:
+        raise ValueError(f"{kind} parameter {key} must be at least 1, got {value!r}")
+    if key in _FRACTIONS and value > 1:
+        raise ValueError(f"{kind} parameter {key} is a fraction between 0 and 1, got {value!r}")
+    if key == "op" and value not in (READ, WRITE, EXEC):
+        raise ValueError(f"{kind} parameter op must be 0 (read), 1 (write) or 2 (exec), got {value!r}")
 
 
 PLANS: dict = {
@@ -259,6 +295,10 @@ class Workload:
     def __post_init__(self) -> None:
         if self.kind not in PLANS:
             raise ValueError(f"unknown workload {self.kind!r}; choose one of {', '.join(PLANS)}")
+        for key, value in self.params:
+            _check_param(self.kind, key, value)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer at least 0, got {self.seed!r}")
 
     @classmethod
     def make(cls, kind: str, seed: int = 0, **params) -> Workload:
@@ -297,16 +337,18 @@ class Workload:
         """Play the workload on `sim`; every process it made has exited when it returns."""
         rng = np.random.default_rng(self.seed)
         result = RunResult(self.name)
+        before = sim.counters()
         procs: dict = {}
-        for proc, addrs, ops in PLANS[self.kind](sim, rng, dict(self.params)):
+        params = {**PARAMS[self.kind], **dict(self.params)}
+        for proc, addrs, ops in PLANS[self.kind](sim, rng, params):
             procs.setdefault(proc.tgid, proc)
             t0 = time.perf_counter()
             codes = proc.access_batch(addrs, ops)
             result.add_batch(proc, codes, time.perf_counter() - t0)
             if progress is not None:
                 progress(int(codes.size))
-        live = [p for p in procs.values() if p.alive]
-        result.absorb_counters(live)
-        for p in live:
-            p.exit_group()
+        result.count_faults(sim, before)
+        for p in procs.values():
+            if p.alive:
+                p.exit_group()
         return result

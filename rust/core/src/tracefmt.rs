@@ -10,6 +10,17 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// A bad line as an error quotes it: at most 80 bytes, so a huge line is never echoed whole.
+fn quote(raw: &[u8]) -> String {
+    const SHOWN: usize = 80;
+    let shown = String::from_utf8_lossy(&raw[..raw.len().min(SHOWN)]);
+    if raw.len() > SHOWN {
+        format!("{shown:?}... ({} bytes)", raw.len())
+    } else {
+        format!("{shown:?}")
+    }
+}
+
 /// A chunk parser: `(text, number of its first line, addrs out, ops out)`.
 pub type Parser = fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), ParseError>;
 
@@ -73,7 +84,7 @@ pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mu
         }
         let err = |reason: &str| ParseError {
             line: first_line + n as u64,
-            reason: format!("{reason}: {:?}", String::from_utf8_lossy(raw)),
+            reason: format!("{reason}: {}", quote(raw)),
         };
         let (kind, rest) = line.split_first().ok_or_else(|| err("empty record"))?;
         let rest = trim(rest);
@@ -115,7 +126,7 @@ pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut 
             continue;
         }
         let err =
-            |reason: &str| ParseError { line: lineno, reason: format!("{reason}: {:?}", String::from_utf8_lossy(raw)) };
+            |reason: &str| ParseError { line: lineno, reason: format!("{reason}: {}", quote(raw)) };
         let sep = line
             .iter()
             .position(|&c| c == b',' || c.is_ascii_whitespace())

@@ -1,0 +1,593 @@
+"""vmsim's own trace format (`.vmst`): every call of the process API in the
+order it was made, so that a replay rebuilds the same simulation exactly
+(same outcomes, counters and maps), and a damaged or cut-off file is
+refused instead of replaying as a shorter trace.
+
+Format, version 2 (little-endian):
+
+    header   8 bytes   b"VMSIMTR" + version byte (2)
+    records  24 bytes  kind u8, flags u8, aux u16, pid u32, a u64, b u64
+    end      one END record: a = records before it, b = CRC-32 of every byte before it
+
+    kind  0 ACCESS      flags = op (0 read, 1 write, 2 exec); a = address
+          1 SPAWN       flags = 1 for the default layout; pid = the new process
+          2 MMAP        flags = prot (1 r, 2 w, 4 x) | 8 shared | 16 growsdown | 32 noreserve | 64 file;
+                        a = the address asked for (0: none), b = length; an ARG record follows
+          3 MUNMAP      a = address, b = length
+          4 MPROTECT    flags = prot; a, b as above
+          5 BRK         a = the new break
+          6 FORK        a = the child's pid
+          7 CLONE       a = the new thread's pid, b = its stack size (0: none)
+          8 EXIT
+          9 EXIT_GROUP
+         10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed); a, b as above
+         11 MSYNC       a, b as above
+         12 FILE        aux = file number, a = size, b = name length in bytes; NAME records follow
+         13 NAME        flags = bytes used (at most 22), then 22 bytes of the file's UTF-8 name
+         14 TRUNCATE    aux = file number, a = size
+         15 UNLINK      aux = file number
+         16 CLOSE       aux = file number: its handle was dropped
+         17 ARG         after MMAP: flags = 1 fixed | 2 fixed_noreplace | 4 address given,
+                        aux = file number, a = file offset, b = the address mmap returned
+        255 END
+
+    flags bit 128 on MMAP, MUNMAP, MPROTECT, MADVISE, MSYNC and TRUNCATE: the
+    call failed with an OSError (it may still have changed something, as a
+    partial mprotect does); the replay expects it to fail the same way.
+
+pids are the trace's own numbers; replay maps them to simulator processes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from vmsim._core import parse_size
+from vmsim.workloads import RunResult
+
+PathLike = Union[str, os.PathLike]
+
+VERSION = 2
+MAGIC = b"VMSIMTR" + bytes([VERSION])
+RECORD = np.dtype([("kind", "<u1"), ("flags", "<u1"), ("aux", "<u2"), ("pid", "<u4"), ("a", "<u8"), ("b", "<u8")])
+(ACCESS, SPAWN, MMAP, MUNMAP, MPROTECT, BRK, FORK, CLONE, EXIT, EXIT_GROUP) = range(10)
+(MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG) = range(10, 18)
+END = 255
+KINDS = set(range(18)) | {END}
+FAILED = 128
+NAME_BYTES = RECORD.itemsize - 2
+SHARED, GROWSDOWN, NORESERVE, HAS_FILE = 8, 16, 32, 64
+FIXED, NOREPLACE, ADDR_GIVEN = 1, 2, 4
+OP_CODES = {"r": 0, "w": 1, "x": 2}
+ADVICE = ("dontfork", "dofork", "dontneed")
+
+
+class TraceError(ValueError):
+    """A malformed trace; the message names the file and the record."""
+
+
+def _prot_bits(prot: str) -> int:
+    p = prot.strip().lower()
+    if p == "none":
+        return 0
+    return (1 if "r" in p else 0) | (2 if "w" in p else 0) | (4 if "x" in p else 0)
+
+
+def _prot_str(bits: int) -> str:
+    return "".join(c for c, b in (("r", 1), ("w", 2), ("x", 4)) if bits & b) or "none"
+
+
+def _size(value: Any) -> int:
+    return parse_size(value) if isinstance(value, str) else int(value)
+
+
+def _flag_words(flags: str) -> set[str]:
+    return {w.strip().lower().removeprefix("map_") for w in re.split(r"[|, ]", flags) if w.strip()}
+
+
+# ----- writing -----------------------------------------------------------------
+
+
+class TraceWriter:
+    """Appends records to a .vmst file (buffered), with a running checksum."""
+
+    def __init__(self, path: PathLike):
+        self._f = open(path, "wb")  # noqa: SIM115 - closed by close() / the Recorder's __exit__
+        self._crc = zlib.crc32(MAGIC)
+        self._count = 0
+        self._buf: list[tuple[int, int, int, int, int, int]] = []
+        self._f.write(MAGIC)
+
+    def _write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._crc = zlib.crc32(data, self._crc)
+
+    def add(self, kind: int, pid: int = 0, flags: int = 0, a: int = 0, b: int = 0, aux: int = 0) -> None:
+        self._buf.append((kind, flags, aux, pid, a, b))
+        if len(self._buf) >= 65536:
+            self.flush()
+
+    def accesses(self, pid: int, addrs: np.ndarray, ops: np.ndarray) -> None:
+        self.flush()
+        rec = np.zeros(len(addrs), RECORD)
+        rec["kind"] = ACCESS
+        rec["flags"] = ops
+        rec["pid"] = pid
+        rec["a"] = addrs
+        self._write(rec.tobytes())
+        self._count += rec.size
+
+    def name(self, data: bytes) -> None:
+        """NAME records holding `data`, 22 bytes each."""
+        self.flush()
+        for i in range(0, len(data), NAME_BYTES):
+            part = data[i : i + NAME_BYTES]
+            self._write(bytes([NAME, len(part)]) + part + bytes(NAME_BYTES - len(part)))
+            self._count += 1
+
+    def flush(self) -> None:
+        if self._buf:
+            data = np.array(self._buf, RECORD).tobytes()
+            self._write(data)
+            self._count += len(self._buf)
+            self._buf.clear()
+
+    def close(self) -> None:
+        """Write the END record: without it a reader refuses the file as cut off."""
+        if self._f.closed:
+            return
+        self.flush()
+        end = np.array([(END, 0, 0, 0, self._count, self._crc)], RECORD).tobytes()
+        self._f.write(end)
+        self._f.close()
+
+
+class _RecordingFile:
+    """Stands in for a File: its calls (and its handle's end) go to the trace."""
+
+    def __init__(self, rec: Recorder, file: Any, number: int):
+        self._rec, self._file, self.number = rec, file, number
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def truncate(self, size: Any) -> None:
+        n = _size(size)
+        self._rec.call(TRUNCATE, 0, lambda: self._file.truncate(size), aux=self.number, a=n)
+
+    def unlink(self) -> None:
+        self._file.unlink()
+        self._rec.w.add(UNLINK, aux=self.number)
+
+    def __del__(self) -> None:
+        rec = self.__dict__.get("_rec")
+        if rec is not None and not rec.closed:
+            rec.w.add(CLOSE, aux=self.number)
+
+
+class _RecordingProcess:
+    """Stands in for a Process and writes every call to the trace."""
+
+    def __init__(self, rec: Recorder, proc: Any):
+        self._rec, self._p = rec, proc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._p, name)
+
+    def mmap(
+        self, length, prot="rw", flags=None, addr=None, *, fixed=False, fixed_noreplace=False, file=None, offset=0
+    ):
+        real_file = file._file if isinstance(file, _RecordingFile) else file
+        if file is not None and not isinstance(file, _RecordingFile):
+            raise ValueError("a recorded process maps files made by the recorder (rec.create_file)")
+        words = _flag_words(flags if flags is not None else ("private" if file is not None else "private|anonymous"))
+        bits = (
+            _prot_bits(prot)
+            | (SHARED if "shared" in words else 0)
+            | (GROWSDOWN if "growsdown" in words else 0)
+            | (NORESERVE if "noreserve" in words else 0)
+            | (HAS_FILE if file is not None else 0)
+        )
+        mode = (
+            (FIXED if fixed or "fixed" in words else 0)
+            | (NOREPLACE if fixed_noreplace or "fixed_noreplace" in words else 0)
+            | (ADDR_GIVEN if addr is not None else 0)
+        )
+        number = file.number if file is not None else 0
+        length_bytes = _size(length)
+
+        def call() -> int:
+            return self._p.mmap(
+                length, prot, flags, addr, fixed=fixed, fixed_noreplace=fixed_noreplace, file=real_file, offset=offset
+            )
+
+        result = self._rec.call(MMAP, self.pid, call, flags=bits, a=addr or 0, b=length_bytes)
+        self._rec.w.add(ARG, self.pid, mode, int(offset), result, aux=number)
+        return result
+
+    def munmap(self, addr, length):
+        return self._rec.call(MUNMAP, self.pid, lambda: self._p.munmap(addr, length), a=addr, b=_size(length))
+
+    def mprotect(self, addr, length, prot):
+        call = lambda: self._p.mprotect(addr, length, prot)  # noqa: E731
+        return self._rec.call(MPROTECT, self.pid, call, flags=_prot_bits(prot), a=addr, b=_size(length))
+
+    def madvise(self, addr, length, advice):
+        word = advice.strip().lower().removeprefix("madv_") if isinstance(advice, str) else None
+        call = lambda: self._p.madvise(addr, length, advice)  # noqa: E731
+        if word not in ADVICE:
+            return call()  # refused before anything happens: nothing to record
+        return self._rec.call(MADVISE, self.pid, call, flags=ADVICE.index(word), a=addr, b=_size(length))
+
+    def msync(self, addr, length):
+        return self._rec.call(MSYNC, self.pid, lambda: self._p.msync(addr, length), a=addr, b=_size(length))
+
+    def brk(self, new_end=None):
+        r = self._p.brk(new_end)
+        if new_end is not None:
+            self._rec.w.add(BRK, self.pid, 0, new_end)
+        return r
+
+    def _op_code(self, op) -> int:
+        if op is None:
+            return 0
+        return OP_CODES[op.strip().lower()[:1]] if isinstance(op, str) else int(op)
+
+    def access(self, addr, op=None):
+        outcome = self._p.access(addr, op)  # checks its arguments first
+        self._rec.w.add(ACCESS, self.pid, self._op_code(op), addr)
+        return outcome
+
+    def access_traced(self, addr, op=None):
+        result = self._p.access_traced(addr, op)
+        self._rec.w.add(ACCESS, self.pid, self._op_code(op), addr)
+        return result
+
+    def access_batch(self, addrs, ops=None):
+        addrs = np.ascontiguousarray(addrs, dtype=np.uint64)
+        if ops is None or isinstance(ops, (str, int)):
+            codes = np.full(addrs.size, self._op_code(ops), np.uint8)
+        else:
+            codes = np.ascontiguousarray(ops, dtype=np.uint8)
+        out = self._p.access_batch(addrs, codes)
+        self._rec.w.accesses(self.pid, addrs, codes)
+        return out
+
+    def fork(self):
+        c = self._p.fork()
+        self._rec.w.add(FORK, self.pid, 0, c.pid)
+        return _RecordingProcess(self._rec, c)
+
+    def clone_thread(self, stack_size=None):
+        t = self._p.clone_thread(stack_size=stack_size)
+        stack = t.thread_stack
+        self._rec.w.add(CLONE, self.pid, 0, t.pid, stack[1] - stack[0] if stack else 0)
+        return _RecordingProcess(self._rec, t)
+
+    def exit(self, trace=False):
+        r = self._p.exit(trace)
+        self._rec.w.add(EXIT, self.pid)
+        return r
+
+    def exit_group(self):
+        self._p.exit_group()
+        self._rec.w.add(EXIT_GROUP, self.pid)
+
+
+class Recorder:
+    """`with vmsim.traces.record(sim, "run.vmst") as rec:` — `rec.spawn()` and
+    `rec.create_file()` give processes and files whose calls are written to
+    the trace as they run. Leaving the block writes the end record."""
+
+    def __init__(self, sim: Any, path: PathLike):
+        self.sim = sim
+        self.w = TraceWriter(path)
+        self.closed = False
+        self._files = 0
+
+    def call(self, kind: int, pid: int, fn: Callable[[], Any], flags: int = 0, a: int = 0, b: int = 0, aux: int = 0):
+        """Run a system call and record it, marked failed if it raised OSError."""
+        try:
+            result = fn()
+        except OSError:
+            self.w.add(kind, pid, flags | FAILED, a, b, aux)
+            raise
+        self.w.add(kind, pid, flags, a, b, aux)
+        return result
+
+    def spawn(self, layout: str | None = None) -> _RecordingProcess:
+        p = self.sim.spawn(layout)
+        self.w.add(SPAWN, p.pid, 1 if layout == "default" else 0)
+        return _RecordingProcess(self, p)
+
+    def create_file(self, size: Any, name: str | None = None) -> _RecordingFile:
+        f = self.sim.create_file(size, name) if name is not None else self.sim.create_file(size)
+        if self._files >= 0xFFFF:
+            raise ValueError("a trace holds at most 65535 files")
+        self._files += 1
+        number = self._files
+        name_bytes = f.name.encode()
+        self.w.add(FILE, 0, 0, f.size, len(name_bytes), aux=number)
+        self.w.name(name_bytes)
+        return _RecordingFile(self, f, number)
+
+    def close(self) -> None:
+        self.closed = True
+        self.w.close()
+
+    def __enter__(self) -> Recorder:  # noqa: PYI034 - Self needs Python 3.11
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def record(sim: Any, path: PathLike) -> Recorder:
+    """Record the calls made through the returned Recorder into `path` (a .vmst file)."""
+    return Recorder(sim, path)
+
+
+# ----- reading ------------------------------------------------------------------
+
+
+def _verify(path: PathLike) -> int:
+    """Check the header, the END record and the checksum; return the record count."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head[:7] != MAGIC[:7]:
+            raise TraceError(f"{path}: not a vmsim trace (bad magic)")
+        if head[7] != VERSION:
+            raise TraceError(f"{path}: vmsim trace version {head[7]}; this vmsim reads version {VERSION}: re-record it")
+        body = size - 8
+        if body < RECORD.itemsize or body % RECORD.itemsize:
+            raise TraceError(f"{path}: cut off (a partial record at the end, or no end record)")
+        crc = zlib.crc32(head)
+        left = body - RECORD.itemsize
+        while left:
+            data = f.read(min(left, 16 << 20))
+            if not data:
+                raise TraceError(f"{path}: shorter than its size")
+            crc = zlib.crc32(data, crc)
+            left -= len(data)
+        end = np.frombuffer(f.read(RECORD.itemsize), RECORD)[0]
+    count = body // RECORD.itemsize - 1
+    if int(end["kind"]) != END:
+        raise TraceError(f"{path}: no end record: the recording was cut off")
+    if int(end["a"]) != count:
+        raise TraceError(f"{path}: the end record counts {int(end['a'])} records, the file holds {count}")
+    if int(end["b"]) != crc:
+        raise TraceError(f"{path}: checksum mismatch: the file is corrupt")
+    return count
+
+
+def read_vmst(path: PathLike, records: int = 1 << 20) -> Iterator[np.ndarray]:
+    """The records of a verified .vmst file, in chunks (the END record left out)."""
+    count = _verify(path)
+    with open(path, "rb") as f:
+        f.seek(8)
+        done = 0
+        while done < count:
+            n = min(records, count - done)
+            rec = np.frombuffer(f.read(n * RECORD.itemsize), RECORD)
+            done += n
+            yield rec
+
+
+# ----- replay -------------------------------------------------------------------
+
+
+class _Replay:
+    """Replays records on a simulator, checking each refers to what exists."""
+
+    def __init__(self, sim: Any, path: PathLike, result: RunResult, progress: Callable[[int], None] | None):
+        self.sim, self.path, self.result, self.progress = sim, path, result, progress
+        self.procs: dict[int, Any] = {}  # trace pid -> Process
+        self.group: dict[int, int] = {}  # trace pid -> trace pid of its process
+        self.files: dict[int, Any] = {}
+        self.n = 0  # index of the record being replayed
+        self.pending_mmap: tuple | None = None
+        self.pending_name: tuple | None = None  # (file number, size, length, bytes so far)
+
+    def fail(self, why: str) -> TraceError:
+        return TraceError(f"{self.path}: record {self.n}: {why}")
+
+    def proc(self, pid: int) -> Any:
+        p = self.procs.get(pid)
+        if p is None:
+            raise self.fail(f"process {pid} does not exist (never made, or it exited)")
+        return p
+
+    def new_proc(self, pid: int, proc: Any, group: int) -> None:
+        if pid in self.procs:
+            proc.exit()
+            raise self.fail(f"pid {pid} is made again while it is alive")
+        self.procs[pid] = proc
+        self.group[pid] = group
+
+    def file(self, number: int) -> Any:
+        f = self.files.get(number)
+        if f is None:
+            raise self.fail(f"file {number} does not exist")
+        return f
+
+    def syscall(self, flags: int, fn: Callable[[], Any]) -> Any:
+        """Run a recorded call; it must fail exactly when the recording's did."""
+        try:
+            result = fn()
+        except OSError as e:
+            if flags & FAILED:
+                return None
+            raise self.fail(f"the call failed in the replay but not in the recording: {e}") from None
+        if flags & FAILED:
+            raise self.fail("the call failed in the recording but not in the replay")
+        return result
+
+    def accesses(self, rec: np.ndarray, i: int, j: int) -> None:
+        p = self.proc(int(rec["pid"][i]))
+        t0 = time.perf_counter()
+        codes = p.access_batch(np.ascontiguousarray(rec["a"][i:j]), np.ascontiguousarray(rec["flags"][i:j]))
+        self.result.add_batch(p, codes, time.perf_counter() - t0)
+        if self.progress:
+            self.progress(j - i)
+
+    def one(self, r: Any) -> None:
+        kind, flags, aux = int(r["kind"]), int(r["flags"]), int(r["aux"])
+        pid, a, b = int(r["pid"]), int(r["a"]), int(r["b"])
+        if self.pending_name is not None:
+            raw = r.tobytes()
+            if kind != NAME or raw[1] > NAME_BYTES:
+                raise self.fail("a file record without its name records")
+            self.name_part(raw[2 : 2 + raw[1]])
+            return
+        if self.pending_mmap is not None and kind != ARG:
+            raise self.fail("an mmap record without its argument record")
+        if kind not in KINDS:
+            raise self.fail(f"unknown kind {kind}")
+        if kind == SPAWN:
+            self.new_proc(pid, self.sim.spawn("default" if flags & 1 else None), pid)
+        elif kind == MMAP:
+            self.pending_mmap = (pid, flags, a, b)
+        elif kind == ARG:
+            self.mmap(flags, aux, a, b)
+        elif kind == MUNMAP:
+            self.syscall(flags, lambda: self.proc(pid).munmap(a, b))
+        elif kind == MPROTECT:
+            self.syscall(flags, lambda: self.proc(pid).mprotect(a, b, _prot_str(flags & 7)))
+        elif kind == MADVISE:
+            if flags & ~FAILED >= len(ADVICE):
+                raise self.fail(f"unknown madvise advice {flags & ~FAILED}")
+            self.syscall(flags, lambda: self.proc(pid).madvise(a, b, ADVICE[flags & ~FAILED]))
+        elif kind == MSYNC:
+            self.syscall(flags, lambda: self.proc(pid).msync(a, b))
+        elif kind == BRK:
+            self.proc(pid).brk(a)
+        elif kind == FORK:
+            self.new_proc(a, self.proc(pid).fork(), a)
+        elif kind == CLONE:
+            self.new_proc(a, self.proc(pid).clone_thread(stack_size=b), self.group[pid])
+        elif kind == EXIT:
+            self.proc(pid).exit()
+            del self.procs[pid]
+        elif kind == EXIT_GROUP:
+            self.proc(pid).exit_group()
+            gone = self.group[pid]
+            for t in [t for t, g in self.group.items() if g == gone and t in self.procs]:
+                del self.procs[t]
+        elif kind == FILE:
+            if aux in self.files:
+                raise self.fail(f"file {aux} is made again while it is open")
+            self.pending_name = (aux, a, b, b"")
+            if b == 0:
+                self.name_part(b"")
+            elif b > 4096:
+                raise self.fail(f"a file name of {b} bytes")
+        elif kind == TRUNCATE:
+            self.syscall(flags, lambda: self.file(aux).truncate(a))
+        elif kind == UNLINK:
+            self.file(aux).unlink()
+        elif kind == CLOSE:
+            self.file(aux)
+            del self.files[aux]  # drops the handle, as the recorded program did
+        elif kind == NAME:
+            raise self.fail("a file name record where none belongs")
+        elif kind == END:
+            raise self.fail("an end record before the end")
+
+    def name_part(self, raw: bytes) -> None:
+        number, size, length, so_far = self.pending_name  # type: ignore[misc]
+        so_far += raw
+        if len(so_far) < length:
+            self.pending_name = (number, size, length, so_far)
+            return
+        self.pending_name = None
+        try:
+            name = so_far[:length].decode()
+        except UnicodeDecodeError:
+            raise self.fail("a file name that is not UTF-8") from None
+        self.files[number] = self.sim.create_file(size, name)
+
+    def mmap(self, mode: int, number: int, offset: int, result: int) -> None:
+        if self.pending_mmap is None:
+            raise self.fail("an argument record without its mmap record")
+        pid, flags, addr, length = self.pending_mmap
+        self.pending_mmap = None
+        words = ["shared" if flags & SHARED else "private"]
+        if not flags & HAS_FILE:
+            words.append("anonymous")
+        words += [w for bit, w in ((GROWSDOWN, "growsdown"), (NORESERVE, "noreserve")) if flags & bit]
+        file = self.file(number) if flags & HAS_FILE else None
+        p = self.proc(pid)
+        got = self.syscall(
+            flags,
+            lambda: p.mmap(
+                length,
+                _prot_str(flags & 7),
+                "|".join(words),
+                addr if mode & ADDR_GIVEN else None,
+                fixed=bool(mode & FIXED),
+                fixed_noreplace=bool(mode & NOREPLACE),
+                file=file,
+                offset=offset,
+            ),
+        )
+        if got is not None and got != result:
+            raise self.fail(f"mmap returned {got:#x} in the replay, {result:#x} in the recording")
+
+    def run(self) -> None:
+        for rec in read_vmst(self.path):
+            kinds = rec["kind"]
+            i = 0
+            while i < rec.size:
+                if kinds[i] == ACCESS and self.pending_name is None and self.pending_mmap is None:
+                    j = i
+                    pid = rec["pid"][i]
+                    while j < rec.size and kinds[j] == ACCESS and rec["pid"][j] == pid:
+                        j += 1
+                    if rec["flags"][i:j].max() > 2:
+                        raise self.fail(f"access op {int(rec['flags'][i:j].max())} is not 0, 1 or 2")
+                    self.accesses(rec, i, j)
+                    self.n += j - i
+                    i = j
+                    continue
+                self.one(rec[i])
+                self.n += 1
+                i += 1
+        if self.pending_mmap is not None or self.pending_name is not None:
+            raise self.fail("the trace ends inside a record group")
+
+
+def replay_into(
+    sim: Any, path: PathLike, progress: Callable[[int], None] | None = None
+) -> tuple[RunResult, dict[int, Any]]:
+    """Replay a .vmst file on `sim`, leaving the processes it ends with alive:
+    returns the run's result and those processes by their trace pids."""
+    result = RunResult(f"trace:{Path(path).name}")
+    before = sim.counters()
+    r = _Replay(sim, path, result, progress)
+    try:
+        r.run()
+    except BaseException:
+        for p in r.procs.values():
+            if p.alive:
+                p.exit_group()
+        raise
+    result.count_faults(sim, before)
+    return result, r.procs
+
+
+def replay(sim: Any, path: PathLike, progress: Callable[[int], None] | None = None) -> RunResult:
+    """Replay a .vmst file on `sim`; every process made has exited when it returns."""
+    result, procs = replay_into(sim, path, progress)
+    for p in procs.values():
+        if p.alive:
+            p.exit_group()
+    return result
