@@ -153,7 +153,7 @@ def test_champsim_xz(tmp_path):
     assert o.tolist() == [2, 0, 2, 1, 2]
     with lzma.open(tmp_path / "short.xz", "wb") as f:
         f.write(rec.tobytes()[:100])
-    with pytest.raises(traces.TraceError, match="cut off"):
+    with pytest.raises(traces.TraceError, match="truncated"):
         list(traces.read_champsim(tmp_path / "short.xz"))
 
 
