@@ -7,16 +7,44 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import vmsim
 from vmsim._core import PAGE_SIZE, TASK_SIZE
 from vmsim.workloads import RunResult
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def parse_address(text: str) -> int:
+    """An address as /proc/PID/maps or a debugger shows it: hex with or without 0x, or decimal."""
+    t = text.strip().lower().replace("_", "")
+    try:
+        n = int(t, 0) if t.startswith(("0x", "0o", "0b")) or t.isdigit() else int(t, 16)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address (hex like 0x7ffd1234 or 7ffd1234, or decimal)") from None
+    if not 0 <= n < 1 << 64:
+        raise ValueError(f"address {text} is outside the 64-bit range 0..0xffffffffffffffff")
+    return n
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vmsim", description="A virtual-memory and page-fault simulator faithful to Linux."
-    )
+    parser = _Parser(prog="vmsim", description="A virtual-memory and page-fault simulator faithful to Linux.")
     parser.add_argument("--version", action="version", version=f"vmsim {vmsim.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -29,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "explain", help="the kernel's decision for one address of a real (or the default) process layout"
     )
-    ex.add_argument("addr", help="the address (hex with 0x, or decimal)")
+    ex.add_argument("addr", help="the address (hex with or without 0x, or decimal)")
     ex.add_argument("--op", choices=["r", "w", "x"], default="r")
     src = ex.add_mutually_exclusive_group()
     src.add_argument("--maps", type=Path, help="a saved /proc/PID/maps file")
@@ -48,7 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=[*vmsim.policies(), "all"],
         help="replacement policy; 'all' runs once per policy and compares them",
     )
-    run.add_argument("--resident-limit", type=int, default=None, help="at most this many resident user pages")
+    run.add_argument("--resident-limit", type=_positive_int, default=None, help="at most this many resident user pages")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
         "--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)"
@@ -98,7 +126,7 @@ def _layout_from_maps(sim: vmsim.Simulator, maps: list[tuple[int, int, str, str]
 
 
 def cmd_explain(args) -> int:
-    addr = int(args.addr, 0)
+    addr = parse_address(args.addr)
     sim = vmsim.Simulator(memory="256MiB")
     notes: list[str] = []
     maps = None
@@ -133,9 +161,16 @@ def cmd_explain(args) -> int:
 
 
 def _is_workload(target: str) -> bool:
+    """A workload spec, or else a trace file (which must exist)."""
     from vmsim.workloads import PLANS
 
-    return target.split(":", 1)[0] in PLANS and not Path(target).exists()
+    if Path(target).exists():
+        return False
+    if target.split(":", 1)[0] in PLANS:
+        return True
+    raise ValueError(
+        f"unknown workload {target.split(':', 1)[0]!r} and no such trace file {target!r}; workloads: {', '.join(PLANS)}"
+    )
 
 
 def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult]:
@@ -149,7 +184,7 @@ def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunR
         kw["swap"] = args.swap
     if policy:
         kw["policy"] = policy
-    if args.resident_limit:
+    if args.resident_limit is not None:
         kw["resident_limit"] = args.resident_limit
     sim = vmsim.Simulator(**kw)
     if _is_workload(args.target):
@@ -277,6 +312,11 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -296,8 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "bench":
             return cmd_bench(args)
-    except (ValueError, OSError) as e:
-        print(f"vmsim {args.command}: {e}", file=sys.stderr)
+    except (ValueError, OSError, OverflowError, TypeError, MemoryError, vmsim.VmsimError) as e:
+        # One line, never a traceback: the error is the user's input.
+        print(f"vmsim {args.command}: {_one_line(e)}", file=sys.stderr)
         return 2
     parser.print_help()
     return 0
