@@ -104,6 +104,7 @@ class TraceWriter:
         self._crc = zlib.crc32(MAGIC)
         self._count = 0
         self._buf: list[tuple[int, int, int, int, int, int]] = []
+        self.last_kind = -1  # the kind of the record added last
         self._f.write(MAGIC)
 
     def _write(self, data: bytes) -> None:
@@ -112,6 +113,7 @@ class TraceWriter:
 
     def add(self, kind: int, pid: int = 0, flags: int = 0, a: int = 0, b: int = 0, aux: int = 0) -> None:
         self._buf.append((kind, flags, aux, pid, a, b))
+        self.last_kind = kind
         if len(self._buf) >= 65536:
             self.flush()
 
@@ -124,6 +126,7 @@ class TraceWriter:
         rec["a"] = addrs
         self._write(rec.tobytes())
         self._count += rec.size
+        self.last_kind = ACCESS
 
     def name(self, data: bytes) -> None:
         """NAME records holding `data`, 22 bytes each."""
@@ -209,8 +212,12 @@ class _RecordingProcess:
                 length, prot, flags, addr, fixed=fixed, fixed_noreplace=fixed_noreplace, file=real_file, offset=offset
             )
 
-        result = self._rec.call(MMAP, self.pid, call, flags=bits, a=addr or 0, b=length_bytes)
-        self._rec.w.add(ARG, self.pid, mode, int(offset), result, aux=number)
+        result = 0
+        try:
+            result = self._rec.call(MMAP, self.pid, call, flags=bits, a=addr or 0, b=length_bytes)
+        finally:
+            if self._rec.w.last_kind == MMAP:  # the call was recorded: its arguments follow
+                self._rec.w.add(ARG, self.pid, mode, int(offset), result, aux=number)
         return result
 
     def munmap(self, addr, length):
