@@ -55,7 +55,6 @@ PathLike = Union[str, os.PathLike]
 CHUNK_BYTES = 16 << 20
 
 
-
 MAX_LINE = 1 << 16  # a text or lackey line longer than this is not a trace line
 
 
@@ -220,16 +219,18 @@ def replay(
     result = RunResult(f"trace:{Path(path).name}")
     before = sim.counters()
     p = sim.spawn(layout=layout)
-    mapped: set = set()
-    for addrs, ops in reader_for(path):
-        _map_pages_for(p, addrs, mapped)
-        t0 = time.perf_counter()
-        codes = p.access_batch(addrs, ops)
-        result.add_batch(p, codes, time.perf_counter() - t0)
-        if progress:
-            progress(int(codes.size))
-    result.count_faults(sim, before)
-    p.exit()
+    try:
+        mapped: set = set()
+        for addrs, ops in reader_for(path):
+            _map_pages_for(p, addrs, mapped)
+            t0 = time.perf_counter()
+            codes = p.access_batch(addrs, ops)
+            result.add_batch(p, codes, time.perf_counter() - t0)
+            if progress:
+                progress(int(codes.size))
+        result.count_faults(sim, before)
+    finally:
+        p.exit()  # a trace that turns out malformed leaves no process behind
     return result
 
 

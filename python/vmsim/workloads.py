@@ -147,18 +147,14 @@ def _plan_sequential(sim, rng, prm):
 
 def _plan_strided(sim, rng, prm):
     p, base, pages = _region(sim, prm)
-    yield from _batched(
-        p, *strided(base, pages, int(prm["stride"]), int(prm["count"]), int(prm["op"]))
-    )
+    yield from _batched(p, *strided(base, pages, int(prm["stride"]), int(prm["count"]), int(prm["op"])))
 
 
 def _plan_uniform(sim, rng, prm):
     p, base, pages = _region(sim, prm)
     yield from _batched(
         p,
-        *uniform(
-            base, pages, int(prm["count"]), float(prm["write_ratio"]), int(rng.integers(1 << 31))
-        ),
+        *uniform(base, pages, int(prm["count"]), float(prm["write_ratio"]), int(rng.integers(1 << 31))),
     )
 
 

@@ -82,10 +82,8 @@ pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mu
         if line.is_empty() || line.starts_with(b"==") {
             continue;
         }
-        let err = |reason: &str| ParseError {
-            line: first_line + n as u64,
-            reason: format!("{reason}: {}", quote(raw)),
-        };
+        let err =
+            |reason: &str| ParseError { line: first_line + n as u64, reason: format!("{reason}: {}", quote(raw)) };
         let (kind, rest) = line.split_first().ok_or_else(|| err("empty record"))?;
         let rest = trim(rest);
         let comma = rest.iter().position(|&c| c == b',').ok_or_else(|| err("expected ADDR,SIZE"))?;
@@ -125,8 +123,7 @@ pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut 
         if line.is_empty() || line.starts_with(b"#") || (lineno == 1 && line[0].is_ascii_alphabetic()) {
             continue;
         }
-        let err =
-            |reason: &str| ParseError { line: lineno, reason: format!("{reason}: {}", quote(raw)) };
+        let err = |reason: &str| ParseError { line: lineno, reason: format!("{reason}: {}", quote(raw)) };
         let sep = line
             .iter()
             .position(|&c| c == b',' || c.is_ascii_whitespace())

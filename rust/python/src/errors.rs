@@ -22,7 +22,29 @@ create_exception!(
 );
 create_exception!(_core, OutOfMemoryError, VmsimError, "A kernel allocation found no free simulated memory.");
 
+/// A reason as an exception shows it: never more than a few lines, however
+/// long the input it quotes.
+fn brief(reason: String) -> String {
+    const MAX: usize = 400;
+    if reason.len() <= MAX {
+        return reason;
+    }
+    let mut cut = MAX;
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} characters in all)", &reason[..cut], reason.len())
+}
+
 pub fn to_py(err: Error) -> PyErr {
+    let err = match err {
+        Error::Sys { errno, reason } => Error::Sys { errno, reason: brief(reason) },
+        Error::InvalidArgument(r) => Error::InvalidArgument(brief(r)),
+        Error::Invariant(r) => Error::Invariant(brief(r)),
+        Error::KernelBug(r) => Error::KernelBug(brief(r)),
+        Error::OutOfMemory(r) => Error::OutOfMemory(brief(r)),
+        other => other,
+    };
     match err {
         // OSError(errno, strerror) picks the right subclass (EEXIST -> FileExistsError...).
         Error::Sys { errno, reason } => PyOSError::new_err((errno as i32, format!("{}: {reason}", errno.name()))),
