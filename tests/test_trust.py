@@ -415,3 +415,23 @@ def test_a_file_dropped_without_unlink_gives_its_pages_back():
     for _ in range(1000):
         sim.create_file(PAGE_SIZE)  # made and dropped at once
     sim.check()
+
+
+class _StrideChanger(np.ndarray):
+    """An array whose iteration rewrites its own shape and strides."""
+
+    def __iter__(self):
+        self.shape = (self.size // 2, 2)
+        return super().__iter__()
+
+
+def test_an_array_that_changes_itself_when_iterated_is_read_safely():
+    sim = vmsim.Simulator(memory="16MiB")
+    p = sim.spawn()
+    a = p.mmap(64 * PAGE_SIZE)
+    weird = pages(a, 64).view(_StrideChanger)
+    codes = p.access_batch(weird, "w")  # read through numpy's buffer, never by iterating
+    assert (codes == Outcome.ANON_ZERO_FILL).all() and codes.size == 64
+    ops = np.ones(64, np.uint8).view(_StrideChanger)
+    assert (p.access_batch(pages(a, 64), ops) == Outcome.HIT).all()
+    sim.check()
