@@ -351,7 +351,10 @@ fn do_user_addr_fault<T: Trace>(
     fault
 }
 
-/// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`.
+/// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`. Rare: kept
+/// out of line so the common fault path stays small.
+#[cold]
+#[inline(never)]
 fn expand_stack(mm: &mut Mm, k: &mut Kernel, vma: Vma, addr: u64) -> Result<Vma, String> {
     // The order of expand_downwards: mmap_min_addr, the guard gap, then the
     // rlimit (acct_stack_growth).

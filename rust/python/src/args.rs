@@ -60,16 +60,16 @@ pub fn access(op: &Bound<'_, PyAny>) -> PyResult<Access> {
         .ok_or_else(|| PyValueError::new_err(format!("op code {code} is not 0 (read), 1 (write) or 2 (exec)")))
 }
 
-fn reserve<T>(len: usize, what: &str) -> PyResult<Vec<T>> {
+/// Make room for `len` elements in `v` (emptied first), refusing absurd lengths.
+fn reserve<T>(v: &mut Vec<T>, len: usize, what: &str) -> PyResult<()> {
     if len > MAX_BATCH {
         return Err(PyValueError::new_err(format!(
             "{what} has {len} elements; one call takes at most {MAX_BATCH}: split it"
         )));
     }
-    let mut v = Vec::new();
+    v.clear();
     v.try_reserve_exact(len)
-        .map_err(|_| PyMemoryError::new_err(format!("no host memory to copy {what} ({len} elements)")))?;
-    Ok(v)
+        .map_err(|_| PyMemoryError::new_err(format!("no host memory to copy {what} ({len} elements)")))
 }
 
 /// A 1-D numpy array of dtype `T` (or a sequence of ints), copied into a
@@ -79,14 +79,26 @@ where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
 {
+    let mut v = Vec::new();
+    copy_array(value, what, dtype, &mut v)?;
+    Ok(v)
+}
+
+/// `owned_array` into a buffer the caller keeps: a warm buffer spares the
+/// host the page faults of fresh memory on every batch.
+pub fn copy_array<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str, v: &mut Vec<T>) -> PyResult<()>
+where
+    T: numpy::Element + Copy,
+    for<'a> Vec<T>: FromPyObject<'a, 'py>,
+{
     if let Ok(arr) = value.cast::<PyArray1<T>>() {
         let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-        let mut v = reserve(ro.len(), what)?;
+        reserve(v, ro.len(), what)?;
         match ro.as_slice() {
             Ok(s) => v.extend_from_slice(s),
             Err(_) => v.extend(ro.as_array().iter().copied()), // strided: gather
         }
-        return Ok(v);
+        return Ok(());
     }
     if let Ok(arr) = value.cast::<PyUntypedArray>() {
         if arr.ndim() != 1 {
@@ -98,11 +110,45 @@ where
         return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")));
     }
     if let Ok(len) = value.len() {
-        reserve::<T>(len, what)?; // refuse absurd lengths before Python builds a list of them
+        reserve(v, len, what)?; // refuse absurd lengths before Python builds a list of them
     }
-    let v: Vec<T> = value
+    let items: Vec<T> = value
         .extract()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))?;
-    reserve::<T>(v.len(), what)?;
-    Ok(v)
+    reserve(v, items.len(), what)?;
+    v.extend_from_slice(&items);
+    Ok(())
+}
+
+/// Per-thread buffers a batch copies its inputs into, kept between calls up
+/// to `KEPT` elements.
+pub struct Scratch {
+    pub addrs: Vec<u64>,
+    pub ops: Vec<u8>,
+}
+
+const KEPT: usize = 1 << 22;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { addrs: Vec::new(), ops: Vec::new() })
+    };
+}
+
+impl Scratch {
+    /// This thread's buffers (empty ones if a call on this thread holds them already).
+    pub fn take() -> Scratch {
+        SCRATCH.with(|s| std::mem::replace(&mut *s.borrow_mut(), Scratch { addrs: Vec::new(), ops: Vec::new() }))
+    }
+
+    /// Hand the buffers back for the next call, unless they grew past what is kept.
+    pub fn give_back(mut self) {
+        if self.addrs.capacity() > KEPT {
+            self.addrs = Vec::new();
+        }
+        if self.ops.capacity() > KEPT {
+            self.ops = Vec::new();
+        }
+        SCRATCH.with(|s| *s.borrow_mut() = self);
+    }
 }

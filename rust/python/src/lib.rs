@@ -186,6 +186,36 @@ pub struct PyProcess {
 }
 
 impl PyProcess {
+    /// access_batch's work: copy the inputs into `scratch`, run without the GIL.
+    fn batch_into(
+        &self,
+        py: Python<'_>,
+        addrs: &Bound<'_, PyAny>,
+        ops: Option<&Bound<'_, PyAny>>,
+        scratch: &mut args::Scratch,
+    ) -> PyResult<Vec<u8>> {
+        args::copy_array(addrs, "addrs", "uint64", &mut scratch.addrs)?;
+        let each = match ops {
+            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
+                args::copy_array(o, "ops", "uint8", &mut scratch.ops)?;
+                true
+            }
+            _ => false,
+        };
+        let same = match ops {
+            Some(o) if !each => args::access(o)?,
+            _ => Access::Read,
+        };
+        let mut out = vec![0u8; scratch.addrs.len()];
+        let (addrs, codes) = (&scratch.addrs, &scratch.ops);
+        py.detach(|| {
+            let ops = if each { Ops::Each(codes) } else { Ops::Same(same) };
+            self.sim.access_batch(self.pid, addrs, ops, &mut out)
+        })
+        .py()?;
+        Ok(out)
+    }
+
     /// `length` of `what` as a size, then `f(sim, pid, length)` without the GIL.
     fn with_len<T: Send>(
         &self,
@@ -323,24 +353,10 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let addrs = args::owned_array::<u64>(addrs, "addrs", "uint64")?;
-        let codes = match ops {
-            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
-                Some(args::owned_array::<u8>(o, "ops", "uint8")?)
-            }
-            _ => None,
-        };
-        let same = match (ops, &codes) {
-            (Some(o), None) => args::access(o)?,
-            _ => Access::Read,
-        };
-        let mut out = vec![0u8; addrs.len()];
-        py.detach(|| {
-            let ops = codes.as_deref().map_or(Ops::Same(same), Ops::Each);
-            self.sim.access_batch(self.pid, &addrs, ops, &mut out)
-        })
-        .py()?;
-        Ok(PyArray1::from_vec(py, out))
+        let mut scratch = args::Scratch::take();
+        let result = self.batch_into(py, addrs, ops, &mut scratch);
+        scratch.give_back();
+        Ok(PyArray1::from_vec(py, result?))
     }
 
     fn fork(&self, py: Python<'_>) -> PyResult<PyProcess> {
