@@ -18,7 +18,6 @@ file is refused.
 
 from __future__ import annotations
 
-import contextlib
 import lzma
 import os
 import time
@@ -31,7 +30,6 @@ from typing import Callable, Union
 import numpy as np
 
 from vmsim import _core, vmst
-from vmsim._core import TASK_SIZE
 from vmsim.vmst import MAGIC, Recorder, TraceError, read_vmst, record
 from vmsim.workloads import RunResult
 
@@ -55,52 +53,26 @@ PathLike = Union[str, os.PathLike]
 CHUNK_BYTES = 16 << 20
 
 
-MAX_LINE = 1 << 16  # a text or lackey line longer than this is not a trace line
+MAX_LINE = _core.MAX_LINE  # a text or lackey line longer than this is not a trace line
 
 
-def _check_line_length(path: PathLike, line: int, pending: bytes) -> None:
-    """A line still unfinished past MAX_LINE bytes (a binary file, /dev/zero) ends the read."""
-    if len(pending) > MAX_LINE:
-        raise TraceError(f"{path}: line {line} is longer than {MAX_LINE} bytes: not a text or lackey trace")
-
-
-def _lines(path: PathLike, parse, chunk_bytes: int) -> Iterator[Chunk]:
-    line = 1
-    rest = b""
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(chunk_bytes)
-            data = rest + block
-            if not block:
-                if data.strip():
-                    yield _parse(parse, data, line, path)
-                return
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                _check_line_length(path, line, data)
-                rest = data
-                continue
-            whole, rest = data[:cut], data[cut:]
-            _check_line_length(path, line + whole.count(b"\n"), rest)
-            yield _parse(parse, whole, line, path)
-            line += whole.count(b"\n")
-
-
-def _parse(parse, data: bytes, line: int, path: PathLike) -> Chunk:
+def _lines(path: PathLike, kind: str, chunk_bytes: int) -> Iterator[Chunk]:
+    """Chunks of whole lines, read and parsed in Rust (the file never sits in memory whole)."""
     try:
-        return parse(data, line)
+        chunks = _core.TraceLines(os.fspath(path), kind, chunk_bytes)
+        yield from chunks
     except ValueError as e:
         raise TraceError(f"{path}: {e}") from None
 
 
 def read_lackey(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """Lackey output: I (fetch), L (load), S (store), M (load then store)."""
-    return _lines(path, _core.parse_lackey, chunk_bytes)
+    return _lines(path, "lackey", chunk_bytes)
 
 
 def read_text(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """`ADDRESS OP` or `ADDRESS,OP` lines; an optional CSV header line."""
-    return _lines(path, _core.parse_text, chunk_bytes)
+    return _lines(path, "text", chunk_bytes)
 
 
 def read_numpy(path: PathLike, chunk: int = 1 << 22) -> Iterator[Chunk]:
@@ -220,9 +192,9 @@ def replay(
     before = sim.counters()
     p = sim.spawn(layout=layout)
     try:
-        mapped: set = set()
         for addrs, ops in reader_for(path):
-            _map_pages_for(p, addrs, mapped)
+            # Raw traces come from a process vmsim cannot see: map what they touch.
+            p.map_trace_regions(addrs)
             t0 = time.perf_counter()
             codes = p.access_batch(addrs, ops)
             result.add_batch(p, codes, time.perf_counter() - t0)
@@ -232,21 +204,3 @@ def replay(
     finally:
         p.exit()  # a trace that turns out malformed leaves no process behind
     return result
-
-
-REGION = 1 << 21  # map traced addresses in 2 MiB pieces
-
-
-def _map_pages_for(p, addrs: np.ndarray, mapped: set) -> None:
-    """Raw address traces come from a process we cannot see: map (rwx, fixed)
-    each 2 MiB region they touch that nothing maps yet, so the replay measures
-    paging rather than a flood of SIGSEGVs."""
-    user = addrs[(addrs >= 1 << 16) & (addrs < TASK_SIZE)]
-    for region in np.unique(user >> np.uint64(21)).tolist():
-        if region in mapped:
-            continue
-        mapped.add(region)
-        start = max(region << 21, 1 << 16)  # nothing maps below mmap_min_addr
-        # Partly mapped already (default layout): accesses there use what is mapped.
-        with contextlib.suppress(FileExistsError):
-            p.mmap((region + 1 << 21) - start, prot="rwx", addr=start, fixed_noreplace=True)

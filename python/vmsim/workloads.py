@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from vmsim._core import PAGE_SIZE, Process, Simulator
+from vmsim._core import PAGE_SIZE, Process, Simulator, count_outcomes
 from vmsim.outcome import Outcome
 
 READ, WRITE, EXEC = 0, 1, 2
@@ -93,9 +93,8 @@ class RunResult:
 
     def add_batch(self, proc: Process, codes: np.ndarray, seconds: float) -> None:
         self.accesses += int(codes.size)
-        counts = np.bincount(codes, minlength=len(Outcome))
-        for o in Outcome:
-            self.outcomes[o.name] += int(counts[o])
+        for o, n in zip(Outcome, count_outcomes(codes)):
+            self.outcomes[o.name] += n
         self.seconds += seconds
         c = proc.counters()
         rss = c["rss_anon"] + c["rss_file"] + c["rss_shmem"]

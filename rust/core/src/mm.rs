@@ -359,6 +359,18 @@ impl Mm {
         }
     }
 
+    /// Whether VMAs cover all of [start, end) with no hole.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for v in self.vmas.range(start, end) {
+            if v.start > at {
+                return false;
+            }
+            at = at.max(v.end);
+        }
+        at >= end
+    }
+
     /// Pages mapped by every VMA (total_vm, VmSize).
     pub fn total_vm(&self) -> u64 {
         self.vmas.all().iter().map(|v| v.len() / PAGE_SIZE).sum()

@@ -32,6 +32,9 @@ use std::sync::Arc;
 /// The largest simulated memory: the frame table costs 12 host bytes per frame.
 pub const MAX_MEMORY: u64 = 256 << 30;
 
+/// Raw traces are mapped in 2 MiB regions (see `Simulator::map_trace_regions`).
+const SHIFT: u32 = 21;
+
 /// The largest file: what ext4 with 4 KiB blocks allows (s_maxbytes, 16 TiB).
 pub const MAX_FILE_SIZE: u64 = 16 << 40;
 
@@ -416,6 +419,69 @@ impl Simulator {
             }
         }
         self.run_accesses(pid, addrs, ops, out, &mut NoTrace)
+    }
+
+    /// Whether mappings cover, with no hole, every trace region (see
+    /// `map_trace_regions`) from the one holding `first` to the one holding `last`.
+    pub fn trace_span_mapped(&self, pid: u32, first: u64, last: u64) -> Result<bool> {
+        let (lo, hi) = (crate::addr::MMAP_MIN_ADDR, crate::addr::TASK_SIZE);
+        let (start, end) = (((first >> SHIFT) << SHIFT).max(lo), (((last >> SHIFT) + 1) << SHIFT).min(hi));
+        self.with_mm(pid, |mm, _, _| start >= end || mm.covers(start, end))
+    }
+
+    /// For replaying a raw address trace from a process vmsim cannot see: map
+    /// (private anonymous, rwx) each 2 MiB region the addresses touch that no
+    /// mapping overlaps yet, so the replay measures paging rather than a flood
+    /// of SIGSEGVs. One pass, no sort. Returns the regions mapped.
+    pub fn map_trace_regions(&self, pid: u32, addrs: &[u64]) -> Result<u64> {
+        let (lo, hi) = (crate::addr::MMAP_MIN_ADDR, crate::addr::TASK_SIZE);
+        // Regions already handled, as a bitmap over the span the addresses
+        // cover (a trace's span is usually small), else a hash set.
+        let (min, max) = addrs.iter().fold((u64::MAX, 0), |(m, n), &a| (m.min(a >> SHIFT), n.max(a >> SHIFT)));
+        if addrs.is_empty() {
+            return Ok(0);
+        }
+        let span = max.saturating_sub(min) + 1;
+        let mut bitmap = if span <= 1 << 24 { vec![0u64; span.div_ceil(64) as usize] } else { Vec::new() };
+        let mut set = rustc_hash::FxHashSet::default();
+        let mut first_time = |region: u64| {
+            if bitmap.is_empty() {
+                return set.insert(region);
+            }
+            let (word, bit) = (((region - min) / 64) as usize, (region - min) % 64);
+            let new = bitmap[word] & (1 << bit) == 0;
+            bitmap[word] |= 1 << bit;
+            new
+        };
+        self.with_mm(pid, |mm, k, _| {
+            // The common case after the first chunk: mappings cover the whole span already.
+            if mm.covers((min << SHIFT).max(lo), ((max + 1) << SHIFT).min(hi)) {
+                return Ok(0);
+            }
+            let (mut last, mut mapped) = (u64::MAX, 0);
+            for &a in addrs {
+                let region = a >> SHIFT;
+                if region == last {
+                    continue;
+                }
+                last = region;
+                if !first_time(region) || a < lo || a >= hi {
+                    continue;
+                }
+                let start = (region << SHIFT).max(lo);
+                let end = ((region + 1) << SHIFT).min(hi);
+                if mm.vmas.find(start).is_some_and(|v| v.start < end) {
+                    continue; // partly mapped already: accesses there use what is mapped
+                }
+                let mut req = MmapRequest::anon(end - start, Prot::new(true, true, true));
+                req.addr = start;
+                req.fixed_noreplace = true;
+                req.noreserve = true; // a trace's whole range is not a commitment
+                mm.mmap(k, req)?;
+                mapped += 1;
+            }
+            Ok(mapped)
+        })?
     }
 
     pub fn mmap(&self, pid: u32, req: MmapRequest) -> Result<u64> {

@@ -73,43 +73,227 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// Hex digit values, 0xff for a byte that is none.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// What each lackey record kind does: the op code, 3 for M (a load then a
+/// store), 0xff for a byte that is no kind.
+const LACKEY_OP: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    t[b'I' as usize] = 2;
+    t[b'L' as usize] = 0;
+    t[b'S' as usize] = 1;
+    t[b'M' as usize] = 3;
+    t
+};
+
+/// A parsed lackey line.
+enum LackeyLine {
+    Skip,
+    Record { op: u8, addr: u64 },
+}
+
+/// One lackey line in one pass: the common shape is `I  0400d7d4,8` or
+/// ` S 7ff000398,8`; blank and `==pid==` lines are skipped.
+#[inline]
+fn lackey_line(line: &[u8]) -> Result<LackeyLine, &'static str> {
+    let mut i = 0;
+    while i < line.len() && line[i] == b' ' {
+        i += 1;
+    }
+    let Some(&kind) = line.get(i) else { return Ok(LackeyLine::Skip) };
+    if kind == b'=' || kind.is_ascii_whitespace() {
+        return if (kind == b'=' && line.get(i + 1) == Some(&b'=')) || trim(line).is_empty() {
+            Ok(LackeyLine::Skip)
+        } else {
+            Err("unknown record type (expected I, L, S or M)")
+        };
+    }
+    let op = LACKEY_OP[kind as usize];
+    if op == 0xff {
+        return Err("unknown record type (expected I, L, S or M)");
+    }
+    i += 1;
+    while i < line.len() && line[i] == b' ' {
+        i += 1;
+    }
+    let (mut addr, digits_at) = (0u64, i);
+    while i < line.len() {
+        let d = HEX[line[i] as usize];
+        if d == 0xff {
+            break;
+        }
+        addr = (addr << 4) | d as u64;
+        i += 1;
+    }
+    if i == digits_at || i - digits_at > 16 {
+        return Err("bad hexadecimal address");
+    }
+    if line.get(i) != Some(&b',') {
+        return Err(if i < line.len() && line[i] != b' ' { "bad hexadecimal address" } else { "expected ADDR,SIZE" });
+    }
+    let size = trim(&line[i + 1..]);
+    if size.is_empty() || !size.iter().all(u8::is_ascii_digit) {
+        return Err("bad size");
+    }
+    Ok(LackeyLine::Record { op, addr })
+}
+
+/// The common lackey line (`I  0400d7d4,8` + newline) from `at`: its op
+/// (3 for M), address and the index after its newline; None for anything
+/// else, which `lackey_line` then handles (skips, odd spacing, errors).
+#[inline(always)]
+fn lackey_fast(b: &[u8], mut i: usize) -> Option<(u8, u64, usize)> {
+    while *b.get(i)? == b' ' {
+        i += 1;
+    }
+    let op = LACKEY_OP[*b.get(i)? as usize];
+    if op == 0xff {
+        return None;
+    }
+    i += 1;
+    while *b.get(i)? == b' ' {
+        i += 1;
+    }
+    let (mut addr, digits_at) = (0u64, i);
+    loop {
+        let d = HEX[*b.get(i)? as usize];
+        if d == 0xff {
+            break;
+        }
+        addr = (addr << 4) | d as u64;
+        i += 1;
+    }
+    if i == digits_at || i - digits_at > 16 || b[i] != b',' {
+        return None;
+    }
+    i += 1;
+    let size_at = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i == size_at || *b.get(i)? != b'\n' {
+        return None;
+    }
+    Some((op, addr, i + 1))
+}
+
 /// `valgrind --tool=lackey --trace-mem=yes` lines: `I  addr,size` (fetch),
 /// ` L addr,size` (load), ` S addr,size` (store), ` M addr,size` (modify:
 /// a load then a store). `==pid==` lines and blank lines are skipped.
 pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<(), ParseError> {
-    for (n, raw) in text.split(|&c| c == b'\n').enumerate() {
-        let line = trim(raw);
-        if line.is_empty() || line.starts_with(b"==") {
-            continue;
+    let mut line_no = first_line;
+    let mut i = 0;
+    while i < text.len() {
+        let (op, addr) = match lackey_fast(text, i) {
+            Some((op, addr, next)) => {
+                i = next;
+                (op, addr)
+            }
+            None => {
+                let end = memchr::memchr(b'\n', &text[i..]).map_or(text.len(), |e| i + e);
+                let raw = &text[i..end];
+                i = end + 1;
+                let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+                match lackey_line(line) {
+                    Ok(LackeyLine::Record { op, addr }) => (op, addr),
+                    Ok(LackeyLine::Skip) => {
+                        line_no += 1;
+                        continue;
+                    }
+                    Err(reason) => {
+                        return Err(ParseError { line: line_no, reason: format!("{reason}: {}", quote(raw)) })
+                    }
+                }
+            }
+        };
+        if op == 3 {
+            addrs.extend([addr, addr]);
+            ops.extend([0, 1]);
+        } else {
+            addrs.push(addr);
+            ops.push(op);
         }
-        let err =
-            |reason: &str| ParseError { line: first_line + n as u64, reason: format!("{reason}: {}", quote(raw)) };
-        let (kind, rest) = line.split_first().ok_or_else(|| err("empty record"))?;
-        let rest = trim(rest);
-        let comma = rest.iter().position(|&c| c == b',').ok_or_else(|| err("expected ADDR,SIZE"))?;
-        let addr = hex(&rest[..comma]).ok_or_else(|| err("bad hexadecimal address"))?;
-        dec(trim(&rest[comma + 1..])).ok_or_else(|| err("bad size"))?;
-        match kind {
-            b'I' => {
-                addrs.push(addr);
-                ops.push(2);
-            }
-            b'L' => {
-                addrs.push(addr);
-                ops.push(0);
-            }
-            b'S' => {
-                addrs.push(addr);
-                ops.push(1);
-            }
-            b'M' => {
-                addrs.extend([addr, addr]);
-                ops.extend([0, 1]);
-            }
-            _ => return Err(err("unknown record type (expected I, L, S or M)")),
-        }
+        line_no += 1;
     }
     Ok(())
+}
+
+/// Reads a text trace from any byte source in chunks of whole lines and
+/// parses each: host memory stays bounded by the chunk size, however long
+/// the file, and a line longer than `MAX_LINE` (a binary file, /dev/zero)
+/// is an error rather than a growing buffer.
+pub struct ChunkReader<R> {
+    src: R,
+    parser: Parser,
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding an unfinished line carried to the next chunk.
+    carried: usize,
+    /// The number of the first line in `buf`.
+    line: u64,
+    done: bool,
+}
+
+/// The longest line a text trace may have.
+pub const MAX_LINE: usize = 1 << 16;
+
+impl<R: std::io::Read> ChunkReader<R> {
+    pub fn new(src: R, parser: Parser, chunk_bytes: usize) -> Self {
+        let size = chunk_bytes.max(MAX_LINE) + MAX_LINE;
+        ChunkReader { src, parser, buf: vec![0; size], carried: 0, line: 1, done: false }
+    }
+
+    /// Parse the next chunk into `addrs` and `ops` (cleared first); false at the end.
+    pub fn next_chunk(&mut self, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<bool, ParseError> {
+        addrs.clear();
+        ops.clear();
+        if self.done {
+            return Ok(false);
+        }
+        let mut len = self.carried;
+        // Fill the buffer (a read may return less than asked).
+        while len < self.buf.len() {
+            match self.src.read(&mut self.buf[len..]) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ParseError { line: self.line, reason: format!("read error: {e}") }),
+            }
+        }
+        let cut = if self.done { len } else { memchr::memrchr(b'\n', &self.buf[..len]).map_or(0, |i| i + 1) };
+        if !self.done && len - cut > MAX_LINE {
+            let line = self.line + memchr::memchr_iter(b'\n', &self.buf[..cut]).count() as u64;
+            return Err(ParseError {
+                line,
+                reason: format!("longer than {MAX_LINE} bytes: not a text or lackey trace"),
+            });
+        }
+        let whole = &self.buf[..cut];
+        addrs.reserve(whole.len() / 12);
+        ops.reserve(whole.len() / 12);
+        (self.parser)(whole, self.line, addrs, ops)?;
+        self.line += memchr::memchr_iter(b'\n', whole).count() as u64;
+        self.buf.copy_within(cut..len, 0);
+        self.carried = len - cut;
+        Ok(!self.done || !addrs.is_empty() || cut > 0)
+    }
 }
 
 /// Plain lines of `ADDRESS OP` or `ADDRESS,OP` (CSV): the address hex
@@ -158,6 +342,31 @@ mod tests {
         assert_eq!(bad.line, 11);
         assert!(parse_lackey(b" L zz,4\n", 1, &mut a, &mut o).is_err());
         assert!(parse_lackey(b" L 1000\n", 1, &mut a, &mut o).is_err());
+    }
+
+    #[test]
+    fn chunks_cut_at_line_ends_and_count_lines_across_them() {
+        let mut text = Vec::new();
+        for i in 0..40_000u64 {
+            text.extend(format!(" L {:x},8\r\n", 0x1000 + i).bytes());
+        }
+        text.extend(b"I  zz,4\n");
+        let mut r = ChunkReader::new(&text[..], parse_lackey, 1);
+        let (mut a, mut o, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        let err = loop {
+            match r.next_chunk(&mut a, &mut o) {
+                Ok(true) => all.extend_from_slice(&a),
+                Ok(false) => panic!("the bad last line was not reported"),
+                Err(e) => break e,
+            }
+        };
+        assert!(all.len() < 40_000 || all == (0..40_000).map(|i| 0x1000 + i).collect::<Vec<_>>());
+        assert_eq!(err.line, 40_001);
+        let long = vec![b'1'; MAX_LINE * 3];
+        let e = ChunkReader::new(&long[..], parse_text, 1).next_chunk(&mut a, &mut o).unwrap_err();
+        assert!(e.reason.contains("longer than"), "{}", e.reason);
+        let mut empty = ChunkReader::new(&b""[..], parse_text, 1);
+        assert!(!empty.next_chunk(&mut a, &mut o).unwrap());
     }
 
     #[test]

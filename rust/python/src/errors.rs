@@ -68,8 +68,12 @@ impl<T> IntoPy<T> for vmsim_core::Result<T> {
 }
 
 /// A malformed trace: ValueError naming the line.
+pub fn parse_error(e: ParseError) -> PyErr {
+    PyValueError::new_err(brief(format!("line {}: {}", e.line, e.reason)))
+}
+
 impl<T> IntoPy<T> for Result<T, ParseError> {
     fn py(self) -> pyo3::PyResult<T> {
-        self.map_err(|e| PyValueError::new_err(format!("line {}: {}", e.line, e.reason)))
+        self.map_err(parse_error)
     }
 }

@@ -7,7 +7,7 @@ mod kernel_api;
 
 use errors::{to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError};
 use kernel_api::{PyKernel, Releases};
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -285,6 +285,29 @@ impl PyProcess {
         py.detach(|| self.sim.mmap(self.pid, request)).py()
     }
 
+    /// For replaying a raw address trace: map (private anonymous, rwx) each
+    /// 2 MiB region the addresses touch that no mapping overlaps yet; returns
+    /// how many regions were mapped.
+    fn map_trace_regions(&self, py: Python<'_>, addrs: &Bound<'_, PyAny>) -> PyResult<u64> {
+        // Usually every region is mapped after the first chunk: check the
+        // span on numpy's own buffer (GIL held, nothing copied) first.
+        if let Ok(arr) = addrs.cast::<PyArray1<u64>>() {
+            if let Ok(ro) = arr.try_readonly() {
+                if let Ok(s) = ro.as_slice() {
+                    let (min, max) = s.iter().fold((u64::MAX, 0), |(m, n), &a| (m.min(a), n.max(a)));
+                    if s.is_empty() || py.detach(|| self.sim.trace_span_mapped(self.pid, min, max)).py()? {
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        let mut scratch = args::Scratch::take();
+        let result = args::copy_array(addrs, "addrs", "uint64", &mut scratch.addrs)
+            .and_then(|_| py.detach(|| self.sim.map_trace_regions(self.pid, &scratch.addrs)).py());
+        scratch.give_back();
+        result
+    }
+
     /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
     fn msync(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
         let addr = args::address(addr, "addr")?;
@@ -474,6 +497,25 @@ impl Drop for PyFile {
     }
 }
 
+/// How many accesses of each outcome a uint8 array of codes holds: a list
+/// indexed by outcome code (codes past the table are not counted).
+#[pyfunction]
+fn count_outcomes(py: Python<'_>, codes: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    let mut scratch = args::Scratch::take();
+    let copied = args::copy_array(codes, "codes", "uint8", &mut scratch.ops);
+    let counts = copied.map(|_| {
+        py.detach(|| {
+            let mut counts = [0u64; 256];
+            for &c in &scratch.ops {
+                counts[c as usize] += 1;
+            }
+            counts[..Outcome::COUNT].to_vec()
+        })
+    });
+    scratch.give_back();
+    counts
+}
+
 /// Names of the VMA index structures a Simulator can use.
 #[pyfunction]
 fn vma_indexes() -> Vec<&'static str> {
@@ -508,6 +550,49 @@ fn parse_text<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Pa
     parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_text)
 }
 
+/// A text trace read in chunks of whole lines by the core: iterating yields
+/// (addrs uint64, ops uint8) per chunk; ValueError names a bad line.
+#[pyclass(name = "TraceLines", module = "vmsim._core")]
+struct PyTraceLines {
+    reader: Option<vmsim_core::tracefmt::ChunkReader<std::fs::File>>,
+}
+
+#[pymethods]
+impl PyTraceLines {
+    /// Open `path` as `kind` ("lackey" or "text"), read `chunk_bytes` at a time.
+    #[new]
+    #[pyo3(signature = (path, kind, chunk_bytes = 16 << 20))]
+    fn new(path: std::path::PathBuf, kind: &str, chunk_bytes: usize) -> PyResult<Self> {
+        let parser: vmsim_core::tracefmt::Parser = match kind {
+            "lackey" => vmsim_core::tracefmt::parse_lackey,
+            "text" => vmsim_core::tracefmt::parse_text,
+            other => return Err(PyValueError::new_err(format!("unknown trace kind {other:?}: use lackey or text"))),
+        };
+        let file = std::fs::File::open(&path)?;
+        Ok(PyTraceLines { reader: Some(vmsim_core::tracefmt::ChunkReader::new(file, parser, chunk_bytes)) })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Parsed<'py>>> {
+        let Some(reader) = self.reader.as_mut() else { return Ok(None) };
+        let (mut addrs, mut ops) = (Vec::new(), Vec::new());
+        match py.detach(|| reader.next_chunk(&mut addrs, &mut ops)) {
+            Ok(true) => Ok(Some((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))),
+            Ok(false) => {
+                self.reader = None;
+                Ok(None)
+            }
+            Err(e) => {
+                self.reader = None; // one error ends the iteration
+                Err(errors::parse_error(e))
+            }
+        }
+    }
+}
+
 /// Names of the replacement policies reclaim can use.
 #[pyfunction]
 fn policies() -> Vec<&'static str> {
@@ -526,7 +611,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySimulator>()?;
     m.add_class::<PyProcess>()?;
     m.add_class::<PyFile>()?;
+    m.add_class::<PyTraceLines>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
+    m.add_function(wrap_pyfunction!(count_outcomes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(policies, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lackey, m)?)?;
@@ -546,6 +633,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TASK_SIZE", vmsim_core::addr::TASK_SIZE)?;
     m.add("KERNEL_BASE", vmsim_core::addr::KERNEL_BASE)?;
     m.add("MMAP_MIN_ADDR", vmsim_core::addr::MMAP_MIN_ADDR)?;
+    m.add("MAX_LINE", vmsim_core::tracefmt::MAX_LINE)?;
     m.add("DEFAULT_VMA_INDEX", IndexKind::DEFAULT.name())?;
     Ok(())
 }
