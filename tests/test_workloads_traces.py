@@ -305,3 +305,12 @@ def test_cli_run_under_pressure_every_policy(tmp_path, capsys):
     assert plot.stat().st_size > 1000
     assert cli.main(["run", "zipf:pages=512,count=5000", "--policy", "clock", "--swap", "4MiB"]) == 0
     assert "throughput" in capsys.readouterr().out
+
+
+def test_sweep_on_threads_gives_the_process_pool_results():
+    threads = sweep(CONFIGS, WORKLOADS, executor="threads")
+    assert [(r["workload"], r["outcomes"]) for r in threads] == [
+        (r["workload"], r["outcomes"]) for r in sweep(CONFIGS, WORKLOADS)
+    ]
+    with pytest.raises(ValueError, match="executor"):
+        sweep(CONFIGS, WORKLOADS, executor="fibres")
