@@ -10,8 +10,8 @@ seeds, never as arrays: each worker generates its own.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
 import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
