@@ -7,6 +7,7 @@
 //! occupies. Leaf entries hold the mapped frame number, as on hardware.
 
 use crate::phys::{FrameUse, Pfn, PhysMem};
+use std::cell::Cell;
 
 pub const ENTRIES: usize = 512;
 pub const LEVELS: u32 = 4;
@@ -202,42 +203,35 @@ fn index_at(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 511) as usize
 }
 
-/// Table storage: fixed-size chunks of tables, so growing never copies (or
-/// leaves stale copies of) what is already there. Indexed by entry number,
-/// `slot * ENTRIES + i`, like one flat array.
+/// Table storage: one flat vector of 512-entry tables, indexed by entry
+/// number `slot * ENTRIES + i`. A walk step is one load: the table index
+/// `i >> 9` is checked against the length, and `i & 511` is in bounds by
+/// construction. Growing moves the tables, which is safe because tables
+/// are named by slot, never by address.
 struct Arena {
-    chunks: Vec<Box<[Pte]>>,
+    tables: Vec<[Pte; ENTRIES]>,
 }
-
-/// Tables per chunk (64 KiB of entries).
-const CHUNK_TABLES: usize = 16;
-const CHUNK_SHIFT: u32 = 13; // log2(CHUNK_TABLES * ENTRIES)
-const CHUNK_MASK: usize = (1 << CHUNK_SHIFT) - 1;
 
 impl Arena {
     fn with_one_table() -> Arena {
-        let mut a = Arena { chunks: Vec::new() };
-        a.grow();
-        a
+        Arena { tables: vec![[Pte::NONE; ENTRIES]] }
     }
 
-    /// Tables that fit without another chunk.
+    /// Tables that fit without another allocation.
     fn capacity(&self) -> usize {
-        self.chunks.len() * CHUNK_TABLES
+        self.tables.len()
     }
 
     fn grow(&mut self) {
-        self.chunks.push(vec![Pte::NONE; CHUNK_TABLES * ENTRIES].into_boxed_slice());
+        self.tables.push([Pte::NONE; ENTRIES]);
     }
 
     fn table(&self, slot: usize) -> &[Pte] {
-        let at = slot * ENTRIES;
-        &self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
+        &self.tables[slot]
     }
 
     fn table_mut(&mut self, slot: usize) -> &mut [Pte] {
-        let at = slot * ENTRIES;
-        &mut self.chunks[at >> CHUNK_SHIFT][at & CHUNK_MASK..(at & CHUNK_MASK) + ENTRIES]
+        &mut self.tables[slot]
     }
 }
 
@@ -245,14 +239,14 @@ impl std::ops::Index<usize> for Arena {
     type Output = Pte;
     #[inline]
     fn index(&self, i: usize) -> &Pte {
-        &self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
+        &self.tables[i / ENTRIES][i % ENTRIES]
     }
 }
 
 impl std::ops::IndexMut<usize> for Arena {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut Pte {
-        &mut self.chunks[i >> CHUNK_SHIFT][i & CHUNK_MASK]
+        &mut self.tables[i / ENTRIES][i % ENTRIES]
     }
 }
 
@@ -283,9 +277,25 @@ pub struct PageTable {
     free_slots: Vec<u32>,
     /// Table pages below the PGD (PUD, PMD, PTE): Linux's pgtables_bytes / VmPTE.
     tables_below_pgd: u64,
+    /// The last leaf table a walk reached, by the 2 MiB region it maps: the
+    /// next access in the same region skips the upper levels (what a
+    /// page-walk cache does). Cleared whenever a table is freed.
+    last_leaf: Cell<LeafCache>,
 }
 
+#[derive(Clone, Copy)]
+struct LeafCache {
+    /// `va >> 21` of the region, or `NO_REGION`.
+    region: u64,
+    slot: usize,
+}
+
+const NO_REGION: u64 = u64::MAX;
+const EMPTY_CACHE: LeafCache = LeafCache { region: NO_REGION, slot: 0 };
+
 const PGD_SLOT: usize = 0;
+/// log2 of the span one leaf (PTE) table maps: 2 MiB.
+const LEAF_SPAN_SHIFT: u32 = 12 + 9;
 
 impl PageTable {
     /// A page table with an empty PGD (mm_alloc_pgd).
@@ -296,6 +306,7 @@ impl PageTable {
             meta: vec![TableMeta { pfn, used: 0, live: true }],
             free_slots: Vec::new(),
             tables_below_pgd: 0,
+            last_leaf: Cell::new(EMPTY_CACHE),
         })
     }
 
@@ -312,6 +323,10 @@ impl PageTable {
     /// Index into `entries` of the leaf PTE for `va`, if its PTE table exists.
     #[inline]
     pub fn leaf_index(&self, va: u64) -> Option<usize> {
+        let cached = self.last_leaf.get();
+        if cached.region == va >> LEAF_SPAN_SHIFT {
+            return Some(cached.slot * ENTRIES + index_at(va, 0));
+        }
         let mut slot = PGD_SLOT;
         for level in (1..LEVELS).rev() {
             let e = self.entries[slot * ENTRIES + index_at(va, level)];
@@ -320,6 +335,7 @@ impl PageTable {
             }
             slot = Self::child_slot(e);
         }
+        self.last_leaf.set(LeafCache { region: va >> LEAF_SPAN_SHIFT, slot });
         Some(slot * ENTRIES + index_at(va, 0))
     }
 
@@ -333,6 +349,9 @@ impl PageTable {
     /// (as __handle_mm_fault does with p4d/pud/pmd/pte_alloc).
     #[inline]
     pub fn leaf_index_alloc(&mut self, va: u64, phys: &mut PhysMem) -> Result<usize, TableOom> {
+        if let Some(index) = self.leaf_index(va) {
+            return Ok(index);
+        }
         let mut slot = PGD_SLOT;
         for level in (1..LEVELS).rev() {
             let at = slot * ENTRIES + index_at(va, level);
@@ -346,6 +365,7 @@ impl PageTable {
                 Self::child_slot(e)
             };
         }
+        self.last_leaf.set(LeafCache { region: va >> LEAF_SPAN_SHIFT, slot });
         Ok(slot * ENTRIES + index_at(va, 0))
     }
 
@@ -368,6 +388,7 @@ impl PageTable {
 
     fn release_table(&mut self, slot: usize, phys: &mut PhysMem) {
         debug_assert!(self.meta[slot].used == 0);
+        self.last_leaf.set(EMPTY_CACHE); // the slot may be reused for another region
         phys.put_frame(self.meta[slot].pfn);
         self.meta[slot].live = false;
         self.free_slots.push(slot as u32);
