@@ -2,29 +2,34 @@
 //! future (or never comes). The future is the running batch of accesses: a
 //! bound for a trace known in advance, not a realisable policy.
 //!
-//! A max-heap of (next use, page) makes each choice O(log n): when a resident
-//! page is used, an entry with its new next use is pushed, and the old one,
-//! now stale, is dropped when it surfaces.
+//! `future` computes, in one backward pass, each position's next use of the
+//! same page, and each page's first use; as the batch advances, a page's next
+//! use is then one lookup. A max-heap of (next use, page) makes each choice
+//! O(log n): when a resident page is used, an entry with its new next use is
+//! pushed, and the old one, now stale, is dropped when it surfaces.
 
 use super::{PageKey, Policy, Probe};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+const NEVER: usize = usize::MAX;
+
 #[derive(Default)]
 pub struct Opt {
     resident: HashSet<PageKey>,
     heap: BinaryHeap<(usize, Reverse<PageKey>)>,
-    /// For each page of the batch, the positions it is used at, ascending.
-    uses: HashMap<PageKey, Vec<usize>>,
     /// The batch's pages in order.
     keys: Vec<PageKey>,
-    at: usize,
+    /// For each position, the next position using the same page (NEVER if none).
+    next_after: Vec<usize>,
+    /// Each page's next use from the current position on.
+    next_use: HashMap<PageKey, usize>,
 }
 
 impl Opt {
     fn next_use(&self, key: PageKey) -> usize {
-        self.uses.get(&key).and_then(|p| p.get(p.partition_point(|&i| i <= self.at)).copied()).unwrap_or(usize::MAX)
+        self.next_use.get(&key).copied().unwrap_or(NEVER)
     }
 }
 
@@ -46,21 +51,23 @@ impl Policy for Opt {
         self.resident.len()
     }
     fn future(&mut self, keys: &[PageKey]) {
-        self.uses.clear();
-        for (i, &k) in keys.iter().enumerate() {
-            self.uses.entry(k).or_default().push(i);
-        }
         self.keys = keys.to_vec();
-        self.at = 0;
+        self.next_after = vec![NEVER; keys.len()];
+        self.next_use.clear();
+        for (i, &k) in keys.iter().enumerate().rev() {
+            if let Some(later) = self.next_use.insert(k, i) {
+                self.next_after[i] = later;
+            }
+        }
         self.heap = self.resident.iter().map(|&k| (self.next_use(k), Reverse(k))).collect();
     }
     fn advance(&mut self, at: usize) {
-        self.at = at;
         // The page used now gets its next use after this one.
-        if let Some(&key) = self.keys.get(at) {
-            if self.resident.contains(&key) {
-                self.heap.push((self.next_use(key), Reverse(key)));
-            }
+        let Some(&key) = self.keys.get(at) else { return };
+        let next = self.next_after[at];
+        self.next_use.insert(key, next);
+        if self.resident.contains(&key) {
+            self.heap.push((next, Reverse(key)));
         }
     }
     fn pick(&mut self, probe: &mut dyn FnMut(PageKey) -> Probe) -> Option<PageKey> {
