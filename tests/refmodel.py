@@ -386,6 +386,7 @@ class Model:
                     self.commit((v.end - v.start) // PAGE_SIZE)
                 except ModelOSError:
                     error = ENOMEM
+                    cur = v.end  # refused before the change: the merge puts the split back
                     break
             nv = replace(v, prot=prot, account=v.account or "w" in prot)
             mm.remove(v)

@@ -189,7 +189,7 @@ mod tests {
     fn random_sequences_break_nothing() {
         let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
         let mut rng = crate::testing::XorShift::new(0x9e37_79b9_7f4a_7c15 ^ env("VMSIM_FUZZ_SEED", 0));
-        for round in 0..env("VMSIM_FUZZ_ROUNDS", 3000) {
+        for round in 0..env("VMSIM_FUZZ_ROUNDS", 15_000) {
             let len = 50 + round % 400;
             let data: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
             super::run(&data);

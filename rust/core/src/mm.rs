@@ -641,7 +641,10 @@ impl Mm {
             match change(self, k, vma) {
                 Ok(changed) => self.vmas.replace(vma.start, changed),
                 Err(e) => {
+                    // Refused before changing this VMA (mprotect_fixup charges
+                    // before it splits): the merge below puts its pieces back.
                     result = Err(e);
+                    cur = vma.end;
                     break;
                 }
             }
@@ -1005,6 +1008,18 @@ mod tests {
         crate::check::check_all(&[&mm], &k).unwrap();
         mm.teardown(&mut k);
         assert_eq!(k.phys().frames_free(), k.phys().frames_total(), "the shmem page goes with its last mapper");
+    }
+
+    #[test]
+    fn a_refused_commit_charge_leaves_no_split_behind() {
+        let (mut mm, mut k) = setup();
+        k.set_overcommit(crate::kernel::Overcommit::new(2, 1).unwrap()); // a tiny commit limit
+        let a = mm.mmap(&mut k, fixed(0x10_0000, 0x40_0000, Prot::parse("r").unwrap())).unwrap();
+        let err = mm.mprotect(&mut k, a + 0x1000, 0x20_0000, rw()).unwrap_err();
+        assert!(matches!(err, Error::Sys { errno: Errno::ENOMEM, .. }));
+        assert_eq!(spans(&mm), vec![(a, a + 0x40_0000, "r--".into())], "split and merged back");
+        crate::check::check_all(&[&mm], &k).unwrap();
+        mm.teardown(&mut k);
     }
 
     #[test]
