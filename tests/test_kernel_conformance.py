@@ -36,8 +36,13 @@ def kernel_release() -> tuple:
     return tuple(nums)
 
 
+# This thread's faults only: another thread of the test process (a pool or
+# cluster left from an earlier test) must not add its own to a measurement.
+RUSAGE = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
 def min_flt() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    return resource.getrusage(RUSAGE).ru_minflt
 
 
 class Host:
@@ -81,6 +86,20 @@ def counted(op, target: Host) -> int:
     return measured - overhead
 
 
+def least(measure, tries: int = 3):
+    """The smallest of a few host measurements: noise on a busy host (a
+    stray fault in the harness) only ever adds faults, never removes one."""
+    return min(measure() for _ in range(tries))
+
+
+def on_fresh_host(*ops) -> int:
+    """Faults of `ops` applied in turn to one fresh host mapping."""
+    h = Host()
+    total = sum(counted(op, h) for op in ops)
+    h.close()
+    return total
+
+
 def READ(h):
     return h.read()
 
@@ -97,18 +116,14 @@ def sim_process():
 
 
 def test_write_faults_on_fresh_memory():
-    h = Host()
-    real = counted(WRITE, h)
-    h.close()
+    real = least(lambda: on_fresh_host(WRITE))
     _sim, p, addrs = sim_process()
     p.access_batch(addrs, "w")
     assert real == p.counters()["min_flt"] == N
 
 
 def test_read_then_write():
-    h = Host()
-    real = counted(READ, h) + counted(WRITE, h)
-    h.close()
+    real = least(lambda: on_fresh_host(READ, WRITE))
     _sim, p, addrs = sim_process()
     p.access_batch(addrs, "r")
     p.access_batch(addrs, "w")
@@ -180,8 +195,13 @@ def test_fork_then_write_in_child_and_parent(tmp_path):
     """Measured in C: a Python harness would add its own copy-on-write faults
     on the interpreter's heap after fork."""
     exe = _compile(tmp_path, "forkw", FORK_HELPER)
-    out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
-    real = {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+    def run_helper() -> dict:
+        out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
+        return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+    runs = [run_helper() for _ in range(3)]
+    real = {k: min(r[k] for r in runs) for k in runs[0]}  # noise only adds faults
 
     _sim, p, addrs = sim_process()
     p.access_batch(addrs, "w")
