@@ -6,6 +6,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from vmsim import cli, demo
 
 
@@ -57,3 +59,14 @@ def test_demo_exit_shows_both_routes(capsys):
     assert "mm_users 2 -> 1" in out  # a thread's exit leaves the address space alone
     assert "mm_count 2 -> 1" in out  # the lazy-TLB reference keeps the mm_struct
     assert "0 kernel allocations live" in out
+
+
+def test_explain_reads_addresses_as_maps_and_debuggers_print_them():
+    from vmsim.cli import parse_address
+
+    assert parse_address("0x7ffca0165000") == parse_address("7ffca0165000") == 0x7FFCA0165000
+    assert parse_address("00400000") == parse_address("55554000") - 0x55154000 == 0x400000
+    assert parse_address("4096") == 4096
+    for bad in ["-5", "0x1ffffffffffffffff", "zz"]:
+        with pytest.raises(ValueError):
+            parse_address(bad)

@@ -32,10 +32,13 @@ def _positive_int(text: str) -> int:
 
 
 def parse_address(text: str) -> int:
-    """An address as /proc/PID/maps or a debugger shows it: hex with or without 0x, or decimal."""
+    """An address as /proc/PID/maps or a debugger shows it: hex with 0x, or
+    without it (as maps prints it: zero-padded to 8 digits or more), or a
+    short decimal number."""
     t = text.strip().lower().replace("_", "")
+    decimal = t.isdigit() and len(t) < 8 and not (len(t) > 1 and t.startswith("0"))
     try:
-        n = int(t, 0) if t.startswith(("0x", "0o", "0b")) or t.isdigit() else int(t, 16)
+        n = int(t, 0) if t.startswith(("0x", "0o", "0b", "-")) or decimal else int(t, 16)
     except ValueError:
         raise ValueError(f"{text!r} is not an address (hex like 0x7ffd1234 or 7ffd1234, or decimal)") from None
     if not 0 <= n < 1 << 64:
@@ -57,7 +60,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "explain", help="the kernel's decision for one address of a real (or the default) process layout"
     )
-    ex.add_argument("addr", help="the address (hex with or without 0x, or decimal)")
+    ex.add_argument(
+        "addr", help="the address: hex with 0x, or as /proc/PID/maps prints it (7ffca0165000), or short decimal"
+    )
     ex.add_argument("--op", choices=["r", "w", "x"], default="r")
     src = ex.add_mutually_exclusive_group()
     src.add_argument("--maps", type=Path, help="a saved /proc/PID/maps file")
