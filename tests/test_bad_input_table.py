@@ -124,6 +124,36 @@ def kernel_cases():
     yield "kobject_create release=5", lambda k: k.kobject_put(k.kobject_create("o", release=5))
 
 
+def machine_cases():
+    for v in [*SIZES, -5]:
+        yield f"create_file size={v!r:.30}", lambda sim, v=v: sim.create_file(v)
+    for v in STRINGS:
+        yield f"create_file name={v!r:.30}", lambda sim, v=v: sim.create_file(4096, name=v)
+        yield f"spawn layout={v!r:.30}", lambda sim, v=v: sim.spawn(layout=v)
+    for v in NOT_INTS:
+        yield f"trace_release on={v!r:.30}", lambda sim, v=v: sim.trace_release(v)
+    yield "mmgrab of another simulator's process", lambda sim: sim.kernel.mmgrab(vmsim.Simulator().spawn())
+    yield "mmgrab of a non-process", lambda sim: sim.kernel.mmgrab(5)
+
+
+MACHINE_CASES = list(machine_cases())
+
+
+@pytest.mark.parametrize(("name", "call"), MACHINE_CASES, ids=[n for n, _ in MACHINE_CASES])
+def test_simulator_methods(name, call):
+    sim = vmsim.Simulator(memory="16MiB")
+    try:
+        result = call(sim)
+    except BaseException as e:  # noqa: BLE001
+        assert_clear(e)
+    else:
+        clean_up(result)
+        del result
+    sim.check()
+    c = sim.counters()
+    assert c["frames_free"] == c["frames_total"], "frames left behind"
+
+
 def simulator_cases():
     for key in ["memory", "swap", "stack_rlimit", "stack_guard_gap", "fault_around_bytes"]:
         for v in SIZES:
@@ -338,4 +368,4 @@ def test_cli_refuses_every_bad_trace_file_in_one_line(tmp_path, capsys):
 
 
 def test_the_table_is_large():
-    assert len(PROCESS_CASES) + len(KERNEL_CASES) + len(SIM_CASES) + len(CLI_CASES) >= 500
+    assert len(PROCESS_CASES) + len(KERNEL_CASES) + len(SIM_CASES) + len(MACHINE_CASES) + len(CLI_CASES) >= 500

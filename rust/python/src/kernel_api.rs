@@ -246,6 +246,9 @@ impl PyKernel {
 
     /// mmgrab on a process's mm_struct (a lazy-TLB reference); returns its address.
     fn mmgrab(&self, py: Python<'_>, process: &crate::PyProcess) -> PyResult<u64> {
+        if !Arc::ptr_eq(&process.sim, &self.sim) {
+            return Err(pyo3::exceptions::PyValueError::new_err("the process belongs to another Simulator"));
+        }
         let pid = process.pid;
         py.detach(|| self.sim.mmgrab(pid)).py()
     }
