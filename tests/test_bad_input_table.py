@@ -144,7 +144,7 @@ def test_simulator_methods(name, call):
     sim = vmsim.Simulator(memory="16MiB")
     try:
         result = call(sim)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         assert_clear(e)
     else:
         clean_up(result)
