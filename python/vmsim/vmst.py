@@ -44,6 +44,7 @@ import os
 import re
 import time
 import zlib
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -572,11 +573,19 @@ class _Replay:
             raise self.fail("the trace ends inside a record group")
 
 
-def replay_into(
-    sim: Any, path: PathLike, progress: Callable[[int], None] | None = None
-) -> tuple[RunResult, dict[int, Any]]:
-    """Replay a .vmst file on `sim`, leaving the processes it ends with alive:
-    returns the run's result and those processes by their trace pids."""
+@dataclass
+class Replayed:
+    """What a replay leaves: its result, the processes still alive and the
+    files still open (by their trace numbers), as the recording left them."""
+
+    result: RunResult
+    processes: dict[int, Any]
+    files: dict[int, Any]
+
+
+def replay_into(sim: Any, path: PathLike, progress: Callable[[int], None] | None = None) -> Replayed:
+    """Replay a .vmst file on `sim`, leaving the processes it ends with alive
+    and the files it ends with open (dropping a file closes it)."""
     result = RunResult(f"trace:{Path(path).name}")
     before = sim.counters()
     r = _Replay(sim, path, result, progress)
@@ -588,12 +597,13 @@ def replay_into(
                 p.exit_group()
         raise
     result.count_faults(sim, before)
-    return result, r.procs
+    return Replayed(result, r.procs, r.files)
 
 
 def replay(sim: Any, path: PathLike, progress: Callable[[int], None] | None = None) -> RunResult:
     """Replay a .vmst file on `sim`; every process made has exited when it returns."""
-    result, procs = replay_into(sim, path, progress)
+    done = replay_into(sim, path, progress)
+    result, procs = done.result, done.processes
     for p in procs.values():
         if p.alive:
             p.exit_group()
