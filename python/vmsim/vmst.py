@@ -44,8 +44,8 @@ import os
 import re
 import time
 import zlib
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
 

@@ -79,7 +79,16 @@ pub struct PhysMem {
     table_frames: u64,
     /// Frames holding user pages: anonymous, page cache, shmem.
     user_frames: u64,
+    /// Free order-0 frames kept off the buddy lists, as Linux's per-CPU
+    /// page lists (per_cpu_pages) keep them: single-page allocations and
+    /// frees touch this list, and the buddy allocator only in batches.
+    pcp: Vec<Pfn>,
 }
+
+/// Frames moved between the per-CPU list and the buddy allocator at once (pcp->batch).
+const PCP_BATCH: usize = 63;
+/// Above this many frames the list gives a batch back (pcp->high).
+const PCP_HIGH: usize = 6 * PCP_BATCH;
 
 impl PhysMem {
     /// Physical memory of `nframes` frames (frame 0 is the zero page).
@@ -97,6 +106,7 @@ impl PhysMem {
             zero_pfn: 0,
             table_frames: 0,
             user_frames: 0,
+            pcp: Vec::with_capacity(PCP_HIGH + 1),
         };
         m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO, order: NOT_FREE };
         // Hand every managed frame to the allocator in maximal aligned blocks.
@@ -191,8 +201,17 @@ impl PhysMem {
         (self.end - self.base) as u64
     }
 
+    /// Free frames: on the buddy lists and on the per-CPU list.
     pub fn frames_free(&self) -> u64 {
-        self.free_frames
+        self.free_frames + self.pcp.len() as u64
+    }
+
+    /// Give every frame of the per-CPU list back to the buddy allocator
+    /// (drain_all_pages): a larger block may then form.
+    pub fn drain_pcp(&mut self) {
+        while let Some(pfn) = self.pcp.pop() {
+            self.buddy_free(pfn, 0);
+        }
     }
 
     pub fn table_frames(&self) -> u64 {
@@ -226,7 +245,15 @@ impl PhysMem {
     /// One frame with refcount 1, or `None` when memory is exhausted.
     #[inline]
     pub fn alloc_frame(&mut self, usage: FrameUse) -> Option<Pfn> {
-        let pfn = self.buddy_alloc(0)?;
+        if self.pcp.is_empty() {
+            // rmqueue_bulk: a batch from the buddy allocator at once.
+            for _ in 0..PCP_BATCH {
+                let Some(pfn) = self.buddy_alloc(0) else { break };
+                self.pcp.push(pfn);
+            }
+            self.pcp.reverse(); // hand them out in address order
+        }
+        let pfn = self.pcp.pop()?;
         let flags = match usage {
             FrameUse::Anon => flags::ANON | flags::ANON_EXCLUSIVE,
             FrameUse::PageTable => {
@@ -266,7 +293,13 @@ impl PhysMem {
             }
             f.flags = 0;
             f.mapcount = 0;
-            self.buddy_free(pfn, 0);
+            self.pcp.push(pfn);
+            if self.pcp.len() > PCP_HIGH {
+                // free_pcppages_bulk: the oldest batch goes back.
+                for pfn in self.pcp.drain(..PCP_BATCH).collect::<Vec<_>>() {
+                    self.buddy_free(pfn, 0);
+                }
+            }
         }
     }
 
@@ -276,7 +309,14 @@ impl PhysMem {
         if order > MAX_ORDER {
             return None;
         }
-        let pfn = self.buddy_alloc(order)?;
+        let pfn = match self.buddy_alloc(order) {
+            Some(pfn) => pfn,
+            None => {
+                // Free frames may sit on the per-CPU list: give them back and retry.
+                self.drain_pcp();
+                self.buddy_alloc(order)?
+            }
+        };
         let flags = if usage == FrameUse::Slab { flags::SLAB } else { flags::KERNEL };
         for f in &mut self.frames[pfn as usize..(pfn as usize + (1 << order))] {
             *f = Frame { refcount: 1, mapcount: 0, flags, order: NOT_FREE };
@@ -349,6 +389,13 @@ impl PhysMem {
         if total != self.free_frames {
             return Err(format!("buddy: free_frames {} but lists hold {total}", self.free_frames));
         }
+        for &pfn in &self.pcp {
+            let f = &self.frames[pfn as usize];
+            if pfn < self.base || pfn >= self.end || is_free[pfn as usize] || f.refcount != 0 || f.order != NOT_FREE {
+                return Err(format!("per-CPU list: frame {pfn} is not a free order-0 frame"));
+            }
+            is_free[pfn as usize] = true;
+        }
         for (pfn, f) in self.frames.iter().enumerate() {
             if !is_free[pfn] && f.refcount == 0 && pfn as u32 >= self.base {
                 return Err(format!("frame {pfn} has refcount 0 but is not free: leaked"));
@@ -379,7 +426,9 @@ mod tests {
         }
         assert_eq!(m.frames_free(), 4095);
         m.check().unwrap();
-        // Coalesced back to maximal blocks: 4096 frames minus frame 0.
+        // Single frames wait on the per-CPU list; drained, they coalesce back
+        // to maximal blocks: 4096 frames minus frame 0.
+        m.drain_pcp();
         assert_eq!(m.buddyinfo()[MAX_ORDER], 3);
     }
 
@@ -393,6 +442,7 @@ mod tests {
         m.check().unwrap();
         m.put_frame(a);
         m.put_frame(b);
+        m.drain_pcp();
         assert_eq!(m.buddyinfo(), before);
         m.check().unwrap();
     }
