@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     ap.add_argument("--save", action="store_true", help="write benches/results/anchors.md")
+    ap.add_argument("--faults-only", action="store_true", help="only the fault and hit rows against bare_limit")
     args = ap.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
     sizes = [16_384, 262_144] if args.quick else [16_384, 262_144, 4_194_304]
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 ours.append(vmsim_ns(pages, mode))
             o, b = statistics.median(ours), statistics.median(bare)
             row(f"{mode} ns/access, {pages:,} pages (bare_limit)", f"{o:.1f} ns", f"{b:.1f} ns", o / b, f"<= {limit}x")
+    if args.faults_only:
+        return 0
     mem_pages = 1 << 20 if args.quick else 4 << 20
     o, b = vmsim_bytes_per_page(mem_pages), bare_bytes_per_page(exe, mem_pages)
     row(f"host bytes per resident page, {mem_pages:,} pages", f"{o:.1f} B", f"{b:.1f} B", o / b, "<= 1.1x")
