@@ -105,7 +105,6 @@ class TraceWriter:
         self._crc = zlib.crc32(MAGIC)
         self._count = 0
         self._buf: list[tuple[int, int, int, int, int, int]] = []
-        self.last_kind = -1  # the kind of the record added last
         self._f.write(MAGIC)
 
     def _write(self, data: bytes) -> None:
@@ -114,7 +113,6 @@ class TraceWriter:
 
     def add(self, kind: int, pid: int = 0, flags: int = 0, a: int = 0, b: int = 0, aux: int = 0) -> None:
         self._buf.append((kind, flags, aux, pid, a, b))
-        self.last_kind = kind
         if len(self._buf) >= 65536:
             self.flush()
 
@@ -127,7 +125,6 @@ class TraceWriter:
         rec["a"] = addrs
         self._write(rec.tobytes())
         self._count += rec.size
-        self.last_kind = ACCESS
 
     def name(self, data: bytes) -> None:
         """NAME records holding `data`, 22 bytes each."""
@@ -213,13 +210,10 @@ class _RecordingProcess:
                 length, prot, flags, addr, fixed=fixed, fixed_noreplace=fixed_noreplace, file=real_file, offset=offset
             )
 
-        result = 0
-        try:
-            result = self._rec.call(MMAP, self.pid, call, flags=bits, a=addr or 0, b=length_bytes)
-        finally:
-            if self._rec.w.last_kind == MMAP:  # the call was recorded: its arguments follow
-                self._rec.w.add(ARG, self.pid, mode, int(offset), result, aux=number)
-        return result
+        def arguments(result: int) -> None:  # the ARG record follows its MMAP, failed or not
+            self._rec.w.add(ARG, self.pid, mode, int(offset), result, aux=number)
+
+        return self._rec.call(MMAP, self.pid, call, flags=bits, a=addr or 0, b=length_bytes, then=arguments)
 
     def munmap(self, addr, length):
         return self._rec.call(MUNMAP, self.pid, lambda: self._p.munmap(addr, length), a=addr, b=_size(length))
@@ -301,14 +295,29 @@ class Recorder:
         self.closed = False
         self._files = 0
 
-    def call(self, kind: int, pid: int, fn: Callable[[], Any], flags: int = 0, a: int = 0, b: int = 0, aux: int = 0):
-        """Run a system call and record it, marked failed if it raised OSError."""
+    def call(
+        self,
+        kind: int,
+        pid: int,
+        fn: Callable[[], Any],
+        flags: int = 0,
+        a: int = 0,
+        b: int = 0,
+        aux: int = 0,
+        then: Callable[[Any], None] | None = None,
+    ):
+        """Run a system call and record it, marked failed if it raised OSError;
+        `then(result)` (0 on failure) writes any record that must follow it."""
         try:
             result = fn()
         except OSError:
             self.w.add(kind, pid, flags | FAILED, a, b, aux)
+            if then is not None:
+                then(0)
             raise
         self.w.add(kind, pid, flags, a, b, aux)
+        if then is not None:
+            then(result)
         return result
 
     def spawn(self, layout: str | None = None) -> _RecordingProcess:

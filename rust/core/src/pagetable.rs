@@ -320,12 +320,18 @@ impl PageTable {
         entry.target() as usize
     }
 
+    /// The leaf slot for `va` if the last walk reached its table.
+    #[inline]
+    fn cached_leaf(&self, va: u64) -> Option<usize> {
+        let cached = self.last_leaf.get();
+        (cached.region == va >> LEAF_SPAN_SHIFT).then(|| cached.slot * ENTRIES + index_at(va, 0))
+    }
+
     /// Index into `entries` of the leaf PTE for `va`, if its PTE table exists.
     #[inline]
     pub fn leaf_index(&self, va: u64) -> Option<usize> {
-        let cached = self.last_leaf.get();
-        if cached.region == va >> LEAF_SPAN_SHIFT {
-            return Some(cached.slot * ENTRIES + index_at(va, 0));
+        if let Some(index) = self.cached_leaf(va) {
+            return Some(index);
         }
         let mut slot = PGD_SLOT;
         for level in (1..LEVELS).rev() {
@@ -349,7 +355,7 @@ impl PageTable {
     /// (as __handle_mm_fault does with p4d/pud/pmd/pte_alloc).
     #[inline]
     pub fn leaf_index_alloc(&mut self, va: u64, phys: &mut PhysMem) -> Result<usize, TableOom> {
-        if let Some(index) = self.leaf_index(va) {
+        if let Some(index) = self.cached_leaf(va) {
             return Ok(index);
         }
         let mut slot = PGD_SLOT;

@@ -296,9 +296,11 @@ impl PhysMem {
             self.pcp.push(pfn);
             if self.pcp.len() > PCP_HIGH {
                 // free_pcppages_bulk: the oldest batch goes back.
-                for pfn in self.pcp.drain(..PCP_BATCH).collect::<Vec<_>>() {
+                let mut pcp = std::mem::take(&mut self.pcp);
+                for pfn in pcp.drain(..PCP_BATCH) {
                     self.buddy_free(pfn, 0);
                 }
+                self.pcp = pcp;
             }
         }
     }
