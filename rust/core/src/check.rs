@@ -112,8 +112,9 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
                 f.refcount, refs[pfn], f.flags
             ));
         }
-        if f.flags & flags::SLAB == 0 && f.mapcount != maps[pfn] {
-            return Err(format!("frame {pfn}: mapcount {} but mapped by {} PTEs", f.mapcount, maps[pfn]));
+        let mapcount = k.phys().mapcount(pfn as u32);
+        if f.flags & flags::SLAB == 0 && mapcount != maps[pfn] {
+            return Err(format!("frame {pfn}: mapcount {mapcount} but mapped by {} PTEs", maps[pfn]));
         }
     }
     Ok(())

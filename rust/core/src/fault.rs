@@ -446,7 +446,7 @@ fn do_anonymous_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "a new anonymous page");
     };
-    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    k.phys_mut().map_inc(pfn);
     mm.pt.set(slot, Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true)));
     mm.rss_anon += 1;
     k.note_mapped(mm.id, vmf.address);
@@ -551,7 +551,7 @@ fn do_cow_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
         Err(fault) => return fault,
     };
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "the private copy") };
-    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    k.phys_mut().map_inc(pfn);
     let entry = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.pt.set(vmf.slot(), entry);
     mm.account_mapping(k, entry);
@@ -580,7 +580,7 @@ fn do_shared_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: 
 fn map_cache_page(mm: &mut Mm, k: &mut Kernel, slot: usize, entry: Pte) {
     let phys = k.phys_mut();
     phys.get_frame(entry.pfn());
-    phys.frame_mut(entry.pfn()).mapcount += 1;
+    phys.map_inc(entry.pfn());
     mm.pt.set(slot, entry);
     mm.account_mapping(k, entry);
 }
@@ -645,7 +645,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "the copy-on-write copy");
     };
-    k.phys_mut().frame_mut(pfn).mapcount = 1;
+    k.phys_mut().map_inc(pfn);
     let copy = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.release_entry(k, entry);
     mm.pt.update(slot, copy);
@@ -704,7 +704,7 @@ fn do_swap_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
     // the swap-cache reference (the page then belongs to its mappings alone).
     let phys = k.phys_mut();
     phys.get_frame(pfn);
-    phys.frame_mut(pfn).mapcount += 1;
+    phys.map_inc(pfn);
     k.swap_put(slot);
     mm.swap_ents -= 1;
     let exclusive = k.phys().frame(pfn).refcount == 1;

@@ -90,10 +90,10 @@ impl Mm {
             }
             if !entry.is_special() {
                 let pfn = entry.pfn();
-                k.phys_mut().get_frame(pfn);
-                let frame = k.phys_mut().frame_mut(pfn);
-                frame.mapcount += 1;
-                frame.flags &= !flags::ANON_EXCLUSIVE;
+                let phys = k.phys_mut();
+                phys.get_frame(pfn);
+                phys.map_inc(pfn);
+                phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
             }
             child.pt.set(slot, child_entry);
             child.account_mapping(k, child_entry);
@@ -121,7 +121,7 @@ mod tests {
         let mut child = parent.fork_copy(&mut k).unwrap();
         let pfn = parent.pt.lookup(a).pfn();
         assert_eq!(k.phys().frame(pfn).refcount, 2);
-        assert_eq!(k.phys().frame(pfn).mapcount, 2);
+        assert_eq!(k.phys().mapcount(pfn), 2);
         crate::check::check_all(&[&parent, &child], &k).unwrap();
         assert_eq!(access(&mut child, &mut k, a, Access::Write, &mut NoTrace).outcome, Outcome::CowCopy);
         assert_eq!(k.phys().frame(pfn).refcount, 1);

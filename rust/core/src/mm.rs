@@ -333,9 +333,8 @@ impl Mm {
             return;
         }
         let pfn = entry.pfn();
-        let frame = k.phys_mut().frame_mut(pfn);
-        frame.mapcount -= 1;
-        let kind = frame.flags;
+        k.phys_mut().map_dec(pfn);
+        let kind = k.phys().frame(pfn).flags;
         *self.rss_counter(kind) -= 1;
         k.phys_mut().put_frame(pfn);
     }

@@ -7,11 +7,10 @@
 //! `frames_free == frames_total`.
 
 use crate::error::{Error, Result};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub type Pfn = u32;
 pub const MAX_ORDER: usize = 10;
-const NIL: u32 = u32::MAX;
-const NOT_FREE: u8 = u8::MAX;
 
 /// Frame flag bits.
 pub mod flags {
@@ -34,21 +33,26 @@ pub mod flags {
     pub const SLAB: u16 = 1 << 7;
     /// A page-cache page of a regular file (counted in rss_file; shmem pages in rss_shmem).
     pub const FILE: u16 = 1 << 8;
+    /// The head of a free buddy block (PageBuddy); `mapcount` then holds its order.
+    pub const BUDDY: u16 = 1 << 9;
 }
 
+/// One frame's descriptor, 8 bytes (the frame table is the simulator's
+/// largest per-page cost after the PTE).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Frame {
     /// References: one per PTE mapping it (the zero page excepted), one per
     /// page-cache entry holding it, one for a page-table page.
-    /// While the frame heads a free buddy block: the next block on its list.
     pub refcount: u32,
-    /// Number of PTEs mapping the frame.
-    /// While the frame heads a free buddy block: the previous block on its list.
-    pub mapcount: u32,
+    /// PTEs mapping the frame, read through `PhysMem::mapcount`: at
+    /// MAPCOUNT_SPILLED the count lives in PhysMem's overflow table. While
+    /// the frame heads a free buddy block (flags::BUDDY): the block's order.
+    mapcount: u16,
     pub flags: u16,
-    /// The order of the free buddy block this frame heads, else NOT_FREE.
-    order: u8,
 }
+
+/// A mapcount field at this value means the count is kept in the overflow table.
+const MAPCOUNT_SPILLED: u16 = u16::MAX;
 
 /// What a fresh frame is for; sets its flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,18 +67,24 @@ pub enum FrameUse {
 }
 
 /// Physical memory: the frame table and a binary buddy allocator over frames
-/// [base, end), orders 0..=MAX_ORDER. Like Linux's struct page, whose lru
-/// list head links free pages, a free block's first frame keeps the block's
-/// list links in its (then unused) refcount and mapcount fields, so the
-/// allocator costs no memory of its own per frame.
+/// [base, end), orders 0..=MAX_ORDER. A free block's head frame is marked
+/// flags::BUDDY with its order, as Linux marks PageBuddy with the order in
+/// page_private. The free lists are stacks of head frames: a block taken
+/// off a list by coalescing stays on its stack as a stale entry, skipped
+/// when popped (the mark is gone), so the frame table needs no list links.
 pub struct PhysMem {
     frames: Vec<Frame>,
     base: Pfn,
     end: Pfn,
-    heads: [u32; MAX_ORDER + 1],
+    /// Per order, the heads of free blocks, newest last (stale entries included).
+    free_lists: [Vec<Pfn>; MAX_ORDER + 1],
+    /// Per order, the free blocks (the live entries of `free_lists`).
     nr_free: [u64; MAX_ORDER + 1],
     free_frames: u64,
     zero_pfn: Pfn,
+    /// Mapcounts too large for the frame's field (a page shared by more
+    /// than 65,534 PTEs).
+    mapcount_overflow: FxHashMap<Pfn, u32>,
     /// Frames in use as page-table pages (every PGD included).
     table_frames: u64,
     /// Frames holding user pages: anonymous, page cache, shmem.
@@ -97,77 +107,94 @@ impl PhysMem {
             return Err(Error::invalid("physical memory needs at least two frames (8KiB)"));
         }
         let mut m = PhysMem {
-            frames: vec![Frame { refcount: 0, mapcount: 0, flags: 0, order: NOT_FREE }; nframes as usize],
+            frames: vec![Frame::default(); nframes as usize],
             base: 1,
             end: nframes,
-            heads: [NIL; MAX_ORDER + 1],
+            free_lists: Default::default(),
             nr_free: [0; MAX_ORDER + 1],
             free_frames: 0,
             zero_pfn: 0,
+            mapcount_overflow: FxHashMap::default(),
             table_frames: 0,
             user_frames: 0,
             pcp: Vec::with_capacity(PCP_HIGH + 1),
         };
-        m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO, order: NOT_FREE };
+        m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO };
         // Hand every managed frame to the allocator in maximal aligned blocks.
-        let mut pfn = m.base;
-        while pfn < m.end {
-            let mut order = MAX_ORDER;
-            while order > 0 && (!pfn.is_multiple_of(1 << order) || pfn as u64 + (1u64 << order) > m.end as u64) {
-                order -= 1;
-            }
-            m.push(pfn, order);
-            pfn += 1 << order;
-        }
+        m.free_range(m.base, m.end);
         Ok(m)
     }
 
     // ----- the buddy allocator's free lists ------------------------------
 
     fn push(&mut self, pfn: Pfn, order: usize) {
-        let head = self.heads[order];
         let f = &mut self.frames[pfn as usize];
-        f.refcount = head; // next
-        f.mapcount = NIL; // prev
-        f.order = order as u8;
-        if head != NIL {
-            self.frames[head as usize].mapcount = pfn;
-        }
-        self.heads[order] = pfn;
+        f.flags = flags::BUDDY;
+        f.mapcount = order as u16;
+        self.free_lists[order].push(pfn);
         self.nr_free[order] += 1;
         self.free_frames += 1 << order;
     }
 
+    /// Whether `pfn` heads a free block of `order` (page_is_buddy).
+    #[inline]
+    fn is_free_head(&self, pfn: Pfn, order: usize) -> bool {
+        let f = &self.frames[pfn as usize];
+        f.flags & flags::BUDDY != 0 && f.mapcount as usize == order
+    }
+
+    /// Take the free block at `pfn` off its list: its stack entry goes stale.
     fn unlink(&mut self, pfn: Pfn, order: usize) {
-        let f = self.frames[pfn as usize];
-        let (next, prev) = (f.refcount, f.mapcount);
-        if prev != NIL {
-            self.frames[prev as usize].refcount = next;
-        } else {
-            self.heads[order] = next;
-        }
-        if next != NIL {
-            self.frames[next as usize].mapcount = prev;
-        }
         let f = &mut self.frames[pfn as usize];
-        f.order = NOT_FREE;
-        f.refcount = 0;
+        f.flags = 0;
         f.mapcount = 0;
         self.nr_free[order] -= 1;
         self.free_frames -= 1 << order;
+        let list = &self.free_lists[order];
+        if list.len() > 2 * self.nr_free[order] as usize + 64 {
+            self.drop_stale(order);
+        }
+    }
+
+    /// Rebuild one stack from its live entries, newest kept when a head
+    /// appears twice (freed, coalesced away and freed again), order kept.
+    #[cold]
+    fn drop_stale(&mut self, order: usize) {
+        let mut list = std::mem::take(&mut self.free_lists[order]);
+        let mut seen = FxHashSet::default();
+        list.reverse();
+        list.retain(|&pfn| self.is_free_head(pfn, order) && seen.insert(pfn));
+        list.reverse();
+        self.free_lists[order] = list;
+    }
+
+    /// The newest free block of `order`, off its list.
+    #[inline]
+    fn pop_free(&mut self, order: usize) -> Option<Pfn> {
+        if self.nr_free[order] == 0 {
+            return None;
+        }
+        // A live entry exists: the newest entry of a head still marked free
+        // is that head's own (a later free pushes a later entry).
+        while let Some(pfn) = self.free_lists[order].pop() {
+            if self.is_free_head(pfn, order) {
+                self.unlink(pfn, order);
+                return Some(pfn);
+            }
+        }
+        unreachable!("nr_free[{order}] counts a block its list does not hold")
     }
 
     #[inline]
     fn buddy_alloc(&mut self, order: usize) -> Option<Pfn> {
         let mut found = order;
-        while found <= MAX_ORDER && self.heads[found] == NIL {
+        while found <= MAX_ORDER && self.nr_free[found] == 0 {
             found += 1;
         }
         if found > MAX_ORDER {
             return None;
         }
-        let pfn = self.heads[found];
-        self.unlink(pfn, found);
+        let pfn = self.pop_free(found)?;
         // Split: give back the upper halves until the block is the size asked for.
         while found > order {
             found -= 1;
@@ -179,7 +206,7 @@ impl PhysMem {
     fn buddy_free(&mut self, mut pfn: Pfn, mut order: usize) {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
-            if buddy < self.base || buddy >= self.end || self.frames[buddy as usize].order != order as u8 {
+            if buddy < self.base || buddy >= self.end || !self.is_free_head(buddy, order) {
                 break;
             }
             self.unlink(buddy, order);
@@ -238,6 +265,61 @@ impl PhysMem {
         &mut self.frames[pfn as usize]
     }
 
+    /// PTEs mapping the frame (page_mapcount); only meaningful for a frame in use.
+    #[inline]
+    pub fn mapcount(&self, pfn: Pfn) -> u32 {
+        match self.frames[pfn as usize].mapcount {
+            MAPCOUNT_SPILLED => self.mapcount_overflow[&pfn],
+            n => n as u32,
+        }
+    }
+
+    /// One more PTE maps the frame.
+    #[inline]
+    pub fn map_inc(&mut self, pfn: Pfn) {
+        let f = &mut self.frames[pfn as usize];
+        if f.mapcount < MAPCOUNT_SPILLED - 1 {
+            f.mapcount += 1;
+        } else {
+            self.map_inc_spilled(pfn);
+        }
+    }
+
+    #[cold]
+    fn map_inc_spilled(&mut self, pfn: Pfn) {
+        let f = &mut self.frames[pfn as usize];
+        if f.mapcount == MAPCOUNT_SPILLED {
+            *self.mapcount_overflow.get_mut(&pfn).expect("a spilled mapcount") += 1;
+        } else {
+            f.mapcount = MAPCOUNT_SPILLED;
+            self.mapcount_overflow.insert(pfn, MAPCOUNT_SPILLED as u32);
+        }
+    }
+
+    /// One PTE fewer maps the frame; returns how many still do.
+    #[inline]
+    pub fn map_dec(&mut self, pfn: Pfn) -> u32 {
+        let f = &mut self.frames[pfn as usize];
+        if f.mapcount != MAPCOUNT_SPILLED {
+            debug_assert!(f.mapcount > 0, "mapcount underflow on frame {pfn}");
+            f.mapcount -= 1;
+            return f.mapcount as u32;
+        }
+        self.map_dec_spilled(pfn)
+    }
+
+    #[cold]
+    fn map_dec_spilled(&mut self, pfn: Pfn) -> u32 {
+        let count = self.mapcount_overflow[&pfn] - 1;
+        if count < MAPCOUNT_SPILLED as u32 {
+            self.mapcount_overflow.remove(&pfn);
+            self.frames[pfn as usize].mapcount = count as u16;
+        } else {
+            self.mapcount_overflow.insert(pfn, count);
+        }
+        count
+    }
+
     pub fn nframes(&self) -> u32 {
         self.frames.len() as u32
     }
@@ -246,12 +328,7 @@ impl PhysMem {
     #[inline]
     pub fn alloc_frame(&mut self, usage: FrameUse) -> Option<Pfn> {
         if self.pcp.is_empty() {
-            // rmqueue_bulk: a batch from the buddy allocator at once.
-            for _ in 0..PCP_BATCH {
-                let Some(pfn) = self.buddy_alloc(0) else { break };
-                self.pcp.push(pfn);
-            }
-            self.pcp.reverse(); // hand them out in address order
+            self.pcp_refill();
         }
         let pfn = self.pcp.pop()?;
         let flags = match usage {
@@ -275,11 +352,43 @@ impl PhysMem {
         Some(pfn)
     }
 
+    /// rmqueue_bulk: a batch of single frames from the buddy allocator.
+    /// Single allocations take the smallest free block and, splitting it,
+    /// hand out its frames in address order before any other block: so the
+    /// batch takes whole blocks at once and frees the unused tail of the
+    /// last one as the splits would have left it.
+    #[inline(never)]
+    fn pcp_refill(&mut self) {
+        let mut need = PCP_BATCH as Pfn;
+        while need > 0 {
+            let Some(order) = (0..=MAX_ORDER).find(|&o| self.nr_free[o] > 0) else { break };
+            let pfn = self.pop_free(order).expect("nr_free says a block is free");
+            let take = need.min(1 << order);
+            self.pcp.extend(pfn..pfn + take);
+            self.free_range(pfn + take, pfn + (1 << order));
+            need -= take;
+        }
+        self.pcp.reverse(); // popped in address order
+    }
+
+    /// Put the frames [start, end) on the free lists as maximal aligned blocks.
+    fn free_range(&mut self, start: Pfn, end: Pfn) {
+        let mut pfn = start;
+        while pfn < end {
+            let mut order = MAX_ORDER;
+            while order > 0 && (!pfn.is_multiple_of(1 << order) || pfn as u64 + (1u64 << order) > end as u64) {
+                order -= 1;
+            }
+            self.push(pfn, order);
+            pfn += 1 << order;
+        }
+    }
+
     /// Drop one reference; the frame goes back to the buddy allocator at zero.
     #[inline]
     pub fn put_frame(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
-        debug_assert!(f.refcount > 0 && f.order == NOT_FREE, "put_frame on free frame {pfn}");
+        debug_assert!(f.refcount > 0 && f.flags & flags::BUDDY == 0, "put_frame on free frame {pfn}");
         if f.flags & flags::ZERO != 0 {
             return;
         }
@@ -292,7 +401,7 @@ impl PhysMem {
                 self.user_frames -= 1;
             }
             f.flags = 0;
-            f.mapcount = 0;
+            f.mapcount = 0; // a spilled count was given back as the last mapping went
             self.pcp.push(pfn);
             if self.pcp.len() > PCP_HIGH {
                 // free_pcppages_bulk: the oldest batch goes back.
@@ -321,7 +430,7 @@ impl PhysMem {
         };
         let flags = if usage == FrameUse::Slab { flags::SLAB } else { flags::KERNEL };
         for f in &mut self.frames[pfn as usize..(pfn as usize + (1 << order))] {
-            *f = Frame { refcount: 1, mapcount: 0, flags, order: NOT_FREE };
+            *f = Frame { refcount: 1, mapcount: 0, flags };
         }
         Some(pfn)
     }
@@ -356,18 +465,12 @@ impl PhysMem {
         let mut total = 0u64;
         for order in 0..=MAX_ORDER {
             let mut count = 0u64;
-            let mut pfn = self.heads[order];
-            let mut prev = NIL;
-            while pfn != NIL {
+            for &pfn in self.free_lists[order].iter().rev() {
                 if pfn < self.base || pfn >= self.end || !pfn.is_multiple_of(1 << order) {
                     return Err(format!("buddy: free block {pfn} of order {order} misplaced or misaligned"));
                 }
-                let head = self.frames[pfn as usize];
-                if head.mapcount != prev {
-                    return Err(format!("buddy: list of order {order} has a broken back link at {pfn}"));
-                }
-                if head.order as usize != order {
-                    return Err(format!("buddy: block {pfn} on list {order} not marked free at that order"));
+                if !self.is_free_head(pfn, order) || is_free[pfn as usize] {
+                    continue; // stale, or an older entry of a head already counted
                 }
                 for f in pfn..pfn + (1 << order) {
                     if f >= self.end || is_free[f as usize] {
@@ -375,13 +478,11 @@ impl PhysMem {
                     }
                     is_free[f as usize] = true;
                     let frame = &self.frames[f as usize];
-                    if f != pfn && (frame.refcount != 0 || frame.order != NOT_FREE) {
+                    if f != pfn && (frame.refcount != 0 || frame.flags != 0) {
                         return Err(format!("frame {f} is inside a free block but in use"));
                     }
                 }
                 count += 1;
-                prev = pfn;
-                pfn = head.refcount;
             }
             if count != self.nr_free[order] {
                 return Err(format!("buddy: order {order} counts {} blocks, list holds {count}", self.nr_free[order]));
@@ -393,7 +494,7 @@ impl PhysMem {
         }
         for &pfn in &self.pcp {
             let f = &self.frames[pfn as usize];
-            if pfn < self.base || pfn >= self.end || is_free[pfn as usize] || f.refcount != 0 || f.order != NOT_FREE {
+            if pfn < self.base || pfn >= self.end || is_free[pfn as usize] || f.refcount != 0 || f.flags != 0 {
                 return Err(format!("per-CPU list: frame {pfn} is not a free order-0 frame"));
             }
             is_free[pfn as usize] = true;
@@ -402,7 +503,7 @@ impl PhysMem {
             if !is_free[pfn] && f.refcount == 0 && pfn as u32 >= self.base {
                 return Err(format!("frame {pfn} has refcount 0 but is not free: leaked"));
             }
-            if !is_free[pfn] && f.order != NOT_FREE {
+            if !is_free[pfn] && f.flags & flags::BUDDY != 0 {
                 return Err(format!("frame {pfn} is marked as a free block head but is on no list"));
             }
         }
@@ -504,6 +605,75 @@ mod tests {
         }
         m.check().unwrap();
         assert_eq!(m.buddyinfo()[MAX_ORDER], 3, "everything coalesced back");
+    }
+
+    #[test]
+    fn frame_descriptor_is_eight_bytes() {
+        assert_eq!(size_of::<Frame>(), 8);
+    }
+
+    /// Past 65,534 mappings the count moves to the overflow table and back.
+    #[test]
+    fn mapcount_spills_and_returns() {
+        let mut m = PhysMem::new(64).unwrap();
+        let a = m.alloc_frame(FrameUse::Anon).unwrap();
+        let n = MAPCOUNT_SPILLED as u32 + 10;
+        for i in 1..=n {
+            m.map_inc(a);
+            assert_eq!(m.mapcount(a), i);
+        }
+        assert_eq!(m.mapcount_overflow.len(), 1);
+        for i in (0..n).rev() {
+            assert_eq!(m.map_dec(a), i);
+            assert_eq!(m.mapcount(a), i);
+        }
+        assert!(m.mapcount_overflow.is_empty());
+        m.put_frame(a);
+        m.check().unwrap();
+    }
+
+    /// The batch refill leaves the buddy lists as PCP_BATCH single
+    /// allocations would: same frames handed out, same free blocks after,
+    /// whatever blocks the lists held (here fragmented by freed blocks).
+    #[test]
+    fn batch_refill_equals_single_allocations() {
+        let mut rng = crate::testing::XorShift::new(7);
+        let mut batched = PhysMem::new(4096).unwrap();
+        let mut single = PhysMem::new(4096).unwrap();
+        for round in 0..40 {
+            let order = rng.below(4) as usize;
+            if let (Some(a), Some(b)) =
+                (batched.alloc_block(order, FrameUse::Kernel), single.alloc_block(order, FrameUse::Kernel))
+            {
+                assert_eq!(a, b);
+                if round % 3 == 0 {
+                    batched.free_block(a, order);
+                    single.free_block(b, order);
+                }
+            }
+            let got: Vec<Pfn> = (0..PCP_BATCH).map_while(|_| batched.alloc_frame(FrameUse::Anon)).collect();
+            let want: Vec<Pfn> = (0..got.len()).map_while(|_| single.buddy_alloc(0)).collect();
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(batched.buddyinfo(), single.buddyinfo(), "round {round}");
+            batched.check().unwrap();
+        }
+    }
+
+    /// Blocks coalesced off a list and freed again leave stale and repeated
+    /// stack entries: allocation still takes the newest live block, and the
+    /// stacks stay bounded.
+    #[test]
+    fn stale_entries_are_skipped_and_bounded() {
+        let mut m = PhysMem::new(2048).unwrap();
+        for _ in 0..10_000 {
+            let a = m.alloc_block(0, FrameUse::Kernel).unwrap();
+            let b = m.alloc_block(3, FrameUse::Kernel).unwrap();
+            m.free_block(a, 0);
+            m.free_block(b, 3);
+        }
+        m.check().unwrap();
+        assert!(m.free_lists.iter().map(Vec::len).sum::<usize>() < 1024);
+        assert_eq!(m.buddyinfo()[MAX_ORDER], 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::{bug, pfn_to_kaddr, LiveAllocation, Site, KMALLOC_MAX_CACHE_SIZE, PAGE_OFFSET};
 use crate::error::{Error, Result};
 use crate::phys::{flags, FrameUse, Pfn, PhysMem};
+use rustc_hash::FxHashMap;
 
 const NIL: u32 = u32::MAX;
 const MAX_OBJS: usize = 512;
@@ -59,6 +60,9 @@ pub struct SlabAllocator {
     caches: Vec<SlabCache>,
     slabs: Vec<Option<Slab>>,
     free_ids: Vec<u32>,
+    /// The slab each slab frame belongs to (Linux finds it through the
+    /// page's own descriptor; vmsim's 8-byte frames have no room for it).
+    slab_of: FxHashMap<Pfn, u32>,
     /// Descriptors of freed slabs, kept so a new slab reuses their buffers.
     spare: Vec<Slab>,
     kmalloc: Vec<u32>,
@@ -182,7 +186,7 @@ impl SlabAllocator {
             .ok_or_else(|| Error::OutOfMemory(format!("a new slab for {}", c.name)))?;
         let id = self.free_ids.pop().unwrap_or(self.slabs.len() as u32);
         for f in pfn..pfn + (1 << order) {
-            phys.frame_mut(f).mapcount = id; // the slab id, in the page's own descriptor
+            self.slab_of.insert(f, id);
         }
         let partial_pos = self.caches[cache as usize].partial.len() as u32;
         let mut slab = self.spare.pop().unwrap_or_else(|| Slab {
@@ -225,7 +229,7 @@ impl SlabAllocator {
         if phys.frame(pfn).flags & flags::SLAB == 0 {
             return Err(bug(format!("kmem_cache_free of {addr:#x}: not a slab object")));
         }
-        let id = phys.frame(pfn).mapcount;
+        let id = self.slab_of[&pfn];
         let slab = self.slabs[id as usize].as_ref().expect("slab page points at a live slab");
         let c = &self.caches[slab.cache as usize];
         if let Some(want) = expect {
@@ -260,6 +264,9 @@ impl SlabAllocator {
             let slab = self.slabs[id as usize].take().expect("live");
             let order = self.caches[cache as usize].order as usize;
             phys.free_block(slab.pfn, order);
+            for f in slab.pfn..slab.pfn + (1 << order) {
+                self.slab_of.remove(&f);
+            }
             self.spare.push(slab);
             self.free_ids.push(id);
             self.caches[cache as usize].num_slabs -= 1;
@@ -301,7 +308,7 @@ impl SlabAllocator {
         if phys.frame(pfn).flags & flags::SLAB == 0 {
             return None;
         }
-        let slab = self.slabs.get(phys.frame(pfn).mapcount as usize)?.as_ref()?;
+        let slab = self.slabs.get(*self.slab_of.get(&pfn)? as usize)?.as_ref()?;
         let size = self.caches[slab.cache as usize].size as u64;
         let off = addr - pfn_to_kaddr(slab.pfn);
         off.is_multiple_of(size).then(|| slab.sites.get((off / size) as usize).copied().flatten()).flatten()
@@ -379,11 +386,14 @@ impl SlabAllocator {
                     return Err(format!("slab {id} of {}: partial list out of step", c.name));
                 }
                 for f in s.pfn..s.pfn + (1 << c.order) {
-                    if phys.frame(f).flags & flags::SLAB == 0 || phys.frame(f).mapcount != id {
+                    if phys.frame(f).flags & flags::SLAB == 0 || self.slab_of.get(&f) != Some(&id) {
                         return Err(format!("frame {f} of slab {id} does not point back at it"));
                     }
                 }
             }
+        }
+        if self.slab_of.len() as u64 != self.pages() {
+            return Err(format!("{} frames map to slabs, slabs hold {}", self.slab_of.len(), self.pages()));
         }
         Ok(())
     }

@@ -97,7 +97,7 @@ impl ReclaimTarget for Mm {
             k.swap_dup(slot);
             self.release_entry(k, e);
             self.set_swap_entry(index, slot);
-            if k.phys().frame(pfn).mapcount == 0 {
+            if k.phys().mapcount(pfn) == 0 {
                 k.swap_write_out(slot); // nobody maps it any more: write it out and let it go
             }
             true
@@ -106,7 +106,7 @@ impl ReclaimTarget for Mm {
             let Some((id, page)) = vma.object_page(va) else { return false };
             self.release_entry(k, e);
             self.pt.set(index, Pte::NONE);
-            if k.phys().frame(pfn).mapcount == 0 {
+            if k.phys().mapcount(pfn) == 0 {
                 k.evict_cache_page(id, page, pfn);
             }
             true
