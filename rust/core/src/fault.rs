@@ -297,58 +297,84 @@ fn do_user_addr_fault<T: Trace>(
     entry: Pte,
     t: &mut T,
 ) -> Fault {
-    let Some(mut vma) = mm.vmas.find(addr) else {
+    let Some(vma) = mm.vmas.find(addr) else {
         t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
         return Fault::uncounted(Outcome::SegvMaperr);
     };
-    if vma.start > addr {
-        if !vma.growsdown() {
-            t.step(|| {
-                format!(
-                    "find_vma: the next VMA {} starts above the address and is no stack -> SIGSEGV SEGV_MAPERR",
-                    describe(&vma)
-                )
-            });
-            return Fault::uncounted(Outcome::SegvMaperr);
-        }
-        t.step(|| format!("find_vma: the next VMA {} grows down: try to expand the stack", describe(&vma)));
-        match expand_stack(mm, k, vma, addr) {
-            Ok(grown) => {
-                t.step(|| format!("stack grown down to {:#x} ({} KiB)", grown.start, grown.len() / 1024));
-                vma = grown;
-            }
-            Err(why) => {
-                t.step(|| format!("expand_stack refused: {why} -> SIGSEGV SEGV_MAPERR"));
-                return Fault::uncounted(Outcome::SegvMaperr);
-            }
+    // The fault context is built once, around the VMA as found (no copies
+    // of the VMA on the common path).
+    let mut vmf = VmFault { address: addr, access: op, vma, pte_slot: slot, orig_pte: entry };
+    if vmf.vma.start > addr {
+        if let Err(refused) = grow_stack_for(mm, k, &mut vmf, t) {
+            return refused;
         }
     } else {
-        t.step(|| format!("find_vma: inside VMA {}", describe(&vma)));
+        t.step(|| format!("find_vma: inside VMA {}", describe(&vmf.vma)));
     }
-    // access_error(): x86 lets reads of write- or exec-only VMAs through, and
-    // does not test VM_EXEC on a missing page.
-    match op {
-        Access::Write if !vma.prot.write() => {
-            t.step(|| "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR".into());
-            return Fault::uncounted(Outcome::SegvAccerr);
-        }
-        Access::Read | Access::Exec if entry.is_present() => {
-            t.step(|| "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR".into());
-            return Fault::uncounted(Outcome::SegvAccerr);
-        }
-        _ if !vma.prot.accessible() => {
-            t.step(|| "access_error: the VMA is PROT_NONE -> SIGSEGV SEGV_ACCERR".into());
-            return Fault::uncounted(Outcome::SegvAccerr);
-        }
-        _ => t.step(|| "access_error: permitted; handle_mm_fault".into()),
+    if let Err(refused) = access_error(&vmf, t) {
+        return refused;
     }
-    let mut vmf = VmFault { address: addr, access: op, vma, pte_slot: slot, orig_pte: entry };
     let fault = handle_mm_fault(mm, k, &mut vmf, t);
-    if op == Access::Exec && !vma.prot.exec() && fault.account != Account::None {
+    if op == Access::Exec && !vmf.vma.prot.exec() && fault.account != Account::None {
         t.step(|| "the fetch is retried and faults on the NX bit of the new PTE -> SIGSEGV SEGV_ACCERR (the first fault stays counted)".into());
         return Fault { outcome: Outcome::SegvAccerr, account: fault.account };
     }
     fault
+}
+
+/// access_error(): x86 lets reads of write- or exec-only VMAs through, and
+/// does not test VM_EXEC on a missing page.
+#[inline]
+fn access_error<T: Trace>(vmf: &VmFault, t: &mut T) -> Result<(), Fault> {
+    let refused = Fault::uncounted(Outcome::SegvAccerr);
+    match vmf.access {
+        Access::Write if !vmf.vma.prot.write() => {
+            t.step(|| "access_error: a write to a VMA without write permission -> SIGSEGV SEGV_ACCERR".into());
+            Err(refused)
+        }
+        Access::Read | Access::Exec if vmf.orig_pte.is_present() => {
+            t.step(|| "access_error: the PTE is present but forbids the fetch (NX) -> SIGSEGV SEGV_ACCERR".into());
+            Err(refused)
+        }
+        _ if !vmf.vma.prot.accessible() => {
+            t.step(|| "access_error: the VMA is PROT_NONE -> SIGSEGV SEGV_ACCERR".into());
+            Err(refused)
+        }
+        _ => {
+            t.step(|| "access_error: permitted; handle_mm_fault".into());
+            Ok(())
+        }
+    }
+}
+
+/// The address lies below the VMA find_vma found: a stack that grows down
+/// takes it in, anything else is SIGSEGV.
+#[cold]
+#[inline(never)]
+fn grow_stack_for<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Result<(), Fault> {
+    let refused = Fault::uncounted(Outcome::SegvMaperr);
+    let vma = vmf.vma;
+    if !vma.growsdown() {
+        t.step(|| {
+            format!(
+                "find_vma: the next VMA {} starts above the address and is no stack -> SIGSEGV SEGV_MAPERR",
+                describe(&vma)
+            )
+        });
+        return Err(refused);
+    }
+    t.step(|| format!("find_vma: the next VMA {} grows down: try to expand the stack", describe(&vma)));
+    match expand_stack(mm, k, vma, vmf.address) {
+        Ok(grown) => {
+            t.step(|| format!("stack grown down to {:#x} ({} KiB)", grown.start, grown.len() / 1024));
+            vmf.vma = grown;
+            Ok(())
+        }
+        Err(why) => {
+            t.step(|| format!("expand_stack refused: {why} -> SIGSEGV SEGV_MAPERR"));
+            Err(refused)
+        }
+    }
 }
 
 /// expand_downwards: grow a VM_GROWSDOWN VMA to cover `addr`. Rare: kept
@@ -399,6 +425,7 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
 }
 
 /// handle_mm_fault, with the faulting page pinned against reclaim.
+#[inline]
 fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
     k.pin_against_reclaim(Some(crate::reclaim::key(mm.id, vmf.address)));
     let fault = handle_pte_fault(mm, k, vmf, t);
@@ -407,6 +434,7 @@ fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: 
 }
 
 /// Make sure the leaf table exists (pte_alloc), then dispatch on the entry.
+#[inline]
 fn handle_pte_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
     if vmf.pte_slot.is_none() {
         let Ok(slot) = mm.pt.leaf_index_alloc(vmf.address, k.phys_mut()) else {
@@ -435,6 +463,7 @@ fn handle_pte_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t:
 
 /// A missing page in a private anonymous VMA: the zero page on a read, a
 /// zeroed frame of its own on a write.
+#[inline]
 fn do_anonymous_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
     let slot = vmf.slot();
     if !vmf.is_write() {
@@ -666,6 +695,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
 
 /// A frame for a user page; when reclaim is on, room is made first (and
 /// once more if the allocation still fails).
+#[inline]
 fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
     if !k.reclaim_enabled() {
         return k.phys_mut().alloc_frame(usage);

@@ -323,6 +323,7 @@ impl Mm {
     // ----- page references ------------------------------------------------
 
     /// Drop what one leaf entry held: a frame mapping (and its RSS count).
+    #[inline]
     pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: Pte) {
         if entry.is_swap() {
             self.swap_ents -= 1;
@@ -340,6 +341,7 @@ impl Mm {
     }
 
     /// Account a new mapping of `entry`'s frame (not the zero page).
+    #[inline]
     pub(crate) fn account_mapping(&mut self, k: &Kernel, entry: Pte) {
         if entry.is_special() {
             return;
