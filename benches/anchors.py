@@ -90,25 +90,10 @@ def vmsim_ns(pages: int, mode: str) -> float:
 
 
 def vmsim_bytes_per_page(pages: int) -> float:
-    """Host bytes per resident page, as benches/memory.py measures (no reclaim policy)."""
-    code = f"""
-import numpy as np, vmsim
-def rss():
-    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS:')).split()[1]) * 1024
-n = {pages}
-addrs = np.ones(1 << 20, np.uint64)  # this process's buffers, made and touched before the baseline
-warm = vmsim.Simulator(memory="64MiB"); warm.spawn().access_batch(addrs, "r"); del warm
-r0 = rss()
-sim = vmsim.Simulator(memory=(n + n // 64 + 1024) * 4096, overcommit=1)
-p = sim.spawn(); a = p.mmap(n * 4096)
-for lo in range(0, n, 1 << 20):
-    m = min(1 << 20, n - lo)
-    addrs[:m] = np.arange(a + lo * 4096, a + (lo + m) * 4096, 4096, dtype=np.uint64)
-    p.access_batch(addrs[:m], "w")
-print((rss() - r0) / n)
-"""
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return float(out)
+    """Host bytes per resident page, from benches/memory.py in a fresh process (no reclaim policy)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benches" / "memory.py"), "--pages", str(pages)],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return float(out.split("bytes per resident page:")[1].split()[0])
 
 
 # ----- libCacheSim ---------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ def process_cases():
         yield f"access addr={v!r:.30}", lambda p, f, v=v: p.access(v, "w")
         yield f"access_traced addr={v!r:.30}", lambda p, f, v=v: p.access_traced(v, "r")
         yield f"access op={v!r:.30}", lambda p, f, v=v: p.access(REGION, v)
+        yield f"trace_span_mapped first={v!r:.30}", lambda p, f, v=v: p.trace_span_mapped(v, REGION)
+        yield f"trace_span_mapped last={v!r:.30}", lambda p, f, v=v: p.trace_span_mapped(REGION, v)
     for v in STRINGS:
         yield f"mmap prot={v!r:.30}", lambda p, f, v=v: p.mmap(PAGE_SIZE, prot=v)
         yield f"mmap flags={v!r:.30}", lambda p, f, v=v: p.mmap(PAGE_SIZE, flags=v)
@@ -79,6 +81,7 @@ def process_cases():
         yield f"madvise advice={v!r:.30}", lambda p, f, v=v: p.madvise(REGION, PAGE_SIZE, v)
     for i, a in enumerate(BAD_ARRAYS):
         yield f"access_batch addrs#{i}", lambda p, f, a=a: p.access_batch(a, "r")
+        yield f"map_trace_regions addrs#{i}", lambda p, f, a=a: p.map_trace_regions(a)
     for i, o in enumerate(BAD_OPS):
         yield f"access_batch ops#{i}", lambda p, f, o=o: p.access_batch(np.full(3, REGION, np.uint64), o)
     for flags in ["shared|anonymous|growsdown", "private|shared", "anonymous", "private|anonymous|fixed"]:

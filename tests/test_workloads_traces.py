@@ -140,6 +140,44 @@ def test_numpy_formats(tmp_path):
         list(traces.read_numpy(tmp_path / "badops.npy"))
 
 
+def test_replay_reading_ahead_matches_plain_batches(tmp_path, monkeypatch):
+    """Replay reads the next chunk in a worker thread: the outcomes are those
+    of the same batches sent one after another, a bad op in a later chunk
+    still raises TraceError, and no process is left behind either way."""
+    monkeypatch.setattr(traces, "FIRST_CHUNK", 5)
+    rng = np.random.default_rng(3)
+    addrs = (0x1000_0000 + rng.integers(0, 64, 1000) * PAGE_SIZE).astype(np.uint64)
+    ops = rng.integers(0, 2, 1000).astype(np.uint8)
+    rec = np.zeros(1000, dtype=[("addr", "<u8"), ("op", "u1")])
+    rec["addr"], rec["op"] = addrs, ops
+    np.save(tmp_path / "t.npy", rec)
+    monkeypatch.setattr(traces.read_numpy, "__defaults__", (64,))
+    sim = vmsim.Simulator(memory="16MiB")
+    result = traces.replay(sim, tmp_path / "t.npy", layout=None)
+    plain = vmsim.Simulator(memory="16MiB")
+    p = plain.spawn()
+    p.map_trace_regions(addrs)
+    codes = np.concatenate([p.access_batch(addrs[i : i + 64], ops[i : i + 64]) for i in range(0, 1000, 64)])
+    assert result.outcomes == {o.name: int((codes == o).sum()) for o in vmsim.Outcome}
+    assert sim.counters()["processes"] == 0
+    rec["op"][900] = 7
+    np.save(tmp_path / "bad.npy", rec)
+    with pytest.raises(traces.TraceError, match="index 900"):
+        traces.replay(sim, tmp_path / "bad.npy", layout=None)
+    assert sim.counters()["processes"] == 0
+    sim.check()
+
+
+def test_trace_span_mapped_says_when_regions_are_missing():
+    p = vmsim.Simulator(memory="16MiB").spawn()
+    first, last = 0x1000_0000, 0x1000_0000 + (3 << 21) - 1
+    assert not p.trace_span_mapped(first, last)
+    assert p.map_trace_regions(np.array([first, last], np.uint64)) == 2
+    assert not p.trace_span_mapped(first, last)  # the middle 2 MiB region is still a hole
+    p.map_trace_regions(np.array([first + (1 << 21)], np.uint64))
+    assert p.trace_span_mapped(first, last) and p.trace_span_mapped(first + 5, first + 9)
+
+
 def test_champsim_xz(tmp_path):
     rec = np.zeros(3, dtype=traces.CHAMPSIM)
     rec["ip"] = [0x401000, 0x401004, 0x401008]

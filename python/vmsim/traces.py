@@ -24,6 +24,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Union
 
@@ -51,6 +52,7 @@ Chunk = tuple[np.ndarray, np.ndarray]
 PathLike = Union[str, os.PathLike]
 
 CHUNK_BYTES = 16 << 20
+FIRST_CHUNK = 1 << 16  # accesses in the first chunk of a .npy/.npz trace
 
 
 MAX_LINE = _core.MAX_LINE  # a text or lackey line longer than this is not a trace line
@@ -75,7 +77,7 @@ def read_text(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]
     return _lines(path, "text", chunk_bytes)
 
 
-def read_numpy(path: PathLike, chunk: int = 1 << 22) -> Iterator[Chunk]:
+def read_numpy(path: PathLike, chunk: int = 1 << 20) -> Iterator[Chunk]:
     """`.npy` (memory-mapped, read in chunks) or `.npz` with `addrs` and `ops`."""
     path = Path(path)
     try:
@@ -110,13 +112,17 @@ def read_numpy(path: PathLike, chunk: int = 1 << 22) -> Iterator[Chunk]:
             )
     if addrs.dtype.kind not in "ui":
         raise TraceError(f"{path}: addresses must be integers, got {addrs.dtype}")
-    for i in range(0, len(addrs), chunk):
-        a = np.ascontiguousarray(addrs[i : i + chunk], dtype=np.uint64)
-        o = np.zeros(a.size, np.uint8) if ops is None else np.ascontiguousarray(ops[i : i + chunk]).astype(np.uint8)
+    # The first chunk is small, so a replay starts simulating at once while
+    # the next chunks are read ahead.
+    i, size = 0, min(chunk, FIRST_CHUNK)
+    while i < len(addrs):
+        a = np.ascontiguousarray(addrs[i : i + size], dtype=np.uint64)
+        o = np.zeros(a.size, np.uint8) if ops is None else np.ascontiguousarray(ops[i : i + size]).astype(np.uint8)
         if o.size and o.max() > 2:
             bad = int(np.argmax(o > 2)) + i
             raise TraceError(f"{path}: op {int(ops[bad])} at index {bad} is not 0, 1 or 2")
         yield a, o
+        i, size = i + size, chunk
 
 
 CHAMPSIM = np.dtype(
@@ -179,6 +185,28 @@ def reader_for(path: PathLike) -> Iterator[Chunk]:
 # ----- replay -------------------------------------------------------------------
 
 
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
+    """`chunks` with each one's lowest and highest address, the next chunk
+    read (and its span found) in a worker thread while the caller simulates
+    the current one. The readers (numpy's copies and reductions, the Rust
+    line parser) and access_batch all release the GIL, so on two cores a
+    replay costs about the larger of reading and simulating, not their sum.
+    A reader's error comes out where its chunk would have."""
+
+    def take() -> tuple[np.ndarray, np.ndarray, int, int] | None:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        addrs, ops = chunk
+        return (addrs, ops, int(addrs.min()), int(addrs.max())) if addrs.size else (addrs, ops, 0, 0)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="vmsim-read-ahead") as pool:
+        pending = pool.submit(take)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(take)
+            yield chunk
+
+
 def replay(
     sim, path: PathLike, progress: Callable[[int], None] | None = None, layout: str | None = "default"
 ) -> RunResult:
@@ -192,9 +220,10 @@ def replay(
     before = sim.counters()
     p = sim.spawn(layout=layout)
     try:
-        for addrs, ops in reader_for(path):
+        for addrs, ops, first, last in _read_ahead(reader_for(path)):
             # Raw traces come from a process vmsim cannot see: map what they touch.
-            p.map_trace_regions(addrs)
+            if addrs.size and not p.trace_span_mapped(first, last):
+                p.map_trace_regions(addrs)
             t0 = time.perf_counter()
             codes = p.access_batch(addrs, ops)
             result.add_batch(p, codes, time.perf_counter() - t0)
