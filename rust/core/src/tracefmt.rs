@@ -21,8 +21,9 @@ fn quote(raw: &[u8]) -> String {
     }
 }
 
-/// A chunk parser: `(text, number of its first line, addrs out, ops out)`.
-pub type Parser = fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<(), ParseError>;
+/// A chunk parser: `(text, number of its first line, addrs out, ops out)`;
+/// returns how many newlines it read past (so the caller need not count).
+pub type Parser = fn(&[u8], u64, &mut Vec<u64>, &mut Vec<u8>) -> Result<u64, ParseError>;
 
 fn hex(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 16 {
@@ -153,53 +154,93 @@ fn lackey_line(line: &[u8]) -> Result<LackeyLine, &'static str> {
     Ok(LackeyLine::Record { op, addr })
 }
 
-/// The common lackey line (`I  0400d7d4,8` + newline) from `at`: its op
-/// (3 for M), address and the index after its newline; None for anything
-/// else, which `lackey_line` then handles (skips, odd spacing, errors).
+/// Per byte of `x`, 0x80 where the byte is at least `m` (bytes below 0x80, m <= 0x80).
 #[inline(always)]
-fn lackey_fast(b: &[u8], mut i: usize) -> Option<(u8, u64, usize)> {
-    while *b.get(i)? == b' ' {
-        i += 1;
-    }
-    let op = LACKEY_OP[*b.get(i)? as usize];
-    if op == 0xff {
+const fn bytes_at_least(x: u64, m: u8) -> u64 {
+    x.wrapping_add(ONES * (0x80 - m) as u64) & HIGHS
+}
+
+/// Per byte of `x`, 0x80 where the byte is at most `n` (bytes below 0x80).
+#[inline(always)]
+const fn bytes_at_most(x: u64, n: u8) -> u64 {
+    (ONES * (0x80 + n) as u64).wrapping_sub(x) & HIGHS
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight ASCII hex digits (first digit in the lowest byte, as read from
+/// memory) as their value, in a few word operations instead of a loop;
+/// None if any byte is not a hex digit.
+#[inline(always)]
+fn hex8(x: u64) -> Option<u32> {
+    let lower = x | (ONES * 0x20); // letters to lower case (digits keep their value)
+    let digit = bytes_at_least(x, b'0') & bytes_at_most(x, b'9');
+    let letter = bytes_at_least(lower, b'a') & bytes_at_most(lower, b'f');
+    if x & HIGHS != 0 || (digit | letter) != HIGHS {
         return None;
     }
-    i += 1;
-    while *b.get(i)? == b' ' {
-        i += 1;
+    // Each byte's value: its low nibble, plus 9 for a letter (bit 6 set).
+    let mut v = (x & (ONES * 0x0f)) + ((x >> 6) & ONES) * 9;
+    // Fold neighbouring digits together: 8 nibbles, 4 bytes, 2 halves, 1 word.
+    v = ((v << 4) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    v = ((v << 8) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    v = ((v << 16) + (v >> 32)) & 0xffff_ffff;
+    Some(v as u32)
+}
+
+/// The commonest lackey line, as valgrind prints it: a three-byte prefix
+/// (`I  `, ` L `, ` S `, ` M `), at least eight hex digits, `,size` and a
+/// newline, starting at `i`. The first eight digits are read as one word;
+/// the rest is byte loops whose branches a real trace's regular shape makes
+/// predictable, so the next line's start is known early. Returns the op
+/// (3 for M), the address and where the next line starts; None for
+/// anything else, which `lackey_line` then handles.
+#[inline(always)]
+fn lackey_record(b: &[u8], i: usize) -> Option<(u8, u64, usize)> {
+    let &[first, second, gap] = b.get(i..)?.first_chunk::<3>()?;
+    // `I  ` has the kind first, the others second.
+    let (kind, space) = if first == b' ' { (second, first) } else { (first, second) };
+    let op = LACKEY_OP[kind as usize];
+    if op == 0xff || space != b' ' || gap != b' ' {
+        return None;
     }
-    let (mut addr, digits_at) = (0u64, i);
+    let digits_at = i + 3;
+    let mut addr = hex8(u64::from_le_bytes(*b.get(digits_at..)?.first_chunk::<8>()?))? as u64;
+    let mut j = digits_at + 8;
     loop {
-        let d = HEX[*b.get(i)? as usize];
+        let d = HEX[*b.get(j)? as usize];
         if d == 0xff {
             break;
         }
         addr = (addr << 4) | d as u64;
-        i += 1;
+        j += 1;
     }
-    if i == digits_at || i - digits_at > 16 || b[i] != b',' {
+    if j - digits_at > 16 || b[j] != b',' {
         return None;
     }
-    i += 1;
-    let size_at = i;
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
+    j += 1;
+    let size_at = j;
+    while b.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
     }
-    if i == size_at || *b.get(i)? != b'\n' {
+    if j == size_at || *b.get(j)? != b'\n' {
         return None;
     }
-    Some((op, addr, i + 1))
+    Some((op, addr, j + 1))
 }
 
 /// `valgrind --tool=lackey --trace-mem=yes` lines: `I  addr,size` (fetch),
 /// ` L addr,size` (load), ` S addr,size` (store), ` M addr,size` (modify:
 /// a load then a store). `==pid==` lines and blank lines are skipped.
-pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<(), ParseError> {
-    let mut line_no = first_line;
-    let mut i = 0;
+pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<u64, ParseError> {
+    // Accesses gather in small local arrays, moved to the output in runs:
+    // each line writes two slots and keeps the second only for M, so the
+    // common path has no branch on the record kind and no Vec bookkeeping.
+    let mut run = AccessRun::default();
+    let (mut i, mut line_no) = (0, first_line);
     while i < text.len() {
-        let (op, addr) = match lackey_fast(text, i) {
+        let (op, addr) = match lackey_record(text, i) {
             Some((op, addr, next)) => {
                 i = next;
                 (op, addr)
@@ -208,8 +249,7 @@ pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mu
                 let end = memchr::memchr(b'\n', &text[i..]).map_or(text.len(), |e| i + e);
                 let raw = &text[i..end];
                 i = end + 1;
-                let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-                match lackey_line(line) {
+                match lackey_line(raw.strip_suffix(b"\r").unwrap_or(raw)) {
                     Ok(LackeyLine::Record { op, addr }) => (op, addr),
                     Ok(LackeyLine::Skip) => {
                         line_no += 1;
@@ -221,27 +261,64 @@ pub fn parse_lackey(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mu
                 }
             }
         };
-        if op == 3 {
-            addrs.extend([addr, addr]);
-            ops.extend([0, 1]);
-        } else {
-            addrs.push(addr);
-            ops.push(op);
-        }
+        run.push_record(op, addr, addrs, ops);
         line_no += 1;
     }
-    Ok(())
+    run.flush(addrs, ops);
+    let unterminated = !text.is_empty() && !text.ends_with(b"\n");
+    Ok(line_no - first_line - unterminated as u64)
 }
 
-/// Reads a text trace from any byte source in chunks of whole lines and
-/// parses each: host memory stays bounded by the chunk size, however long
-/// the file, and a line longer than `MAX_LINE` (a binary file, /dev/zero)
-/// is an error rather than a growing buffer.
+/// Accesses parsed but not yet moved to the output vectors.
+struct AccessRun {
+    addrs: [u64; AccessRun::SLOTS],
+    ops: [u8; AccessRun::SLOTS],
+    len: usize,
+}
+
+impl Default for AccessRun {
+    fn default() -> Self {
+        AccessRun { addrs: [0; AccessRun::SLOTS], ops: [0; AccessRun::SLOTS], len: 0 }
+    }
+}
+
+impl AccessRun {
+    const SLOTS: usize = 256;
+
+    /// One lackey record: op 0..=2, or 3 for M (a load, then a store).
+    #[inline(always)]
+    fn push_record(&mut self, op: u8, addr: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) {
+        if self.len + 2 > Self::SLOTS {
+            self.flush(addrs, ops);
+        }
+        let modify = op == 3;
+        let n = self.len;
+        self.addrs[n] = addr;
+        self.addrs[n + 1] = addr;
+        self.ops[n] = if modify { 0 } else { op };
+        self.ops[n + 1] = 1;
+        self.len = n + 1 + modify as usize;
+    }
+
+    fn flush(&mut self, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) {
+        addrs.extend_from_slice(&self.addrs[..self.len]);
+        ops.extend_from_slice(&self.ops[..self.len]);
+        self.len = 0;
+    }
+}
+
+/// Reads a text trace from any byte source in blocks of whole lines and
+/// parses each: host memory stays bounded, however long the file, and a line
+/// longer than `MAX_LINE` (a binary file, /dev/zero) is an error rather than
+/// a growing buffer. The read buffer is small enough to stay in cache while
+/// it is parsed; a chunk handed out gathers many such blocks.
 pub struct ChunkReader<R> {
     src: R,
     parser: Parser,
+    /// Bytes of text a chunk gathers, at least.
+    chunk_bytes: usize,
     buf: Vec<u8>,
-    /// Bytes of `buf` holding an unfinished line carried to the next chunk.
+    /// Bytes of `buf` holding an unfinished line carried to the next block.
     carried: usize,
     /// The number of the first line in `buf`.
     line: u64,
@@ -250,11 +327,13 @@ pub struct ChunkReader<R> {
 
 /// The longest line a text trace may have.
 pub const MAX_LINE: usize = 1 << 16;
+/// Bytes read at a time (cache-sized), besides room for one longest line.
+const READ_BLOCK: usize = 256 << 10;
 
 impl<R: std::io::Read> ChunkReader<R> {
     pub fn new(src: R, parser: Parser, chunk_bytes: usize) -> Self {
-        let size = chunk_bytes.max(MAX_LINE) + MAX_LINE;
-        ChunkReader { src, parser, buf: vec![0; size], carried: 0, line: 1, done: false }
+        let size = READ_BLOCK + MAX_LINE;
+        ChunkReader { src, parser, chunk_bytes, buf: vec![0; size], carried: 0, line: 1, done: false }
     }
 
     /// Parse the next chunk into `addrs` and `ops` (cleared first); false at the end.
@@ -264,6 +343,21 @@ impl<R: std::io::Read> ChunkReader<R> {
         if self.done {
             return Ok(false);
         }
+        // Room for the chunk's accesses up front (a 14-byte line is one or,
+        // for M, two accesses): growing a large vector copies it.
+        let expected = (self.chunk_bytes + READ_BLOCK) / 7;
+        addrs.reserve(expected);
+        ops.reserve(expected);
+        let mut consumed = 0;
+        while !self.done && consumed < self.chunk_bytes {
+            consumed += self.parse_block(addrs, ops)?;
+        }
+        Ok(!self.done || !addrs.is_empty() || consumed > 0)
+    }
+
+    /// Fill the buffer, parse its whole lines onto `addrs`/`ops`, keep the
+    /// unfinished last line; returns the bytes parsed.
+    fn parse_block(&mut self, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<usize, ParseError> {
         let mut len = self.carried;
         // Fill the buffer (a read may return less than asked).
         while len < self.buf.len() {
@@ -277,22 +371,20 @@ impl<R: std::io::Read> ChunkReader<R> {
                 Err(e) => return Err(ParseError { line: self.line, reason: format!("read error: {e}") }),
             }
         }
-        let cut = if self.done { len } else { memchr::memrchr(b'\n', &self.buf[..len]).map_or(0, |i| i + 1) };
-        if !self.done && len - cut > MAX_LINE {
-            let line = self.line + memchr::memchr_iter(b'\n', &self.buf[..cut]).count() as u64;
+        let whole_lines = memchr::memrchr(b'\n', &self.buf[..len]).map_or(0, |i| i + 1);
+        if len - whole_lines > MAX_LINE {
+            let line = self.line + memchr::memchr_iter(b'\n', &self.buf[..whole_lines]).count() as u64;
             return Err(ParseError {
                 line,
                 reason: format!("longer than {MAX_LINE} bytes: not a text or lackey trace"),
             });
         }
-        let whole = &self.buf[..cut];
-        addrs.reserve(whole.len() / 12);
-        ops.reserve(whole.len() / 12);
-        (self.parser)(whole, self.line, addrs, ops)?;
-        self.line += memchr::memchr_iter(b'\n', whole).count() as u64;
+        // At the end of the source an unterminated last line is parsed too.
+        let cut = if self.done { len } else { whole_lines };
+        self.line += (self.parser)(&self.buf[..cut], self.line, addrs, ops)?;
         self.buf.copy_within(cut..len, 0);
         self.carried = len - cut;
-        Ok(!self.done || !addrs.is_empty() || cut > 0)
+        Ok(cut)
     }
 }
 
@@ -300,8 +392,10 @@ impl<R: std::io::Read> ChunkReader<R> {
 /// (with 0x) or decimal, the op r/w/x (or R/W/X, read/write/exec, 0/1/2).
 /// Blank lines and lines starting with `#` are skipped; so is a first line
 /// that is a CSV header (starts with a letter).
-pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<(), ParseError> {
+pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<u64, ParseError> {
+    let mut pieces = 0;
     for (n, raw) in text.split(|&c| c == b'\n').enumerate() {
+        pieces = n as u64 + 1;
         let line = trim(raw);
         let lineno = first_line + n as u64;
         if line.is_empty() || line.starts_with(b"#") || (lineno == 1 && line[0].is_ascii_alphabetic()) {
@@ -324,7 +418,7 @@ pub fn parse_text(text: &[u8], first_line: u64, addrs: &mut Vec<u64>, ops: &mut 
         addrs.push(addr);
         ops.push(op);
     }
-    Ok(())
+    Ok(pieces - 1) // the pieces between newlines, less one: the newlines
 }
 
 #[cfg(test)]
@@ -342,6 +436,69 @@ mod tests {
         assert_eq!(bad.line, 11);
         assert!(parse_lackey(b" L zz,4\n", 1, &mut a, &mut o).is_err());
         assert!(parse_lackey(b" L 1000\n", 1, &mut a, &mut o).is_err());
+    }
+
+    /// The word-at-a-time hex reader against a byte loop, for every byte
+    /// value in every position (and random words).
+    #[test]
+    fn hex8_agrees_with_the_byte_loop() {
+        let naive = |x: u64| -> Option<u32> {
+            x.to_le_bytes()
+                .iter()
+                .try_fold(0u32, |v, &c| (HEX[c as usize] != 0xff).then(|| (v << 4) | HEX[c as usize] as u32))
+        };
+        let base = u64::from_le_bytes(*b"0a1B2c3D");
+        for pos in 0..8 {
+            for c in 0..=255u64 {
+                let x = (base & !(0xff << (pos * 8))) | (c << (pos * 8));
+                assert_eq!(hex8(x), naive(x), "{:?}", x.to_le_bytes());
+            }
+        }
+        let mut rng = crate::testing::XorShift::new(11);
+        for _ in 0..100_000 {
+            let digits = b"0123456789abcdefABCDEF,: gG/@`";
+            let x = u64::from_le_bytes(std::array::from_fn(|_| digits[rng.below(digits.len() as u64) as usize]));
+            assert_eq!(hex8(x), naive(x));
+        }
+    }
+
+    /// Lines near the common shape: the word-at-a-time path either declines
+    /// or reads exactly what the complete line parser reads.
+    #[test]
+    fn lackey_record_agrees_with_the_line_parser() {
+        let mut rng = crate::testing::XorShift::new(12);
+        let alphabet = b"ILSMX 0123456789abcdefF,\n\r=g";
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let mut line: Vec<u8> = match rng.below(3) {
+                0 => format!(
+                    "{}{:08x},{}\n",
+                    ["I  ", " L ", " S ", " M "][rng.below(4) as usize],
+                    rng.below(1 << 40),
+                    rng.below(64)
+                )
+                .into_bytes(),
+                1 => (0..rng.below(24)).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect(),
+                _ => format!(" L {:x},8\n", rng.below(u64::MAX)).into_bytes(),
+            };
+            if rng.below(4) == 0 && !line.is_empty() {
+                let at = rng.below(line.len() as u64) as usize;
+                line[at] = alphabet[rng.below(alphabet.len() as u64) as usize];
+            }
+            line.extend_from_slice(b"........"); // what follows in a buffer
+            let Some((op, addr, next)) = lackey_record(&line, 0) else { continue };
+            let line = &line[..next - 1];
+            {
+                let full = lackey_line(line);
+                assert!(
+                    matches!(full, Ok(LackeyLine::Record { op: o, addr: a }) if (o, a) == (op, addr)),
+                    "{:?}",
+                    String::from_utf8_lossy(line)
+                );
+                accepted += 1;
+            }
+        }
+        assert!(accepted > 50_000, "the common shape must take the word path ({accepted})");
     }
 
     #[test]
@@ -362,9 +519,17 @@ mod tests {
         };
         assert!(all.len() < 40_000 || all == (0..40_000).map(|i| 0x1000 + i).collect::<Vec<_>>());
         assert_eq!(err.line, 40_001);
-        let long = vec![b'1'; MAX_LINE * 3];
-        let e = ChunkReader::new(&long[..], parse_text, 1).next_chunk(&mut a, &mut o).unwrap_err();
-        assert!(e.reason.contains("longer than"), "{}", e.reason);
+        // A chunk gathers read blocks until it holds chunk_bytes of text.
+        let good = &text[..text.len() - 8];
+        let mut r = ChunkReader::new(good, parse_lackey, 16 << 20);
+        assert!(good.len() > READ_BLOCK + MAX_LINE && r.next_chunk(&mut a, &mut o).unwrap());
+        assert_eq!(a, (0..40_000).map(|i| 0x1000 + i).collect::<Vec<_>>());
+        assert!(!r.next_chunk(&mut a, &mut o).unwrap());
+        // A line too long to carry is refused, also as the last line.
+        for long in [vec![b'1'; READ_BLOCK + MAX_LINE * 3], vec![b'1'; MAX_LINE * 3]] {
+            let e = ChunkReader::new(&long[..], parse_text, 1).next_chunk(&mut a, &mut o).unwrap_err();
+            assert!(e.reason.contains("longer than"), "{}", e.reason);
+        }
         let mut empty = ChunkReader::new(&b""[..], parse_text, 1);
         assert!(!empty.next_chunk(&mut a, &mut o).unwrap());
     }
