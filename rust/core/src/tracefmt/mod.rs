@@ -1,7 +1,12 @@
 //! Fast parsers for text memory traces (the Python layer streams the file in
 //! chunks and hands each chunk here): Valgrind lackey output and plain
 //! "address op" lines. Each returns address and op-code arrays, or the line
-//! number and reason of the first malformed line.
+//! number and reason of the first malformed line. `ChunkReader` streams a
+//! file through them.
+
+mod reader;
+
+pub use reader::{ChunkReader, MAX_LINE};
 
 /// A malformed line: its number (1-based, counting from `first_line`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,87 +312,6 @@ impl AccessRun {
     }
 }
 
-/// Reads a text trace from any byte source in blocks of whole lines and
-/// parses each: host memory stays bounded, however long the file, and a line
-/// longer than `MAX_LINE` (a binary file, /dev/zero) is an error rather than
-/// a growing buffer. The read buffer is small enough to stay in cache while
-/// it is parsed; a chunk handed out gathers many such blocks.
-pub struct ChunkReader<R> {
-    src: R,
-    parser: Parser,
-    /// Bytes of text a chunk gathers, at least.
-    chunk_bytes: usize,
-    buf: Vec<u8>,
-    /// Bytes of `buf` holding an unfinished line carried to the next block.
-    carried: usize,
-    /// The number of the first line in `buf`.
-    line: u64,
-    done: bool,
-}
-
-/// The longest line a text trace may have.
-pub const MAX_LINE: usize = 1 << 16;
-/// Bytes read at a time (cache-sized), besides room for one longest line.
-const READ_BLOCK: usize = 256 << 10;
-
-impl<R: std::io::Read> ChunkReader<R> {
-    pub fn new(src: R, parser: Parser, chunk_bytes: usize) -> Self {
-        let size = READ_BLOCK + MAX_LINE;
-        ChunkReader { src, parser, chunk_bytes, buf: vec![0; size], carried: 0, line: 1, done: false }
-    }
-
-    /// Parse the next chunk into `addrs` and `ops` (cleared first); false at the end.
-    pub fn next_chunk(&mut self, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<bool, ParseError> {
-        addrs.clear();
-        ops.clear();
-        if self.done {
-            return Ok(false);
-        }
-        // Room for the chunk's accesses up front (a 14-byte line is one or,
-        // for M, two accesses): growing a large vector copies it.
-        let expected = (self.chunk_bytes + READ_BLOCK) / 7;
-        addrs.reserve(expected);
-        ops.reserve(expected);
-        let mut consumed = 0;
-        while !self.done && consumed < self.chunk_bytes {
-            consumed += self.parse_block(addrs, ops)?;
-        }
-        Ok(!self.done || !addrs.is_empty() || consumed > 0)
-    }
-
-    /// Fill the buffer, parse its whole lines onto `addrs`/`ops`, keep the
-    /// unfinished last line; returns the bytes parsed.
-    fn parse_block(&mut self, addrs: &mut Vec<u64>, ops: &mut Vec<u8>) -> Result<usize, ParseError> {
-        let mut len = self.carried;
-        // Fill the buffer (a read may return less than asked).
-        while len < self.buf.len() {
-            match self.src.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.done = true;
-                    break;
-                }
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ParseError { line: self.line, reason: format!("read error: {e}") }),
-            }
-        }
-        let whole_lines = memchr::memrchr(b'\n', &self.buf[..len]).map_or(0, |i| i + 1);
-        if len - whole_lines > MAX_LINE {
-            let line = self.line + memchr::memchr_iter(b'\n', &self.buf[..whole_lines]).count() as u64;
-            return Err(ParseError {
-                line,
-                reason: format!("longer than {MAX_LINE} bytes: not a text or lackey trace"),
-            });
-        }
-        // At the end of the source an unterminated last line is parsed too.
-        let cut = if self.done { len } else { whole_lines };
-        self.line += (self.parser)(&self.buf[..cut], self.line, addrs, ops)?;
-        self.buf.copy_within(cut..len, 0);
-        self.carried = len - cut;
-        Ok(cut)
-    }
-}
-
 /// Plain lines of `ADDRESS OP` or `ADDRESS,OP` (CSV): the address hex
 /// (with 0x) or decimal, the op r/w/x (or R/W/X, read/write/exec, 0/1/2).
 /// Blank lines and lines starting with `#` are skipped; so is a first line
@@ -499,39 +423,6 @@ mod tests {
             }
         }
         assert!(accepted > 50_000, "the common shape must take the word path ({accepted})");
-    }
-
-    #[test]
-    fn chunks_cut_at_line_ends_and_count_lines_across_them() {
-        let mut text = Vec::new();
-        for i in 0..40_000u64 {
-            text.extend(format!(" L {:x},8\r\n", 0x1000 + i).bytes());
-        }
-        text.extend(b"I  zz,4\n");
-        let mut r = ChunkReader::new(&text[..], parse_lackey, 1);
-        let (mut a, mut o, mut all) = (Vec::new(), Vec::new(), Vec::new());
-        let err = loop {
-            match r.next_chunk(&mut a, &mut o) {
-                Ok(true) => all.extend_from_slice(&a),
-                Ok(false) => panic!("the bad last line was not reported"),
-                Err(e) => break e,
-            }
-        };
-        assert!(all.len() < 40_000 || all == (0..40_000).map(|i| 0x1000 + i).collect::<Vec<_>>());
-        assert_eq!(err.line, 40_001);
-        // A chunk gathers read blocks until it holds chunk_bytes of text.
-        let good = &text[..text.len() - 8];
-        let mut r = ChunkReader::new(good, parse_lackey, 16 << 20);
-        assert!(good.len() > READ_BLOCK + MAX_LINE && r.next_chunk(&mut a, &mut o).unwrap());
-        assert_eq!(a, (0..40_000).map(|i| 0x1000 + i).collect::<Vec<_>>());
-        assert!(!r.next_chunk(&mut a, &mut o).unwrap());
-        // A line too long to carry is refused, also as the last line.
-        for long in [vec![b'1'; READ_BLOCK + MAX_LINE * 3], vec![b'1'; MAX_LINE * 3]] {
-            let e = ChunkReader::new(&long[..], parse_text, 1).next_chunk(&mut a, &mut o).unwrap_err();
-            assert!(e.reason.contains("longer than"), "{}", e.reason);
-        }
-        let mut empty = ChunkReader::new(&b""[..], parse_text, 1);
-        assert!(!empty.next_chunk(&mut a, &mut o).unwrap());
     }
 
     #[test]
