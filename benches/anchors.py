@@ -190,9 +190,13 @@ def lackey_ratio(lines: int, tmp: Path) -> tuple[float, float]:
     return parse, time.perf_counter() - t0
 
 
-def thread_scaling(pages: int) -> float:
+def thread_scaling(pages: int, repeats: int = 5) -> float:
     """Accesses/s of two simulators on two threads over one thread's rate
-    (set-up excluded: each thread faults its pages in, then reads them 20 times)."""
+    (set-up excluded: each thread faults its pages in, then reads them 20
+    times). One and two threads run interleaved `repeats` times and each
+    keeps its best rate: the same single-thread run varies up to 2x here
+    (the host's DAMON scans this process's page tables), which would
+    otherwise swamp the ratio."""
 
     def work(start: threading.Barrier, times: list) -> None:
         sim = vmsim.Simulator(memory=(pages + 1024) * PAGE_SIZE, overcommit=1)
@@ -215,7 +219,11 @@ def thread_scaling(pages: int) -> float:
             t.join()
         return n * 21 * pages / max(times)  # accesses per second, all threads
 
-    return run(2) / run(1)
+    best = {1: 0.0, 2: 0.0}
+    for _ in range(repeats):
+        for n in best:
+            best[n] = max(best[n], run(n))
+    return best[2] / best[1]
 
 
 # ----- the table ---------------------------------------------------------------------------------
@@ -292,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         times = [lackey_ratio(lines, tmp) for _ in range(rounds)]
         p, w = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
         row("lackey parsing vs wc -l", f"{lines / p / 1e6:.1f} Ml/s", f"{lines / w / 1e6:.1f} Ml/s", w / p, ">= 0.25x")
-    scale = median_of(rounds, lambda: thread_scaling(65_536))
+    scale = median_of(rounds, lambda: thread_scaling(262_144))
     row("two simulators on two threads vs one", f"{scale:.2f}x", "1 thread", scale, ">= 1.8x")
     if args.save:
         out = ROOT / "benches" / "results" / "anchors.md"

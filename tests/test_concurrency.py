@@ -185,3 +185,56 @@ def test_stress_every_kind_of_call_at_once_with_reclaim():
     c = sim.counters()
     assert (c["frames_free"], c["swap_used"], c["processes"]) == (c["frames_total"], 0, 0)
     assert sim.leak_check() == []
+
+
+def _python_runs_during(action) -> int:
+    """Python bytecodes another thread ran while `action` ran (GIL released: many)."""
+    running, count = threading.Event(), [0]
+
+    def spin():
+        running.set()
+        while running.is_set():
+            count[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    running.wait()
+    before = count[0]
+    action()
+    ran = count[0] - before
+    running.clear()
+    t.join()
+    return ran
+
+
+def test_building_and_tearing_down_a_large_simulator_releases_the_gil():
+    """A big simulator's frame table is built, and all of it given back,
+    without the GIL: another thread's Python keeps running meanwhile."""
+    pages = 1 << 22
+    made = []
+    assert _python_runs_during(lambda: made.append(vmsim.Simulator(memory=pages * PAGE_SIZE))) > 0
+    sim = made.pop()
+    p = sim.spawn()
+    a = p.mmap((1 << 20) * PAGE_SIZE)
+    p.access_batch(np.arange(a, a + (1 << 20) * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), "w")
+    del p
+    holder = [sim]
+    del sim
+    assert _python_runs_during(holder.clear) > 0  # the last reference goes: teardown
+
+
+def test_batches_read_numpy_arrays_in_place_or_copied():
+    """Contiguous arrays (writable or not) are read in place, strided ones
+    and lists are copied: the outcomes are the same either way."""
+    sim = vmsim.Simulator(memory="16MiB")
+    p = sim.spawn()
+    a = p.mmap(64 * PAGE_SIZE)
+    addrs = np.arange(a, a + 64 * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
+    ops = np.tile(np.array([1, 0], np.uint8), 32)
+    frozen = addrs.copy()
+    frozen.flags.writeable = False
+    want = p.fork().access_batch(addrs, ops)
+    for given in (frozen, np.repeat(addrs, 2)[::2], addrs.tolist()):
+        assert (p.fork().access_batch(given, ops) == want).all()
+    assert (p.fork().access_batch(addrs, ops.tolist()) == want).all()
+    sim.check()

@@ -7,7 +7,7 @@
 //! `frames_free == frames_total`.
 
 use crate::error::{Error, Result};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 pub type Pfn = u32;
 pub const MAX_ORDER: usize = 10;
@@ -50,6 +50,9 @@ pub struct Frame {
     mapcount: u16,
     pub flags: u16,
 }
+
+/// A free block head already seen while `drop_stale` rebuilds its list (only then).
+const LISTED: u16 = 1 << 15;
 
 /// A mapcount field at this value means the count is kept in the overflow table.
 const MAPCOUNT_SPILLED: u16 = u16::MAX;
@@ -161,9 +164,19 @@ impl PhysMem {
     #[cold]
     fn drop_stale(&mut self, order: usize) {
         let mut list = std::mem::take(&mut self.free_lists[order]);
-        let mut seen = FxHashSet::default();
+        // Newest first, marking each head kept, so an older entry of the
+        // same head is dropped; then the marks go.
         list.reverse();
-        list.retain(|&pfn| self.is_free_head(pfn, order) && seen.insert(pfn));
+        list.retain(|&pfn| {
+            let keep = self.is_free_head(pfn, order) && self.frames[pfn as usize].flags & LISTED == 0;
+            if keep {
+                self.frames[pfn as usize].flags |= LISTED;
+            }
+            keep
+        });
+        for &pfn in &list {
+            self.frames[pfn as usize].flags &= !LISTED;
+        }
         list.reverse();
         self.free_lists[order] = list;
     }

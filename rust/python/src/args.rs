@@ -1,11 +1,13 @@
 //! Converting Python arguments, with one rule for each kind of value:
 //! sizes and counts out of range are ValueError, addresses outside
-//! 0..2**64 are OverflowError, the wrong type is TypeError. Arrays are
-//! copied into Rust-owned buffers before the GIL is released, so nothing
-//! Python does meanwhile (resizing, mutating) can reach the simulation.
+//! 0..2**64 are OverflowError, the wrong type is TypeError. A contiguous
+//! numpy array is read in place through a read-only borrow while the GIL is
+//! released (held for the call, it cannot be resized meanwhile; like numpy's
+//! own GIL-free loops, writing to it from another thread during the call is
+//! the caller's race); anything else is copied first.
 
 use crate::errors::IntoPy;
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString};
@@ -60,95 +62,91 @@ pub fn access(op: &Bound<'_, PyAny>) -> PyResult<Access> {
         .ok_or_else(|| PyValueError::new_err(format!("op code {code} is not 0 (read), 1 (write) or 2 (exec)")))
 }
 
-/// Make room for `len` elements in `v` (emptied first), refusing absurd lengths.
-fn reserve<T>(v: &mut Vec<T>, len: usize, what: &str) -> PyResult<()> {
+/// Refuse absurd lengths.
+fn check_len(len: usize, what: &str) -> PyResult<()> {
     if len > MAX_BATCH {
         return Err(PyValueError::new_err(format!(
             "{what} has {len} elements; one call takes at most {MAX_BATCH}: split it"
         )));
     }
+    Ok(())
+}
+
+/// Make room for `len` elements in `v` (emptied first), refusing absurd lengths.
+fn reserve<T>(v: &mut Vec<T>, len: usize, what: &str) -> PyResult<()> {
+    check_len(len, what)?;
     v.clear();
     v.try_reserve_exact(len)
         .map_err(|_| PyMemoryError::new_err(format!("no host memory to copy {what} ({len} elements)")))
 }
 
-/// A 1-D numpy array of dtype `T` (or a sequence of ints), copied into a
-/// Rust-owned buffer while the GIL is held.
+/// A 1-D array argument of dtype `T`: a contiguous numpy array's own
+/// buffer, borrowed read-only, else (strided arrays, sequences of ints) a copy.
+pub enum Elements<'py, T: numpy::Element> {
+    Borrowed(PyReadonlyArray1<'py, T>),
+    Copied(Vec<T>),
+}
+
+impl<'py, T> Elements<'py, T>
+where
+    T: numpy::Element + Copy,
+    for<'a> Vec<T>: FromPyObject<'a, 'py>,
+{
+    /// `value` as elements of `dtype`; `what` names it in errors.
+    pub fn from_arg(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<Self> {
+        if let Ok(arr) = value.cast::<PyArray1<T>>() {
+            let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+            check_len(ro.len(), what)?;
+            if ro.as_slice().is_ok() {
+                return Ok(Elements::Borrowed(ro));
+            }
+            let mut v = Vec::new();
+            reserve(&mut v, ro.len(), what)?;
+            v.extend(ro.as_array().iter().copied()); // strided: gather
+            return Ok(Elements::Copied(v));
+        }
+        if let Ok(arr) = value.cast::<PyUntypedArray>() {
+            if arr.ndim() != 1 {
+                return Err(PyValueError::new_err(format!(
+                    "{what} must be a 1-D array, got {} dimensions",
+                    arr.ndim()
+                )));
+            }
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be a numpy {dtype} array, got dtype {}",
+                arr.dtype()
+            )));
+        }
+        if value.is_instance_of::<PyString>() || value.hasattr("__len__").is_ok_and(|has| !has) {
+            return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")));
+        }
+        if let Ok(len) = value.len() {
+            check_len(len, what)?; // refuse absurd lengths before Python builds a list of them
+        }
+        let items: Vec<T> = value
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))?;
+        check_len(items.len(), what)?;
+        Ok(Elements::Copied(items))
+    }
+
+    /// The elements, to read without the GIL.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Elements::Borrowed(ro) => ro.as_slice().expect("only contiguous arrays are borrowed"),
+            Elements::Copied(v) => v,
+        }
+    }
+}
+
+/// A 1-D numpy array of dtype `T` (or a sequence of ints) as an owned vector.
 pub fn owned_array<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<Vec<T>>
 where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
 {
-    let mut v = Vec::new();
-    copy_array(value, what, dtype, &mut v)?;
-    Ok(v)
-}
-
-/// `owned_array` into a buffer the caller keeps: a warm buffer spares the
-/// host the page faults of fresh memory on every batch.
-pub fn copy_array<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str, v: &mut Vec<T>) -> PyResult<()>
-where
-    T: numpy::Element + Copy,
-    for<'a> Vec<T>: FromPyObject<'a, 'py>,
-{
-    if let Ok(arr) = value.cast::<PyArray1<T>>() {
-        let ro = arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-        reserve(v, ro.len(), what)?;
-        match ro.as_slice() {
-            Ok(s) => v.extend_from_slice(s),
-            Err(_) => v.extend(ro.as_array().iter().copied()), // strided: gather
-        }
-        return Ok(());
-    }
-    if let Ok(arr) = value.cast::<PyUntypedArray>() {
-        if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!("{what} must be a 1-D array, got {} dimensions", arr.ndim())));
-        }
-        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array, got dtype {}", arr.dtype())));
-    }
-    if value.is_instance_of::<PyString>() || value.hasattr("__len__").is_ok_and(|has| !has) {
-        return Err(PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")));
-    }
-    if let Ok(len) = value.len() {
-        reserve(v, len, what)?; // refuse absurd lengths before Python builds a list of them
-    }
-    let items: Vec<T> = value
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))?;
-    reserve(v, items.len(), what)?;
-    v.extend_from_slice(&items);
-    Ok(())
-}
-
-/// Per-thread buffers a batch copies its inputs into, kept between calls up
-/// to `KEPT` elements.
-pub struct Scratch {
-    pub addrs: Vec<u64>,
-    pub ops: Vec<u8>,
-}
-
-const KEPT: usize = 1 << 22;
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = const {
-        std::cell::RefCell::new(Scratch { addrs: Vec::new(), ops: Vec::new() })
-    };
-}
-
-impl Scratch {
-    /// This thread's buffers (empty ones if a call on this thread holds them already).
-    pub fn take() -> Scratch {
-        SCRATCH.with(|s| std::mem::replace(&mut *s.borrow_mut(), Scratch { addrs: Vec::new(), ops: Vec::new() }))
-    }
-
-    /// Hand the buffers back for the next call, unless they grew past what is kept.
-    pub fn give_back(mut self) {
-        if self.addrs.capacity() > KEPT {
-            self.addrs = Vec::new();
-        }
-        if self.ops.capacity() > KEPT {
-            self.ops = Vec::new();
-        }
-        SCRATCH.with(|s| *s.borrow_mut() = self);
-    }
+    Ok(match Elements::from_arg(value, what, dtype)? {
+        Elements::Borrowed(ro) => ro.as_slice().map(<[T]>::to_vec).unwrap_or_default(),
+        Elements::Copied(v) => v,
+    })
 }

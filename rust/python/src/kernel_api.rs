@@ -3,6 +3,7 @@
 
 use crate::args;
 use crate::errors::IntoPy;
+use crate::simref::SimRef;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -10,14 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use vmsim_core::kalloc::{LiveAllocation, Site};
 use vmsim_core::kernel::{Kernel, ReleaseEvent};
-use vmsim_core::Simulator;
 
 /// Python release callbacks of kobjects, by kobject address.
 pub type Releases = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
 
 #[pyclass(name = "Kernel", module = "vmsim._core", frozen)]
 pub struct PyKernel {
-    pub sim: Arc<Simulator>,
+    pub sim: SimRef,
     pub releases: Releases,
 }
 
@@ -246,7 +246,7 @@ impl PyKernel {
 
     /// mmgrab on a process's mm_struct (a lazy-TLB reference); returns its address.
     fn mmgrab(&self, py: Python<'_>, process: &crate::PyProcess) -> PyResult<u64> {
-        if !Arc::ptr_eq(&process.sim, &self.sim) {
+        if !process.sim.same(&self.sim) {
             return Err(pyo3::exceptions::PyValueError::new_err("the process belongs to another Simulator"));
         }
         let pid = process.pid;

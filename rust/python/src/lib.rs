@@ -4,6 +4,7 @@
 mod args;
 mod errors;
 mod kernel_api;
+mod simref;
 
 use errors::{to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError};
 use kernel_api::{PyKernel, Releases};
@@ -12,7 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
-use std::sync::Arc;
+use simref::SimRef;
 use vmsim_core::{units, Access, Advice, IndexKind, LayoutKind, MmapArgs, Ops, Outcome, Prot, SimConfig, Simulator};
 
 /// A dict of named counters.
@@ -41,7 +42,7 @@ fn opt<T>(
 
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
 struct PySimulator {
-    sim: Arc<Simulator>,
+    sim: SimRef,
     releases: Releases,
 }
 
@@ -53,6 +54,7 @@ impl PySimulator {
     #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
+        py: Python<'_>,
         memory: Option<&Bound<'_, PyAny>>,
         vma_index: Option<&str>,
         stack_rlimit: Option<&Bound<'_, PyAny>>,
@@ -90,11 +92,12 @@ impl PySimulator {
         if let Some(n) = opt(max_map_count, |n| args::count(n, "max_map_count", u32::MAX as u64))? {
             cfg.mm.max_map_count = n as usize;
         }
-        let sim = Simulator::new(cfg).py()?;
+        // Building the frame table of a large memory takes a while: without the GIL.
+        let sim = py.detach(|| Simulator::new(cfg)).py()?;
         if let Some(f) = opt(fault_around_bytes, |f| args::size(f, "fault_around_bytes"))? {
             sim.set_fault_around_bytes(f).py()?;
         }
-        Ok(PySimulator { sim: Arc::new(sim), releases: Releases::default() })
+        Ok(PySimulator { sim: SimRef::new(sim), releases: Releases::default() })
     }
 
     /// A regular file of `size` bytes (int or "64KiB"), for mmap(file=...).
@@ -180,39 +183,41 @@ impl PySimulator {
 
 #[pyclass(name = "Process", module = "vmsim._core", frozen)]
 pub struct PyProcess {
-    sim: Arc<Simulator>,
+    sim: SimRef,
     pub pid: u32,
     stack: Option<(u64, u64)>,
 }
 
 impl PyProcess {
     /// access_batch's work: copy the inputs into `scratch`, run without the GIL.
-    fn batch_into(
+    fn batch_into<'py>(
         &self,
-        py: Python<'_>,
-        addrs: &Bound<'_, PyAny>,
-        ops: Option<&Bound<'_, PyAny>>,
-        scratch: &mut args::Scratch,
-    ) -> PyResult<Vec<u8>> {
-        args::copy_array(addrs, "addrs", "uint64", &mut scratch.addrs)?;
-        let each = match ops {
+        py: Python<'py>,
+        addrs: &Bound<'py, PyAny>,
+        ops: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
+        let codes = match ops {
             Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
-                args::copy_array(o, "ops", "uint8", &mut scratch.ops)?;
-                true
+                Some(args::Elements::<u8>::from_arg(o, "ops", "uint8")?)
             }
-            _ => false,
+            _ => None,
         };
         let same = match ops {
-            Some(o) if !each => args::access(o)?,
+            Some(o) if codes.is_none() => args::access(o)?,
             _ => Access::Read,
         };
-        let mut out = vec![0u8; scratch.addrs.len()];
-        let (addrs, codes) = (&scratch.addrs, &scratch.ops);
+        let (addrs, codes) = (addrs.as_slice(), codes.as_ref().map(|c| c.as_slice()));
+        // The outcome array is numpy's own (zeroed lazily by the host), filled without the GIL.
+        let out = PyArray1::<u8>::zeros(py, addrs.len(), false);
+        let mut filling = out.readwrite();
+        let codes_out = filling.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
         py.detach(|| {
-            let ops = if each { Ops::Each(codes) } else { Ops::Same(same) };
-            self.sim.access_batch(self.pid, addrs, ops, &mut out)
+            let ops = codes.map_or(Ops::Same(same), Ops::Each);
+            self.sim.access_batch(self.pid, addrs, ops, codes_out)
         })
         .py()?;
+        drop(filling);
         Ok(out)
     }
 
@@ -267,7 +272,7 @@ impl PyProcess {
         offset: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         if let Some(f) = &file {
-            if !Arc::ptr_eq(&f.sim, &self.sim) {
+            if !f.sim.same(&self.sim) {
                 return Err(PyValueError::new_err(format!("{} belongs to another Simulator", f.__repr__())));
             }
         }
@@ -297,23 +302,9 @@ impl PyProcess {
     /// 2 MiB region the addresses touch that no mapping overlaps yet; returns
     /// how many regions were mapped.
     fn map_trace_regions(&self, py: Python<'_>, addrs: &Bound<'_, PyAny>) -> PyResult<u64> {
-        // Usually every region is mapped after the first chunk: check the
-        // span on numpy's own buffer (GIL held, nothing copied) first.
-        if let Ok(arr) = addrs.cast::<PyArray1<u64>>() {
-            if let Ok(ro) = arr.try_readonly() {
-                if let Ok(s) = ro.as_slice() {
-                    let (min, max) = s.iter().fold((u64::MAX, 0), |(m, n), &a| (m.min(a), n.max(a)));
-                    if s.is_empty() || py.detach(|| self.sim.trace_span_mapped(self.pid, min, max)).py()? {
-                        return Ok(0);
-                    }
-                }
-            }
-        }
-        let mut scratch = args::Scratch::take();
-        let result = args::copy_array(addrs, "addrs", "uint64", &mut scratch.addrs)
-            .and_then(|_| py.detach(|| self.sim.map_trace_regions(self.pid, &scratch.addrs)).py());
-        scratch.give_back();
-        result
+        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
+        let addrs = addrs.as_slice();
+        py.detach(|| self.sim.map_trace_regions(self.pid, addrs)).py()
     }
 
     /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
@@ -384,10 +375,7 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let mut scratch = args::Scratch::take();
-        let result = self.batch_into(py, addrs, ops, &mut scratch);
-        scratch.give_back();
-        Ok(PyArray1::from_vec(py, result?))
+        self.batch_into(py, addrs, ops)
     }
 
     fn fork(&self, py: Python<'_>) -> PyResult<PyProcess> {
@@ -456,7 +444,7 @@ impl PyProcess {
 /// file and its cached pages go once no handle and no mapping holds it.
 #[pyclass(name = "File", module = "vmsim._core", frozen)]
 pub struct PyFile {
-    sim: Arc<Simulator>,
+    sim: SimRef,
     pub id: u32,
     name: String,
 }
@@ -509,26 +497,22 @@ impl Drop for PyFile {
 /// indexed by outcome code (codes past the table are not counted).
 #[pyfunction]
 fn count_outcomes(py: Python<'_>, codes: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
-    let mut scratch = args::Scratch::take();
-    let copied = args::copy_array(codes, "codes", "uint8", &mut scratch.ops);
-    let counts = copied.map(|_| {
-        py.detach(|| {
-            // Four tables, so that runs of one code do not wait on each other's increments.
-            let mut lanes = [[0u64; 256]; 4];
-            let quads = scratch.ops.chunks_exact(4);
-            for &c in quads.remainder() {
-                lanes[0][c as usize] += 1;
+    let codes = args::Elements::<u8>::from_arg(codes, "codes", "uint8")?;
+    let codes = codes.as_slice();
+    Ok(py.detach(|| {
+        // Four tables, so that runs of one code do not wait on each other's increments.
+        let mut lanes = [[0u64; 256]; 4];
+        let quads = codes.chunks_exact(4);
+        for &c in quads.remainder() {
+            lanes[0][c as usize] += 1;
+        }
+        for q in quads {
+            for (lane, &c) in lanes.iter_mut().zip(q) {
+                lane[c as usize] += 1;
             }
-            for q in quads {
-                for (lane, &c) in lanes.iter_mut().zip(q) {
-                    lane[c as usize] += 1;
-                }
-            }
-            (0..Outcome::COUNT).map(|code| lanes.iter().map(|lane| lane[code]).sum()).collect::<Vec<u64>>()
-        })
-    });
-    scratch.give_back();
-    counts
+        }
+        (0..Outcome::COUNT).map(|code| lanes.iter().map(|lane| lane[code]).sum()).collect::<Vec<u64>>()
+    }))
 }
 
 /// Names of the VMA index structures a Simulator can use.
