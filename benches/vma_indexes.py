@@ -10,8 +10,8 @@ Needs cargo (for the micro-benchmarks) and, for the plot, matplotlib
 from __future__ import annotations
 
 import argparse
-import csv
-import io
+import json
+import os
 import subprocess
 import sys
 import time
@@ -31,12 +31,18 @@ TOTALS = (163_840, 655_360)
 
 
 def micro(quick: bool) -> list[dict]:
+    """The criterion micro-benchmarks (rust/core/benches/vma_index.rs), as
+    rows of index, vmas, op and ns per op read from criterion's estimates."""
     cmd = ["cargo", "bench", "-p", "vmsim-core", "--bench", "vma_index", "--"] + (["--quick"] if quick else [])
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    rows = list(csv.DictReader(io.StringIO(out[out.index("index,vmas") :])))
-    for r in rows:
-        r["vmas"] = int(r["vmas"])
-        r["ns_per_op"] = float(r["ns_per_op"])
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "criterion"
+    rows = []
+    for estimates in sorted(target.glob("vma_*/*/*/new/estimates.json")):
+        n, index, group = estimates.parts[-3], estimates.parts[-4], estimates.parts[-5]
+        if index not in vmsim.vma_indexes():
+            continue
+        ns = json.loads(estimates.read_text())["median"]["point_estimate"]
+        rows.append({"index": index, "vmas": int(n), "op": group.removeprefix("vma_"), "ns_per_op": ns})
     return rows
 
 
@@ -68,7 +74,13 @@ def write_table(rows: list[dict], e2e: dict, path: Path) -> None:
     sizes = sorted({r["vmas"] for r in rows})
     by = {(r["index"], r["vmas"], r["op"]): r["ns_per_op"] for r in rows}
     indexes = list(dict.fromkeys(r["index"] for r in rows))
-    lines = ["# VMA index benchmarks", "", "ns per operation (Rust micro-benchmarks, release build):", ""]
+    lines = [
+        "# VMA index benchmarks",
+        "",
+        "`python benches/vma_indexes.py`. ns per operation: criterion's median",
+        "(rust/core/benches/vma_index.rs, release build):",
+        "",
+    ]
     for op in ops:
         lines += [
             f"## {op}",
