@@ -269,7 +269,7 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
             // The CPU sets the accessed (and on a write, dirty) bit.
             let set = if op == Access::Write { PteFlags::ACCESSED | PteFlags::DIRTY } else { PteFlags::ACCESSED };
             if !entry.has(set) {
-                mm.pt.update(index, entry.with(set));
+                mm.pt.set(index, entry.with(set));
             }
             t.step(|| {
                 format!(
@@ -288,6 +288,7 @@ pub fn access<T: Trace>(mm: &mut Mm, k: &mut Kernel, addr: u64, op: Access, t: &
 
 /// find_vma, stack growth and access_error, then handle_mm_fault. `slot`
 /// and `entry` are the leaf as the hardware walk found them.
+#[inline]
 fn do_user_addr_fault<T: Trace>(
     mm: &mut Mm,
     k: &mut Kernel,
@@ -655,7 +656,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     let old_pfn = entry.pfn();
     let made_writable = entry.with(PteFlags::WRITE | PteFlags::DIRTY | PteFlags::ACCESSED);
     if vmf.vma.shared() {
-        mm.pt.update(slot, made_writable);
+        mm.pt.set(slot, made_writable);
         k.phys_mut().frame_mut(old_pfn).flags |= flags::DIRTY;
         t.step(|| "do_wp_page on a shared mapping: make the PTE writable and the page dirty (minor fault)".into());
         return Fault::minor(Outcome::FileMinor);
@@ -666,7 +667,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
         let anon = frame.flags & flags::ANON != 0;
         if anon && (frame.flags & flags::ANON_EXCLUSIVE != 0 || frame.refcount == 1) {
             k.phys_mut().frame_mut(old_pfn).flags |= flags::ANON_EXCLUSIVE;
-            mm.pt.update(slot, made_writable);
+            mm.pt.set(slot, made_writable);
             t.step(|| format!("do_wp_page: frame {old_pfn} is mapped here alone (refcount 1): reuse it, just set writable (minor fault)"));
             return Fault::minor(Outcome::CowReuse);
         }
@@ -677,7 +678,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     k.phys_mut().map_inc(pfn);
     let copy = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.release_entry(k, entry);
-    mm.pt.update(slot, copy);
+    mm.pt.set(slot, copy);
     mm.account_mapping(k, copy);
     if is_zero {
         k.note_mapped(mm.id, vmf.address); // a new resident page (a copy of a mapped one replaces it)
@@ -695,11 +696,16 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
 
 /// A frame for a user page; when reclaim is on, room is made first (and
 /// once more if the allocation still fails).
-#[inline]
+#[inline(always)]
 fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
     if !k.reclaim_enabled() {
         return k.phys_mut().alloc_frame(usage);
     }
+    alloc_user_reclaiming(mm, k, usage)
+}
+
+#[inline(never)]
+fn alloc_user_reclaiming(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
     crate::reclaim::evict::make_room(mm, k, false);
     if crate::reclaim::evict::at_limit(k) {
         return None; // nothing more could be reclaimed: the limit holds (OOM)
@@ -743,7 +749,7 @@ fn do_swap_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
     }
     let dirty = if vmf.is_write() && exclusive { PteFlags::DIRTY } else { PteFlags::NONE };
     let entry = Pte::new(pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(exclusive) | dirty);
-    mm.pt.update(vmf.slot(), entry);
+    mm.pt.set(vmf.slot(), entry);
     mm.account_mapping(k, entry);
     k.note_mapped(mm.id, vmf.address);
     let account = if major { Account::Major } else { Account::Minor };

@@ -86,7 +86,7 @@ impl Mm {
                 .leaf_index_alloc(va, k.phys_mut())
                 .map_err(|_| Error::sys(Errno::ENOMEM, "fork: out of simulated memory for the child's page tables"))?;
             if parent_entry != entry {
-                self.pt.update(index, parent_entry);
+                self.pt.set(index, parent_entry);
             }
             if !entry.is_special() {
                 let pfn = entry.pfn();

@@ -697,7 +697,7 @@ impl Mm {
                 } else {
                     !entry.is_special() && k.phys().frame(entry.pfn()).flags & flags::ANON_EXCLUSIVE != 0
                 };
-            self.pt.update(index, entry.with_permissions(vma.pte_bits(can_write)));
+            self.pt.set(index, entry.with_permissions(vma.pte_bits(can_write)));
         }
     }
 
@@ -724,7 +724,7 @@ impl Mm {
                 }
                 let clean = entry.without(PteFlags::DIRTY | PteFlags::WRITE);
                 if clean != entry {
-                    self.pt.update(index, clean);
+                    self.pt.set(index, clean);
                 }
             }
         }

@@ -253,8 +253,6 @@ impl std::ops::IndexMut<usize> for Arena {
 #[derive(Clone, Copy, Debug)]
 struct TableMeta {
     pfn: Pfn,
-    /// Non-empty entries in this table.
-    used: u16,
     live: bool,
 }
 
@@ -303,7 +301,7 @@ impl PageTable {
         let pfn = phys.alloc_frame(FrameUse::PageTable)?;
         Some(PageTable {
             entries: Arena::with_one_table(),
-            meta: vec![TableMeta { pfn, used: 0, live: true }],
+            meta: vec![TableMeta { pfn, live: true }],
             free_slots: Vec::new(),
             tables_below_pgd: 0,
             last_leaf: Cell::new(EMPTY_CACHE),
@@ -365,7 +363,6 @@ impl PageTable {
             slot = if e.is_none() {
                 let child = self.alloc_table(phys)?;
                 self.entries[at] = Pte::table_link(child);
-                self.meta[slot].used += 1;
                 child
             } else {
                 Self::child_slot(e)
@@ -378,7 +375,7 @@ impl PageTable {
     fn alloc_table(&mut self, phys: &mut PhysMem) -> Result<usize, TableOom> {
         let pfn = phys.alloc_frame(FrameUse::PageTable).ok_or(TableOom)?;
         self.tables_below_pgd += 1;
-        let meta = TableMeta { pfn, used: 0, live: true };
+        let meta = TableMeta { pfn, live: true };
         let slot = if let Some(slot) = self.free_slots.pop() {
             self.meta[slot as usize] = meta;
             slot as usize
@@ -393,7 +390,7 @@ impl PageTable {
     }
 
     fn release_table(&mut self, slot: usize, phys: &mut PhysMem) {
-        debug_assert!(self.meta[slot].used == 0);
+        debug_assert!(self.entries.table(slot).iter().all(|e| e.is_none()), "releasing a table in use");
         self.last_leaf.set(EMPTY_CACHE); // the slot may be reused for another region
         phys.put_frame(self.meta[slot].pfn);
         self.meta[slot].live = false;
@@ -406,23 +403,9 @@ impl PageTable {
         self.entries[index]
     }
 
-    /// Store a leaf entry, keeping the table's used count right.
+    /// Store a leaf entry.
     #[inline]
     pub fn set(&mut self, index: usize, value: Pte) {
-        let old = self.entries[index];
-        self.entries[index] = value;
-        let meta = &mut self.meta[index / ENTRIES];
-        match (!old.is_none(), !value.is_none()) {
-            (false, true) => meta.used += 1,
-            (true, false) => meta.used -= 1,
-            _ => {}
-        }
-    }
-
-    /// Update a non-empty leaf entry in place (its used count cannot change).
-    #[inline]
-    pub fn update(&mut self, index: usize, value: Pte) {
-        debug_assert!(!self.entries[index].is_none() && !value.is_none());
         self.entries[index] = value;
     }
 
@@ -487,7 +470,6 @@ impl PageTable {
             if lo >= b.floor && lo.saturating_add(sz) <= b.ceiling {
                 self.free_subtree(child, level - 1, phys);
                 self.entries[at] = Pte::NONE;
-                self.meta[slot].used -= 1;
             } else if level > 1 {
                 self.free_below(child, level - 1, lo, b, phys);
             }
@@ -510,7 +492,6 @@ impl PageTable {
             );
             self.entries.table_mut(slot).fill(Pte::NONE);
         }
-        self.meta[slot].used = 0;
         self.release_table(slot, phys);
     }
 
@@ -531,7 +512,6 @@ impl PageTable {
                 self.entries[i] = Pte::NONE;
             }
         }
-        self.meta[PGD_SLOT].used = 0;
         self.meta[PGD_SLOT].live = false;
         before
     }
@@ -541,7 +521,7 @@ impl PageTable {
         self.meta.iter().filter(|m| m.live).map(|m| m.pfn).collect()
     }
 
-    /// Structural check: used counts match, links point at live tables, and
+    /// Structural check: links point at live tables, and
     /// the count of table pages is right.
     pub fn check(&self) -> Result<(), String> {
         let live = self.meta.iter().filter(|m| m.live).count() as u64;
@@ -562,10 +542,6 @@ impl PageTable {
             return Err(format!("page table: link to a freed table (slot {slot})"));
         }
         let tab = self.entries.table(slot);
-        let used = tab.iter().filter(|e| !e.is_none()).count();
-        if used != m.used as usize {
-            return Err(format!("page table: table at level {level} counts {} entries, holds {used}", m.used));
-        }
         if level > 0 {
             for &e in tab.iter().filter(|e| !e.is_none()) {
                 *reached += 1;

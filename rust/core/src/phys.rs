@@ -338,7 +338,7 @@ impl PhysMem {
     }
 
     /// One frame with refcount 1, or `None` when memory is exhausted.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_frame(&mut self, usage: FrameUse) -> Option<Pfn> {
         if self.pcp.is_empty() {
             self.pcp_refill();

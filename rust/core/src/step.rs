@@ -63,7 +63,7 @@ impl<'a> AccessRun<'a> {
     }
 
     /// Access number `i` of the run: `op` at `addr`, narrated to `t`.
-    #[inline]
+    #[inline(always)]
     pub fn step<T: Trace>(&mut self, i: usize, addr: u64, op: Access, t: &mut T) -> Outcome {
         if self.knows_future {
             if let Some(r) = self.k.reclaim_mut() {

@@ -59,7 +59,7 @@ impl ReclaimTarget for Mm {
             return Probe::Gone;
         }
         if e.has(PteFlags::ACCESSED) {
-            self.pt.update(index, e.without(PteFlags::ACCESSED));
+            self.pt.set(index, e.without(PteFlags::ACCESSED));
             Probe::Referenced
         } else {
             Probe::Unreferenced
@@ -119,7 +119,7 @@ impl ReclaimTarget for Mm {
 impl Mm {
     /// The page at `index` is out in swap `slot` now.
     fn set_swap_entry(&mut self, index: usize, slot: u32) {
-        self.pt.update(index, Pte::swap(slot));
+        self.pt.set(index, Pte::swap(slot));
         self.swap_ents += 1;
         self.swap_outs += 1;
     }
