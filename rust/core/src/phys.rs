@@ -388,17 +388,17 @@ impl PhysMem {
     fn free_range(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
         while pfn < end {
-            let mut order = MAX_ORDER;
-            while order > 0 && (!pfn.is_multiple_of(1 << order) || pfn as u64 + (1u64 << order) > end as u64) {
-                order -= 1;
-            }
+            // As aligned as the frame number allows, as long as the rest allows.
+            let aligned = pfn.trailing_zeros() as usize;
+            let fits = (end - pfn).ilog2() as usize;
+            let order = aligned.min(fits).min(MAX_ORDER);
             self.push(pfn, order);
             pfn += 1 << order;
         }
     }
 
     /// Drop one reference; the frame goes back to the buddy allocator at zero.
-    #[inline]
+    #[inline(always)]
     pub fn put_frame(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
         debug_assert!(f.refcount > 0 && f.flags & flags::BUDDY == 0, "put_frame on free frame {pfn}");
@@ -407,23 +407,30 @@ impl PhysMem {
         }
         f.refcount -= 1;
         if f.refcount == 0 {
-            if f.flags & flags::PAGETABLE != 0 {
-                self.table_frames -= 1;
+            self.free_frame(pfn);
+        }
+    }
+
+    /// The last reference went: the frame goes to the per-CPU list.
+    #[inline(never)]
+    fn free_frame(&mut self, pfn: Pfn) {
+        let f = &mut self.frames[pfn as usize];
+        if f.flags & flags::PAGETABLE != 0 {
+            self.table_frames -= 1;
+        }
+        if f.flags & (flags::ANON | flags::CACHE) != 0 {
+            self.user_frames -= 1;
+        }
+        f.flags = 0;
+        f.mapcount = 0; // a spilled count was given back as the last mapping went
+        self.pcp.push(pfn);
+        if self.pcp.len() > PCP_HIGH {
+            // free_pcppages_bulk: the oldest batch goes back.
+            let mut pcp = std::mem::take(&mut self.pcp);
+            for pfn in pcp.drain(..PCP_BATCH) {
+                self.buddy_free(pfn, 0);
             }
-            if f.flags & (flags::ANON | flags::CACHE) != 0 {
-                self.user_frames -= 1;
-            }
-            f.flags = 0;
-            f.mapcount = 0; // a spilled count was given back as the last mapping went
-            self.pcp.push(pfn);
-            if self.pcp.len() > PCP_HIGH {
-                // free_pcppages_bulk: the oldest batch goes back.
-                let mut pcp = std::mem::take(&mut self.pcp);
-                for pfn in pcp.drain(..PCP_BATCH) {
-                    self.buddy_free(pfn, 0);
-                }
-                self.pcp = pcp;
-            }
+            self.pcp = pcp;
         }
     }
 
