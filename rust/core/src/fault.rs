@@ -679,7 +679,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     let copy = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.release_entry(k, entry);
     mm.pt.set(slot, copy);
-    mm.account_mapping(k, copy);
+    mm.rss_anon += 1; // the copy is a new anonymous page of this mm
     if is_zero {
         k.note_mapped(mm.id, vmf.address); // a new resident page (a copy of a mapped one replaces it)
     }

@@ -323,21 +323,26 @@ impl Mm {
     // ----- page references ------------------------------------------------
 
     /// Drop what one leaf entry held: a frame mapping (and its RSS count).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release_entry(&mut self, k: &mut Kernel, entry: Pte) {
         if entry.is_swap() {
-            self.swap_ents -= 1;
-            k.swap_put(entry.swap_slot());
-            return;
+            return self.release_swap_entry(k, entry);
         }
         if !entry.maps_counted_frame() {
             return;
         }
         let pfn = entry.pfn();
-        k.phys_mut().map_dec(pfn);
-        let kind = k.phys().frame(pfn).flags;
+        let phys = k.phys_mut();
+        phys.map_dec(pfn);
+        let kind = phys.frame(pfn).flags;
         *self.rss_counter(kind) -= 1;
-        k.phys_mut().put_frame(pfn);
+        phys.put_frame(pfn);
+    }
+
+    #[inline(never)]
+    fn release_swap_entry(&mut self, k: &mut Kernel, entry: Pte) {
+        self.swap_ents -= 1;
+        k.swap_put(entry.swap_slot());
     }
 
     /// Account a new mapping of `entry`'s frame (not the zero page).
