@@ -51,7 +51,7 @@ __all__ = [
 Chunk = tuple[np.ndarray, np.ndarray]
 PathLike = Union[str, os.PathLike]
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 4 << 20  # text per chunk: its arrays stay small enough for malloc to reuse
 FIRST_CHUNK = 1 << 16  # accesses in the first chunk of a .npy/.npz trace
 
 
@@ -112,8 +112,8 @@ def read_numpy(path: PathLike, chunk: int = 1 << 20) -> Iterator[Chunk]:
             )
     if addrs.dtype.kind not in "ui":
         raise TraceError(f"{path}: addresses must be integers, got {addrs.dtype}")
-    # The first chunk is small, so a replay starts simulating at once while
-    # the next chunks are read ahead.
+    # The first chunks are small and grow, so a replay starts simulating at
+    # once and the reading ahead keeps up from the start.
     i, size = 0, min(chunk, FIRST_CHUNK)
     while i < len(addrs):
         a = np.ascontiguousarray(addrs[i : i + size], dtype=np.uint64)
@@ -122,7 +122,7 @@ def read_numpy(path: PathLike, chunk: int = 1 << 20) -> Iterator[Chunk]:
             bad = int(np.argmax(o > 2)) + i
             raise TraceError(f"{path}: op {int(ops[bad])} at index {bad} is not 0, 1 or 2")
         yield a, o
-        i, size = i + size, chunk
+        i, size = i + size, min(chunk, 4 * size)
 
 
 CHAMPSIM = np.dtype(

@@ -560,7 +560,7 @@ struct PyTraceLines {
 impl PyTraceLines {
     /// Open `path` as `kind` ("lackey" or "text"), read `chunk_bytes` at a time.
     #[new]
-    #[pyo3(signature = (path, kind, chunk_bytes = 16 << 20))]
+    #[pyo3(signature = (path, kind, chunk_bytes = 4 << 20))]
     fn new(path: std::path::PathBuf, kind: &str, chunk_bytes: usize) -> PyResult<Self> {
         let parser: vmsim_core::tracefmt::Parser = match kind {
             "lackey" => vmsim_core::tracefmt::parse_lackey,
