@@ -298,7 +298,7 @@ fn do_user_addr_fault<T: Trace>(
     entry: Pte,
     t: &mut T,
 ) -> Fault {
-    let Some(vma) = mm.vmas.find(addr) else {
+    let Some(&vma) = mm.vmas.find_ref(addr) else {
         t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
         return Fault::uncounted(Outcome::SegvMaperr);
     };

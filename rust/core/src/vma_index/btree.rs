@@ -19,8 +19,8 @@ impl VmaIndex for BTreeIndex {
         self.by_end.len()
     }
     #[inline]
-    fn find(&mut self, addr: u64) -> Option<Vma> {
-        self.by_end.range((Excluded(addr), Unbounded)).next().map(|(_, v)| *v)
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
+        self.by_end.range((Excluded(addr), Unbounded)).next().map(|(_, v)| v)
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         self.by_end.range(..=addr).next_back().map(|(_, v)| *v)

@@ -46,23 +46,19 @@ impl VmaIndex for ListIndex {
     fn len(&self) -> usize {
         self.len
     }
-    fn find(&mut self, addr: u64) -> Option<Vma> {
-        if self.mmap_cache != NIL {
-            let v = self.nodes[self.mmap_cache as usize].vma;
-            if v.start <= addr && addr < v.end {
-                return Some(v);
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
+        let cached = self.mmap_cache != NIL && self.nodes[self.mmap_cache as usize].vma.contains(addr);
+        if !cached {
+            let mut cur = self.head;
+            while cur != NIL && self.nodes[cur as usize].vma.end <= addr {
+                cur = self.nodes[cur as usize].next;
             }
-        }
-        let mut cur = self.head;
-        while cur != NIL {
-            let n = &self.nodes[cur as usize];
-            if n.vma.end > addr {
-                self.mmap_cache = cur;
-                return Some(n.vma);
+            if cur == NIL {
+                return None;
             }
-            cur = n.next;
+            self.mmap_cache = cur;
         }
-        None
+        Some(&self.nodes[self.mmap_cache as usize].vma)
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         self.iter().take_while(|v| v.end <= addr).last().copied()

@@ -432,7 +432,7 @@ impl VmaIndex for MapleIndex {
         self.len
     }
     #[inline]
-    fn find(&mut self, addr: u64) -> Option<Vma> {
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
         if self.root == NIL {
             return None;
         }
@@ -448,7 +448,7 @@ impl VmaIndex for MapleIndex {
                 }
                 Node::Leaf(l) => {
                     let j = l.ends[..l.len].iter().take_while(|&&e| e <= addr).count();
-                    return (j < l.len).then(|| l.vmas[j]);
+                    return l.vmas[..l.len].get(j);
                 }
             }
         }

@@ -25,9 +25,17 @@ pub trait VmaIndex: Send {
     }
     /// The task about to look things up (for per-thread caches).
     fn set_thread(&mut self, _tid: u32) {}
-    /// find_vma: the first VMA with `end > addr`. Takes `&mut self` so that
-    /// indexes with a lookup cache can fill it.
-    fn find(&mut self, addr: u64) -> Option<Vma>;
+    /// find_vma: the first VMA with `end > addr`, where the index keeps it.
+    /// Takes `&mut self` so that indexes with a lookup cache can fill it.
+    /// (A reference comes back in a register; a VMA returned by value
+    /// through a trait object went through memory, and reading it back
+    /// stalled the fault path.)
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma>;
+    /// `find_ref`, copied out.
+    #[inline]
+    fn find(&mut self, addr: u64) -> Option<Vma> {
+        self.find_ref(addr).copied()
+    }
     /// The last VMA with `end <= addr` (the `prev` of find_vma_prev).
     fn last_before(&self, addr: u64) -> Option<Vma>;
     fn insert(&mut self, vma: Vma);

@@ -335,10 +335,12 @@ impl RbTreeIndex {
         self.seq += 1;
     }
 
-    fn cache_lookup(&mut self, addr: u64) -> Option<Vma> {
+    /// The cache and slot holding a VMA that contains `addr`, if this thread's cache is current.
+    fn cache_lookup(&self, addr: u64) -> Option<(usize, usize)> {
         let (tid, seq) = (self.current_tid, self.seq);
-        let c = self.caches.iter().find(|c| c.tid == tid && c.seq == seq)?;
-        c.slots.iter().flatten().find(|v| v.start <= addr && addr < v.end).copied()
+        let cache = self.caches.iter().position(|c| c.tid == tid && c.seq == seq)?;
+        let slot = self.caches[cache].slots.iter().position(|v| v.is_some_and(|v| v.contains(addr)))?;
+        Some((cache, slot))
     }
 
     fn cache_fill(&mut self, addr: u64, vma: Vma) {
@@ -396,9 +398,9 @@ impl VmaIndex for RbTreeIndex {
     fn set_thread(&mut self, tid: u32) {
         self.current_tid = tid;
     }
-    fn find(&mut self, addr: u64) -> Option<Vma> {
-        if let Some(v) = self.cache_lookup(addr) {
-            return Some(v);
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
+        if let Some((cache, slot)) = self.cache_lookup(addr) {
+            return self.caches[cache].slots[slot].as_ref();
         }
         let node = self.find_node(addr);
         if node == NIL {
@@ -408,7 +410,7 @@ impl VmaIndex for RbTreeIndex {
         if vma.start <= addr {
             self.cache_fill(addr, vma);
         }
-        Some(vma)
+        Some(&self.n(node).vma)
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         // The last VMA with end <= addr: the predecessor of the first ending above addr.

@@ -25,8 +25,8 @@ impl VmaIndex for SortedVecIndex {
         self.vmas.len()
     }
     #[inline]
-    fn find(&mut self, addr: u64) -> Option<Vma> {
-        self.vmas.get(self.first_ending_after(addr)).copied()
+    fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
+        self.vmas.get(self.first_ending_after(addr))
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         let i = self.first_ending_after(addr);
