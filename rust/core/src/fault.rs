@@ -476,7 +476,7 @@ fn do_anonymous_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "a new anonymous page");
     };
-    k.phys_mut().map_inc(pfn);
+    k.phys_mut().map_first(pfn);
     mm.pt.set(slot, Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true)));
     mm.rss_anon += 1;
     k.note_mapped(mm.id, vmf.address);
@@ -581,7 +581,7 @@ fn do_cow_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
         Err(fault) => return fault,
     };
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else { return oom(t, "the private copy") };
-    k.phys_mut().map_inc(pfn);
+    k.phys_mut().map_first(pfn);
     let entry = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.pt.set(vmf.slot(), entry);
     mm.account_mapping(k, entry);
@@ -675,7 +675,7 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     let Some(pfn) = alloc_user(mm, k, FrameUse::Anon) else {
         return oom(t, "the copy-on-write copy");
     };
-    k.phys_mut().map_inc(pfn);
+    k.phys_mut().map_first(pfn);
     let copy = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.release_entry(k, entry);
     mm.pt.set(slot, copy);

@@ -287,6 +287,15 @@ impl PhysMem {
         }
     }
 
+    /// The first PTE maps a frame just allocated: a store, with no read of
+    /// the descriptor the allocation has only just written.
+    #[inline]
+    pub fn map_first(&mut self, pfn: Pfn) {
+        let f = &mut self.frames[pfn as usize];
+        debug_assert_eq!(f.mapcount, 0, "map_first of a mapped frame {pfn}");
+        f.mapcount = 1;
+    }
+
     /// One more PTE maps the frame.
     #[inline]
     pub fn map_inc(&mut self, pfn: Pfn) {
