@@ -298,14 +298,16 @@ fn do_user_addr_fault<T: Trace>(
     entry: Pte,
     t: &mut T,
 ) -> Fault {
-    let Some(&vma) = mm.vmas.find_ref(addr) else {
+    let Some(found) = mm.vmas.find_ref(addr) else {
         t.step(|| "find_vma: no VMA ends above this address -> SIGSEGV SEGV_MAPERR".into());
         return Fault::uncounted(Outcome::SegvMaperr);
     };
-    // The fault context is built once, around the VMA as found (no copies
-    // of the VMA on the common path).
-    let mut vmf = VmFault { address: addr, access: op, vma, pte_slot: slot, orig_pte: entry };
-    if vmf.vma.start > addr {
+    // Tested where the index keeps the VMA, not on the fresh copy below
+    // (reading a just-copied struct back can wait on the copy).
+    let below = found.start > addr;
+    // The fault context is built once, around a copy of the VMA as found.
+    let mut vmf = VmFault { address: addr, access: op, vma: *found, pte_slot: slot, orig_pte: entry };
+    if below {
         if let Err(refused) = grow_stack_for(mm, k, &mut vmf, t) {
             return refused;
         }
