@@ -427,9 +427,18 @@ fn oom<T: Trace>(t: &mut T, what: &str) -> Fault {
     Fault::uncounted(Outcome::Oom)
 }
 
-/// handle_mm_fault, with the faulting page pinned against reclaim.
+/// handle_mm_fault: with reclaim on, the faulting page is pinned against it
+/// for the fault (out of line: without reclaim there is nothing to pin).
 #[inline]
 fn handle_mm_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    if k.reclaim_enabled() {
+        return handle_mm_fault_pinned(mm, k, vmf, t);
+    }
+    handle_pte_fault(mm, k, vmf, t)
+}
+
+#[inline(never)]
+fn handle_mm_fault_pinned<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
     k.pin_against_reclaim(Some(crate::reclaim::key(mm.id, vmf.address)));
     let fault = handle_pte_fault(mm, k, vmf, t);
     k.pin_against_reclaim(None);

@@ -359,10 +359,10 @@ impl Simulator {
                 slot.fetch_add(n, Relaxed);
             }
         }
-        task.group.min_flt.fetch_add(tally.minor, Relaxed);
-        task.group.maj_flt.fetch_add(tally.major, Relaxed);
-        self.min_flt.fetch_add(tally.minor, Relaxed);
-        self.maj_flt.fetch_add(tally.major, Relaxed);
+        task.group.min_flt.fetch_add(tally.minor(), Relaxed);
+        task.group.maj_flt.fetch_add(tally.major(), Relaxed);
+        self.min_flt.fetch_add(tally.minor(), Relaxed);
+        self.maj_flt.fetch_add(tally.major(), Relaxed);
         task.group.add_outcomes(&tally.per_outcome);
     }
 
@@ -384,7 +384,7 @@ impl Simulator {
                     }
                 }
             }
-            self.commit(task, &run.tally);
+            self.commit(task, &run.finish(out));
         })
     }
 

@@ -1,7 +1,9 @@
 //! One access as every caller makes it: single, traced, batched or replayed.
 //! The fault itself, the replacement policy's hooks (the known future for
-//! `opt`, every access for exact LRU) and the counting all happen in
-//! `AccessRun::step`, so no caller can leave one out.
+//! `opt`, every access for exact LRU) and the fault accounting happen in
+//! `AccessRun::step`; the outcomes are counted from the codes the run wrote
+//! when it finishes, and the counts to commit come only from `finish`, so
+//! no caller can leave either out.
 
 use crate::fault::{self, Access, Account, Outcome, Trace};
 use crate::kernel::Kernel;
@@ -14,26 +16,44 @@ use crate::reclaim::{key, PolicyKind};
 pub struct Tally {
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub per_outcome: [u64; Outcome::COUNT],
-    pub minor: u64,
-    pub major: u64,
-}
-
-impl Default for Tally {
-    fn default() -> Self {
-        Tally { per_outcome: [0; Outcome::COUNT], minor: 0, major: 0 }
-    }
+    /// Accesses per `Account` (not counted, minor fault, major fault),
+    /// indexed by `Account as usize`.
+    pub per_account: [u64; 3],
 }
 
 impl Tally {
-    #[inline]
-    fn add(&mut self, outcome: Outcome, account: Account) {
-        self.per_outcome[outcome as usize] += 1;
-        match account {
-            Account::None => {}
-            Account::Minor => self.minor += 1,
-            Account::Major => self.major += 1,
+    pub fn minor(&self) -> u64 {
+        self.per_account[Account::Minor as usize]
+    }
+
+    pub fn major(&self) -> u64 {
+        self.per_account[Account::Major as usize]
+    }
+}
+
+/// How many of each outcome `codes` holds, indexed by outcome code (codes
+/// past the table are not counted).
+pub fn count_outcomes(codes: &[u8]) -> [u64; Outcome::COUNT] {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Batches come in long runs of one outcome (hits, a sweep of faults):
+    // eight equal codes are counted at once; mixed words byte by byte, into
+    // four tables so that neighbouring bytes do not wait on each other.
+    let mut lanes = [[0u64; 256]; 4];
+    let words = codes.chunks_exact(8);
+    for &c in words.remainder() {
+        lanes[0][c as usize] += 1;
+    }
+    for word in words {
+        let w = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
+        if w == ONES * (w & 0xff) {
+            lanes[0][word[0] as usize] += 8;
+        } else {
+            for (i, &c) in word.iter().enumerate() {
+                lanes[i % 4][c as usize] += 1;
+            }
         }
     }
+    std::array::from_fn(|code| lanes.iter().map(|lane| lane[code]).sum())
 }
 
 /// A run of accesses by one address space, with the mm and kernel locked.
@@ -44,7 +64,10 @@ pub struct AccessRun<'a> {
     every_access: bool,
     /// OPT: the policy was told the run's addresses and follows its position.
     knows_future: bool,
-    pub tally: Tally,
+    /// Accesses per `Account`, indexed by `Account as usize`: a store at a
+    /// computed slot, no branch. (Outcomes are counted from the codes at the end:
+    /// a per-access increment of a per-outcome counter cost more.)
+    per_account: [u64; 3],
 }
 
 impl<'a> AccessRun<'a> {
@@ -59,7 +82,7 @@ impl<'a> AccessRun<'a> {
                 r.policy.future(&keys);
             }
         }
-        AccessRun { mm, k, every_access, knows_future, tally: Tally::default() }
+        AccessRun { mm, k, every_access, knows_future, per_account: [0; 3] }
     }
 
     /// Access number `i` of the run: `op` at `addr`, narrated to `t`.
@@ -76,13 +99,36 @@ impl<'a> AccessRun<'a> {
                 r.policy.accessed(key(self.mm.id, addr));
             }
         }
-        self.tally.add(fault.outcome, fault.account);
+        self.per_account[fault.account as usize] += 1;
         fault.outcome
+    }
+
+    /// The run's counts, its outcomes read from `codes` (what `step` returned, in order).
+    pub fn finish(self, codes: &[u8]) -> Tally {
+        Tally { per_outcome: count_outcomes(codes), per_account: self.per_account }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    /// Runs of one code and mixed words count alike (against a plain loop).
+    #[test]
+    fn outcome_counts_match_a_plain_count() {
+        let mut rng = XorShift::new(5);
+        for len in [0, 1, 7, 8, 9, 100, 4099] {
+            let codes: Vec<u8> = (0..len)
+                .map(|i| if (i / 64) % 2 == 0 { 3 } else { rng.below(Outcome::COUNT as u64 + 3) as u8 })
+                .collect();
+            let mut want = [0u64; Outcome::COUNT];
+            for &c in &codes {
+                if let Some(n) = want.get_mut(c as usize) {
+                    *n += 1;
+                }
+            }
+            assert_eq!(super::count_outcomes(&codes), want, "{len} codes");
+        }
+    }
+
     use crate::layout::LayoutKind;
     use crate::mm::MmapRequest;
     use crate::reclaim::PolicyKind;

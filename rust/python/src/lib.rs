@@ -499,20 +499,7 @@ impl Drop for PyFile {
 fn count_outcomes(py: Python<'_>, codes: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
     let codes = args::Elements::<u8>::from_arg(codes, "codes", "uint8")?;
     let codes = codes.as_slice();
-    Ok(py.detach(|| {
-        // Four tables, so that runs of one code do not wait on each other's increments.
-        let mut lanes = [[0u64; 256]; 4];
-        let quads = codes.chunks_exact(4);
-        for &c in quads.remainder() {
-            lanes[0][c as usize] += 1;
-        }
-        for q in quads {
-            for (lane, &c) in lanes.iter_mut().zip(q) {
-                lane[c as usize] += 1;
-            }
-        }
-        (0..Outcome::COUNT).map(|code| lanes.iter().map(|lane| lane[code]).sum()).collect::<Vec<u64>>()
-    }))
+    Ok(py.detach(|| vmsim_core::step::count_outcomes(codes)).to_vec())
 }
 
 /// Names of the VMA index structures a Simulator can use.
