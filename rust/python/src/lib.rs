@@ -189,38 +189,6 @@ pub struct PyProcess {
 }
 
 impl PyProcess {
-    /// access_batch's work: copy the inputs into `scratch`, run without the GIL.
-    fn batch_into<'py>(
-        &self,
-        py: Python<'py>,
-        addrs: &Bound<'py, PyAny>,
-        ops: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
-        let codes = match ops {
-            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
-                Some(args::Elements::<u8>::from_arg(o, "ops", "uint8")?)
-            }
-            _ => None,
-        };
-        let same = match ops {
-            Some(o) if codes.is_none() => args::access(o)?,
-            _ => Access::Read,
-        };
-        let (addrs, codes) = (addrs.as_slice(), codes.as_ref().map(|c| c.as_slice()));
-        // The outcome array is numpy's own (zeroed lazily by the host), filled without the GIL.
-        let out = PyArray1::<u8>::zeros(py, addrs.len(), false);
-        let mut filling = out.readwrite();
-        let codes_out = filling.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
-        py.detach(|| {
-            let ops = codes.map_or(Ops::Same(same), Ops::Each);
-            self.sim.access_batch(self.pid, addrs, ops, codes_out)
-        })
-        .py()?;
-        drop(filling);
-        Ok(out)
-    }
-
     /// `length` of `what` as a size, then `f(sim, pid, length)` without the GIL.
     fn with_len<T: Send>(
         &self,
@@ -366,8 +334,8 @@ impl PyProcess {
 
     /// Many accesses at once. addrs: numpy uint64 (or a list of ints); ops:
     /// numpy uint8 codes (0 read, 1 write, 2 exec) or "r"/"w"/"x" for all.
-    /// Returns a numpy uint8 array of Outcome codes. The inputs are copied
-    /// first, then the GIL is released for the run.
+    /// Returns a numpy uint8 array of Outcome codes. The run goes without
+    /// the GIL, reading contiguous arrays in place (others are copied first).
     #[pyo3(signature = (addrs, ops = None))]
     fn access_batch<'py>(
         &self,
@@ -375,7 +343,29 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        self.batch_into(py, addrs, ops)
+        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
+        let codes = match ops {
+            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
+                Some(args::Elements::<u8>::from_arg(o, "ops", "uint8")?)
+            }
+            _ => None,
+        };
+        let same = match ops {
+            Some(o) if codes.is_none() => args::access(o)?,
+            _ => Access::Read,
+        };
+        let (addrs, codes) = (addrs.as_slice(), codes.as_ref().map(|c| c.as_slice()));
+        // The outcome array is numpy's own (zeroed lazily by the host), filled without the GIL.
+        let out = PyArray1::<u8>::zeros(py, addrs.len(), false);
+        let mut filling = out.readwrite();
+        let codes_out = filling.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        py.detach(|| {
+            let ops = codes.map_or(Ops::Same(same), Ops::Each);
+            self.sim.access_batch(self.pid, addrs, ops, codes_out)
+        })
+        .py()?;
+        drop(filling);
+        Ok(out)
     }
 
     fn fork(&self, py: Python<'_>) -> PyResult<PyProcess> {
