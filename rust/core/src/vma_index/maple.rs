@@ -438,17 +438,19 @@ impl VmaIndex for MapleIndex {
         }
         let mut i = self.root;
         loop {
-            match &self.nodes[i as usize] {
+            // Iterators bounded by `len` (no slicing), so the scans carry no
+            // bounds checks of their own.
+            match self.nodes.get(i as usize)? {
                 Node::Internal(n) => {
-                    let c = n.pivots[..n.len].iter().take_while(|&&p| p <= addr).count();
+                    let c = n.pivots.iter().take(n.len).take_while(|&&p| p <= addr).count();
                     if c == n.len {
                         return None;
                     }
-                    i = n.children[c];
+                    i = *n.children.get(c)?;
                 }
                 Node::Leaf(l) => {
-                    let j = l.ends[..l.len].iter().take_while(|&&e| e <= addr).count();
-                    return l.vmas[..l.len].get(j);
+                    let j = l.ends.iter().take(l.len).take_while(|&&e| e <= addr).count();
+                    return if j < l.len { l.vmas.get(j) } else { None };
                 }
             }
         }
