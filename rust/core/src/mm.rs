@@ -331,12 +331,8 @@ impl Mm {
         if !entry.maps_counted_frame() {
             return;
         }
-        let pfn = entry.pfn();
-        let phys = k.phys_mut();
-        phys.map_dec(pfn);
-        let kind = phys.frame(pfn).flags;
+        let kind = k.phys_mut().unmap_and_put(entry.pfn());
         *self.rss_counter(kind) -= 1;
-        phys.put_frame(pfn);
     }
 
     #[inline(never)]

@@ -318,18 +318,30 @@ impl PhysMem {
         }
     }
 
-    /// One PTE fewer maps the frame; returns how many still do.
-    #[inline]
-    pub fn map_dec(&mut self, pfn: Pfn) -> u32 {
+    /// A PTE mapping the frame goes, and its reference with it (page_remove_rmap
+    /// then put_page): one look at the descriptor. Returns the frame's flags
+    /// as they were (for the RSS counter the mapping counted in).
+    #[inline(always)]
+    pub fn unmap_and_put(&mut self, pfn: Pfn) -> u16 {
         let f = &mut self.frames[pfn as usize];
-        if f.mapcount != MAPCOUNT_SPILLED {
-            debug_assert!(f.mapcount > 0, "mapcount underflow on frame {pfn}");
-            f.mapcount -= 1;
-            return f.mapcount as u32;
+        let frame_flags = f.flags;
+        if f.mapcount == MAPCOUNT_SPILLED {
+            self.map_dec_spilled(pfn);
+            self.put_frame(pfn);
+            return frame_flags;
         }
-        self.map_dec_spilled(pfn)
+        debug_assert!(f.mapcount > 0 && f.refcount > 0, "unmap of an unmapped frame {pfn}");
+        f.mapcount -= 1;
+        if frame_flags & flags::ZERO == 0 {
+            f.refcount -= 1;
+            if f.refcount == 0 {
+                self.free_frame(pfn);
+            }
+        }
+        frame_flags
     }
 
+    /// One mapping fewer of a frame whose count is in the overflow table.
     #[cold]
     fn map_dec_spilled(&mut self, pfn: Pfn) -> u32 {
         let count = self.mapcount_overflow[&pfn] - 1;
@@ -649,15 +661,18 @@ mod tests {
         let n = MAPCOUNT_SPILLED as u32 + 10;
         for i in 1..=n {
             m.map_inc(a);
+            m.get_frame(a); // each mapping holds a reference
             assert_eq!(m.mapcount(a), i);
         }
         assert_eq!(m.mapcount_overflow.len(), 1);
         for i in (0..n).rev() {
-            assert_eq!(m.map_dec(a), i);
+            assert_eq!(m.unmap_and_put(a), flags::ANON | flags::ANON_EXCLUSIVE);
             assert_eq!(m.mapcount(a), i);
+            assert_eq!(m.frame(a).refcount, i + 1);
         }
         assert!(m.mapcount_overflow.is_empty());
         m.put_frame(a);
+        assert_eq!(m.frames_free(), m.frames_total());
         m.check().unwrap();
     }
 
