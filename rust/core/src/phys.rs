@@ -332,11 +332,8 @@ impl PhysMem {
         }
         debug_assert!(f.mapcount > 0 && f.refcount > 0, "unmap of an unmapped frame {pfn}");
         f.mapcount -= 1;
-        if frame_flags & flags::ZERO == 0 {
-            f.refcount -= 1;
-            if f.refcount == 0 {
-                self.free_frame(pfn);
-            }
+        if Self::drop_ref(f) {
+            self.free_frame(pfn);
         }
         frame_flags
     }
@@ -423,13 +420,20 @@ impl PhysMem {
     pub fn put_frame(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
         debug_assert!(f.refcount > 0 && f.flags & flags::BUDDY == 0, "put_frame on free frame {pfn}");
-        if f.flags & flags::ZERO != 0 {
-            return;
-        }
-        f.refcount -= 1;
-        if f.refcount == 0 {
+        if Self::drop_ref(f) {
             self.free_frame(pfn);
         }
+    }
+
+    /// Drop one reference held in `f`; whether it was the last (the zero
+    /// page's never is).
+    #[inline(always)]
+    fn drop_ref(f: &mut Frame) -> bool {
+        if f.flags & flags::ZERO != 0 {
+            return false;
+        }
+        f.refcount -= 1;
+        f.refcount == 0
     }
 
     /// The last reference went: the frame goes to the per-CPU list.
