@@ -13,7 +13,7 @@ import pytest
 
 import vmsim
 from vmsim import PAGE_SIZE, cli, traces, workloads
-from vmsim.sweep import sweep
+from vmsim.sweeps import SweepResult, sweep
 from vmsim.workloads import Workload
 
 DATA = Path(__file__).parent / "data"
@@ -298,12 +298,49 @@ WORKLOADS = ["zipf:pages=256,count=5000,seed=1", Workload.make("mmap_churn", 2, 
 def test_sweep_on_a_local_process_pool():
     records = sweep(CONFIGS, WORKLOADS)
     assert len(records) == 4
-    assert [r["config"]["vma_index"] for r in records] == ["maple", "maple", "list", "list"]
+    assert [r["vma_index"] for r in records] == ["maple", "maple", "list", "list"]
     # Same workload, different index: identical results.
     assert records[0]["outcomes"] == records[2]["outcomes"] and records[1]["min_flt"] == records[3]["min_flt"]
     pd = pytest.importorskip("pandas")
     df = records.to_dataframe()
-    assert isinstance(df, pd.DataFrame) and len(df) == 4 and "outcome.HIT" in df.columns
+    assert isinstance(df, pd.DataFrame) and len(df) == 4 and "outcomes.HIT" in df.columns
+    assert list(df["workload"]) == [r["workload"] for r in records]
+
+
+def test_vmsim_sweep_is_the_function_the_readme_calls():
+    records = vmsim.sweep([{"memory": "64MiB", "stack_rlimit": "4MiB"}], ["zipf:pages=64,count=500"], "threads")
+    assert isinstance(records, SweepResult) and len(records) == 1
+    # A Simulator option beyond the standard fields is kept as a field of its own.
+    assert records[0]["stack_rlimit"] == "4MiB" and records[0]["memory"] == 64 << 20
+
+
+def test_cli_json_sweep_records_and_dataframe_share_field_names(capsys):
+    spec = "zipf:pages=256,count=5000,seed=1"
+    assert cli.main(["run", spec, "--memory", "64MiB", "--json"]) == 0
+    cli_record = json.loads(capsys.readouterr().out)
+    (sweep_record,) = sweep([{"memory": "64MiB"}], [spec], executor="threads")
+    assert list(cli_record) == list(sweep_record)
+    assert cli_record["workload"] == sweep_record["workload"] == Workload.parse(spec).name
+    for field in ("swap_outs", "evictions", "swap_ins", "writebacks", "policy", "swap"):
+        assert field in sweep_record
+    assert cli_record["outcomes"] == sweep_record["outcomes"]
+    pd = pytest.importorskip("pandas")
+    columns = list(SweepResult([sweep_record]).to_dataframe().columns)
+    flat = [k for k in sweep_record if k != "outcomes"] + [f"outcomes.{k}" for k in sweep_record["outcomes"]]
+    assert columns == flat and isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_sweep_result_prints_as_a_table_that_fits_80_columns():
+    records = sweep(CONFIGS, WORKLOADS, executor="threads")
+    from vmsim.display import text_table
+
+    text = text_table(["workload", "accesses"], [[r["workload"], r["accesses"]] for r in records], width=80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    shown = str(records)
+    assert "sweep: 4 runs" in shown and "min_flt" in shown and "{" not in shown
+    assert len(shown.splitlines()) == 2 + 4  # title, header, one line per record
+    html = records._repr_html_()
+    assert html.count("<tr>") == 5 and "maple" in html
 
 
 def test_sweep_on_a_dask_local_cluster():

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from vmsim._core import (
     DEFAULT_VMA_INDEX,
     KERNEL_BASE,
@@ -31,9 +33,14 @@ from vmsim._core import (
     vma_indexes,
 )
 from vmsim.outcome import Outcome
+from vmsim.sweeps import SweepResult, sweep
 
-READ, WRITE, EXEC = 0, 1, 2
-"""Access codes for ``access_batch`` op arrays."""
+READ: Final = 0
+"""Op code of a read, for ``access_batch`` op arrays."""
+WRITE: Final = 1
+"""Op code of a write."""
+EXEC: Final = 2
+"""Op code of an instruction fetch."""
 
 __all__ = [
     "DEFAULT_VMA_INDEX",
@@ -54,9 +61,11 @@ __all__ = [
     "Process",
     "ProcessExitedError",
     "Simulator",
+    "SweepResult",
     "VmsimError",
     "parse_size",
     "policies",
+    "sweep",
     "vma_indexes",
 ]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import vmsim
-from vmsim._core import PAGE_SIZE, TASK_SIZE
+from vmsim._core import TASK_SIZE
 from vmsim.workloads import RunResult
 
 
@@ -203,7 +203,6 @@ def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunR
 def cmd_run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     policies = vmsim.policies() if args.policy == "all" else [args.policy]
     show_progress = sys.stderr.isatty() and not args.json
@@ -221,92 +220,43 @@ def cmd_run(args) -> int:
             task = bar.add_task(f"{args.target} [{pol or 'no reclaim'}]", total=None)
             sim, result = _run_once(args, pol, lambda n, task=task: bar.advance(task, n))
             runs.append((pol, sim, result))
-    summaries = []
-    for pol, sim, result in runs:
-        s = result.as_dict()
-        c = sim.counters()
-        s.update(
-            {
-                "memory": sim.memory,
-                "vma_index": sim.vma_index,
-                "policy": pol,
-                "swap_ins": c["swap_ins"],
-                "swap_outs": c["swap_outs"],
-                "evictions": c["evictions"],
-                "writebacks": c["writebacks"],
-            }
-        )
-        summaries.append(s)
+    records = [result.record(sim) for _, sim, result in runs]
     if args.json:
-        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
+        print(json.dumps(records[0] if len(records) == 1 else records))
     else:
-        table = Table(title=f"vmsim run {args.target}")
-        table.add_column("measure")
-        for pol, _, _ in runs:
-            table.add_column(pol or "value", justify="right")
-        rows = [("accesses", [f"{r.accesses:,}" for _, _, r in runs])]
-        for name in runs[0][2].outcomes:
-            if any(r.outcomes[name] for _, _, r in runs):
-                rows.append((f"  {name}", [f"{r.outcomes[name]:,}" for _, _, r in runs]))
-        rows.append(("min_flt / maj_flt", [f"{r.min_flt:,} / {r.maj_flt:,}" for _, _, r in runs]))
-        if any(s["swap_outs"] or s["evictions"] for s in summaries):
-            rows.append(("swap-outs / swap-ins", [f"{s['swap_outs']:,} / {s['swap_ins']:,}" for s in summaries]))
-            rows.append(("evictions / writebacks", [f"{s['evictions']:,} / {s['writebacks']:,}" for s in summaries]))
-        rows.append(
-            ("RSS peak", [f"{r.rss_peak:,} pages ({r.rss_peak * PAGE_SIZE / 2**20:.1f} MiB)" for _, _, r in runs])
-        )
-        rows.append(("throughput", [f"{r.throughput / 1e6:.2f} M accesses/s" for _, _, r in runs]))
-        for name, values in rows:
-            table.add_row(name, *values)
-        Console().print(table)
+        print(_run_table(args.target, runs, records))
     if args.plot:
+        from vmsim import plots
+
+        config = plots.describe(runs[0][1], with_policy=len(runs) == 1)
         if len(runs) > 1:
-            _plot_mix(runs, args.plot)
+            fig = plots.mix_figure([(pol or "none", result) for pol, _, result in runs], config)
         else:
-            _plot(runs[0][2], args.plot)
+            fig = plots.timeline_figure(runs[0][2], config)
+        plots.save(fig, args.plot)
     return 0
 
 
-def _pyplot():
-    try:
-        import matplotlib
+def _run_table(target: str, runs, records: list[dict]) -> str:
+    """Measures down, one column per run: numbers only, so the table fits 80 columns."""
+    from vmsim.display import text_table
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'vmsim[plot]'") from None
-    return plt
-
-
-def _plot_mix(runs, path: Path) -> None:
-    """The fault mix per policy: stacked bars of the non-hit outcomes."""
-    plt = _pyplot()
-    names = [n for n in runs[0][2].outcomes if n != "HIT" and any(r.outcomes[n] for _, _, r in runs)]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    bottom = [0] * len(runs)
-    labels = [pol for pol, _, _ in runs]
-    for n in names:
-        vals = [r.outcomes[n] for _, _, r in runs]
-        ax.bar(labels, vals, bottom=bottom, label=n)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_ylabel("faults")
-    ax.set_title(f"fault mix per policy: {runs[0][2].name}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def _plot(result, path: Path) -> None:
-    plt = _pyplot()
-    xs = [t[0] for t in result.timeline]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(xs, [t[1] for t in result.timeline], label="RSS (pages)")
-    ax.plot(xs, [t[2] for t in result.timeline], label="cumulative faults")
-    ax.set_xlabel("accesses")
-    ax.set_title(result.name)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    results = [r for _, _, r in runs]
+    rows: list[list] = [["accesses", *(r.accesses for r in results)]]
+    rows += [
+        [f"  {name}", *(r.outcomes[name] for r in results)]
+        for name in results[0].outcomes
+        if any(r.outcomes[name] for r in results)
+    ]
+    rows += [["min_flt", *(r.min_flt for r in results)], ["maj_flt", *(r.maj_flt for r in results)]]
+    if any(rec["swap_outs"] or rec["evictions"] for rec in records):
+        rows += [
+            [field, *(rec[field] for rec in records)] for field in ("swap_outs", "swap_ins", "evictions", "writebacks")
+        ]
+    rows.append(["RSS peak (pages)", *(r.rss_peak for r in results)])
+    rows.append(["throughput (M/s)", *(round(r.throughput / 1e6, 2) for r in results)])
+    header = ["measure", *(pol or "value" for pol, _, _ in runs)]
+    return text_table(header, rows, title=f"vmsim run {target}")
 
 
 def cmd_bench(args) -> int:

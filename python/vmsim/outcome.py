@@ -14,6 +14,12 @@ from vmsim._core import OUTCOMES
 class _OutcomeBase(IntEnum):
     """The outcome of one access."""
 
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
     @property
     def is_signal(self) -> bool:
         """Whether the task gets a signal (SIGSEGV or SIGBUS)."""

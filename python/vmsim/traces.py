@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import lzma
 import os
-import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -216,7 +215,7 @@ def replay(
     exited when it returns."""
     if str(path).endswith(".vmst"):
         return vmst.replay(sim, path, progress)
-    result = RunResult(f"trace:{Path(path).name}")
+    result = RunResult(f"trace:{Path(path).name}", whole_batches=sim.policy == "opt")
     before = sim.counters()
     p = sim.spawn(layout=layout)
     try:
@@ -224,11 +223,7 @@ def replay(
             # Raw traces come from a process vmsim cannot see: map what they touch.
             if addrs.size and not p.trace_span_mapped(first, last):
                 p.map_trace_regions(addrs)
-            t0 = time.perf_counter()
-            codes = p.access_batch(addrs, ops)
-            result.add_batch(p, codes, time.perf_counter() - t0)
-            if progress:
-                progress(int(codes.size))
+            result.play(p, addrs, ops, progress)
         result.count_faults(sim, before)
     finally:
         p.exit()  # a trace that turns out malformed leaves no process behind

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -450,11 +449,7 @@ class _Replay:
 
     def accesses(self, rec: np.ndarray, i: int, j: int) -> None:
         p = self.proc(int(rec["pid"][i]))
-        t0 = time.perf_counter()
-        codes = p.access_batch(np.ascontiguousarray(rec["a"][i:j]), np.ascontiguousarray(rec["flags"][i:j]))
-        self.result.add_batch(p, codes, time.perf_counter() - t0)
-        if self.progress:
-            self.progress(j - i)
+        self.result.play(p, np.ascontiguousarray(rec["a"][i:j]), np.ascontiguousarray(rec["flags"][i:j]), self.progress)
 
     def one(self, r: Any) -> None:
         kind, flags, aux = int(r["kind"]), int(r["flags"]), int(r["aux"])
@@ -595,7 +590,7 @@ class Replayed:
 def replay_into(sim: Any, path: PathLike, progress: Callable[[int], None] | None = None) -> Replayed:
     """Replay a .vmst file on `sim`, leaving the processes it ends with alive
     and the files it ends with open (dropping a file closes it)."""
-    result = RunResult(f"trace:{Path(path).name}")
+    result = RunResult(f"trace:{Path(path).name}", whole_batches=sim.policy == "opt")
     before = sim.counters()
     r = _Replay(sim, path, result, progress)
     try:

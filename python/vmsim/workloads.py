@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -74,6 +74,11 @@ def zipf(base: int, pages: int, count: int, skew: float = 1.1, write_ratio: floa
 # ----- workloads with address-space events ----------------------------------
 
 
+TIMELINE_POINTS = 256
+"""A run's timeline keeps between this many points and twice as many, evenly
+spaced in accesses, however long the run."""
+
+
 @dataclass
 class RunResult:
     """What running a workload (or a trace) did."""
@@ -83,24 +88,58 @@ class RunResult:
     outcomes: dict = field(default_factory=lambda: {o.name: 0 for o in Outcome})
     min_flt: int = 0
     maj_flt: int = 0
-    rss_peak: int = 0  # pages, sampled after each batch
+    rss_peak: int = 0  # pages, sampled with the timeline and after each batch
     seconds: float = 0.0
-    timeline: list = field(default_factory=list)  # (accesses so far, rss pages, faults so far)
+    faults: int = 0  # counted faults (minor and major) so far
+    _points: list = field(default_factory=list)
+    _last: tuple = (0, 0, 0)
+    _step: int = 1  # accesses between timeline points (doubles as the run grows)
+    # Under policy "opt" the batch is the known future: splitting it would
+    # change the result, so the timeline has a point per batch instead.
+    whole_batches: bool = False
 
     @property
     def throughput(self) -> float:
         return self.accesses / self.seconds if self.seconds else 0.0
 
-    def add_batch(self, proc: Process, codes: np.ndarray, seconds: float) -> None:
-        self.accesses += int(codes.size)
-        for o, n in zip(Outcome, count_outcomes(codes)):
-            self.outcomes[o.name] += n
-        self.seconds += seconds
+    @property
+    def timeline(self) -> list[tuple[int, int, int]]:
+        """(accesses so far, RSS pages of the running process, counted faults so
+        far) at evenly spaced points of the run, then at its end."""
+        ended_between_points = self._last[0] > (self._points[-1][0] if self._points else 0)
+        return [*self._points, self._last] if ended_between_points else list(self._points)
+
+    def play(
+        self, proc: Process, addrs: np.ndarray, ops: np.ndarray | str, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Run `addrs` (with `ops`) on `proc` in as few `access_batch` calls as
+        the timeline's spacing allows, counting outcomes and time."""
+        done, n = 0, int(addrs.size)
+        while done < n:
+            take = n if self.whole_batches else min(n - done, self._step - self.accesses % self._step)
+            piece_ops = ops if isinstance(ops, str) else ops[done : done + take]
+            t0 = time.perf_counter()
+            codes = proc.access_batch(addrs[done : done + take], piece_ops)
+            self.seconds += time.perf_counter() - t0
+            self.accesses += take
+            for o, count in zip(Outcome, count_outcomes(codes)):
+                self.outcomes[o.name] += count
+                self.faults += count if o.is_fault else 0
+            done += take
+            self._observe(proc, on_step=self.whole_batches or self.accesses % self._step == 0)
+            if progress is not None:
+                progress(take)
+
+    def _observe(self, proc: Process, on_step: bool) -> None:
         c = proc.counters()
         rss = c["rss_anon"] + c["rss_file"] + c["rss_shmem"]
         self.rss_peak = max(self.rss_peak, rss)
-        faults = sum(v for k, v in self.outcomes.items() if Outcome[k].is_fault)
-        self.timeline.append((self.accesses, rss, faults))
+        self._last = (self.accesses, rss, self.faults)
+        if on_step:
+            self._points.append(self._last)
+            if len(self._points) >= 2 * TIMELINE_POINTS:  # keep every other point, twice as far apart
+                self._points = self._points[1::2]
+                self._step *= 2
 
     def count_faults(self, sim: Simulator, before: dict) -> None:
         """Every fault the run took, in every process it made (exited ones
@@ -109,16 +148,30 @@ class RunResult:
         self.min_flt = after["min_flt"] - before["min_flt"]
         self.maj_flt = after["maj_flt"] - before["maj_flt"]
 
-    def as_dict(self) -> dict:
+    def record(self, sim: Simulator) -> dict[str, Any]:
+        """The run as one flat record, the same fields whether it comes from
+        `vmsim run --json`, a sweep, or `SweepResult.to_dataframe()`: the
+        workload, the simulator's configuration, then what the run measured
+        (`sim` is the simulator it ran on, fresh for this run)."""
+        c = sim.counters()
         return {
-            "name": self.name,
+            "workload": self.name,
+            "memory": sim.memory,
+            "vma_index": sim.vma_index,
+            "swap": sim.swap,
+            "policy": sim.policy,
+            "resident_limit": sim.resident_limit,
             "accesses": self.accesses,
-            "outcomes": dict(self.outcomes),
             "min_flt": self.min_flt,
             "maj_flt": self.maj_flt,
+            "swap_ins": c["swap_ins"],
+            "swap_outs": c["swap_outs"],
+            "evictions": c["evictions"],
+            "writebacks": c["writebacks"],
             "rss_peak_pages": self.rss_peak,
             "seconds": self.seconds,
             "accesses_per_second": self.throughput,
+            "outcomes": dict(self.outcomes),
         }
 
 
@@ -331,17 +384,13 @@ class Workload:
     def run(self, sim: Simulator, progress: Callable[[int], None] | None = None) -> RunResult:
         """Play the workload on `sim`; every process it made has exited when it returns."""
         rng = np.random.default_rng(self.seed)
-        result = RunResult(self.name)
+        result = RunResult(self.name, whole_batches=sim.policy == "opt")
         before = sim.counters()
         procs: dict = {}
         params = {**PARAMS[self.kind], **dict(self.params)}
         for proc, addrs, ops in PLANS[self.kind](sim, rng, params):
             procs.setdefault(proc.tgid, proc)
-            t0 = time.perf_counter()
-            codes = proc.access_batch(addrs, ops)
-            result.add_batch(proc, codes, time.perf_counter() - t0)
-            if progress is not None:
-                progress(int(codes.size))
+            result.play(proc, addrs, ops, progress)
         result.count_faults(sim, before)
         for p in procs.values():
             if p.alive:

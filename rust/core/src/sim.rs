@@ -233,6 +233,22 @@ pub struct SimCounters {
 }
 
 impl SimCounters {
+    /// The counters under the names /proc/vmstat gives them (`sim.vmstat()`):
+    /// `pgfault` counts every fault, minor and major, as Linux's does.
+    pub fn vmstat_named(&self) -> [(&'static str, u64); 9] {
+        [
+            ("nr_free_pages", self.frames_free),
+            ("nr_page_table_pages", self.pt_pages),
+            ("nr_slab_unreclaimable", self.slab_pages),
+            ("pgfault", self.min_flt + self.maj_flt),
+            ("pgmajfault", self.maj_flt),
+            ("pswpin", self.swap_ins),
+            ("pswpout", self.swap_outs),
+            ("pgscan", self.reclaim_scans),
+            ("pgsteal", self.evictions),
+        ]
+    }
+
     /// (name, value) of every counter but the per-outcome ones, as `sim.counters()` shows them.
     pub fn named(&self) -> [(&'static str, u64); 19] {
         [

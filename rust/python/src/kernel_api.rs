@@ -15,6 +15,13 @@ use vmsim_core::kernel::{Kernel, ReleaseEvent};
 /// Python release callbacks of kobjects, by kobject address.
 pub type Releases = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
 
+/// The kernel's own allocators (`Simulator.kernel`).
+///
+/// The same allocators the simulation uses: every ``mm_struct`` and
+/// ``vm_area_struct`` comes from a slab cache, every page-table page from the
+/// buddy allocator. Addresses are kernel virtual addresses (the direct map
+/// or the vmalloc area). Misuse (a double free, the wrong order, a put past
+/// zero...) raises `KernelBugError` naming the bug and changes nothing.
 #[pyclass(name = "Kernel", module = "vmsim._core", frozen)]
 pub struct PyKernel {
     pub sim: SimRef,
@@ -48,49 +55,139 @@ impl PyKernel {
 
 #[pymethods]
 impl PyKernel {
-    /// alloc_pages(order): 2**order contiguous frames; returns their direct-map address.
+    /// Allocate 2**order contiguous frames from the buddy allocator.
+    ///
+    /// Parameters
+    /// ----------
+    /// order : int
+    ///     0 to 10.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The block's direct-map address.
+    ///
+    /// Raises
+    /// ------
+    /// OutOfMemoryError
+    ///     No free block of that order, even after draining the per-CPU lists.
     fn alloc_pages(&self, py: Python<'_>, order: &Bound<'_, PyAny>) -> PyResult<u64> {
         let order = args::count(order, "order", 64)? as usize;
         self.call(py, |k| k.alloc_pages(order)).py()
     }
 
-    /// __get_free_pages(order): the same, as the address.
+    /// ``__get_free_pages``: the same as `alloc_pages`.
+    ///
+    /// Parameters
+    /// ----------
+    /// order : int
+    ///     0 to 10.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The block's direct-map address.
     fn __get_free_pages(&self, py: Python<'_>, order: &Bound<'_, PyAny>) -> PyResult<u64> {
         self.alloc_pages(py, order)
     }
 
+    /// Give a block back to the buddy allocator.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The address `alloc_pages` returned.
+    /// order : int
+    ///     The order it was allocated with.
     fn free_pages(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, order: &Bound<'_, PyAny>) -> PyResult<()> {
         let (addr, order) = (args::address(addr, "addr")?, args::count(order, "order", 64)? as usize);
         self.call(py, |k| k.free_pages(addr, order)).py()
     }
 
-    /// Free blocks per order, like /proc/buddyinfo.
+    /// Free blocks per order, as ``/proc/buddyinfo`` shows them.
+    ///
+    /// Returns
+    /// -------
+    /// list of int
+    ///     Free blocks of order 0, 1, ... 10.
     fn buddyinfo(&self, py: Python<'_>) -> Vec<u64> {
         self.call(py, |k| k.buddyinfo())
     }
 
+    /// Allocate from the kmalloc caches (kmalloc-8 ... kmalloc-8k), or pages above.
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int
+    ///     Bytes.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The object's address.
     fn kmalloc(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
         let size = args::size(size, "size")?;
         self.call(py, |k| k.kmalloc(size, Site::Kmalloc(size))).py()
     }
 
-    /// kzalloc: kmalloc of zeroed memory (contents are not simulated).
+    /// ``kzalloc``: `kmalloc` of zeroed memory (contents are not simulated).
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int
+    ///     Bytes.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The object's address.
     fn kzalloc(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
         let size = args::size(size, "size")?;
         self.call(py, |k| k.kmalloc(size, Site::Kzalloc(size))).py()
     }
 
+    /// ``kmalloc_array``: `n` elements of `size` bytes, refused on overflow.
+    ///
+    /// Parameters
+    /// ----------
+    /// n : int
+    ///     Elements.
+    /// size : int
+    ///     Bytes per element.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The array's address.
     fn kmalloc_array(&self, py: Python<'_>, n: &Bound<'_, PyAny>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
         let (n, size) = (args::count(n, "n", u64::MAX)?, args::size(size, "size")?);
         self.call(py, |k| k.kmalloc_array(n, size)).py()
     }
 
+    /// Free a `kmalloc` allocation.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The address `kmalloc` returned.
     fn kfree(&self, py: Python<'_>, addr: &Bound<'_, PyAny>) -> PyResult<()> {
         let addr = args::address(addr, "addr")?;
         self.call(py, |k| k.kfree(addr)).py()
     }
 
-    /// n kmallocs of `size` bytes in one call: a numpy uint64 array of addresses.
+    /// `n` kmallocs of `size` bytes in one call.
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int
+    ///     Bytes per object.
+    /// n : int
+    ///     Objects.
+    ///
+    /// Returns
+    /// -------
+    /// numpy.ndarray of uint64
+    ///     Their addresses.
     fn kmalloc_many<'py>(
         &self,
         py: Python<'py>,
@@ -102,34 +199,82 @@ impl PyKernel {
         Ok(numpy::PyArray1::from_vec(py, out))
     }
 
-    /// kfree of every address of a numpy uint64 array (or list), in order.
+    /// `kfree` every address in order.
+    ///
+    /// Parameters
+    /// ----------
+    /// addrs : numpy.ndarray of uint64 or sequence of int
+    ///     Addresses `kmalloc` returned.
     fn kfree_many(&self, py: Python<'_>, addrs: &Bound<'_, PyAny>) -> PyResult<()> {
         let addrs = args::owned_array::<u64>(addrs, "addrs", "uint64")?;
         self.call(py, |k| k.kfree_many(&addrs)).py()
     }
 
-    /// kmem_cache_create(name, size): returns the cache's id.
+    /// Create a slab cache.
+    ///
+    /// Parameters
+    /// ----------
+    /// name : str
+    ///     Its name in `slabinfo`.
+    /// size : int
+    ///     Object size in bytes.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The cache's id.
     fn kmem_cache_create(&self, py: Python<'_>, name: &str, size: &Bound<'_, PyAny>) -> PyResult<u32> {
         let size = args::count(size, "size", u32::MAX as u64)? as u32;
         self.call(py, |k| k.kmem_cache_create(name, size)).py()
     }
 
+    /// Allocate an object from a slab cache.
+    ///
+    /// Parameters
+    /// ----------
+    /// cache : int
+    ///     The id `kmem_cache_create` returned.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The object's address.
     fn kmem_cache_alloc(&self, py: Python<'_>, cache: &Bound<'_, PyAny>) -> PyResult<u64> {
         let cache = args::count(cache, "cache", u32::MAX as u64)? as u32;
         self.call(py, |k| k.kmem_cache_alloc(cache)).py()
     }
 
+    /// Free an object to its slab cache.
+    ///
+    /// Parameters
+    /// ----------
+    /// cache : int
+    ///     The cache's id.
+    /// addr : int
+    ///     The object's address.
     fn kmem_cache_free(&self, py: Python<'_>, cache: &Bound<'_, PyAny>, addr: &Bound<'_, PyAny>) -> PyResult<()> {
         let (cache, addr) = (args::count(cache, "cache", u32::MAX as u64)? as u32, args::address(addr, "addr")?);
         self.call(py, |k| k.kmem_cache_free(cache, addr)).py()
     }
 
+    /// Destroy an empty slab cache.
+    ///
+    /// Parameters
+    /// ----------
+    /// cache : int
+    ///     The cache's id.
     fn kmem_cache_destroy(&self, py: Python<'_>, cache: &Bound<'_, PyAny>) -> PyResult<()> {
         let cache = args::count(cache, "cache", u32::MAX as u64)? as u32;
         self.call(py, |k| k.kmem_cache_destroy(cache)).py()
     }
 
-    /// Slab caches like /proc/slabinfo: name, active_objs, num_objs, objsize, objperslab, pagesperslab, num_slabs.
+    /// Slab caches, as ``/proc/slabinfo`` shows them.
+    ///
+    /// Returns
+    /// -------
+    /// list of dict
+    ///     ``name``, ``active_objs``, ``num_objs``, ``objsize``, ``objperslab``,
+    ///     ``pagesperslab``, ``num_slabs`` per cache.
     fn slabinfo<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let info = self.call(py, |k| k.slabinfo());
         info.into_iter()
@@ -151,29 +296,75 @@ impl PyKernel {
             .collect()
     }
 
+    /// Allocate virtually contiguous memory from scattered frames.
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int
+    ///     Bytes (rounded up to pages; a guard page follows the area).
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The area's address in the vmalloc range.
     fn vmalloc(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
         let size = args::size(size, "size")?;
         self.call(py, |k| k.vmalloc(size, Site::Vmalloc(size))).py()
     }
 
+    /// ``vzalloc``: `vmalloc` of zeroed memory (contents are not simulated).
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int
+    ///     Bytes.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The area's address.
     fn vzalloc(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
         let size = args::size(size, "size")?;
         self.call(py, |k| k.vmalloc(size, Site::Vzalloc(size))).py()
     }
 
+    /// Free a `vmalloc` area.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The address `vmalloc` returned.
     fn vfree(&self, py: Python<'_>, addr: &Bound<'_, PyAny>) -> PyResult<()> {
         let addr = args::address(addr, "addr")?;
         self.call(py, |k| k.vfree(addr)).py()
     }
 
-    /// vmalloc areas like /proc/vmallocinfo: (start, end, size, pages, physical frames, caller).
+    /// The vmalloc areas, as ``/proc/vmallocinfo`` shows them.
+    ///
+    /// Returns
+    /// -------
+    /// list of tuple
+    ///     ``(start, end, size, pages, frames, caller)`` per area.
     fn vmallocinfo(&self, py: Python<'_>) -> Vec<(u64, u64, u64, usize, Vec<u32>, String)> {
         let areas = self.call(py, |k| k.vmallocinfo());
         areas.into_iter().map(|a| (a.start, a.end, a.size, a.pages.len(), a.pages, a.caller)).collect()
     }
 
-    /// kobject_create(name, parent=None, release=None): a kobject with count 1;
-    /// `release(name)` is called when its count reaches zero.
+    /// Create a kobject with a reference count of 1.
+    ///
+    /// Parameters
+    /// ----------
+    /// name : str
+    ///     Its name.
+    /// parent : int, optional
+    ///     A parent kobject; the child holds a reference on it.
+    /// release : callable, optional
+    ///     Called with the name when the count reaches zero.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The kobject's address.
     #[pyo3(signature = (name, parent = None, release = None))]
     fn kobject_create(
         &self,
@@ -198,12 +389,33 @@ impl PyKernel {
         Ok(addr)
     }
 
+    /// Take a reference on a kobject.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The kobject's address.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The new reference count.
     fn kobject_get(&self, py: Python<'_>, addr: &Bound<'_, PyAny>) -> PyResult<u32> {
         let addr = args::address(addr, "addr")?;
         self.call(py, |k| k.kobject_get(addr)).py()
     }
 
-    /// kobject_put: returns the names released (the object, then any parent it let go).
+    /// Drop a reference on a kobject.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The kobject's address.
+    ///
+    /// Returns
+    /// -------
+    /// list of str
+    ///     The names released: the object, then any parent it let go.
     fn kobject_put(&self, py: Python<'_>, addr: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         let addr = args::address(addr, "addr")?;
         // Which addresses the release walk may reach: this one and its parents.
@@ -219,32 +431,61 @@ impl PyKernel {
         Ok(released)
     }
 
-    /// Refcount of a live kobject.
+    /// The reference count of a kobject.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The kobject's address.
+    ///
+    /// Returns
+    /// -------
+    /// int or None
+    ///     None once it is released.
     fn kobject_refcount(&self, py: Python<'_>, addr: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let addr = args::address(addr, "addr")?;
         Ok(self.call(py, |k| k.kobject_refcount(addr)))
     }
 
-    /// Totals per allocator and the commit charge, in kB as /proc/meminfo shows them.
-    fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Totals per allocator and the commit charge, in kB as ``/proc/meminfo``.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``MemTotal``, ``MemFree``, ``PageTables``, ``Slab``, ``VmallocUsed``,
+    ///     ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
+    fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let m = self.call(py, |k| k.meminfo());
         let kb = |pages: u64| pages * (vmsim_core::addr::PAGE_SIZE / 1024);
-        crate::counters_dict(
+        crate::counters_view(
             py,
-            &[
-                ("MemTotal", kb(m.total)),
-                ("MemFree", kb(m.free)),
-                ("PageTables", kb(m.page_tables)),
-                ("Slab", kb(m.slab)),
-                ("VmallocUsed", kb(m.vmalloc)),
-                ("AllocPages", kb(m.alloc_pages)),
-                ("Committed_AS", kb(m.committed)),
-                ("CommitLimit", kb(m.commit_limit)),
-            ],
+            crate::counters_dict(
+                py,
+                &[
+                    ("MemTotal", kb(m.total)),
+                    ("MemFree", kb(m.free)),
+                    ("PageTables", kb(m.page_tables)),
+                    ("Slab", kb(m.slab)),
+                    ("VmallocUsed", kb(m.vmalloc)),
+                    ("AllocPages", kb(m.alloc_pages)),
+                    ("Committed_AS", kb(m.committed)),
+                    ("CommitLimit", kb(m.commit_limit)),
+                ],
+            )?,
         )
     }
 
-    /// mmgrab on a process's mm_struct (a lazy-TLB reference); returns its address.
+    /// Take a lazy-TLB reference (``mmgrab``) on a process's ``mm_struct``.
+    ///
+    /// Parameters
+    /// ----------
+    /// process : Process
+    ///     A live task of this simulator.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The ``mm_struct``'s address, for `mmdrop`.
     fn mmgrab(&self, py: Python<'_>, process: &crate::PyProcess) -> PyResult<u64> {
         if !process.sim.same(&self.sim) {
             return Err(pyo3::exceptions::PyValueError::new_err("the process belongs to another Simulator"));
@@ -253,7 +494,17 @@ impl PyKernel {
         py.detach(|| self.sim.mmgrab(pid)).py()
     }
 
-    /// mmdrop of a reference taken with mmgrab; returns its release events if tracing.
+    /// Drop a reference taken with `mmgrab`.
+    ///
+    /// Parameters
+    /// ----------
+    /// mm_struct : int
+    ///     The address `mmgrab` returned.
+    ///
+    /// Returns
+    /// -------
+    /// list of tuple of (str, str)
+    ///     The release events when tracing, the last drop frees the ``mm_struct``.
     fn mmdrop(&self, py: Python<'_>, mm_struct: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
         let mm_struct = args::address(mm_struct, "mm_struct")?;
         Ok(events(py.detach(|| self.sim.mmdrop(mm_struct)).py()?))

@@ -28,8 +28,29 @@ pub(crate) fn counters_dict<'py>(py: Python<'py>, items: &[(&str, u64)]) -> PyRe
 /// The Python-side `vmsim.Outcome` enum member for a code.
 fn outcome_obj(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
     static OUTCOME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let cls = OUTCOME.get_or_try_init(py, || py.import("vmsim.outcome")?.getattr("Outcome").map(Bound::unbind))?;
-    Ok(cls.bind(py).call1((outcome as u8,))?.unbind())
+    Ok(package_attr(py, &OUTCOME, "vmsim.outcome", "Outcome")?.call1((outcome as u8,))?.unbind())
+}
+
+/// An attribute (a class, a function) of the Python package, imported once.
+fn package_attr<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    module: &str,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(cell.get_or_try_init(py, || py.import(module)?.getattr(name).map(Bound::unbind))?.bind(py).clone())
+}
+
+/// `obj` as an HTML table for Jupyter, drawn by `vmsim.display.html` (Python).
+fn html_view(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    static HTML: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    package_attr(obj.py(), &HTML, "vmsim.display", "html")?.call1((obj,))?.extract()
+}
+
+/// Counters as `vmsim.counters.Counters`: a dict that Jupyter shows as a table.
+pub(crate) fn counters_view<'py>(py: Python<'py>, counters: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    static COUNTERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    package_attr(py, &COUNTERS, "vmsim.counters", "Counters")?.call1((counters,))
 }
 
 /// Optional arguments, converted only when given.
@@ -40,6 +61,49 @@ fn opt<T>(
     value.map(convert).transpose()
 }
 
+/// A simulated machine: physical memory, a kernel, and the processes it runs.
+///
+/// Every size argument takes an int (bytes) or a string such as ``"64KiB"``,
+/// ``"256MiB"`` or ``"1GiB"``. Reclaim runs when `swap`, `policy` or
+/// `resident_limit` is given; without them running out of frames is the
+/// ``OOM`` outcome.
+///
+/// Parameters
+/// ----------
+/// memory : int or str, optional
+///     Physical memory (default 1 GiB), managed by a buddy allocator.
+/// vma_index : str, optional
+///     The structure that indexes each address space's VMAs: one of
+///     `vmsim.vma_indexes()` (default ``"maple"``, as Linux 6.x).
+/// stack_rlimit : int or str, optional
+///     RLIMIT_STACK: how far the main stack may grow (default 8 MiB).
+/// stack_guard_gap : int or str, optional
+///     The gap kept below a stack, as Linux's ``stack_guard_gap`` (default 1 MiB).
+/// max_map_count : int, optional
+///     ``vm.max_map_count``: at most this many VMAs per process (default 65530).
+/// fault_around_bytes : int or str, optional
+///     How much a read fault on a file maps around itself from the page cache
+///     (default 64 KiB; ``"4KiB"`` turns fault-around off).
+/// swap : int or str, optional
+///     Swap space; anonymous pages are swapped out under memory pressure.
+/// policy : str, optional
+///     The replacement policy: one of `vmsim.policies()`.
+/// resident_limit : int, optional
+///     At most this many resident user pages (a memory-cgroup-like cap).
+/// overcommit : int, optional
+///     ``vm.overcommit_memory``: 0 heuristic (default), 1 always, 2 strict.
+/// overcommit_ratio : int, optional
+///     ``vm.overcommit_ratio`` in percent for mode 2 (default 50).
+///
+/// Raises
+/// ------
+/// ValueError
+///     A malformed size, an unknown index or policy, a value out of range.
+///
+/// Examples
+/// --------
+/// >>> sim = Simulator(memory="64MiB", swap="64MiB", policy="clock")
+/// >>> p = sim.spawn(layout="default")
 #[pyclass(name = "Simulator", module = "vmsim._core", frozen)]
 struct PySimulator {
     sim: SimRef,
@@ -100,7 +164,19 @@ impl PySimulator {
         Ok(PySimulator { sim: SimRef::new(sim), releases: Releases::default() })
     }
 
-    /// A regular file of `size` bytes (int or "64KiB"), for mmap(file=...).
+    /// Create a regular file, for ``Process.mmap(file=...)``.
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int or str
+    ///     The file's size in bytes (int or a string such as ``"64KiB"``).
+    /// name : str, optional
+    ///     Its path, shown in ``maps()`` (default ``"/tmp/vmsim-file"``).
+    ///
+    /// Returns
+    /// -------
+    /// File
+    ///     A handle; the file goes once no handle and no mapping holds it.
     #[pyo3(signature = (size, name = None))]
     fn create_file(&self, py: Python<'_>, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
         let size = args::size(size, "size")?;
@@ -109,8 +185,19 @@ impl PySimulator {
         Ok(PyFile { sim: self.sim.clone(), id, name })
     }
 
-    /// A new process: an empty address space, or layout="default" for a
-    /// realistic ELF process (text, data, heap, mmap area, stack).
+    /// Start a new process.
+    ///
+    /// Parameters
+    /// ----------
+    /// layout : str, optional
+    ///     ``None`` for an empty address space, or ``"default"`` for an ELF-like
+    ///     process: text and data of ``/usr/bin/a.out``, a heap (brk, empty until
+    ///     it grows), an mmap area below ``mmap_base`` and an 8 MiB-limited stack.
+    ///
+    /// Returns
+    /// -------
+    /// Process
+    ///     The new process's first task.
     #[pyo3(signature = (layout = None))]
     fn spawn(&self, py: Python<'_>, layout: Option<&str>) -> PyResult<PyProcess> {
         let layout = LayoutKind::parse(layout.unwrap_or("empty")).py()?;
@@ -118,69 +205,160 @@ impl PySimulator {
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
-    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Machine-wide counters.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     Frames (``frames_total``, ``frames_free``, ``frames_used``), kernel pages
+    ///     (``pt_pages``, ``slab_pages``, ``kernel_pages``), ``processes``, ``tasks``,
+    ///     page-cache ``cache_hits``/``cache_misses``, ``writebacks``, swap
+    ///     (``swap_total``, ``swap_used``, ``swap_ins``, ``swap_outs``), reclaim
+    ///     (``reclaim_scans``, ``evictions``), ``min_flt``/``maj_flt`` of every task
+    ///     that ever ran, and ``faults``: accesses per `Outcome` name.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.counters());
         let d = counters_dict(py, &c.named())?;
         let faults = counters_dict(py, &c.outcomes_named())?;
         d.set_item("faults", faults)?;
-        Ok(d)
+        counters_view(py, d)
     }
 
-    /// The kernel allocators: kmalloc/kfree, vmalloc/vfree, alloc_pages/free_pages, kobjects.
+    /// The kernel's allocators, as a kernel module would call them.
+    ///
+    /// Buddy pages, kmalloc and slab caches, vmalloc and kobjects: the same
+    /// allocators the simulation takes its own page tables and VMAs from.
     #[getter]
     fn kernel(&self) -> PyKernel {
         PyKernel { sim: self.sim.clone(), releases: self.releases.clone() }
     }
 
-    /// Every kernel allocation still live, with the call that made it.
+    /// Every kernel allocation still live.
+    ///
+    /// Returns
+    /// -------
+    /// list of dict
+    ///     ``addr``, ``size``, ``kind`` (the allocator) and ``site`` (the call
+    ///     that made it) per allocation.
     fn leak_check<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let live = py.detach(|| self.sim.leak_check());
         kernel_api::live_dicts(py, live)
     }
 
-    /// Record the release route of every teardown (drain it with release_events()).
+    /// Record the release route of every teardown from now on.
+    ///
+    /// Parameters
+    /// ----------
+    /// on : bool
+    ///     Start (True) or stop (False) recording; drain with `release_events`.
     fn trace_release(&self, py: Python<'_>, on: bool) {
         py.detach(|| self.sim.trace_release(on))
     }
 
-    /// The release events recorded since the last call, as (event, detail) pairs.
+    /// The release events recorded since the last call.
+    ///
+    /// Returns
+    /// -------
+    /// list of tuple of (str, str)
+    ///     ``(event, detail)`` pairs in order, e.g. ``("exit_mmap", "...")``.
     fn release_events(&self, py: Python<'_>) -> Vec<(String, String)> {
         kernel_api::events(py.detach(|| self.sim.release_events()))
     }
 
-    /// Verify every invariant; raises InvariantError naming what broke.
+    /// Verify every invariant of the simulation.
+    ///
+    /// Frame reference and map counts against the page tables, VMA index
+    /// against the VMA list, free lists, page cache, swap, policy state.
+    ///
+    /// Raises
+    /// ------
+    /// InvariantError
+    ///     Naming the first invariant that does not hold.
     fn check(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.sim.check()).py()
     }
 
-    /// Live task ids.
+    /// Ids of the live tasks.
+    ///
+    /// Returns
+    /// -------
+    /// list of int
     fn pids(&self, py: Python<'_>) -> Vec<u32> {
         py.detach(|| self.sim.pids())
     }
 
+    /// Physical memory in bytes.
     #[getter]
     fn memory(&self) -> u64 {
         self.sim.config().memory
     }
 
+    /// The name of the VMA index this simulator uses.
     #[getter]
     fn vma_index(&self) -> &'static str {
         self.sim.config().mm.index.name()
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
+    /// Swap space in bytes (0: none).
+    #[getter]
+    fn swap(&self) -> u64 {
+        self.sim.config().swap
+    }
+
+    /// The replacement policy's name, or None when none was given.
+    #[getter]
+    fn policy(&self) -> Option<&'static str> {
+        self.sim.config().policy.map(|p| p.name())
+    }
+
+    /// The cap on resident user pages, or None.
+    #[getter]
+    fn resident_limit(&self) -> Option<u64> {
+        self.sim.config().resident_limit
+    }
+
+    /// Event counters under the names ``/proc/vmstat`` gives them.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
+    ///     (pages), ``pgfault`` (every counted fault, minor and major, as Linux
+    ///     counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
+    ///     reclaim looked at), ``pgsteal`` (pages it evicted).
+    fn vmstat<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.counters());
-        format!(
-            "Simulator(memory={:?}, vma_index={:?}, processes={}, frames_used={}/{})",
-            units::format_size(self.sim.config().memory),
-            self.vma_index(),
-            c.processes,
-            c.frames_used,
-            c.frames_total
-        )
+        counters_view(py, counters_dict(py, &c.vmstat_named())?)
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        html_view(slf.as_any())
+    }
+
+    /// The configuration, then what runs: swap, policy and limit only when set.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (cfg, c) = (self.sim.config(), py.detach(|| self.sim.counters()));
+        let mut text =
+            format!("Simulator(memory={:?}, vma_index={:?}", units::format_size(cfg.memory), self.vma_index());
+        if cfg.swap > 0 {
+            text += &format!(", swap={:?}", units::format_size(cfg.swap));
+        }
+        if let Some(p) = self.policy() {
+            text += &format!(", policy={p:?}");
+        }
+        if let Some(limit) = cfg.resident_limit {
+            text += &format!(", resident_limit={limit}");
+        }
+        text + &format!(", processes={}, frames_used={}/{})", c.processes, c.frames_used, c.frames_total)
     }
 }
 
+/// A task of a simulated process (`Simulator.spawn`, `fork`, `clone_thread`).
+///
+/// Every method is a system call or an access made by this task; once the
+/// task has exited they raise `ProcessExitedError`. Addresses are ints,
+/// sizes ints or strings such as ``"64KiB"``; failed system calls raise
+/// `OSError` with Linux's errno.
 #[pyclass(name = "Process", module = "vmsim._core", frozen)]
 pub struct PyProcess {
     sim: SimRef,
@@ -203,6 +381,7 @@ impl PyProcess {
 
 #[pymethods]
 impl PyProcess {
+    /// This task's id.
     #[getter]
     fn pid(&self) -> u32 {
         self.pid
@@ -214,17 +393,51 @@ impl PyProcess {
         py.detach(|| self.sim.tgid(self.pid)).py()
     }
 
+    /// Whether this task is still running.
     #[getter]
     fn alive(&self, py: Python<'_>) -> bool {
         py.detach(|| self.sim.is_alive(self.pid))
     }
 
-    /// (low, high) of the stack clone_thread mapped for this thread, else None.
+    /// ``(low, high)`` of the stack `clone_thread` mapped for this thread, else None.
     #[getter]
     fn thread_stack(&self) -> Option<(u64, u64)> {
         self.stack
     }
 
+    /// Map memory, as mmap(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// length : int or str
+    ///     Bytes to map (rounded up to whole pages).
+    /// prot : str, default "rw"
+    ///     Any of ``r``, ``w``, ``x`` (e.g. ``"rw"``), or ``"none"``.
+    /// flags : str, optional
+    ///     ``|``-separated words: ``private`` or ``shared``, ``anonymous``,
+    ///     ``growsdown``, ``noreserve`` (``stack`` and ``populate`` are accepted
+    ///     and change nothing). Default ``"private|anonymous"``, or ``"private"``
+    ///     with a file.
+    /// addr : int, optional
+    ///     A hint (or the exact address with `fixed`).
+    /// fixed : bool, default False
+    ///     MAP_FIXED: map exactly at `addr`, replacing what is there.
+    /// fixed_noreplace : bool, default False
+    ///     MAP_FIXED_NOREPLACE: map exactly at `addr`, or fail with EEXIST.
+    /// file : File, optional
+    ///     Map this file (of the same simulator).
+    /// offset : int, optional
+    ///     Offset into `file`, a multiple of the page size.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The start address of the mapping.
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     ENOMEM, EINVAL, EEXIST... as Linux returns them.
     #[pyo3(signature = (length, prot = "rw", flags = None, addr = None, *, fixed = false, fixed_noreplace = false, file = None, offset = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn mmap(
@@ -258,40 +471,99 @@ impl PyProcess {
         py.detach(|| self.sim.mmap(self.pid, request)).py()
     }
 
-    /// Whether mappings cover every 2 MiB region from `first` to `last`
-    /// (addresses): then `map_trace_regions` has nothing to do for addresses
-    /// in that span.
+    /// Whether mappings cover every 2 MiB region from `first` to `last`.
+    ///
+    /// Parameters
+    /// ----------
+    /// first : int
+    ///     The lowest address of the span.
+    /// last : int
+    ///     The highest address of the span.
+    ///
+    /// Returns
+    /// -------
+    /// bool
+    ///     True when `map_trace_regions` has nothing to do in that span.
     fn trace_span_mapped(&self, py: Python<'_>, first: &Bound<'_, PyAny>, last: &Bound<'_, PyAny>) -> PyResult<bool> {
         let (first, last) = (args::address(first, "first")?, args::address(last, "last")?);
         py.detach(|| self.sim.trace_span_mapped(self.pid, first, last.max(first))).py()
     }
 
-    /// For replaying a raw address trace: map (private anonymous, rwx) each
-    /// 2 MiB region the addresses touch that no mapping overlaps yet; returns
-    /// how many regions were mapped.
+    /// Map the regions a raw address trace touches, for replaying it.
+    ///
+    /// Parameters
+    /// ----------
+    /// addrs : numpy.ndarray of uint64 or sequence of int
+    ///     The trace's addresses.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     How many 2 MiB regions were mapped (private anonymous, rwx): those
+    ///     the addresses touch that no mapping overlaps yet.
     fn map_trace_regions(&self, py: Python<'_>, addrs: &Bound<'_, PyAny>) -> PyResult<u64> {
         let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
         let addrs = addrs.as_slice();
         py.detach(|| self.sim.map_trace_regions(self.pid, addrs)).py()
     }
 
-    /// msync: write back the dirty pages of shared file mappings in the range; returns how many.
+    /// Write back the dirty pages of shared file mappings in a range, as msync(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range, page aligned.
+    /// length : int or str
+    ///     Bytes in the range.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     How many pages were written back.
     fn msync(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
         let addr = args::address(addr, "addr")?;
         self.with_len(py, length, |sim, pid, len| sim.msync(pid, addr, len))
     }
 
+    /// Unmap a range, as munmap(2); empty page tables go as ``free_pgtables`` frees them.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range, page aligned.
+    /// length : int or str
+    ///     Bytes in the range.
     fn munmap(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<()> {
         let addr = args::address(addr, "addr")?;
         self.with_len(py, length, |sim, pid, len| sim.munmap(pid, addr, len))
     }
 
+    /// Change the protection of a range, as mprotect(2) (splitting and merging VMAs).
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range, page aligned.
+    /// length : int or str
+    ///     Bytes in the range.
+    /// prot : str
+    ///     Any of ``r``, ``w``, ``x``, or ``"none"``.
     fn mprotect(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>, prot: &str) -> PyResult<()> {
         let (addr, prot) = (args::address(addr, "addr")?, Prot::parse(prot).py()?);
         self.with_len(py, length, |sim, pid, len| sim.mprotect(pid, addr, len, prot))
     }
 
-    /// madvise with "dontfork", "dofork" or "dontneed".
+    /// Advise the kernel about a range, as madvise(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range, page aligned.
+    /// length : int or str
+    ///     Bytes in the range.
+    /// advice : str
+    ///     ``"dontfork"``, ``"dofork"`` or ``"dontneed"`` (drop the pages: a later
+    ///     access faults again, on zeroes for anonymous memory).
     fn madvise(
         &self,
         py: Python<'_>,
@@ -303,15 +575,36 @@ impl PyProcess {
         self.with_len(py, length, |sim, pid, len| sim.madvise(pid, addr, len, advice))
     }
 
-    /// brk(2): set the program break and return the new one (the old one if
-    /// refused); with no argument, return the current break.
+    /// Set the program break, as brk(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// new_end : int, optional
+    ///     The new break; omitted, the current break is returned unchanged.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The new break, or the old one if the request was refused.
     #[pyo3(signature = (new_end = None))]
     fn brk(&self, py: Python<'_>, new_end: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         let new_end = opt(new_end, |a| args::address(a, "new_end"))?;
         py.detach(|| self.sim.brk(self.pid, new_end)).py()
     }
 
-    /// One access; returns a vmsim.Outcome.
+    /// Make one memory access.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The virtual address.
+    /// op : {"r", "w", "x"} or int, default "r"
+    ///     Read, write or instruction fetch (or 0, 1, 2).
+    ///
+    /// Returns
+    /// -------
+    /// Outcome
+    ///     What happened: a hit, which fault, or which signal.
     #[pyo3(signature = (addr, op = None))]
     fn access(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, op: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let (addr, op) = (args::address(addr, "addr")?, opt(op, args::access)?.unwrap_or(Access::Read));
@@ -319,7 +612,19 @@ impl PyProcess {
         outcome_obj(py, outcome)
     }
 
-    /// One access, returning (Outcome, [the kernel's steps as text]).
+    /// Make one memory access and say why it went the way it did.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     The virtual address.
+    /// op : {"r", "w", "x"} or int, default "r"
+    ///     Read, write or instruction fetch (or 0, 1, 2).
+    ///
+    /// Returns
+    /// -------
+    /// tuple of (Outcome, list of str)
+    ///     The outcome and the kernel's steps, one sentence each.
     #[pyo3(signature = (addr, op = None))]
     fn access_traced(
         &self,
@@ -332,10 +637,22 @@ impl PyProcess {
         Ok((outcome_obj(py, outcome)?, steps))
     }
 
-    /// Many accesses at once. addrs: numpy uint64 (or a list of ints); ops:
-    /// numpy uint8 codes (0 read, 1 write, 2 exec) or "r"/"w"/"x" for all.
-    /// Returns a numpy uint8 array of Outcome codes. The run goes without
-    /// the GIL, reading contiguous arrays in place (others are copied first).
+    /// Make many accesses in one call, without the GIL.
+    ///
+    /// Contiguous arrays are read in place (do not write to them from another
+    /// thread during the call); strided arrays and lists are copied first.
+    ///
+    /// Parameters
+    /// ----------
+    /// addrs : numpy.ndarray of uint64 or sequence of int
+    ///     The virtual addresses, in order (at most 2**30 a call).
+    /// ops : numpy.ndarray of uint8, sequence of int, or {"r", "w", "x"}, default "r"
+    ///     One op code per address (0 read, 1 write, 2 exec), or one op for all.
+    ///
+    /// Returns
+    /// -------
+    /// numpy.ndarray of uint8
+    ///     The `Outcome` code of each access.
     #[pyo3(signature = (addrs, ops = None))]
     fn access_batch<'py>(
         &self,
@@ -368,13 +685,37 @@ impl PyProcess {
         Ok(out)
     }
 
+    /// Fork this process, as fork(2).
+    ///
+    /// VMAs are copied (except ``dontfork`` ones), private pages are shared
+    /// write-protected (copy on write), shared memory stays shared.
+    ///
+    /// Returns
+    /// -------
+    /// Process
+    ///     The child.
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     ENOMEM when the copy cannot be charged or allocated.
     fn fork(&self, py: Python<'_>) -> PyResult<PyProcess> {
         let pid = py.detach(|| self.sim.fork(self.pid)).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
-    /// A thread sharing this address space. stack_size (default 8MiB) maps a
-    /// pthread-style stack with a guard page; 0 maps none.
+    /// Start a thread that shares this address space.
+    ///
+    /// Parameters
+    /// ----------
+    /// stack_size : int or str, optional
+    ///     Size of the pthread-style stack mapped for it, with a guard page
+    ///     (default 8 MiB); 0 maps none.
+    ///
+    /// Returns
+    /// -------
+    /// Process
+    ///     The new task (its `thread_stack` is the stack mapped).
     #[pyo3(signature = (stack_size = None))]
     fn clone_thread(&self, py: Python<'_>, stack_size: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
         let size = opt(stack_size, |s| args::size(s, "stack_size"))?.unwrap_or(vmsim_core::sim::DEFAULT_THREAD_STACK);
@@ -382,35 +723,64 @@ impl PyProcess {
         Ok(PyProcess { sim: self.sim.clone(), pid: tid, stack })
     }
 
-    /// This task exits; the address space goes when its last task has exited.
+    /// This task exits; the address space goes with its last task.
+    ///
+    /// Parameters
+    /// ----------
+    /// trace : bool, default False
+    ///     Return the release route (``do_exit`` ... ``free_mm``).
+    ///
+    /// Returns
+    /// -------
+    /// list of tuple of (str, str) or None
+    ///     The release events when `trace` is true.
     #[pyo3(signature = (trace = false))]
     fn exit(&self, py: Python<'_>, trace: bool) -> PyResult<Option<Vec<(String, String)>>> {
         let events = py.detach(|| self.sim.exit_traced(self.pid, trace)).py()?;
         Ok(if trace { Some(kernel_api::events(events)) } else { None })
     }
 
-    /// Every thread of this process exits.
+    /// Every thread of this process exits, as exit_group(2).
     fn exit_group(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.sim.exit_group(self.pid)).py()
     }
 
-    /// Task ids of this process's live threads.
+    /// Ids of this process's live threads.
+    ///
+    /// Returns
+    /// -------
+    /// list of int
     fn threads(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
         py.detach(|| self.sim.threads(self.pid)).py()
     }
 
-    /// The address space in /proc/PID/maps format.
+    /// The address space in ``/proc/PID/maps`` format.
+    ///
+    /// Returns
+    /// -------
+    /// str
     fn maps(&self, py: Python<'_>) -> PyResult<String> {
         py.detach(|| self.sim.maps(self.pid)).py()
     }
 
-    /// VMAs as (start, end, prot, flags) tuples, flags like "private" or "shared|growsdown".
+    /// The VMAs, lowest first.
+    ///
+    /// Returns
+    /// -------
+    /// list of tuple of (int, int, str, str)
+    ///     ``(start, end, prot, flags)``, flags like ``"private"`` or
+    ///     ``"shared|growsdown"``.
     fn vmas(&self, py: Python<'_>) -> PyResult<Vec<(u64, u64, String, String)>> {
         let vmas = py.detach(|| self.sim.vmas(self.pid)).py()?;
         Ok(vmas.iter().map(|v| (v.start, v.end, v.prot.to_string(), v.flag_words())).collect())
     }
 
-    /// start_brk, brk, start_stack and mmap_base.
+    /// Where the kernel placed this process's areas.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``start_brk``, ``brk``, ``start_stack`` and ``mmap_base``.
     fn layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let l = py.detach(|| self.sim.layout(self.pid)).py()?;
         counters_dict(
@@ -419,9 +789,23 @@ impl PyProcess {
         )
     }
 
-    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// This process's counters.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``min_flt``/``maj_flt`` (its own, as getrusage(RUSAGE_SELF)),
+    ///     ``cmin_flt``/``cmaj_flt`` (its reaped children's), RSS in pages
+    ///     (``rss_anon``, ``rss_file``, ``rss_shmem``), ``swap`` (entries now),
+    ///     ``swap_ins``, ``swap_outs``, page-cache ``cache_hits``/``cache_misses``,
+    ///     ``pt_pages``, ``vma_count`` and ``threads``.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.process_counters(self.pid)).py()?;
-        counters_dict(py, &c.named())
+        counters_view(py, counters_dict(py, &c.named())?)
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        html_view(slf.as_any())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -430,8 +814,10 @@ impl PyProcess {
     }
 }
 
-/// A simulated regular file. Dropping the object closes its handle; the
-/// file and its cached pages go once no handle and no mapping holds it.
+/// A simulated regular file (`Simulator.create_file`).
+///
+/// Dropping the object closes its handle; the file and its cached pages go
+/// once no handle and no mapping holds it.
 #[pyclass(name = "File", module = "vmsim._core", frozen)]
 pub struct PyFile {
     sim: SimRef,
@@ -441,6 +827,7 @@ pub struct PyFile {
 
 #[pymethods]
 impl PyFile {
+    /// The file's path.
     #[getter]
     fn name(&self) -> &str {
         &self.name
@@ -458,14 +845,24 @@ impl PyFile {
         Ok(py.detach(|| self.sim.file_stat(self.id)).py()?.1)
     }
 
-    /// truncate(2): pages past the new end are unmapped everywhere (a later
-    /// access there is SIGBUS) and leave the page cache.
+    /// Change the file's size, as truncate(2).
+    ///
+    /// Pages past the new end are unmapped everywhere (a later access there is
+    /// SIGBUS) and leave the page cache.
+    ///
+    /// Parameters
+    /// ----------
+    /// size : int or str
+    ///     The new size in bytes.
     fn truncate(&self, py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<()> {
         let size = args::size(size, "size")?;
         py.detach(|| self.sim.file_truncate(self.id, size)).py()
     }
 
-    /// unlink(2): the name goes; the pages go with the last mapping and handle.
+    /// Remove the file's name, as unlink(2).
+    ///
+    /// Mappings keep it (``maps()`` shows ``(deleted)``); its pages go with the
+    /// last mapping and handle.
     fn unlink(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.sim.file_unlink(self.id)).py()
     }
@@ -483,8 +880,18 @@ impl Drop for PyFile {
     }
 }
 
-/// How many accesses of each outcome a uint8 array of codes holds: a list
-/// indexed by outcome code (codes past the table are not counted).
+/// Count the accesses of each outcome in an `access_batch` result.
+///
+/// Parameters
+/// ----------
+/// codes : numpy.ndarray of uint8
+///     Outcome codes.
+///
+/// Returns
+/// -------
+/// list of int
+///     Accesses per outcome, indexed by code (codes past the table are not
+///     counted).
 #[pyfunction]
 fn count_outcomes(py: Python<'_>, codes: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
     let codes = args::Elements::<u8>::from_arg(codes, "codes", "uint8")?;
@@ -492,7 +899,11 @@ fn count_outcomes(py: Python<'_>, codes: &Bound<'_, PyAny>) -> PyResult<Vec<u64>
     Ok(py.detach(|| vmsim_core::step::count_outcomes(codes)).to_vec())
 }
 
-/// Names of the VMA index structures a Simulator can use.
+/// Names of the VMA index structures a `Simulator` can use.
+///
+/// Returns
+/// -------
+/// list of str
 #[pyfunction]
 fn vma_indexes() -> Vec<&'static str> {
     IndexKind::ALL.iter().map(|k| k.name()).collect()
@@ -511,23 +922,71 @@ fn parse_chunk<'py>(
     Ok((PyArray1::from_vec(py, addrs), PyArray1::from_vec(py, ops)))
 }
 
-/// Parse a chunk of `valgrind --tool=lackey --trace-mem=yes` output (whole lines);
-/// returns (addrs uint64, ops uint8). ValueError names the first bad line.
+/// Parse ``valgrind --tool=lackey --trace-mem=yes`` output.
+///
+/// Parameters
+/// ----------
+/// data : bytes
+///     Whole lines of the trace.
+/// first_line : int, default 1
+///     The line number of the first line, for error messages.
+///
+/// Returns
+/// -------
+/// tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+///     Addresses and op codes (a modify ``M`` is a read then a write).
+///
+/// Raises
+/// ------
+/// ValueError
+///     Naming the first malformed line.
 #[pyfunction]
 #[pyo3(signature = (data, first_line = 1))]
 fn parse_lackey<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Parsed<'py>> {
     parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_lackey)
 }
 
-/// Parse a chunk of "ADDRESS OP" / CSV lines; returns (addrs uint64, ops uint8).
+/// Parse ``ADDRESS OP`` lines (spaces, tabs or commas between).
+///
+/// Parameters
+/// ----------
+/// data : bytes
+///     Whole lines of the trace.
+/// first_line : int, default 1
+///     The line number of the first line, for error messages.
+///
+/// Returns
+/// -------
+/// tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+///     Addresses and op codes.
+///
+/// Raises
+/// ------
+/// ValueError
+///     Naming the first malformed line.
 #[pyfunction]
 #[pyo3(signature = (data, first_line = 1))]
 fn parse_text<'py>(py: Python<'py>, data: &[u8], first_line: u64) -> PyResult<Parsed<'py>> {
     parse_chunk(py, data, first_line, vmsim_core::tracefmt::parse_text)
 }
 
-/// A text trace read in chunks of whole lines by the core: iterating yields
-/// (addrs uint64, ops uint8) per chunk; ValueError names a bad line.
+/// A text trace read in chunks of whole lines, parsed by the core.
+///
+/// Iterating yields ``(addrs, ops)`` numpy arrays per chunk.
+///
+/// Parameters
+/// ----------
+/// path : str
+///     The trace file.
+/// kind : {"lackey", "text"}
+///     Its format.
+/// chunk_bytes : int, default 4194304
+///     Bytes read per chunk.
+///
+/// Raises
+/// ------
+/// ValueError
+///     Naming a malformed line (the iteration ends there).
 #[pyclass(name = "TraceLines", module = "vmsim._core")]
 struct PyTraceLines {
     reader: Option<vmsim_core::tracefmt::ChunkReader<std::fs::File>>,
@@ -569,13 +1028,31 @@ impl PyTraceLines {
     }
 }
 
-/// Names of the replacement policies reclaim can use.
+/// Names of the replacement policies a `Simulator` can use.
+///
+/// Returns
+/// -------
+/// list of str
 #[pyfunction]
 fn policies() -> Vec<&'static str> {
     vmsim_core::reclaim::PolicyKind::ALL.iter().map(|p| p.name()).collect()
 }
 
-/// Parse a size string ("64KiB", "1GiB", "4096") into bytes.
+/// Parse a size into bytes.
+///
+/// Parameters
+/// ----------
+/// text : str
+///     ``"4096"``, ``"64KiB"``, ``"256MiB"``, ``"1GiB"``...
+///
+/// Returns
+/// -------
+/// int
+///
+/// Raises
+/// ------
+/// ValueError
+///     The text is not a size.
 #[pyfunction]
 fn parse_size(text: &str) -> PyResult<u64> {
     units::parse_size(text).map_err(to_py)
