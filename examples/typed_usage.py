@@ -32,6 +32,14 @@ def main() -> int:
     assert p.access(b) is Outcome.FILE_MAJOR
     x = sim.kernel.kmalloc(64)
     sim.kernel.kfree(x)
+    c = sim.counters()  # a TypedDict: each field has its type
+    used: float = 1 - c["frames_free"] / c["frames_total"]
+    assert 0 < used < 1 and c["faults"]["COW_COPY"] == 2
+    rss: int = p.counters()["rss_anon"] + p.counters()["rss_file"]
+    assert rss > 0 and sim.vmstat()["pgfault"] == c["min_flt"] + c["maj_flt"]
+    assert sim.kernel.meminfo()["MemTotal"] == c["frames_total"] * PAGE_SIZE // 1024 and str(Outcome.HIT) == "HIT"
+    records: vmsim.SweepResult = vmsim.sweep([{"memory": "64MiB"}], ["zipf:pages=64,count=100"], executor="threads")
+    assert records[0]["accesses"] == 100
     child.exit()
     p.exit()
     sim.check()

@@ -1,14 +1,19 @@
+# Signatures and types are written here; the docstrings are generated from the
+# extension's own (the doc comments in rust/python/src): `python tests/stubdocs.py`
+# rewrites them, and tests/test_api_docs.py fails when they are out of date.
 from collections.abc import Sequence
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeAlias
 
+from vmsim.counters import Layout as ProcessLayout
+from vmsim.counters import LiveAllocation, MemInfo, ProcessCounters, SimCounters, SlabInfo, VmStat
 from vmsim.outcome import Outcome
 
 Size: TypeAlias = int | str
-Op: TypeAlias = str | int
+Op: TypeAlias = Literal["r", "w", "x", 0, 1, 2]
 
 OUTCOMES: list[tuple[str, int, bool, bool, str]]
 """(name, code, is_signal, is_fault, description) of every outcome, in code order."""
@@ -21,66 +26,514 @@ MMAP_MIN_ADDR: int
 MAX_LINE: int
 
 class TraceLines:
+    """A text trace read in chunks of whole lines, parsed by the core.
+
+    Iterating yields ``(addrs, ops)`` numpy arrays per chunk.
+
+    Parameters
+    ----------
+    path : str
+        The trace file.
+    kind : {"lackey", "text"}
+        Its format.
+    chunk_bytes : int, default 4194304
+        Bytes read per chunk.
+
+    Raises
+    ------
+    ValueError
+        Naming a malformed line (the iteration ends there).
+    """
     def __init__(self, path: str, kind: str, chunk_bytes: int = ...) -> None: ...
     def __iter__(self) -> TraceLines: ...
     def __next__(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]: ...
 
-class VmsimError(Exception): ...
-class InvariantError(VmsimError): ...
-class ProcessExitedError(VmsimError): ...
-class KernelBugError(VmsimError): ...
-class OutOfMemoryError(VmsimError): ...
+class VmsimError(Exception):
+    """Base class of vmsim's own errors."""
+class InvariantError(VmsimError):
+    """sim.check() found a broken invariant; the message names it."""
+class ProcessExitedError(VmsimError):
+    """The process (task) has exited; its handle can no longer be used."""
+class KernelBugError(VmsimError):
+    """Misuse of a kernel allocator (double free, wrong release call...), as KASAN, SLUB debug or kref would report it."""
+class OutOfMemoryError(VmsimError):
+    """A kernel allocation found no free simulated memory."""
 
 ReleaseEvent: TypeAlias = tuple[str, str]
 
 class Kernel:
-    def alloc_pages(self, order: int) -> int: ...
+    """The kernel's own allocators (`Simulator.kernel`).
+
+    The same allocators the simulation uses: every ``mm_struct`` and
+    ``vm_area_struct`` comes from a slab cache, every page-table page from the
+    buddy allocator. Addresses are kernel virtual addresses (the direct map
+    or the vmalloc area). Misuse (a double free, the wrong order, a put past
+    zero...) raises `KernelBugError` naming the bug and changes nothing.
+    """
+    def alloc_pages(self, order: int) -> int:
+        """Allocate 2**order contiguous frames from the buddy allocator.
+
+        Parameters
+        ----------
+        order : int
+            0 to 10.
+
+        Returns
+        -------
+        int
+            The block's direct-map address.
+
+        Raises
+        ------
+        OutOfMemoryError
+            No free block of that order, even after draining the per-CPU lists.
+        """
     def __get_free_pages(self, order: int) -> int: ...
-    def free_pages(self, addr: int, order: int) -> None: ...
-    def buddyinfo(self) -> list[int]: ...
-    def kmalloc(self, size: int) -> int: ...
-    def kzalloc(self, size: int) -> int: ...
-    def kmalloc_array(self, n: int, size: int) -> int: ...
-    def kfree(self, addr: int) -> None: ...
-    def kmalloc_many(self, size: int, n: int) -> npt.NDArray[np.uint64]: ...
-    def kfree_many(self, addrs: npt.NDArray[np.uint64] | Sequence[int]) -> None: ...
-    def kmem_cache_create(self, name: str, size: int) -> int: ...
-    def kmem_cache_alloc(self, cache: int) -> int: ...
-    def kmem_cache_free(self, cache: int, addr: int) -> None: ...
-    def kmem_cache_destroy(self, cache: int) -> None: ...
-    def slabinfo(self) -> list[dict[str, object]]: ...
-    def vmalloc(self, size: int) -> int: ...
-    def vzalloc(self, size: int) -> int: ...
-    def vfree(self, addr: int) -> None: ...
-    def vmallocinfo(self) -> list[tuple[int, int, int, int, list[int], str]]: ...
+    def free_pages(self, addr: int, order: int) -> None:
+        """Give a block back to the buddy allocator.
+
+        Parameters
+        ----------
+        addr : int
+            The address `alloc_pages` returned.
+        order : int
+            The order it was allocated with.
+        """
+    def buddyinfo(self) -> list[int]:
+        """Free blocks per order, as ``/proc/buddyinfo`` shows them.
+
+        Returns
+        -------
+        list of int
+            Free blocks of order 0, 1, ... 10.
+        """
+    def kmalloc(self, size: int) -> int:
+        """Allocate from the kmalloc caches (kmalloc-8 ... kmalloc-8k), or pages above.
+
+        Parameters
+        ----------
+        size : int
+            Bytes.
+
+        Returns
+        -------
+        int
+            The object's address.
+        """
+    def kzalloc(self, size: int) -> int:
+        """``kzalloc``: `kmalloc` of zeroed memory (contents are not simulated).
+
+        Parameters
+        ----------
+        size : int
+            Bytes.
+
+        Returns
+        -------
+        int
+            The object's address.
+        """
+    def kmalloc_array(self, n: int, size: int) -> int:
+        """``kmalloc_array``: `n` elements of `size` bytes, refused on overflow.
+
+        Parameters
+        ----------
+        n : int
+            Elements.
+        size : int
+            Bytes per element.
+
+        Returns
+        -------
+        int
+            The array's address.
+        """
+    def kfree(self, addr: int) -> None:
+        """Free a `kmalloc` allocation.
+
+        Parameters
+        ----------
+        addr : int
+            The address `kmalloc` returned.
+        """
+    def kmalloc_many(self, size: int, n: int) -> npt.NDArray[np.uint64]:
+        """`n` kmallocs of `size` bytes in one call.
+
+        Parameters
+        ----------
+        size : int
+            Bytes per object.
+        n : int
+            Objects.
+
+        Returns
+        -------
+        numpy.ndarray of uint64
+            Their addresses.
+        """
+    def kfree_many(self, addrs: npt.NDArray[np.uint64] | Sequence[int]) -> None:
+        """`kfree` every address in order.
+
+        Parameters
+        ----------
+        addrs : numpy.ndarray of uint64 or sequence of int
+            Addresses `kmalloc` returned.
+        """
+    def kmem_cache_create(self, name: str, size: int) -> int:
+        """Create a slab cache.
+
+        Parameters
+        ----------
+        name : str
+            Its name in `slabinfo`.
+        size : int
+            Object size in bytes.
+
+        Returns
+        -------
+        int
+            The cache's id.
+        """
+    def kmem_cache_alloc(self, cache: int) -> int:
+        """Allocate an object from a slab cache.
+
+        Parameters
+        ----------
+        cache : int
+            The id `kmem_cache_create` returned.
+
+        Returns
+        -------
+        int
+            The object's address.
+        """
+    def kmem_cache_free(self, cache: int, addr: int) -> None:
+        """Free an object to its slab cache.
+
+        Parameters
+        ----------
+        cache : int
+            The cache's id.
+        addr : int
+            The object's address.
+        """
+    def kmem_cache_destroy(self, cache: int) -> None:
+        """Destroy an empty slab cache.
+
+        Parameters
+        ----------
+        cache : int
+            The cache's id.
+        """
+    def slabinfo(self) -> list[SlabInfo]:
+        """Slab caches, as ``/proc/slabinfo`` shows them.
+
+        Returns
+        -------
+        list of dict
+            ``name``, ``active_objs``, ``num_objs``, ``objsize``, ``objperslab``,
+            ``pagesperslab``, ``num_slabs`` per cache.
+        """
+    def vmalloc(self, size: int) -> int:
+        """Allocate virtually contiguous memory from scattered frames.
+
+        Parameters
+        ----------
+        size : int
+            Bytes (rounded up to pages; a guard page follows the area).
+
+        Returns
+        -------
+        int
+            The area's address in the vmalloc range.
+        """
+    def vzalloc(self, size: int) -> int:
+        """``vzalloc``: `vmalloc` of zeroed memory (contents are not simulated).
+
+        Parameters
+        ----------
+        size : int
+            Bytes.
+
+        Returns
+        -------
+        int
+            The area's address.
+        """
+    def vfree(self, addr: int) -> None:
+        """Free a `vmalloc` area.
+
+        Parameters
+        ----------
+        addr : int
+            The address `vmalloc` returned.
+        """
+    def vmallocinfo(self) -> list[tuple[int, int, int, int, list[int], str]]:
+        """The vmalloc areas, as ``/proc/vmallocinfo`` shows them.
+
+        Returns
+        -------
+        list of tuple
+            ``(start, end, size, pages, frames, caller)`` per area.
+        """
     def kobject_create(
         self, name: str, parent: int | None = None, release: Callable[[str], object] | None = None
-    ) -> int: ...
-    def kobject_get(self, addr: int) -> int: ...
-    def kobject_put(self, addr: int) -> list[str]: ...
-    def kobject_refcount(self, addr: int) -> int | None: ...
-    def meminfo(self) -> dict[str, int]: ...
-    def mmgrab(self, process: Process) -> int: ...
-    def mmdrop(self, mm_struct: int) -> list[ReleaseEvent]: ...
+    ) -> int:
+        """Create a kobject with a reference count of 1.
 
-def vma_indexes() -> list[str]: ...
-def parse_size(text: str) -> int: ...
-def count_outcomes(codes: npt.NDArray[np.uint8]) -> list[int]: ...
-def parse_lackey(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]: ...
-def parse_text(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]: ...
-def policies() -> list[str]: ...
+        Parameters
+        ----------
+        name : str
+            Its name.
+        parent : int, optional
+            A parent kobject; the child holds a reference on it.
+        release : callable, optional
+            Called with the name when the count reaches zero.
+
+        Returns
+        -------
+        int
+            The kobject's address.
+        """
+    def kobject_get(self, addr: int) -> int:
+        """Take a reference on a kobject.
+
+        Parameters
+        ----------
+        addr : int
+            The kobject's address.
+
+        Returns
+        -------
+        int
+            The new reference count.
+        """
+    def kobject_put(self, addr: int) -> list[str]:
+        """Drop a reference on a kobject.
+
+        Parameters
+        ----------
+        addr : int
+            The kobject's address.
+
+        Returns
+        -------
+        list of str
+            The names released: the object, then any parent it let go.
+        """
+    def kobject_refcount(self, addr: int) -> int | None:
+        """The reference count of a kobject.
+
+        Parameters
+        ----------
+        addr : int
+            The kobject's address.
+
+        Returns
+        -------
+        int or None
+            None once it is released.
+        """
+    def meminfo(self) -> MemInfo:
+        """Totals per allocator and the commit charge, in kB as ``/proc/meminfo``.
+
+        Returns
+        -------
+        dict
+            ``MemTotal``, ``MemFree``, ``PageTables``, ``Slab``, ``VmallocUsed``,
+            ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
+        """
+    def mmgrab(self, process: Process) -> int:
+        """Take a lazy-TLB reference (``mmgrab``) on a process's ``mm_struct``.
+
+        Parameters
+        ----------
+        process : Process
+            A live task of this simulator.
+
+        Returns
+        -------
+        int
+            The ``mm_struct``'s address, for `mmdrop`.
+        """
+    def mmdrop(self, mm_struct: int) -> list[ReleaseEvent]:
+        """Drop a reference taken with `mmgrab`.
+
+        Parameters
+        ----------
+        mm_struct : int
+            The address `mmgrab` returned.
+
+        Returns
+        -------
+        list of tuple of (str, str)
+            The release events when tracing, the last drop frees the ``mm_struct``.
+        """
+
+def vma_indexes() -> list[str]:
+    """Names of the VMA index structures a `Simulator` can use.
+
+    Returns
+    -------
+    list of str
+    """
+def parse_size(text: str) -> int:
+    """Parse a size into bytes.
+
+    Parameters
+    ----------
+    text : str
+        ``"4096"``, ``"64KiB"``, ``"256MiB"``, ``"1GiB"``...
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        The text is not a size.
+    """
+def count_outcomes(codes: npt.NDArray[np.uint8]) -> list[int]:
+    """Count the accesses of each outcome in an `access_batch` result.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of uint8
+        Outcome codes.
+
+    Returns
+    -------
+    list of int
+        Accesses per outcome, indexed by code (codes past the table are not
+        counted).
+    """
+def parse_lackey(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
+    """Parse ``valgrind --tool=lackey --trace-mem=yes`` output.
+
+    Parameters
+    ----------
+    data : bytes
+        Whole lines of the trace.
+    first_line : int, default 1
+        The line number of the first line, for error messages.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes (a modify ``M`` is a read then a write).
+
+    Raises
+    ------
+    ValueError
+        Naming the first malformed line.
+    """
+def parse_text(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
+    """Parse ``ADDRESS OP`` lines (spaces, tabs or commas between).
+
+    Parameters
+    ----------
+    data : bytes
+        Whole lines of the trace.
+    first_line : int, default 1
+        The line number of the first line, for error messages.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+
+    Raises
+    ------
+    ValueError
+        Naming the first malformed line.
+    """
+def policies() -> list[str]:
+    """Names of the replacement policies a `Simulator` can use.
+
+    Returns
+    -------
+    list of str
+    """
 
 class File:
+    """A simulated regular file (`Simulator.create_file`).
+
+    Dropping the object closes its handle; the file and its cached pages go
+    once no handle and no mapping holds it.
+    """
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The file's path."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The file's size in bytes."""
     @property
-    def cached_pages(self) -> int: ...
-    def truncate(self, size: Size) -> None: ...
-    def unlink(self) -> None: ...
+    def cached_pages(self) -> int:
+        """Pages of the file in the page cache."""
+    def truncate(self, size: Size) -> None:
+        """Change the file's size, as truncate(2).
+
+        Pages past the new end are unmapped everywhere (a later access there is
+        SIGBUS) and leave the page cache.
+
+        Parameters
+        ----------
+        size : int or str
+            The new size in bytes.
+        """
+    def unlink(self) -> None:
+        """Remove the file's name, as unlink(2).
+
+        Mappings keep it (``maps()`` shows ``(deleted)``); its pages go with the
+        last mapping and handle.
+        """
 
 class Simulator:
+    """A simulated machine: physical memory, a kernel, and the processes it runs.
+
+    Every size argument takes an int (bytes) or a string such as ``"64KiB"``,
+    ``"256MiB"`` or ``"1GiB"``. Reclaim runs when `swap`, `policy` or
+    `resident_limit` is given; without them running out of frames is the
+    ``OOM`` outcome.
+
+    Parameters
+    ----------
+    memory : int or str, optional
+        Physical memory (default 1 GiB), managed by a buddy allocator.
+    vma_index : str, optional
+        The structure that indexes each address space's VMAs: one of
+        `vmsim.vma_indexes()` (default ``"maple"``, as Linux 6.x).
+    stack_rlimit : int or str, optional
+        RLIMIT_STACK: how far the main stack may grow (default 8 MiB).
+    stack_guard_gap : int or str, optional
+        The gap kept below a stack, as Linux's ``stack_guard_gap`` (default 1 MiB).
+    max_map_count : int, optional
+        ``vm.max_map_count``: at most this many VMAs per process (default 65530).
+    fault_around_bytes : int or str, optional
+        How much a read fault on a file maps around itself from the page cache
+        (default 64 KiB; ``"4KiB"`` turns fault-around off).
+    swap : int or str, optional
+        Swap space; anonymous pages are swapped out under memory pressure.
+    policy : str, optional
+        The replacement policy: one of `vmsim.policies()`.
+    resident_limit : int, optional
+        At most this many resident user pages (a memory-cgroup-like cap).
+    overcommit : int, optional
+        ``vm.overcommit_memory``: 0 heuristic (default), 1 always, 2 strict.
+    overcommit_ratio : int, optional
+        ``vm.overcommit_ratio`` in percent for mode 2 (default 50).
+
+    Raises
+    ------
+    ValueError
+        A malformed size, an unknown index or policy, a value out of range.
+
+    Examples
+    --------
+    >>> sim = Simulator(memory="64MiB", swap="64MiB", policy="clock")
+    >>> p = sim.spawn(layout="default")
+    """
     def __init__(
         self,
         memory: Size | None = None,
@@ -96,30 +549,147 @@ class Simulator:
         overcommit: int = 0,
         overcommit_ratio: int = 50,
     ) -> None: ...
-    def create_file(self, size: Size, name: str | None = None) -> File: ...
-    def spawn(self, layout: str | None = None) -> Process: ...
-    def counters(self) -> dict[str, object]: ...
-    def check(self) -> None: ...
-    def pids(self) -> list[int]: ...
+    def create_file(self, size: Size, name: str | None = None) -> File:
+        """Create a regular file, for ``Process.mmap(file=...)``.
+
+        Parameters
+        ----------
+        size : int or str
+            The file's size in bytes (int or a string such as ``"64KiB"``).
+        name : str, optional
+            Its path, shown in ``maps()`` (default ``"/tmp/vmsim-file"``).
+
+        Returns
+        -------
+        File
+            A handle; the file goes once no handle and no mapping holds it.
+        """
+    def spawn(self, layout: str | None = None) -> Process:
+        """Start a new process.
+
+        Parameters
+        ----------
+        layout : str, optional
+            ``None`` for an empty address space, or ``"default"`` for an ELF-like
+            process: text and data of ``/usr/bin/a.out``, a heap (brk, empty until
+            it grows), an mmap area below ``mmap_base`` and an 8 MiB-limited stack.
+
+        Returns
+        -------
+        Process
+            The new process's first task.
+        """
+    def counters(self) -> SimCounters:
+        """Machine-wide counters.
+
+        Returns
+        -------
+        dict
+            Frames (``frames_total``, ``frames_free``, ``frames_used``), kernel pages
+            (``pt_pages``, ``slab_pages``, ``kernel_pages``), ``processes``, ``tasks``,
+            page-cache ``cache_hits``/``cache_misses``, ``writebacks``, swap
+            (``swap_total``, ``swap_used``, ``swap_ins``, ``swap_outs``), reclaim
+            (``reclaim_scans``, ``evictions``), ``min_flt``/``maj_flt`` of every task
+            that ever ran, and ``faults``: accesses per `Outcome` name.
+        """
+    def vmstat(self) -> VmStat:
+        """Event counters under the names ``/proc/vmstat`` gives them.
+
+        Returns
+        -------
+        dict
+            ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
+            (pages), ``pgfault`` (every counted fault, minor and major, as Linux
+            counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
+            reclaim looked at), ``pgsteal`` (pages it evicted).
+        """
+    def check(self) -> None:
+        """Verify every invariant of the simulation.
+
+        Frame reference and map counts against the page tables, VMA index
+        against the VMA list, free lists, page cache, swap, policy state.
+
+        Raises
+        ------
+        InvariantError
+            Naming the first invariant that does not hold.
+        """
+    def pids(self) -> list[int]:
+        """Ids of the live tasks.
+
+        Returns
+        -------
+        list of int
+        """
     @property
-    def kernel(self) -> Kernel: ...
-    def leak_check(self) -> list[dict[str, object]]: ...
-    def trace_release(self, on: bool) -> None: ...
-    def release_events(self) -> list[ReleaseEvent]: ...
+    def kernel(self) -> Kernel:
+        """The kernel's allocators, as a kernel module would call them.
+
+        Buddy pages, kmalloc and slab caches, vmalloc and kobjects: the same
+        allocators the simulation takes its own page tables and VMAs from.
+        """
+    def leak_check(self) -> list[LiveAllocation]:
+        """Every kernel allocation still live.
+
+        Returns
+        -------
+        list of dict
+            ``addr``, ``size``, ``kind`` (the allocator) and ``site`` (the call
+            that made it) per allocation.
+        """
+    def trace_release(self, on: bool) -> None:
+        """Record the release route of every teardown from now on.
+
+        Parameters
+        ----------
+        on : bool
+            Start (True) or stop (False) recording; drain with `release_events`.
+        """
+    def release_events(self) -> list[ReleaseEvent]:
+        """The release events recorded since the last call.
+
+        Returns
+        -------
+        list of tuple of (str, str)
+            ``(event, detail)`` pairs in order, e.g. ``("exit_mmap", "...")``.
+        """
     @property
-    def memory(self) -> int: ...
+    def memory(self) -> int:
+        """Physical memory in bytes."""
     @property
-    def vma_index(self) -> str: ...
+    def vma_index(self) -> str:
+        """The name of the VMA index this simulator uses."""
+    @property
+    def swap(self) -> int:
+        """Swap space in bytes (0: none)."""
+    @property
+    def policy(self) -> str | None:
+        """The replacement policy's name, or None when none was given."""
+    @property
+    def resident_limit(self) -> int | None:
+        """The cap on resident user pages, or None."""
+    def _repr_html_(self) -> str: ...
 
 class Process:
+    """A task of a simulated process (`Simulator.spawn`, `fork`, `clone_thread`).
+
+    Every method is a system call or an access made by this task; once the
+    task has exited they raise `ProcessExitedError`. Addresses are ints,
+    sizes ints or strings such as ``"64KiB"``; failed system calls raise
+    `OSError` with Linux's errno.
+    """
     @property
-    def pid(self) -> int: ...
+    def pid(self) -> int:
+        """This task's id."""
     @property
-    def tgid(self) -> int: ...
+    def tgid(self) -> int:
+        """The thread-group id: the pid of the process this task belongs to."""
     @property
-    def alive(self) -> bool: ...
+    def alive(self) -> bool:
+        """Whether this task is still running."""
     @property
-    def thread_stack(self) -> tuple[int, int] | None: ...
+    def thread_stack(self) -> tuple[int, int] | None:
+        """``(low, high)`` of the stack `clone_thread` mapped for this thread, else None."""
     def mmap(
         self,
         length: Size,
@@ -131,27 +701,271 @@ class Process:
         fixed_noreplace: bool = False,
         file: File | None = None,
         offset: int = 0,
-    ) -> int: ...
-    def trace_span_mapped(self, first: int, last: int) -> bool: ...
-    def map_trace_regions(self, addrs: npt.NDArray[np.uint64] | Sequence[int]) -> int: ...
-    def msync(self, addr: int, length: Size) -> int: ...
-    def munmap(self, addr: int, length: Size) -> None: ...
-    def mprotect(self, addr: int, length: Size, prot: str) -> None: ...
-    def madvise(self, addr: int, length: Size, advice: str) -> None: ...
-    def brk(self, new_end: int | None = None) -> int: ...
-    def access(self, addr: int, op: Op | None = None) -> Outcome: ...
-    def access_traced(self, addr: int, op: Op | None = None) -> tuple[Outcome, list[str]]: ...
+    ) -> int:
+        """Map memory, as mmap(2).
+
+        Parameters
+        ----------
+        length : int or str
+            Bytes to map (rounded up to whole pages).
+        prot : str, default "rw"
+            Any of ``r``, ``w``, ``x`` (e.g. ``"rw"``), or ``"none"``.
+        flags : str, optional
+            ``|``-separated words: ``private`` or ``shared``, ``anonymous``,
+            ``growsdown``, ``noreserve`` (``stack`` and ``populate`` are accepted
+            and change nothing). Default ``"private|anonymous"``, or ``"private"``
+            with a file.
+        addr : int, optional
+            A hint (or the exact address with `fixed`).
+        fixed : bool, default False
+            MAP_FIXED: map exactly at `addr`, replacing what is there.
+        fixed_noreplace : bool, default False
+            MAP_FIXED_NOREPLACE: map exactly at `addr`, or fail with EEXIST.
+        file : File, optional
+            Map this file (of the same simulator).
+        offset : int, optional
+            Offset into `file`, a multiple of the page size.
+
+        Returns
+        -------
+        int
+            The start address of the mapping.
+
+        Raises
+        ------
+        OSError
+            ENOMEM, EINVAL, EEXIST... as Linux returns them.
+        """
+    def trace_span_mapped(self, first: int, last: int) -> bool:
+        """Whether mappings cover every 2 MiB region from `first` to `last`.
+
+        Parameters
+        ----------
+        first : int
+            The lowest address of the span.
+        last : int
+            The highest address of the span.
+
+        Returns
+        -------
+        bool
+            True when `map_trace_regions` has nothing to do in that span.
+        """
+    def map_trace_regions(self, addrs: npt.NDArray[np.uint64] | Sequence[int]) -> int:
+        """Map the regions a raw address trace touches, for replaying it.
+
+        Parameters
+        ----------
+        addrs : numpy.ndarray of uint64 or sequence of int
+            The trace's addresses.
+
+        Returns
+        -------
+        int
+            How many 2 MiB regions were mapped (private anonymous, rwx): those
+            the addresses touch that no mapping overlaps yet.
+        """
+    def msync(self, addr: int, length: Size) -> int:
+        """Write back the dirty pages of shared file mappings in a range, as msync(2).
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range, page aligned.
+        length : int or str
+            Bytes in the range.
+
+        Returns
+        -------
+        int
+            How many pages were written back.
+        """
+    def munmap(self, addr: int, length: Size) -> None:
+        """Unmap a range, as munmap(2); empty page tables go as ``free_pgtables`` frees them.
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range, page aligned.
+        length : int or str
+            Bytes in the range.
+        """
+    def mprotect(self, addr: int, length: Size, prot: str) -> None:
+        """Change the protection of a range, as mprotect(2) (splitting and merging VMAs).
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range, page aligned.
+        length : int or str
+            Bytes in the range.
+        prot : str
+            Any of ``r``, ``w``, ``x``, or ``"none"``.
+        """
+    def madvise(self, addr: int, length: Size, advice: str) -> None:
+        """Advise the kernel about a range, as madvise(2).
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range, page aligned.
+        length : int or str
+            Bytes in the range.
+        advice : str
+            ``"dontfork"``, ``"dofork"`` or ``"dontneed"`` (drop the pages: a later
+            access faults again, on zeroes for anonymous memory).
+        """
+    def brk(self, new_end: int | None = None) -> int:
+        """Set the program break, as brk(2).
+
+        Parameters
+        ----------
+        new_end : int, optional
+            The new break; omitted, the current break is returned unchanged.
+
+        Returns
+        -------
+        int
+            The new break, or the old one if the request was refused.
+        """
+    def access(self, addr: int, op: Op | None = None) -> Outcome:
+        """Make one memory access.
+
+        Parameters
+        ----------
+        addr : int
+            The virtual address.
+        op : {"r", "w", "x"} or int, default "r"
+            Read, write or instruction fetch (or 0, 1, 2).
+
+        Returns
+        -------
+        Outcome
+            What happened: a hit, which fault, or which signal.
+        """
+    def access_traced(self, addr: int, op: Op | None = None) -> tuple[Outcome, list[str]]:
+        """Make one memory access and say why it went the way it did.
+
+        Parameters
+        ----------
+        addr : int
+            The virtual address.
+        op : {"r", "w", "x"} or int, default "r"
+            Read, write or instruction fetch (or 0, 1, 2).
+
+        Returns
+        -------
+        tuple of (Outcome, list of str)
+            The outcome and the kernel's steps, one sentence each.
+        """
     def access_batch(
         self,
         addrs: npt.NDArray[np.uint64] | Sequence[int],
         ops: npt.NDArray[np.uint8] | Sequence[int] | Op | None = None,
-    ) -> npt.NDArray[np.uint8]: ...
-    def fork(self) -> Process: ...
-    def clone_thread(self, stack_size: Size | None = None) -> Process: ...
-    def exit(self, trace: bool = False) -> list[ReleaseEvent] | None: ...
-    def exit_group(self) -> None: ...
-    def threads(self) -> list[int]: ...
-    def maps(self) -> str: ...
-    def vmas(self) -> list[tuple[int, int, str, str]]: ...
-    def layout(self) -> dict[str, int]: ...
-    def counters(self) -> dict[str, int]: ...
+    ) -> npt.NDArray[np.uint8]:
+        """Make many accesses in one call, without the GIL.
+
+        Contiguous arrays are read in place (do not write to them from another
+        thread during the call); strided arrays and lists are copied first.
+
+        Parameters
+        ----------
+        addrs : numpy.ndarray of uint64 or sequence of int
+            The virtual addresses, in order (at most 2**30 a call).
+        ops : numpy.ndarray of uint8, sequence of int, or {"r", "w", "x"}, default "r"
+            One op code per address (0 read, 1 write, 2 exec), or one op for all.
+
+        Returns
+        -------
+        numpy.ndarray of uint8
+            The `Outcome` code of each access.
+        """
+    def fork(self) -> Process:
+        """Fork this process, as fork(2).
+
+        VMAs are copied (except ``dontfork`` ones), private pages are shared
+        write-protected (copy on write), shared memory stays shared.
+
+        Returns
+        -------
+        Process
+            The child.
+
+        Raises
+        ------
+        OSError
+            ENOMEM when the copy cannot be charged or allocated.
+        """
+    def clone_thread(self, stack_size: Size | None = None) -> Process:
+        """Start a thread that shares this address space.
+
+        Parameters
+        ----------
+        stack_size : int or str, optional
+            Size of the pthread-style stack mapped for it, with a guard page
+            (default 8 MiB); 0 maps none.
+
+        Returns
+        -------
+        Process
+            The new task (its `thread_stack` is the stack mapped).
+        """
+    def exit(self, trace: bool = False) -> list[ReleaseEvent] | None:
+        """This task exits; the address space goes with its last task.
+
+        Parameters
+        ----------
+        trace : bool, default False
+            Return the release route (``do_exit`` ... ``free_mm``).
+
+        Returns
+        -------
+        list of tuple of (str, str) or None
+            The release events when `trace` is true.
+        """
+    def exit_group(self) -> None:
+        """Every thread of this process exits, as exit_group(2)."""
+    def threads(self) -> list[int]:
+        """Ids of this process's live threads.
+
+        Returns
+        -------
+        list of int
+        """
+    def maps(self) -> str:
+        """The address space in ``/proc/PID/maps`` format.
+
+        Returns
+        -------
+        str
+        """
+    def vmas(self) -> list[tuple[int, int, str, str]]:
+        """The VMAs, lowest first.
+
+        Returns
+        -------
+        list of tuple of (int, int, str, str)
+            ``(start, end, prot, flags)``, flags like ``"private"`` or
+            ``"shared|growsdown"``.
+        """
+    def layout(self) -> ProcessLayout:
+        """Where the kernel placed this process's areas.
+
+        Returns
+        -------
+        dict
+            ``start_brk``, ``brk``, ``start_stack`` and ``mmap_base``.
+        """
+    def counters(self) -> ProcessCounters:
+        """This process's counters.
+
+        Returns
+        -------
+        dict
+            ``min_flt``/``maj_flt`` (its own, as getrusage(RUSAGE_SELF)),
+            ``cmin_flt``/``cmaj_flt`` (its reaped children's), RSS in pages
+            (``rss_anon``, ``rss_file``, ``rss_shmem``), ``swap`` (entries now),
+            ``swap_ins``, ``swap_outs``, page-cache ``cache_hits``/``cache_misses``,
+            ``pt_pages``, ``vma_count`` and ``threads``.
+        """
+    def _repr_html_(self) -> str: ...

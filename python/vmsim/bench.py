@@ -7,7 +7,7 @@ import argparse
 import functools
 import sys
 import time
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -28,10 +28,9 @@ def sim_run(npages: int, kind: str) -> tuple:
     p = sim.spawn()
     a = p.mmap(npages * PAGE_SIZE)
     addrs = np.arange(a, a + npages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64)
-    target, op = p, "w"
-    if kind == "read":
-        op = "r"
-    elif kind == "cow":
+    target = p
+    op: Literal["r", "w"] = "r" if kind == "read" else "w"
+    if kind == "cow":
         p.access_batch(addrs, "w")
         target = p.fork()
     before = target.counters()["min_flt"]

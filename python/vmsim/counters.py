@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 
-class Counters(dict):  # type: ignore[type-arg]
+class Counters(dict):
     """A dict of named counters that Jupyter shows as a table."""
 
     def _repr_html_(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable, TextIO
+from typing import Callable, Literal, TextIO
 
 from vmsim._core import Process, Simulator
 from vmsim.outcome import Outcome
@@ -35,7 +35,7 @@ _MEANING = {
 class Case:
     title: str
     addr: int
-    op: str
+    op: Literal["r", "w", "x"]
 
 
 def _cases(p: Process, thread: Process, heap: int) -> list[Case]:

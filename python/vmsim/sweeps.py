@@ -58,7 +58,7 @@ def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-class SweepResult(list):  # type: ignore[type-arg]
+class SweepResult(list):
     """The records of a sweep, in the order of the cross product.
 
     Each record is a dict with the fields `RunResult.record` gives (the same

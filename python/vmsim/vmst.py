@@ -111,11 +111,13 @@ class TraceWriter:
         self._crc = zlib.crc32(data, self._crc)
 
     def add(self, kind: int, pid: int = 0, flags: int = 0, a: int = 0, b: int = 0, aux: int = 0) -> None:
+        """Queue one record (written out 65,536 at a time)."""
         self._buf.append((kind, flags, aux, pid, a, b))
         if len(self._buf) >= 65536:
             self.flush()
 
     def accesses(self, pid: int, addrs: np.ndarray, ops: np.ndarray) -> None:
+        """Write a batch of accesses of `pid`, one record each, after what is queued."""
         self.flush()
         rec = np.zeros(len(addrs), RECORD)
         rec["kind"] = ACCESS
@@ -134,6 +136,7 @@ class TraceWriter:
             self._count += 1
 
     def flush(self) -> None:
+        """Write the queued records."""
         if self._buf:
             data = np.array(self._buf, RECORD).tobytes()
             self._write(data)
@@ -320,11 +323,13 @@ class Recorder:
         return result
 
     def spawn(self, layout: str | None = None) -> _RecordingProcess:
+        """`Simulator.spawn`, recorded; the process records its own calls."""
         p = self.sim.spawn(layout)
         self.w.add(SPAWN, p.pid, 1 if layout == "default" else 0)
         return _RecordingProcess(self, p)
 
     def create_file(self, size: Any, name: str | None = None) -> _RecordingFile:
+        """`Simulator.create_file`, recorded; the file records its own calls."""
         f = self.sim.create_file(size, name) if name is not None else self.sim.create_file(size)
         if self._files >= 0xFFFF:
             raise ValueError("a trace holds at most 65535 files")
@@ -336,6 +341,7 @@ class Recorder:
         return _RecordingFile(self, f, number)
 
     def close(self) -> None:
+        """End the recording: the file gets its END record and CRC."""
         self.closed = True
         self.w.close()
 

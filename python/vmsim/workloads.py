@@ -17,7 +17,7 @@ form the command line takes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -117,7 +117,7 @@ class RunResult:
         done, n = 0, int(addrs.size)
         while done < n:
             take = n if self.whole_batches else min(n - done, self._step - self.accesses % self._step)
-            piece_ops = ops if isinstance(ops, str) else ops[done : done + take]
+            piece_ops: Any = ops if isinstance(ops, str) else ops[done : done + take]
             t0 = time.perf_counter()
             codes = proc.access_batch(addrs[done : done + take], piece_ops)
             self.seconds += time.perf_counter() - t0
@@ -141,7 +141,7 @@ class RunResult:
                 self._points = self._points[1::2]
                 self._step *= 2
 
-    def count_faults(self, sim: Simulator, before: dict) -> None:
+    def count_faults(self, sim: Simulator, before: Mapping[str, Any]) -> None:
         """Every fault the run took, in every process it made (exited ones
         too): the machine-wide counts since `before` (sim.counters())."""
         after = sim.counters()
@@ -350,6 +350,7 @@ class Workload:
 
     @classmethod
     def make(cls, kind: str, seed: int = 0, **params) -> Workload:
+        """`Workload.make("zipf", seed=3, pages=4096)`: parameters as keywords."""
         return cls(kind, tuple(sorted(params.items())), seed)
 
     @classmethod
