@@ -62,11 +62,11 @@ def render(stub: str, module: ModuleType) -> str:
         assert isinstance(node, (ast.ClassDef, ast.FunctionDef))
         first = node.body[0]
         indent = " " * (node.col_offset + 4)
-        has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+        has_doc = isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str)
         # A decorated first item (a property) starts at its decorator.
-        first_line, first_col = min(
-            [(first.lineno, first.col_offset)] + [(d.lineno, d.col_offset - 1) for d in getattr(first, "decorator_list", [])]
-        )
+        decorators = getattr(first, "decorator_list", [])
+        starts = [(first.lineno, first.col_offset)] + [(d.lineno, d.col_offset - 1) for d in decorators]
+        first_line, first_col = min(starts)
         start = at(first_line, first_col)
         same_line = lines[first_line - 1][:first_col].strip() != ""
         if same_line:  # `def f() -> int: ...`: the docstring goes on lines of its own

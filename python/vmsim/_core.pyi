@@ -50,12 +50,16 @@ class TraceLines:
 
 class VmsimError(Exception):
     """Base class of vmsim's own errors."""
+
 class InvariantError(VmsimError):
     """sim.check() found a broken invariant; the message names it."""
+
 class ProcessExitedError(VmsimError):
     """The process (task) has exited; its handle can no longer be used."""
+
 class KernelBugError(VmsimError):
     """Misuse of a kernel allocator (double free, wrong release call...), as KASAN, SLUB debug or kref would report it."""
+
 class OutOfMemoryError(VmsimError):
     """A kernel allocation found no free simulated memory."""
 
@@ -377,6 +381,7 @@ def vma_indexes() -> list[str]:
     -------
     list of str
     """
+
 def parse_size(text: str) -> int:
     """Parse a size into bytes.
 
@@ -394,6 +399,7 @@ def parse_size(text: str) -> int:
     ValueError
         The text is not a size.
     """
+
 def count_outcomes(codes: npt.NDArray[np.uint8]) -> list[int]:
     """Count the accesses of each outcome in an `access_batch` result.
 
@@ -408,6 +414,7 @@ def count_outcomes(codes: npt.NDArray[np.uint8]) -> list[int]:
         Accesses per outcome, indexed by code (codes past the table are not
         counted).
     """
+
 def parse_lackey(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
     """Parse ``valgrind --tool=lackey --trace-mem=yes`` output.
 
@@ -428,6 +435,7 @@ def parse_lackey(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint6
     ValueError
         Naming the first malformed line.
     """
+
 def parse_text(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
     """Parse ``ADDRESS OP`` lines (spaces, tabs or commas between).
 
@@ -448,6 +456,7 @@ def parse_text(data: bytes, first_line: int = 1) -> tuple[npt.NDArray[np.uint64]
     ValueError
         Naming the first malformed line.
     """
+
 def policies() -> list[str]:
     """Names of the replacement policies a `Simulator` can use.
 
