@@ -70,3 +70,58 @@ def test_explain_reads_addresses_as_maps_and_debuggers_print_them():
     for bad in ["-5", "0x1ffffffffffffffff", "zz"]:
         with pytest.raises(ValueError):
             parse_address(bad)
+
+
+def test_run_help_lists_every_workload_with_its_parameters_and_defaults(capsys, monkeypatch):
+    from vmsim.workloads import PARAMS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for kind, params in PARAMS.items():
+        assert f"  {kind}: " in text
+        for key, default in params.items():
+            assert f"{key}={default} " in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_run_refuses_an_unknown_workload_parameter(capsys):
+    assert cli.main(["run", "zipf:pagez=10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown parameter 'pagez'" in err
+
+
+@pytest.mark.parametrize("policies", [["fifo"], ["fifo", "clock", "lru", "lru2q", "opt"]])
+def test_run_tables_fit_80_columns_one_line_per_row(capsys, monkeypatch, policies):
+    monkeypatch.setenv("COLUMNS", "80")
+    policy = policies[0] if len(policies) == 1 else "all"
+    argv = ["run", "zipf:pages=4096,count=200000", "--swap", "64MiB", "--resident-limit", "512", "--policy", policy]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    header = lines[1].split()
+    assert header == ["measure", *policies]
+    assert all(len(line.split()) >= 1 + len(policies) for line in lines[2:])  # nothing wrapped
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_demo_exit_fits_the_terminal_and_keeps_dragonos_events_out_of_linux(width):
+    from vmsim import demo_exit
+
+    out = io.StringIO()
+    assert demo_exit.run(out, width=width) == 0
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    if width >= 132:  # wide: side by side, nothing cut
+        assert any(line.strip().startswith("Linux") and "| DragonOS" in line for line in lines)
+        assert not any("..." in line for line in lines)
+        linux_column = [line.split(" | ")[0] for line in lines if " | " in line]
+    else:  # narrow: each Linux step with its DragonOS counterpart beneath it
+        assert any(line.strip().startswith("DragonOS: ") for line in lines)
+        linux_column = [line for line in lines if line.startswith("  ") and not line.strip().startswith("DragonOS")]
+    assert not any("AddressSpace::drop" in line for line in linux_column)
+    assert any(
+        "vm_area_free: 0x555555554000-0x555555564000 r-x back to the vm_area_struct" in line for line in lines
+    ) or (width < 132)

@@ -68,7 +68,15 @@ def _build_parser() -> argparse.ArgumentParser:
     src.add_argument("--maps", type=Path, help="a saved /proc/PID/maps file")
     src.add_argument("--pid", type=int, help="read /proc/PID/maps of a live process")
 
-    run = sub.add_parser("run", help="run a workload (e.g. zipf:pages=4096,count=1000000) or replay a trace file")
+    from vmsim.workloads import describe
+
+    run = sub.add_parser(
+        "run",
+        help="run a workload (e.g. zipf:pages=4096,count=1000000) or replay a trace file",
+        description="Run a workload or replay a trace file, then print what happened.",
+        epilog="workloads (WORKLOAD:key=value,... ; unknown keys are errors):\n" + describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
         "target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)"
     )

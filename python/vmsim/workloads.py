@@ -299,6 +299,47 @@ PARAMS: dict[str, dict[str, int | float]] = {
     "fork_storm": {"pages": 4096, "fraction": 0.25, "children": 8},
 }
 
+# What each workload does, and what each parameter means (`vmsim run --help`, the docs).
+SUMMARIES: dict[str, str] = {
+    "sequential": "touch every page of a region in order, pass after pass",
+    "strided": "step through a region a fixed number of pages at a time, wrapping",
+    "uniform": "accesses at uniformly random offsets of a region",
+    "zipf": "accesses whose pages follow a Zipf law (a few hot pages, a long tail)",
+    "stack": "recursion: push frames down the stack (writes), pop them (reads)",
+    "heap": "a malloc: small chunks from a brk heap, large ones mmap'd and some freed",
+    "mmap_churn": "map a region, touch it, unmap it, over and over",
+    "fork_storm": "children each write a fraction of the parent's pages (COW), exit",
+}
+PARAM_HELP: dict[str, str] = {
+    "pages": "pages in the region",
+    "passes": "times the region is walked",
+    "op": "0 read, 1 write, 2 exec",
+    "stride": "pages between accesses",
+    "count": "accesses",
+    "write_ratio": "fraction of accesses that write",
+    "skew": "Zipf exponent (higher: hotter hot pages)",
+    "frame_bytes": "bytes per stack frame",
+    "depth": "frames per descent",
+    "rounds": "descents",
+    "allocs": "malloc calls",
+    "cycles": "map/touch/unmap cycles",
+    "max_pages": "largest mapping, in pages",
+    "fraction": "fraction of the region each child writes",
+    "children": "children forked one after another",
+}
+
+
+def describe() -> str:
+    """Every workload with its parameters and their defaults, as text."""
+    lines = []
+    for kind, params in PARAMS.items():
+        lines.append(f"  {kind}: {SUMMARIES[kind]}")
+        for key, default in params.items():
+            lines.append(f"      {f'{key}={default}':<18}{PARAM_HELP[key]}")
+    lines.append("  every workload also takes seed=N (default 0)")
+    return "\n".join(lines)
+
+
 # Parameters that must be at least 1, and fractions in [0, 1].
 _AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages"}
 _FRACTIONS = {"write_ratio", "fraction"}
