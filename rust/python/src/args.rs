@@ -91,6 +91,7 @@ impl<'py, T> Elements<'py, T>
 where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
+    for<'a> T: FromPyObject<'a, 'py>,
 {
     /// `value` as elements of `dtype`; `what` names it in errors.
     pub fn from_arg(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyResult<Self> {
@@ -123,9 +124,7 @@ where
         if let Ok(len) = value.len() {
             check_len(len, what)?; // refuse absurd lengths before Python builds a list of them
         }
-        let items: Vec<T> = value
-            .extract()
-            .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints")))?;
+        let items: Vec<T> = value.extract().map_err(|_| bad_element::<T>(value, what, dtype))?;
         check_len(items.len(), what)?;
         Ok(Elements::Copied(items))
     }
@@ -144,9 +143,37 @@ pub fn owned_array<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -
 where
     T: numpy::Element + Copy,
     for<'a> Vec<T>: FromPyObject<'a, 'py>,
+    for<'a> T: FromPyObject<'a, 'py>,
 {
     Ok(match Elements::from_arg(value, what, dtype)? {
         Elements::Borrowed(ro) => ro.as_slice().map(<[T]>::to_vec).unwrap_or_default(),
         Elements::Copied(v) => v,
     })
+}
+
+/// Why a sequence did not convert, naming its first bad element: an int out
+/// of range is an OverflowError for addresses (as a single address is) and a
+/// ValueError otherwise; anything else is a TypeError.
+fn bad_element<'py, T>(value: &Bound<'py, PyAny>, what: &str, dtype: &str) -> PyErr
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+{
+    let generic = || PyTypeError::new_err(format!("{what} must be a numpy {dtype} array or a list of ints"));
+    let Ok(iter) = value.try_iter() else { return generic() };
+    for (i, item) in iter.enumerate() {
+        let Ok(item) = item else { return generic() };
+        if item.extract::<T>().is_ok() {
+            continue;
+        }
+        if !item.is_instance_of::<PyInt>() {
+            let kind = item.get_type().name().map_or_else(|_| "?".to_string(), |n| n.to_string());
+            return PyTypeError::new_err(format!("{what}[{i}] is a {kind}, not an int"));
+        }
+        return if dtype == "uint64" {
+            PyOverflowError::new_err(format!("{what}[{i}] = {item} is outside the 64-bit range 0..2**64-1"))
+        } else {
+            PyValueError::new_err(format!("{what}[{i}] = {item} is out of range for {dtype}"))
+        };
+    }
+    generic()
 }
