@@ -61,7 +61,7 @@ def test_batch_accepts_lists_and_non_contiguous_arrays(sim, proc):
         (np.zeros((2, 2), dtype=np.uint64), "r", ValueError),
         (np.zeros(3, dtype=np.uint64), "q", ValueError),
         ("not an array", "r", TypeError),
-        ([-1], "r", TypeError),
+        ([-1], "r", OverflowError),
     ],
 )
 def test_batch_rejects_bad_input_before_running(sim, proc, addrs, ops, exc):

@@ -11,6 +11,7 @@ from vmsim import cli, plots
 from vmsim.workloads import TIMELINE_POINTS, Workload
 
 pytest.importorskip("matplotlib")
+plots.to_files()
 
 
 def _run(spec: str, **config) -> tuple[vmsim.Simulator, object]:

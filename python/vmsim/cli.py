@@ -236,6 +236,7 @@ def cmd_run(args) -> int:
     if args.plot:
         from vmsim import plots
 
+        plots.to_files()
         config = plots.describe(runs[0][1], with_policy=len(runs) == 1)
         if len(runs) > 1:
             fig = plots.mix_figure([(pol or "none", result) for pol, _, result in runs], config)

@@ -21,13 +21,20 @@ if TYPE_CHECKING:
 
 def _pyplot() -> Any:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'vmsim[plot]'") from None
+        raise SystemExit("plots need matplotlib: pip install 'vmsim[plot]'") from None
     return plt
+
+
+def to_files() -> None:
+    """Draw into files only (the Agg backend): for the command line, which
+    has no display; a notebook keeps its own backend."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install 'vmsim[plot]'") from None
+    matplotlib.use("Agg")
 
 
 def describe(sim: Simulator, with_policy: bool = True) -> str:
