@@ -84,7 +84,12 @@ CASES = [
     ),
     ("batch 2-D", lambda p: p.access_batch(np.zeros((2, 2), dtype=np.uint64), "r"), ValueError, None),
     ("batch not an array", lambda p: p.access_batch({"a": 1}, "r"), TypeError, None),
-    ("batch negative in list", lambda p: p.access_batch([MAPPED, -5], "r"), OverflowError, lambda e: "addrs[1] = -5" in str(e)),
+    (
+        "batch negative in list",
+        lambda p: p.access_batch([MAPPED, -5], "r"),
+        OverflowError,
+        lambda e: "addrs[1] = -5" in str(e),
+    ),
     ("brk negative", lambda p: p.brk(-1), OverflowError, None),
     ("clone bad stack size", lambda p: p.clone_thread(stack_size="lots"), ValueError, None),
 ]
