@@ -1,7 +1,7 @@
 """VMA index structures side by side: Rust micro-benchmarks plus end-to-end
 fault throughput, written to benches/results/ as a markdown table and a plot.
 
-    python benches/vma_indexes.py [--quick]
+    python benches/vma_indexes.py [--quick] [--save] [--plot FILE.png]
 
 Needs cargo (for the micro-benchmarks) and, for the plot, matplotlib
 (`pip install '.[bench]'`).
@@ -69,7 +69,8 @@ def end_to_end(index: str, nvmas: int, total_pages: int, repeat: int = 3) -> flo
     return best
 
 
-def write_table(rows: list[dict], e2e: dict, path: Path) -> None:
+def render_table(rows: list[dict], e2e: dict) -> str:
+    """The results as markdown: ns per operation per size, then the fault path end to end."""
     ops = ["lookup_random", "lookup_local", "insert", "remove", "gap_search"]
     sizes = sorted({r["vmas"] for r in rows})
     by = {(r["index"], r["vmas"], r["op"]): r["ns_per_op"] for r in rows}
@@ -107,10 +108,10 @@ def write_table(rows: list[dict], e2e: dict, path: Path) -> None:
             ratios.append(f"{e2e[(ix, ns[-1], t)] / e2e[(ix, ns[0], t)]:.0%}")
         lines.append(f"| {ix} | " + " | ".join(vals + ratios) + " |")
     lines.append("")
-    path.write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> bool:
+def plot(rows: list[dict], path: Path, quick: bool) -> bool:
     try:
         import matplotlib
 
@@ -135,7 +136,8 @@ def plot(rows: list[dict], path: Path) -> bool:
         ax.set_xlabel("VMAs")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ns per operation")
-    axes[0].legend()
+    axes[-1].legend(title="index", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.suptitle(f"VMA index operations against the number of VMAs (criterion{', --quick' if quick else ''})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
@@ -144,14 +146,22 @@ def plot(rows: list[dict], path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs")
+    ap.add_argument("--save", action="store_true", help="write the table and plot to benches/results/")
+    ap.add_argument("--plot", type=Path, help="write the plot to this PNG")
     args = ap.parse_args(argv)
-    RESULTS.mkdir(exist_ok=True)
     rows = micro(args.quick)
     e2e = {(ix, n, t): end_to_end(ix, n, t) for ix in vmsim.vma_indexes() for n in (10, 10_000) for t in TOTALS}
-    write_table(rows, e2e, RESULTS / "vma_indexes.md")
-    plotted = plot(rows, RESULTS / "vma_indexes.png")
-    print((RESULTS / "vma_indexes.md").read_text())
-    print(f"wrote {RESULTS / 'vma_indexes.md'}" + (f" and {RESULTS / 'vma_indexes.png'}" if plotted else ""))
+    table = render_table(rows, e2e)
+    print(table)
+    plots = [args.plot] if args.plot else []
+    if args.save:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "vma_indexes.md").write_text(table)
+        print(f"wrote {RESULTS / 'vma_indexes.md'}")
+        plots.append(RESULTS / "vma_indexes.png")
+    for path in plots:
+        if plot(rows, path, args.quick):
+            print(f"wrote {path}")
     return 0
 
 

@@ -125,3 +125,31 @@ def test_demo_exit_fits_the_terminal_and_keeps_dragonos_events_out_of_linux(widt
     assert any(
         "vm_area_free: 0x555555554000-0x555555564000 r-x back to the vm_area_struct" in line for line in lines
     ) or (width < 132)
+
+
+@pytest.mark.parametrize("text", ["7ffca0165000", "0x7ffca0165000", "0X7FFCA0165000"])
+def test_explain_takes_hex_as_maps_prints_it_with_or_without_0x(text, capsys):
+    assert cli.main(["explain", text, "--op", "w"]) == 0
+    assert capsys.readouterr().out.startswith("0x7ffca0165000, write")
+
+
+def test_a_benchmark_writes_results_only_when_asked(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).resolve().parent.parent / "benches" / "reclaim.py"
+    spec = importlib.util.spec_from_file_location("bench_reclaim", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "throughput", lambda policy, n: (1.0, 0.5))  # the table's first part: not under test
+    monkeypatch.setattr(bench, "curve", lambda policy, limits, count: [100 // (i + 1) for i in range(len(limits))])
+    assert bench.main(["--quick"]) == 0
+    assert not (tmp_path / "results").exists()
+    assert bench.main(["--quick", "--plot", str(tmp_path / "mine.png")]) == 0
+    assert (tmp_path / "mine.png").exists() and not (tmp_path / "results").exists()
+    assert bench.main(["--quick", "--save"]) == 0
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["reclaim.md", "reclaim.png"]
+    assert f"wrote {tmp_path / 'results' / 'reclaim.png'}" in capsys.readouterr().out
