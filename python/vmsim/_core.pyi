@@ -889,6 +889,37 @@ class Process:
         numpy.ndarray of uint8
             The `Outcome` code of each access.
         """
+    def access_batch_sampled(
+        self,
+        addrs: npt.NDArray[np.uint64] | Sequence[int],
+        ops: npt.NDArray[np.uint8] | Sequence[int] | Op | None,
+        first: int,
+        every: int,
+    ) -> tuple[npt.NDArray[np.uint8], list[tuple[int, int, int]]]:
+        """`access_batch`, sampling the process as it goes: a run's timeline.
+
+        A sample is taken after the first `first` accesses, every `every` accesses
+        after that, and at the end. The batch runs in pieces between samples, which
+        changes nothing, except under the ``opt`` policy, whose known future is the
+        running piece: sample such a batch only at its end (``first=len(addrs)``).
+
+        Parameters
+        ----------
+        addrs : numpy.ndarray of uint64 or sequence of int
+            The virtual addresses, in order.
+        ops : numpy.ndarray of uint8, sequence of int, or {"r", "w", "x"}
+            One op code per address, or one op for all.
+        first : int
+            Accesses before the first sample (at least 1).
+        every : int
+            Accesses between samples after that (at least 1).
+
+        Returns
+        -------
+        tuple of (numpy.ndarray of uint8, list of tuple of (int, int, int))
+            The outcome codes, and per sample ``(accesses of the batch so far,
+            resident pages of the process, counted faults of the batch so far)``.
+        """
     def fork(self) -> Process:
         """Fork this process, as fork(2).
 

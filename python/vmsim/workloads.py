@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -112,34 +112,32 @@ class RunResult:
     def play(
         self, proc: Process, addrs: np.ndarray, ops: np.ndarray | str, progress: Callable[[int], None] | None = None
     ) -> None:
-        """Run `addrs` (with `ops`) on `proc` in as few `access_batch` calls as
-        the timeline's spacing allows, counting outcomes and time."""
-        done, n = 0, int(addrs.size)
-        while done < n:
-            take = n if self.whole_batches else min(n - done, self._step - self.accesses % self._step)
-            piece_ops: Any = ops if isinstance(ops, str) else ops[done : done + take]
-            t0 = time.perf_counter()
-            codes = proc.access_batch(addrs[done : done + take], piece_ops)
-            self.seconds += time.perf_counter() - t0
-            self.accesses += take
-            for o, count in zip(Outcome, count_outcomes(codes)):
-                self.outcomes[o.name] += count
-                self.faults += count if o.is_fault else 0
-            done += take
-            self._observe(proc, on_step=self.whole_batches or self.accesses % self._step == 0)
-            if progress is not None:
-                progress(take)
-
-    def _observe(self, proc: Process, on_step: bool) -> None:
-        c = proc.counters()
-        rss = c["rss_anon"] + c["rss_file"] + c["rss_shmem"]
-        self.rss_peak = max(self.rss_peak, rss)
-        self._last = (self.accesses, rss, self.faults)
-        if on_step:
-            self._points.append(self._last)
-            if len(self._points) >= 2 * TIMELINE_POINTS:  # keep every other point, twice as far apart
-                self._points = self._points[1::2]
+        """Run `addrs` (with `ops`) on `proc` in one call, counting outcomes
+        and time, and sampling RSS and faults for the timeline."""
+        n = int(addrs.size)
+        if n == 0:
+            return
+        if self.whole_batches:
+            first = every = n
+        else:
+            while (self.accesses + n) // self._step >= 2 * TIMELINE_POINTS:  # keep under 2x the points
                 self._step *= 2
+                self._points = [p for p in self._points if p[0] % self._step == 0]
+            first, every = self._step - self.accesses % self._step, self._step
+        t0 = time.perf_counter()
+        codes, samples = proc.access_batch_sampled(addrs, cast(Any, ops), first, every)
+        self.seconds += time.perf_counter() - t0
+        for o, count in zip(Outcome, count_outcomes(codes)):
+            self.outcomes[o.name] += count
+        for done, rss, faults in samples:
+            self._last = (self.accesses + done, rss, self.faults + faults)
+            self.rss_peak = max(self.rss_peak, rss)
+            if self.whole_batches or self._last[0] % self._step == 0:
+                self._points.append(self._last)
+        self.accesses += n
+        self.faults = self._last[2]
+        if progress is not None:
+            progress(n)
 
     def count_faults(self, sim: Simulator, before: Mapping[str, Any]) -> None:
         """Every fault the run took, in every process it made (exited ones

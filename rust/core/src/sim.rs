@@ -152,6 +152,15 @@ pub enum Ops<'a> {
     Each(&'a [u8]),
 }
 
+/// A point of a run's timeline (`access_batch_sampled`): after `accesses`
+/// of the batch, the process's resident pages and the batch's counted faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub accesses: u64,
+    pub rss: u64,
+    pub faults: u64,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessCounters {
     pub min_flt: u64,
@@ -420,6 +429,48 @@ impl Simulator {
     /// Many accesses under one lock acquisition; `out[i]` gets the outcome
     /// code of `addrs[i]`. Inputs are validated before anything runs.
     pub fn access_batch(&self, pid: u32, addrs: &[u64], ops: Ops<'_>, out: &mut [u8]) -> Result<()> {
+        Self::check_batch(addrs, ops, out)?;
+        self.run_accesses(pid, addrs, ops, out, &mut NoTrace)
+    }
+
+    /// `access_batch`, taking a `Sample` after the first `first` accesses,
+    /// every `every` accesses after that, and at the end (a run's timeline).
+    /// The batch runs in pieces between samples, so the outcomes are those
+    /// of one call except under the `opt` policy, whose known future is the
+    /// running piece: callers sample such batches only at their end.
+    pub fn access_batch_sampled(
+        &self,
+        pid: u32,
+        addrs: &[u64],
+        ops: Ops<'_>,
+        out: &mut [u8],
+        (first, every): (usize, usize),
+        samples: &mut Vec<Sample>,
+    ) -> Result<()> {
+        Self::check_batch(addrs, ops, out)?;
+        if first == 0 || every == 0 {
+            return Err(Error::invalid("samples need first and every of at least 1"));
+        }
+        let (mut start, mut end, mut faults) = (0, first.min(addrs.len()), 0);
+        loop {
+            let piece = match ops {
+                Ops::Same(op) => Ops::Same(op),
+                Ops::Each(codes) => Ops::Each(&codes[start..end]),
+            };
+            self.run_accesses(pid, &addrs[start..end], piece, &mut out[start..end], &mut NoTrace)?;
+            let counts = crate::step::count_outcomes(&out[start..end]);
+            faults += Outcome::ALL.iter().filter(|o| o.is_fault()).map(|&o| counts[o as usize]).sum::<u64>();
+            let rss = self.with_mm(pid, |mm, _, _| mm.rss_anon + mm.rss_file + mm.rss_shmem)?;
+            samples.push(Sample { accesses: end as u64, rss, faults });
+            if end == addrs.len() {
+                return Ok(());
+            }
+            (start, end) = (end, (end + every).min(addrs.len()));
+        }
+    }
+
+    /// The checks `access_batch` makes before anything runs.
+    fn check_batch(addrs: &[u64], ops: Ops<'_>, out: &[u8]) -> Result<()> {
         if out.len() != addrs.len() {
             return Err(Error::invalid("output length differs from addrs length"));
         }
@@ -434,7 +485,7 @@ impl Simulator {
                 )));
             }
         }
-        self.run_accesses(pid, addrs, ops, out, &mut NoTrace)
+        Ok(())
     }
 
     /// Whether mappings cover, with no hole, every trace region (see
@@ -873,6 +924,42 @@ mod tests {
         assert_eq!(s.counters().outcomes.iter().sum::<u64>(), 0);
         s.access_batch(p, &[0, 0], Ops::Each(&[0, 1]), &mut out).unwrap();
         assert_eq!(out, [Outcome::SegvMaperr as u8; 2]);
+    }
+
+    /// Sampling a batch changes nothing it does: the same outcomes and
+    /// counters as one call, with a sample at each step and at the end.
+    #[test]
+    fn sampled_batch_matches_one_call() {
+        let run = |sampled: bool| {
+            let s = sim();
+            let p = s.spawn(LayoutKind::Default).unwrap();
+            let a = s.mmap(p, MmapRequest::anon(64 * PAGE_SIZE, Prot::parse("rw").unwrap())).unwrap();
+            let addrs: Vec<u64> = (0..200).map(|i| a + (i * 7 % 64) * PAGE_SIZE).collect();
+            let ops: Vec<u8> = (0..200).map(|i| (i % 3 == 0) as u8).collect();
+            let (mut out, mut samples) = (vec![0; 200], Vec::new());
+            if sampled {
+                s.access_batch_sampled(p, &addrs, Ops::Each(&ops), &mut out, (5, 30), &mut samples).unwrap();
+            } else {
+                s.access_batch(p, &addrs, Ops::Each(&ops), &mut out).unwrap();
+            }
+            (out, s.process_counters(p).unwrap(), samples)
+        };
+        let (one_call, counters, _) = run(false);
+        let (pieces, sampled_counters, samples) = run(true);
+        assert_eq!(one_call, pieces);
+        assert_eq!(counters, sampled_counters);
+        let at: Vec<u64> = samples.iter().map(|x| x.accesses).collect();
+        assert_eq!(at, [5, 35, 65, 95, 125, 155, 185, 200]);
+        let last = samples.last().unwrap();
+        assert_eq!(last.rss, counters.rss_anon + counters.rss_file + counters.rss_shmem);
+        assert_eq!(last.faults, counters.min_flt + counters.maj_flt);
+        assert!(samples.windows(2).all(|w| w[0].faults <= w[1].faults));
+        let s = sim();
+        let p = s.spawn(LayoutKind::Empty).unwrap();
+        let mut samples = Vec::new();
+        s.access_batch_sampled(p, &[], Ops::Same(Access::Read), &mut [], (1, 1), &mut samples).unwrap();
+        assert_eq!(samples, [Sample { accesses: 0, rss: 0, faults: 0 }]);
+        assert!(s.access_batch_sampled(p, &[0], Ops::Same(Access::Read), &mut [0], (0, 1), &mut samples).is_err());
     }
 
     /// The same random workload gives the same results on every VMA index.

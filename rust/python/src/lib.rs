@@ -367,6 +367,37 @@ pub struct PyProcess {
 }
 
 impl PyProcess {
+    /// Convert a batch's addresses and ops (arrays are borrowed, not
+    /// copied), then `run(sim, pid, addrs, ops, out)` without the GIL into a
+    /// fresh numpy array of outcome codes.
+    fn run_batch<'py>(
+        &self,
+        py: Python<'py>,
+        addrs: &Bound<'py, PyAny>,
+        ops: Option<&Bound<'py, PyAny>>,
+        run: impl FnOnce(&Simulator, u32, &[u64], Ops<'_>, &mut [u8]) -> vmsim_core::Result<()> + Send,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
+        let codes = match ops {
+            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
+                Some(args::Elements::<u8>::from_arg(o, "ops", "uint8")?)
+            }
+            _ => None,
+        };
+        let same = match ops {
+            Some(o) if codes.is_none() => args::access(o)?,
+            _ => Access::Read,
+        };
+        let (addrs, codes) = (addrs.as_slice(), codes.as_ref().map(|c| c.as_slice()));
+        // The outcome array is numpy's own (zeroed lazily by the host), filled without the GIL.
+        let out = PyArray1::<u8>::zeros(py, addrs.len(), false);
+        let mut filling = out.readwrite();
+        let codes_out = filling.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        py.detach(|| run(&self.sim, self.pid, addrs, codes.map_or(Ops::Same(same), Ops::Each), codes_out)).py()?;
+        drop(filling);
+        Ok(out)
+    }
+
     /// `length` of `what` as a size, then `f(sim, pid, length)` without the GIL.
     fn with_len<T: Send>(
         &self,
@@ -660,29 +691,50 @@ impl PyProcess {
         addrs: &Bound<'py, PyAny>,
         ops: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-        let addrs = args::Elements::<u64>::from_arg(addrs, "addrs", "uint64")?;
-        let codes = match ops {
-            Some(o) if o.cast::<PyString>().is_err() && !o.is_instance_of::<pyo3::types::PyInt>() => {
-                Some(args::Elements::<u8>::from_arg(o, "ops", "uint8")?)
-            }
-            _ => None,
-        };
-        let same = match ops {
-            Some(o) if codes.is_none() => args::access(o)?,
-            _ => Access::Read,
-        };
-        let (addrs, codes) = (addrs.as_slice(), codes.as_ref().map(|c| c.as_slice()));
-        // The outcome array is numpy's own (zeroed lazily by the host), filled without the GIL.
-        let out = PyArray1::<u8>::zeros(py, addrs.len(), false);
-        let mut filling = out.readwrite();
-        let codes_out = filling.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
-        py.detach(|| {
-            let ops = codes.map_or(Ops::Same(same), Ops::Each);
-            self.sim.access_batch(self.pid, addrs, ops, codes_out)
-        })
-        .py()?;
-        drop(filling);
-        Ok(out)
+        self.run_batch(py, addrs, ops, |sim, pid, addrs, ops, out| sim.access_batch(pid, addrs, ops, out))
+    }
+
+    /// `access_batch`, sampling the process as it goes: a run's timeline.
+    ///
+    /// A sample is taken after the first `first` accesses, every `every` accesses
+    /// after that, and at the end. The batch runs in pieces between samples, which
+    /// changes nothing, except under the ``opt`` policy, whose known future is the
+    /// running piece: sample such a batch only at its end (``first=len(addrs)``).
+    ///
+    /// Parameters
+    /// ----------
+    /// addrs : numpy.ndarray of uint64 or sequence of int
+    ///     The virtual addresses, in order.
+    /// ops : numpy.ndarray of uint8, sequence of int, or {"r", "w", "x"}
+    ///     One op code per address, or one op for all.
+    /// first : int
+    ///     Accesses before the first sample (at least 1).
+    /// every : int
+    ///     Accesses between samples after that (at least 1).
+    ///
+    /// Returns
+    /// -------
+    /// tuple of (numpy.ndarray of uint8, list of tuple of (int, int, int))
+    ///     The outcome codes, and per sample ``(accesses of the batch so far,
+    ///     resident pages of the process, counted faults of the batch so far)``.
+    #[pyo3(signature = (addrs, ops, first, every))]
+    fn access_batch_sampled<'py>(
+        &self,
+        py: Python<'py>,
+        addrs: &Bound<'py, PyAny>,
+        ops: Option<&Bound<'py, PyAny>>,
+        first: &Bound<'py, PyAny>,
+        every: &Bound<'py, PyAny>,
+    ) -> PyResult<SampledBatch<'py>> {
+        let steps = (
+            args::count(first, "first", u32::MAX as u64)? as usize,
+            args::count(every, "every", u32::MAX as u64)? as usize,
+        );
+        let mut samples = Vec::new();
+        let out = self.run_batch(py, addrs, ops, |sim, pid, addrs, ops, out| {
+            sim.access_batch_sampled(pid, addrs, ops, out, steps, &mut samples)
+        })?;
+        Ok((out, samples.iter().map(|s| (s.accesses, s.rss, s.faults)).collect()))
     }
 
     /// Fork this process, as fork(2).
@@ -910,6 +962,9 @@ fn vma_indexes() -> Vec<&'static str> {
 }
 
 type Parsed<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
+
+/// Outcome codes, and (accesses, rss, faults) per sample.
+type SampledBatch<'py> = (Bound<'py, PyArray1<u8>>, Vec<(u64, u64, u64)>);
 
 fn parse_chunk<'py>(
     py: Python<'py>,
