@@ -149,3 +149,26 @@ def test_jupyter_views_are_tables():
     assert sim.counters()._repr_html_().count("<tr>") == 1 + len(sim.counters()) - 1 + len(vmsim.Outcome)
     p.exit()
     assert "exited" in p._repr_html_()
+
+
+def _python_api():
+    from vmsim import sweeps, traces, workloads
+
+    w = workloads
+    return [
+        w.sequential, w.strided, w.uniform, w.zipf, w.Workload.make, w.Workload.parse, w.Workload.run,
+        traces.replay, traces.record, traces.reader_for, traces.read_lackey, traces.read_text,
+        traces.read_numpy, traces.read_champsim, sweeps.sweep,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fn", _python_api(), ids=lambda f: f.__qualname__)
+def test_the_python_api_documents_every_parameter(fn):
+    doc = inspect.getdoc(fn)
+    assert doc and "Parameters\n----------" in doc, f"{fn.__qualname__} documents no parameters"
+    section = doc.split("Parameters\n----------", 1)[1]
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in ("self", "cls"):
+            continue
+        shown = f"**{name}" if param.kind is param.VAR_KEYWORD else f"{name} :"
+        assert re.search(rf"^{re.escape(shown)}", section, re.M), f"{fn.__qualname__}: {name} is not documented"

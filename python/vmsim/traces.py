@@ -67,17 +67,58 @@ def _lines(path: PathLike, kind: str, chunk_bytes: int) -> Iterator[Chunk]:
 
 
 def read_lackey(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """Lackey output: I (fetch), L (load), S (store), M (load then store)."""
+    """Read ``valgrind --tool=lackey --trace-mem=yes`` output.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trace file.
+    chunk_bytes : int, default 4 MiB
+        Bytes of text parsed per chunk.
+
+    Yields
+    ------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes: ``I`` a fetch, ``L`` a read, ``S`` a write,
+        ``M`` a read then a write.
+    """
     return _lines(path, "lackey", chunk_bytes)
 
 
 def read_text(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """`ADDRESS OP` or `ADDRESS,OP` lines; an optional CSV header line."""
+    """Read ``ADDRESS OP`` or ``ADDRESS,OP`` lines (an optional CSV header line).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trace file.
+    chunk_bytes : int, default 4 MiB
+        Bytes of text parsed per chunk.
+
+    Yields
+    ------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     return _lines(path, "text", chunk_bytes)
 
 
 def read_numpy(path: PathLike, chunk: int = 1 << 20) -> Iterator[Chunk]:
-    """`.npy` (memory-mapped, read in chunks) or `.npz` with `addrs` and `ops`."""
+    """Read a ``.npy`` trace (memory-mapped) or an ``.npz`` one with ``addrs`` and ``ops``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trace file: a structured ``.npy`` array with ``addr`` and ``op``,
+        an ``(N, 2)`` integer array, or an ``.npz`` with arrays ``addrs`` and ``ops``.
+    chunk : int, default 1048576
+        At most this many accesses per chunk (the first chunks are smaller).
+
+    Yields
+    ------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     path = Path(path)
     try:
         if path.suffix == ".npz":
@@ -138,8 +179,21 @@ CHAMPSIM = np.dtype(
 
 
 def read_champsim(path: PathLike, records: int = 1 << 18) -> Iterator[Chunk]:
-    """ChampSim input traces (64-byte records, usually .xz): each instruction
-    is a fetch at `ip`, then its loads (source memory) and stores (destination)."""
+    """Read a ChampSim input trace (64-byte records, usually ``.xz``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trace file.
+    records : int, default 262144
+        Records read per chunk.
+
+    Yields
+    ------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Per instruction a fetch at its ``ip``, then its loads (source memory
+        operands) and stores (destination operands); zero operands skipped.
+    """
     opener = lzma.open if str(path).endswith(".xz") else open
     size = CHAMPSIM.itemsize
     with opener(path, "rb") as f:
@@ -168,7 +222,17 @@ def read_champsim(path: PathLike, records: int = 1 << 18) -> Iterator[Chunk]:
 
 
 def reader_for(path: PathLike) -> Iterator[Chunk]:
-    """Pick a reader by file name and first bytes."""
+    """The reader for a trace file, picked by its name and first bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npy``/``.npz``, ``.xz``/``.champsim``, lackey output, or text.
+
+    Returns
+    -------
+    iterator of tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+    """
     p = str(path)
     if p.endswith((".npy", ".npz")):
         return read_numpy(path)
@@ -209,10 +273,33 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarra
 def replay(
     sim, path: PathLike, progress: Callable[[int], None] | None = None, layout: str | None = "default"
 ) -> RunResult:
-    """Replay a trace file on `sim`. Plain access traces run in one process
-    (default layout, with the trace's address ranges mapped first); .vmst
-    traces recreate their processes and events. Every process made has
-    exited when it returns."""
+    """Replay a trace file on a simulator.
+
+    Plain access traces run in one process (with `layout`), the 2 MiB regions
+    they touch mapped first; ``.vmst`` traces recreate their processes and
+    events. Every process made has exited when it returns.
+
+    Parameters
+    ----------
+    sim : Simulator
+        The simulator to replay on.
+    path : str or os.PathLike
+        The trace file (any format `reader_for` knows, or ``.vmst``).
+    progress : callable, optional
+        Called with the number of accesses after each batch.
+    layout : str or None, default "default"
+        The layout of the process a plain trace runs in.
+
+    Returns
+    -------
+    RunResult
+        Outcomes, faults, peak RSS, throughput and the timeline.
+
+    Raises
+    ------
+    TraceError
+        A malformed or damaged trace, naming the line or record.
+    """
     if str(path).endswith(".vmst"):
         return vmst.replay(sim, path, progress)
     result = RunResult(f"trace:{Path(path).name}", whole_batches=sim.policy == "opt")

@@ -353,7 +353,22 @@ class Recorder:
 
 
 def record(sim: Any, path: PathLike) -> Recorder:
-    """Record the calls made through the returned Recorder into `path` (a .vmst file)."""
+    """Record a script into a ``.vmst`` file.
+
+    Parameters
+    ----------
+    sim : Simulator
+        The simulator the script runs on.
+    path : str or os.PathLike
+        The file to write.
+
+    Returns
+    -------
+    Recorder
+        Use it as the simulator (``spawn``, ``create_file``; the processes and
+        files it hands out record their calls), as a context manager or with
+        ``close()``.
+    """
     return Recorder(sim, path)
 
 

@@ -39,27 +39,103 @@ def _ops(rng: np.random.Generator, n: int, write_ratio: float) -> np.ndarray:
 
 
 def sequential(base: int, pages: int, passes: int = 1, op: int = READ) -> Arrays:
-    """Every page of [base, base + pages*4096) in order, `passes` times."""
+    """Every page of a region in order, pass after pass.
+
+    Parameters
+    ----------
+    base : int
+        The region's first address.
+    pages : int
+        Pages in the region.
+    passes : int, default 1
+        Times the region is walked.
+    op : int, default 0
+        0 read, 1 write, 2 exec.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     addrs = np.tile(np.arange(pages, dtype=np.uint64) * PAGE_SIZE + np.uint64(base), passes)
     return addrs, np.full(addrs.size, op, dtype=np.uint8)
 
 
 def strided(base: int, pages: int, stride: int, count: int, op: int = READ) -> Arrays:
-    """`count` accesses stepping `stride` pages at a time, wrapping in the region."""
+    """Accesses stepping a fixed number of pages at a time, wrapping in the region.
+
+    Parameters
+    ----------
+    base : int
+        The region's first address.
+    pages : int
+        Pages in the region.
+    stride : int
+        Pages between accesses.
+    count : int
+        Accesses.
+    op : int, default 0
+        0 read, 1 write, 2 exec.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     idx = (np.arange(count, dtype=np.uint64) * np.uint64(stride)) % np.uint64(pages)
     return idx * np.uint64(PAGE_SIZE) + np.uint64(base), np.full(count, op, dtype=np.uint8)
 
 
 def uniform(base: int, pages: int, count: int, write_ratio: float = 0.3, seed: int = 0) -> Arrays:
-    """`count` accesses at uniformly random byte offsets of the region."""
+    """Accesses at uniformly random byte offsets of a region.
+
+    Parameters
+    ----------
+    base : int
+        The region's first address.
+    pages : int
+        Pages in the region.
+    count : int
+        Accesses.
+    write_ratio : float, default 0.3
+        The fraction of accesses that write.
+    seed : int, default 0
+        The random stream.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     rng = np.random.default_rng(seed)
     addrs = rng.integers(0, pages * PAGE_SIZE, count, dtype=np.uint64) + np.uint64(base)
     return addrs, _ops(rng, count, write_ratio)
 
 
 def zipf(base: int, pages: int, count: int, skew: float = 1.1, write_ratio: float = 0.3, seed: int = 0) -> Arrays:
-    """`count` accesses whose page ranks follow a Zipf law of exponent `skew`
-    (page k+1 is the k-th most popular, the ranks scattered over the region)."""
+    """Accesses whose pages follow a Zipf law: page of rank k is drawn with
+    weight 1/k**skew, the ranks scattered over the region.
+
+    Parameters
+    ----------
+    base : int
+        The region's first address.
+    pages : int
+        Pages in the region.
+    count : int
+        Accesses.
+    skew : float, default 1.1
+        The Zipf exponent (higher: hotter hot pages).
+    write_ratio : float, default 0.3
+        The fraction of accesses that write.
+    seed : int, default 0
+        The random stream.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+        Addresses and op codes.
+    """
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, pages + 1, dtype=np.float64) ** skew
     cdf = np.cumsum(weights)
@@ -81,7 +157,28 @@ spaced in accesses, however long the run."""
 
 @dataclass
 class RunResult:
-    """What running a workload (or a trace) did."""
+    """What running a workload (or a trace) did.
+
+    Attributes
+    ----------
+    name : str
+        The workload's spec, or ``trace:FILE``.
+    accesses : int
+        Accesses made.
+    outcomes : dict of str to int
+        Accesses per `Outcome` name.
+    min_flt, maj_flt : int
+        Faults of every process the run made (set when it ends).
+    rss_peak : int
+        The most resident pages seen in the running process.
+    seconds : float
+        Time inside the simulator.
+    faults : int
+        Counted faults so far (minor and major).
+    whole_batches : bool
+        Sample only at batch ends (set under ``policy="opt"``, whose known
+        future is the batch).
+    """
 
     name: str
     accesses: int = 0
@@ -373,7 +470,20 @@ PLANS: dict = {
 
 @dataclass(frozen=True)
 class Workload:
-    """A named workload with its parameters and seed: cheap to ship to a worker."""
+    """A named workload with its parameters and seed: cheap to ship to a worker.
+
+    Build one with `Workload.parse` (the command line's form) or
+    `Workload.make`, and play it with `run`.
+
+    Attributes
+    ----------
+    kind : str
+        The workload (`vmsim run --help` lists them with their parameters).
+    params : tuple of (str, number)
+        Its parameters, sorted by name; the others take their defaults.
+    seed : int
+        The random stream.
+    """
 
     kind: str
     params: tuple[tuple[str, object], ...] = ()
@@ -389,12 +499,32 @@ class Workload:
 
     @classmethod
     def make(cls, kind: str, seed: int = 0, **params) -> Workload:
-        """`Workload.make("zipf", seed=3, pages=4096)`: parameters as keywords."""
+        """A workload from keyword parameters: ``Workload.make("zipf", seed=3, pages=4096)``.
+
+        Parameters
+        ----------
+        kind : str
+            One of the workloads (`vmsim run --help` lists them).
+        seed : int, default 0
+            The random stream.
+        **params
+            The workload's parameters; unknown ones are a ValueError.
+        """
         return cls(kind, tuple(sorted(params.items())), seed)
 
     @classmethod
     def parse(cls, spec: str) -> Workload:
-        """ "zipf:pages=4096,count=100000,skew=1.1,seed=3" -> Workload."""
+        """A workload from its command-line form.
+
+        Parameters
+        ----------
+        spec : str
+            ``NAME`` or ``NAME:key=value,...``, e.g. ``"zipf:pages=4096,count=100000,seed=3"``.
+
+        Returns
+        -------
+        Workload
+        """
         kind, _, rest = spec.partition(":")
         params: dict = {}
         seed = 0
@@ -422,7 +552,19 @@ class Workload:
         return f"{self.kind}:{args},seed={self.seed}" if args else f"{self.kind}:seed={self.seed}"
 
     def run(self, sim: Simulator, progress: Callable[[int], None] | None = None) -> RunResult:
-        """Play the workload on `sim`; every process it made has exited when it returns."""
+        """Play the workload on a simulator.
+
+        Parameters
+        ----------
+        sim : Simulator
+            Where it runs; every process it made has exited when it returns.
+        progress : callable, optional
+            Called with the number of accesses after each batch.
+
+        Returns
+        -------
+        RunResult
+        """
         rng = np.random.default_rng(self.seed)
         result = RunResult(self.name, whole_batches=sim.policy == "opt")
         before = sim.counters()
