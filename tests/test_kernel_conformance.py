@@ -376,3 +376,96 @@ def test_signal_classes_match_the_kernel(tmp_path):
         o = p.access(addr, op)
         simulated[name] = o.name if o.is_signal else "OK"
     assert simulated == real
+
+
+# ----- file mappings ---------------------------------------------------------------------
+
+FILE_PAGES = 512
+
+FAULT_AROUND_HELPER = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* fa FILE START N PGOFF TOUCH: cache FILE's 512 pages as single pages, map N
+   of them (from page PGOFF) read-only at START pages past a 2 MiB boundary,
+   read page TOUCH, and print which pages of the mapping are present. */
+int main(int argc, char **argv) {
+    const long P = 4096, pages = 512;
+    long start = atol(argv[2]), n = atol(argv[3]), pgoff = atol(argv[4]), touch = atol(argv[5]);
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char buf[4096];
+    memset(buf, 7, sizeof buf);
+    for (long i = 0; i < pages; i++) if (write(fd, buf, P) != P) return 1;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    /* No readahead: each page is read alone into an order-0 folio, so that
+       6.18's whole-large-folio fault-around does not apply. */
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    for (long i = 0; i < pages; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    char *res = mmap(NULL, 8 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t base = ((uintptr_t)res + (2 << 20) - 1) & ~((uintptr_t)(2 << 20) - 1);
+    char *m = mmap((void *)(base + start * P), n * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, pgoff * P);
+    if (m == MAP_FAILED) return 1;
+    volatile char c = m[touch * P];
+    (void)c;
+    unsigned char vec[512];
+    mincore(m, n * P, vec);
+    int pm = open("/proc/self/pagemap", O_RDONLY);
+    long cached = 0;
+    for (long i = 0; i < n; i++) cached += vec[i] & 1;
+    printf("%ld", cached);
+    for (long i = 0; i < n; i++) {
+        uint64_t e;
+        if (pread(pm, &e, 8, ((uintptr_t)(m + i * P) / P) * 8) != 8) return 1;
+        if (e >> 63) printf(" %ld", i);
+    }
+    printf("\n");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("start", "n", "pgoff", "touch"),
+    [
+        (5, 64, 0, 0),  # the mapping starts mid-window: the window moves up to it, keeping its 16 pages
+        (5, 64, 0, 3),  # a fault inside that first partial window
+        (0, 10, 0, 9),  # the mapping ends mid-window
+        (509, 10, 0, 0),  # the window stops at the end of the page table
+        (0, 64, 3, 20),  # a file offset does not move the window (it follows the address)
+        (0, 64, 0, 40),  # an aligned window in the middle
+    ],
+)
+def test_fault_around_maps_the_pages_the_kernel_maps(tmp_path, start, n, pgoff, touch):
+    """Which pages one read fault maps (/proc/self/pagemap on the host,
+    `Process.pagemap` in vmsim), every page of the file already cached."""
+    exe = _compile(tmp_path, "fa", FAULT_AROUND_HELPER)
+    data = tmp_path / "fa.dat"
+
+    def host() -> list[int]:
+        out = subprocess.run([str(exe), str(data), str(start), str(n), str(pgoff), str(touch)], check=True,
+                             capture_output=True, text=True, timeout=30).stdout.split()  # fmt: skip
+        assert int(out[0]) == n, "the host did not keep the file cached"
+        return [int(x) for x in out[1:]]
+
+    real = min((host() for _ in range(3)), key=len)  # a stray fault elsewhere never removes a page
+
+    sim = vmsim.Simulator(memory="64MiB")  # fault_around_bytes 64 KiB, as the host's default
+    f = sim.create_file(FILE_PAGES * PAGE)
+    reader = sim.spawn()
+    r = reader.mmap(FILE_PAGES * PAGE, prot="r", flags="shared", file=f)
+    reader.access_batch(np.arange(r, r + FILE_PAGES * PAGE, PAGE, dtype=np.uint64), "r")
+    reader.exit()
+    assert f.cached_pages == FILE_PAGES
+    p = sim.spawn()
+    base = 0x7F00_0000_0000 + start * PAGE  # 2 MiB aligned, plus `start` pages
+    m = p.mmap(n * PAGE, prot="r", file=f, offset=pgoff * PAGE, addr=base, fixed=True)
+    assert p.access(m + touch * PAGE, "r") is vmsim.Outcome.FILE_MINOR
+    present = np.flatnonzero(p.pagemap(m, n * PAGE) & np.uint64(vmsim.PM_PRESENT)).tolist()
+    assert present == real

@@ -24,6 +24,11 @@ TASK_SIZE: int
 KERNEL_BASE: int
 MMAP_MIN_ADDR: int
 MAX_LINE: int
+PM_PRESENT: int
+PM_SWAP: int
+PM_FILE: int
+PM_MMAP_EXCLUSIVE: int
+PM_PFN_MASK: int
 
 class TraceLines:
     """A text trace read in chunks of whole lines, parsed by the core.
@@ -971,6 +976,27 @@ class Process:
         Returns
         -------
         list of int
+        """
+    def pagemap(self, addr: int, length: Size) -> npt.NDArray[np.uint64]:
+        """Page-table entries of a range, as ``/proc/PID/pagemap`` gives them.
+
+        One 64-bit entry per page: ``PM_PRESENT`` (bit 63) with the frame number in
+        bits 0-54 (``PM_PFN_MASK``; Linux shows it to root only), ``PM_SWAP`` (bit 62)
+        with the swap offset from bit 5, ``PM_FILE`` (bit 61: a file or shmem page),
+        ``PM_MMAP_EXCLUSIVE`` (bit 56: mapped once). The zero page is present with
+        no other bit; soft-dirty is not modelled.
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range (rounded down to its page).
+        length : int or str
+            Bytes in the range (rounded up to whole pages).
+
+        Returns
+        -------
+        numpy.ndarray of uint64
+            One entry per page; 0 where nothing is mapped.
         """
     def maps(self) -> str:
         """The address space in ``/proc/PID/maps`` format.

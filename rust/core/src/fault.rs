@@ -626,17 +626,31 @@ fn map_cache_page(mm: &mut Mm, k: &mut Kernel, slot: usize, entry: Pte) {
     mm.account_mapping(k, entry);
 }
 
+/// The pages `do_fault_around` covers for a fault at `addr`, as Linux 6.x
+/// clips its window: `nr` pages from the aligned window start, moved up to
+/// the VMA's start when the VMA begins inside the window (the window keeps
+/// its length), and cut at the VMA's end and at the end of the page table.
+fn fault_around_range(vma: &Vma, addr: u64, nr: u64) -> (u64, u64) {
+    const PTRS_PER_PTE: u64 = 512;
+    let pte_off = (addr >> crate::addr::PAGE_SHIFT) % PTRS_PER_PTE;
+    let vma_off = (addr - vma.start) >> crate::addr::PAGE_SHIFT;
+    let vma_pages = (vma.end - vma.start) >> crate::addr::PAGE_SHIFT;
+    let from_pte = (pte_off & !(nr - 1)).max(pte_off - pte_off.min(vma_off));
+    let to_pte = (from_pte + nr).min(PTRS_PER_PTE).min(pte_off + vma_pages - vma_off); // exclusive
+    let page = page_down(addr);
+    (page - (pte_off - from_pte) * PAGE_SIZE, page + (to_pte - pte_off) * PAGE_SIZE)
+}
+
 /// do_fault_around: map the pages around a read fault that the page cache
-/// already holds, within the aligned fault_around_bytes window, the VMA and
-/// the file, where the PTE is empty. They cost no fault of their own.
+/// already holds, within the window `fault_around_range` gives and the
+/// file, where the PTE is empty. They cost no fault of their own.
 fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) {
     let window = k.fault_around_bytes().max(PAGE_SIZE);
     if window <= PAGE_SIZE {
         return;
     }
     let (vma, addr) = (&vmf.vma, vmf.address);
-    let lo = (addr & !(window - 1)).max(vma.start);
-    let hi = ((addr & !(window - 1)) + window).min(vma.end);
+    let (lo, hi) = fault_around_range(vma, addr, window / PAGE_SIZE);
     let mut mapped = 0;
     for va in (lo..hi).step_by(PAGE_SIZE as usize) {
         if va == page_down(addr) {
@@ -779,6 +793,25 @@ mod tests {
     use crate::addr::{PAGE_SIZE, TASK_SIZE};
     use crate::mm::{MmConfig, MmapRequest};
     use crate::vma::Prot;
+
+    /// The window do_fault_around maps, in the cases the host's pagemap
+    /// showed (tests/test_kernel_conformance.py runs them against the kernel).
+    #[test]
+    fn fault_around_window_is_clipped_as_linux_clips_it() {
+        let base = 0x7f00_0000_0000u64; // 2 MiB aligned
+        let page = |n: u64| base + n * PAGE_SIZE;
+        let vma = |first: u64, pages: u64| {
+            Vma::anon(page(first), page(first + pages), Prot::new(true, false, false), VmFlags::default())
+        };
+        // Starts mid-window: the window moves up to the VMA and keeps 16 pages.
+        assert_eq!(fault_around_range(&vma(5, 64), page(5), 16), (page(5), page(21)));
+        assert_eq!(fault_around_range(&vma(5, 64), page(8), 16), (page(5), page(21)));
+        // Ends mid-window, and at the end of the page table.
+        assert_eq!(fault_around_range(&vma(0, 10), page(9), 16), (page(0), page(10)));
+        assert_eq!(fault_around_range(&vma(509, 10), page(509), 16), (page(509), page(512)));
+        // In the middle: the aligned window.
+        assert_eq!(fault_around_range(&vma(0, 64), page(40), 16), (page(32), page(48)));
+    }
 
     fn setup() -> (Mm, Kernel) {
         // 16 MiB: room to commit the 8 MiB stack the growth tests reach.

@@ -831,6 +831,31 @@ impl Mm {
 
     // ----- reports --------------------------------------------------------
 
+    /// /proc/PID/pagemap entries of the pages from `start` to `end`, one u64
+    /// each, as `pte_to_pagemap_entry` builds them (see `pagemap`).
+    pub fn pagemap(&self, k: &Kernel, start: u64, end: u64) -> Vec<u64> {
+        (start..end)
+            .step_by(PAGE_SIZE as usize)
+            .map(|va| {
+                let pte = self.pt.lookup(va);
+                if pte.is_swap() {
+                    return pagemap::SWAP | (u64::from(pte.swap_slot()) << pagemap::SWAP_OFFSET_SHIFT);
+                }
+                if !pte.is_present() {
+                    return 0;
+                }
+                let pfn = pte.pfn() as u64;
+                if !pte.maps_counted_frame() {
+                    return pagemap::PRESENT | pfn; // the zero page: no page behind it (vm_normal_page)
+                }
+                let frame = k.phys().frame(pte.pfn());
+                let file = if frame.flags & flags::ANON == 0 { pagemap::FILE } else { 0 };
+                let exclusive = if k.phys().mapcount(pte.pfn()) == 1 { pagemap::MMAP_EXCLUSIVE } else { 0 };
+                pagemap::PRESENT | file | exclusive | pfn
+            })
+            .collect()
+    }
+
     /// /proc/PID/maps lines.
     pub fn maps(&self, k: &Kernel) -> String {
         let mut out = String::new();
@@ -1034,4 +1059,20 @@ mod tests {
         assert_eq!(Advice::parse("MADV_DONTFORK").unwrap(), Advice::DontFork);
         assert!(Advice::parse("free").is_err());
     }
+}
+
+/// The bits of a /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
+pub mod pagemap {
+    /// The page is present in RAM; bits 0-54 hold its frame number.
+    pub const PRESENT: u64 = 1 << 63;
+    /// The page is in swap; bits 5-54 hold the swap offset (type 0).
+    pub const SWAP: u64 = 1 << 62;
+    /// A file page or shared anonymous (shmem) page.
+    pub const FILE: u64 = 1 << 61;
+    /// The page is mapped exactly once.
+    pub const MMAP_EXCLUSIVE: u64 = 1 << 56;
+    /// Bits 0-54: the frame number of a present page.
+    pub const PFN_MASK: u64 = (1 << 55) - 1;
+    /// Where the swap offset starts (bits 0-4 are the swap type).
+    pub const SWAP_OFFSET_SHIFT: u32 = 5;
 }

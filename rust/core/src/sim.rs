@@ -799,6 +799,17 @@ impl Simulator {
         self.with_mm(pid, |mm, k, _| mm.maps(k))
     }
 
+    /// /proc/PID/pagemap entries of the `length` bytes from `addr` (whole
+    /// pages), one u64 per page: `mm::pagemap` names the bits.
+    pub fn pagemap(&self, pid: u32, addr: u64, length: u64) -> Result<Vec<u64>> {
+        let start = crate::addr::page_down(addr);
+        let end = addr.checked_add(length).and_then(|e| e.checked_add(PAGE_SIZE - 1)).map(crate::addr::page_down);
+        let Some(end) = end.filter(|&e| e <= crate::addr::TASK_SIZE) else {
+            return Err(Error::invalid(format!("pagemap range {addr:#x}+{length:#x} leaves user space")));
+        };
+        self.with_mm(pid, |mm, k, _| mm.pagemap(k, start, end))
+    }
+
     /// The VMAs of a task's address space, in address order.
     pub fn vmas(&self, pid: u32) -> Result<Vec<crate::vma::Vma>> {
         self.with_mm(pid, |mm, _, _| mm.vmas.all())

@@ -806,6 +806,36 @@ impl PyProcess {
         py.detach(|| self.sim.threads(self.pid)).py()
     }
 
+    /// Page-table entries of a range, as ``/proc/PID/pagemap`` gives them.
+    ///
+    /// One 64-bit entry per page: ``PM_PRESENT`` (bit 63) with the frame number in
+    /// bits 0-54 (``PM_PFN_MASK``; Linux shows it to root only), ``PM_SWAP`` (bit 62)
+    /// with the swap offset from bit 5, ``PM_FILE`` (bit 61: a file or shmem page),
+    /// ``PM_MMAP_EXCLUSIVE`` (bit 56: mapped once). The zero page is present with
+    /// no other bit; soft-dirty is not modelled.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range (rounded down to its page).
+    /// length : int or str
+    ///     Bytes in the range (rounded up to whole pages).
+    ///
+    /// Returns
+    /// -------
+    /// numpy.ndarray of uint64
+    ///     One entry per page; 0 where nothing is mapped.
+    fn pagemap<'py>(
+        &self,
+        py: Python<'py>,
+        addr: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let addr = args::address(addr, "addr")?;
+        let entries = self.with_len(py, length, |sim, pid, len| sim.pagemap(pid, addr, len))?;
+        Ok(PyArray1::from_vec(py, entries))
+    }
+
     /// The address space in ``/proc/PID/maps`` format.
     ///
     /// Returns
@@ -1143,5 +1173,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MMAP_MIN_ADDR", vmsim_core::addr::MMAP_MIN_ADDR)?;
     m.add("MAX_LINE", vmsim_core::tracefmt::MAX_LINE)?;
     m.add("DEFAULT_VMA_INDEX", IndexKind::DEFAULT.name())?;
+    m.add("PM_PRESENT", vmsim_core::mm::pagemap::PRESENT)?;
+    m.add("PM_SWAP", vmsim_core::mm::pagemap::SWAP)?;
+    m.add("PM_FILE", vmsim_core::mm::pagemap::FILE)?;
+    m.add("PM_MMAP_EXCLUSIVE", vmsim_core::mm::pagemap::MMAP_EXCLUSIVE)?;
+    m.add("PM_PFN_MASK", vmsim_core::mm::pagemap::PFN_MASK)?;
     Ok(())
 }
