@@ -217,3 +217,23 @@ def test_default_layout_text_comes_from_the_executable():
     c = sim.counters()
     assert c["frames_free"] == c["frames_total"]  # the executable's pages go with its last mapping
     sim.check()
+
+
+def test_shmem_read_faults_map_cached_neighbours_writable():
+    """shmem's map_pages is filemap_map_pages: a read fault maps the cached
+    pages around it, writable in a shared mapping (no write notification)."""
+    s = vmsim.Simulator(memory="64MiB")  # fault-around 64 KiB
+    p = s.spawn()
+    a = p.mmap(32 * PAGE_SIZE, prot="rw", flags="shared|anonymous", addr=0x7F00_0000_0000, fixed=True)
+    assert (p.access_batch(pages(a, 32), "w") == Outcome.FILE_MINOR).all()  # fresh: every page is new
+    c = p.fork()  # shared VMAs are not copied: the child faults its pages in again
+    assert c.access(a, "r") is Outcome.FILE_MINOR
+    codes = c.access_batch(pages(a, 32), "r")
+    assert (codes[:16] == Outcome.HIT).all() and codes[16] == Outcome.FILE_MINOR and (codes[17:] == Outcome.HIT).all()
+    assert (c.access_batch(pages(a, 32), "w") == Outcome.HIT).all()  # mapped writable
+    c.exit()
+    p.mprotect(a, 32 * PAGE_SIZE, "r")
+    p.mprotect(a, 32 * PAGE_SIZE, "rw")
+    assert (p.access_batch(pages(a, 32), "w") == Outcome.HIT).all()  # writable again at once
+    p.exit()
+    s.check()

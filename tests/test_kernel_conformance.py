@@ -469,3 +469,96 @@ def test_fault_around_maps_the_pages_the_kernel_maps(tmp_path, start, n, pgoff, 
     assert p.access(m + touch * PAGE, "r") is vmsim.Outcome.FILE_MINOR
     present = np.flatnonzero(p.pagemap(m, n * PAGE) & np.uint64(vmsim.PM_PRESENT)).tolist()
     assert present == real
+
+
+SHMEM_HELPER = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define P 4096L
+static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
+static long touch(char *m, long n, int write) {
+    long before = flt();
+    for (long i = 0; i < n; i++) { if (write) m[i * P] = 1; else (void)*(volatile char *)(m + i * P); }
+    return flt() - before;
+}
+static char *shm(long n) {
+    char *m = mmap(NULL, n * P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    madvise(m, n * P, MADV_NOHUGEPAGE);
+    return m;
+}
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    char *a = shm(n);
+    printf("window_offset %ld\n", ((unsigned long)a / P) % 16);
+    printf("read_fresh %ld\n", touch(a, n, 0));
+    printf("write_after_read %ld\n", touch(a, n, 1));
+    mprotect(a, n * P, PROT_READ);
+    mprotect(a, n * P, PROT_READ | PROT_WRITE);
+    printf("write_after_round_trip_dirty %ld\n", touch(a, n, 1));
+    char *b = shm(n);
+    touch(b, n, 0);
+    mprotect(b, n * P, PROT_READ);
+    mprotect(b, n * P, PROT_READ | PROT_WRITE);
+    printf("write_after_round_trip_clean %ld\n", touch(b, n, 1));
+    fflush(stdout);
+    if (fork() == 0) {
+        touch(b, 1, 0); /* the harness's own first faults after fork (its stack) */
+        touch(b, 1, 0);
+        printf("child_read_cached %ld\n", touch(a, n, 0));
+        printf("child_write_after_read %ld\n", touch(a, n, 1));
+        fflush(stdout);
+        _exit(0);
+    }
+    wait(NULL);
+    return 0;
+}
+"""
+
+
+def test_shared_anonymous_memory_fault_around_and_mprotect(tmp_path):
+    """shmem: a fresh read faults each page in; a forked child reading the
+    cached pages takes one fault per fault-around window; mprotect back to
+    writable makes every PTE writable at once (shmem needs no write
+    notification), so no write faults follow, clean pages or dirty."""
+    exe = _compile(tmp_path, "shm", SHMEM_HELPER)
+
+    def run() -> dict:
+        out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
+        return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+    runs = [run() for _ in range(3)]
+    offset = runs[0]["window_offset"]
+    real = {k: min(r[k] for r in runs if r["window_offset"] == offset) for k in runs[0] if k != "window_offset"}
+
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+
+    def shm(at: int) -> tuple[int, np.ndarray]:
+        a = p.mmap(N * PAGE, prot="rw", flags="shared|anonymous", addr=at, fixed=True)
+        return a, np.arange(a, a + N * PAGE, PAGE, dtype=np.uint64)
+
+    def faults(task, addrs, op) -> int:
+        before = task.counters()["min_flt"]
+        task.access_batch(addrs, op)
+        return task.counters()["min_flt"] - before
+
+    a, pages_a = shm(0x7F00_0000_0000 + offset * PAGE)  # the host mapping's place in its 64 KiB window
+    b, pages_b = shm(0x7E00_0000_0000)
+    simulated = {"read_fresh": faults(p, pages_a, "r"), "write_after_read": faults(p, pages_a, "w")}
+    p.mprotect(a, N * PAGE, "r")
+    p.mprotect(a, N * PAGE, "rw")
+    simulated["write_after_round_trip_dirty"] = faults(p, pages_a, "w")
+    faults(p, pages_b, "r")
+    p.mprotect(b, N * PAGE, "r")
+    p.mprotect(b, N * PAGE, "rw")
+    simulated["write_after_round_trip_clean"] = faults(p, pages_b, "w")
+    child = p.fork()
+    simulated["child_read_cached"] = faults(child, pages_a, "r")
+    simulated["child_write_after_read"] = faults(child, pages_a, "w")
+    assert simulated == real
+    assert simulated["child_read_cached"] == -(-(N + offset) // 16)  # one fault per window the mapping spans

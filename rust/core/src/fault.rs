@@ -565,7 +565,8 @@ fn __do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) -
 }
 
 /// A read fault: map the cached page read-only (shmem, which needs no
-/// write notification, writable in a shared mapping), then fault-around.
+/// write notification, writable in a shared mapping), then fault-around
+/// (files and shmem alike: shmem's map_pages is filemap_map_pages).
 fn do_read_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
     let page = match __do_fault(mm, k, vmf, t) {
         Ok(page) => page,
@@ -578,9 +579,7 @@ fn do_read_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &m
     t.step(|| {
         format!("map page-cache frame {} {}", page.pfn, if entry.is_writable() { "writable" } else { "read-only" })
     });
-    if page.is_file {
-        do_fault_around(mm, k, vmf, t);
-    }
+    do_fault_around(mm, k, vmf, writable, t);
     page.counted(page.file_outcome())
 }
 
@@ -643,8 +642,9 @@ fn fault_around_range(vma: &Vma, addr: u64, nr: u64) -> (u64, u64) {
 
 /// do_fault_around: map the pages around a read fault that the page cache
 /// already holds, within the window `fault_around_range` gives and the
-/// file, where the PTE is empty. They cost no fault of their own.
-fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) {
+/// object, where the PTE is empty, with the VMA's page protection
+/// (`writable`: shmem in a shared mapping). They cost no fault of their own.
+fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, writable: bool, t: &mut T) {
     let window = k.fault_around_bytes().max(PAGE_SIZE);
     if window <= PAGE_SIZE {
         return;
@@ -666,7 +666,7 @@ fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut
         if !mm.pt.get(slot).is_none() {
             continue;
         }
-        map_cache_page(mm, k, slot, Pte::new(pfn, vma.pte_bits(false)));
+        map_cache_page(mm, k, slot, Pte::new(pfn, vma.pte_bits(writable)));
         k.note_mapped(mm.id, va);
         mapped += 1;
     }

@@ -685,14 +685,18 @@ impl Mm {
     }
 
     /// change_protection: rewrite the PTE permissions of `vma`'s pages.
-    /// Write permission is granted now only where a write fault would grant
-    /// it without copying (an exclusive anonymous page, a dirty shared page).
+    /// A shared shmem mapping needs no write notification, so its page
+    /// protection is writable and every PTE takes it; elsewhere write
+    /// permission is granted now only where a write fault would grant it
+    /// without copying (an exclusive anonymous page, a dirty shared page).
     fn reprotect_ptes(&mut self, k: &mut Kernel, vma: &Vma) {
+        let shmem = vma.shared() && vma.object_page(vma.start).is_some_and(|(id, _)| !k.cache().object(id).is_file());
         for (_, index, entry) in self.pt.leaves(vma.start, vma.end) {
             if !entry.maps_frame() {
                 continue;
             }
             let can_write = entry.is_writable()
+                || shmem
                 || if vma.shared() {
                     entry.has(PteFlags::DIRTY)
                 } else {
