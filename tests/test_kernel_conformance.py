@@ -562,3 +562,130 @@ def test_shared_anonymous_memory_fault_around_and_mprotect(tmp_path):
     simulated["child_write_after_read"] = faults(child, pages_a, "w")
     assert simulated == real
     assert simulated["child_read_cached"] == -(-(N + offset) // 16)  # one fault per window the mapping spans
+
+
+POPULATE_HELPER = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+#define P 4096L
+static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt + u.ru_majflt; }
+static long touch(char *m, long n, int write) {
+    long before = flt();
+    for (long i = 0; i < n; i++) { if (write) m[i * P] = 1; else (void)*(volatile char *)(m + i * P); }
+    return flt() - before;
+}
+static char *anon(long n, int prot) {
+    char *m = mmap(NULL, n * P, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(m, n * P, MADV_NOHUGEPAGE); /* before populating: no huge pages */
+    return m;
+}
+static long populate(char *m, long n, int advice) {
+    long before = flt();
+    return madvise(m, n * P, advice) ? -errno : flt() - before;
+}
+static long map_populate(long n, int flags, int fd, char **m) {
+    long before = flt();
+    *m = mmap(NULL, n * P, PROT_READ | PROT_WRITE, flags | MAP_POPULATE, fd, 0);
+    return flt() - before;
+}
+int main(int argc, char **argv) {
+    long n = atol(argv[2]);
+    char *m = anon(n, PROT_READ | PROT_WRITE);
+    printf("populate_write %ld\n", populate(m, n, MADV_POPULATE_WRITE));
+    printf("populate_write_then_write %ld\n", touch(m, n, 1));
+    m = anon(n, PROT_READ | PROT_WRITE);
+    printf("populate_read %ld\n", populate(m, n, MADV_POPULATE_READ));
+    printf("populate_read_then_read %ld\n", touch(m, n, 0));
+    printf("populate_read_then_write %ld\n", touch(m, n, 1));
+    printf("populate_write_read_only %ld\n", populate(anon(n, PROT_READ), n, MADV_POPULATE_WRITE));
+    printf("populate_read_prot_none %ld\n", populate(anon(n, PROT_NONE), n, MADV_POPULATE_READ));
+    m = anon(n, PROT_READ | PROT_WRITE);
+    munmap(m + 4 * P, P);
+    printf("populate_hole %ld\n", populate(m, n, MADV_POPULATE_WRITE));
+    printf("map_populate_shared %ld\n", map_populate(n, MAP_SHARED | MAP_ANONYMOUS, -1, &m));
+    printf("map_populate_shared_then_write %ld\n", touch(m, n, 1));
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char buf[4096];
+    memset(buf, 7, sizeof buf);
+    for (long i = 0; i < n; i++) if (write(fd, buf, P) != P) return 1;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    for (long i = 0; i < n; i++) if (pread(fd, buf, P, i * P) != P) return 1; /* cached, single pages */
+    printf("map_populate_file_private %ld\n", map_populate(n, MAP_PRIVATE, fd, &m));
+    printf("map_populate_file_private_then_write %ld\n", touch(m, n, 1));
+    return 0;
+}
+"""
+
+
+def test_population_faults_happen_inside_the_call(tmp_path):
+    """MADV_POPULATE_READ/WRITE and MAP_POPULATE: the faults are taken (and
+    counted) inside the call, as the access they stand for would take them;
+    later touches are hits. Errors as the host gives them (negative errno)."""
+    exe = _compile(tmp_path, "populate", POPULATE_HELPER)
+
+    def run() -> dict:
+        argv = [str(exe), str(tmp_path / "pop.dat"), str(N)]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout
+        return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+    runs = [run() for _ in range(3)]
+    real = {k: min(r[k] for r in runs) for k in runs[0]}
+
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+
+    def faults(fn) -> int:
+        c = p.counters()
+        before = c["min_flt"] + c["maj_flt"]
+        try:
+            fn()
+        except OSError as e:
+            return -e.errno
+        c = p.counters()
+        return c["min_flt"] + c["maj_flt"] - before
+
+    def pages(a):
+        return np.arange(a, a + N * PAGE, PAGE, dtype=np.uint64)
+
+    def populate(a, advice):
+        return faults(lambda: p.madvise(a, N * PAGE, advice))
+
+    simulated = {}
+    a = p.mmap(N * PAGE)
+    simulated["populate_write"] = populate(a, "populate_write")
+    simulated["populate_write_then_write"] = faults(lambda: p.access_batch(pages(a), "w"))
+    a = p.mmap(N * PAGE)
+    simulated["populate_read"] = populate(a, "populate_read")
+    simulated["populate_read_then_read"] = faults(lambda: p.access_batch(pages(a), "r"))
+    simulated["populate_read_then_write"] = faults(lambda: p.access_batch(pages(a), "w"))
+    simulated["populate_write_read_only"] = populate(p.mmap(N * PAGE, prot="r"), "populate_write")
+    simulated["populate_read_prot_none"] = populate(p.mmap(N * PAGE, prot="none"), "populate_read")
+    a = p.mmap(N * PAGE)
+    p.munmap(a + 4 * PAGE, PAGE)
+    simulated["populate_hole"] = populate(a, "populate_write")
+    box: list[int] = []
+    simulated["map_populate_shared"] = faults(lambda: box.append(p.mmap(N * PAGE, flags="shared|anonymous|populate")))
+    simulated["map_populate_shared_then_write"] = faults(lambda: p.access_batch(pages(box[-1]), "w"))
+    f = sim.create_file(N * PAGE)
+    reader = sim.spawn()  # the file cached, as the helper's reads leave it
+    reader.access_batch(pages(reader.mmap(N * PAGE, prot="r", flags="shared", file=f)), "r")
+    reader.exit()
+    simulated["map_populate_file_private"] = faults(
+        lambda: box.append(p.mmap(N * PAGE, flags="private|populate", file=f))
+    )
+    simulated["map_populate_file_private_then_write"] = faults(lambda: p.access_batch(pages(box[-1]), "w"))
+    assert simulated == real
+    sim.check()

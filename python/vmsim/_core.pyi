@@ -726,9 +726,10 @@ class Process:
             Any of ``r``, ``w``, ``x`` (e.g. ``"rw"``), or ``"none"``.
         flags : str, optional
             ``|``-separated words: ``private`` or ``shared``, ``anonymous``,
-            ``growsdown``, ``noreserve`` (``stack`` and ``populate`` are accepted
-            and change nothing). Default ``"private|anonymous"``, or ``"private"``
-            with a file.
+            ``growsdown``, ``noreserve``, ``populate`` (MAP_POPULATE: the pages are
+            faulted in, and counted, before mmap returns: a write fault in a private
+            writable mapping, else a read fault); ``stack`` is accepted and changes
+            nothing. Default ``"private|anonymous"``, or ``"private"`` with a file.
         addr : int, optional
             A hint (or the exact address with `fixed`).
         fixed : bool, default False
@@ -826,8 +827,11 @@ class Process:
         length : int or str
             Bytes in the range.
         advice : str
-            ``"dontfork"``, ``"dofork"`` or ``"dontneed"`` (drop the pages: a later
-            access faults again, on zeroes for anonymous memory).
+            ``"dontfork"``, ``"dofork"``, ``"dontneed"`` (drop the pages: a later
+            access faults again, on zeroes for anonymous memory),
+            ``"populate_read"`` or ``"populate_write"`` (fault every page in now, as
+            a read or a write would, the faults counted; EINVAL where the mapping
+            does not allow the access, EFAULT where a file ends, ENOMEM at a hole).
         """
     def brk(self, new_end: int | None = None) -> int:
         """Set the program break, as brk(2).

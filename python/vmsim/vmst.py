@@ -20,14 +20,15 @@ Format, version 2 (little-endian):
           7 CLONE       a = the new thread's pid, b = its stack size (0: none)
           8 EXIT
           9 EXIT_GROUP
-         10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed); a, b as above
+         10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed, 3 populate_read,
+                        4 populate_write); a, b as above
          11 MSYNC       a, b as above
          12 FILE        aux = file number, a = size, b = name length in bytes; NAME records follow
          13 NAME        flags = bytes used (at most 22), then 22 bytes of the file's UTF-8 name
          14 TRUNCATE    aux = file number, a = size
          15 UNLINK      aux = file number
          16 CLOSE       aux = file number: its handle was dropped
-         17 ARG         after MMAP: flags = 1 fixed | 2 fixed_noreplace | 4 address given,
+         17 ARG         after MMAP: flags = 1 fixed | 2 fixed_noreplace | 4 address given | 8 populate,
                         aux = file number, a = file offset, b = the address mmap returned
         255 END
 
@@ -65,9 +66,9 @@ KINDS = set(range(18)) | {END}
 FAILED = 128
 NAME_BYTES = RECORD.itemsize - 2
 SHARED, GROWSDOWN, NORESERVE, HAS_FILE = 8, 16, 32, 64
-FIXED, NOREPLACE, ADDR_GIVEN = 1, 2, 4
+FIXED, NOREPLACE, ADDR_GIVEN, POPULATE = 1, 2, 4, 8
 OP_CODES = {"r": 0, "w": 1, "x": 2}
-ADVICE = ("dontfork", "dofork", "dontneed")
+ADVICE = ("dontfork", "dofork", "dontneed", "populate_read", "populate_write")
 
 
 class TraceError(ValueError):
@@ -203,6 +204,7 @@ class _RecordingProcess:
             (FIXED if fixed or "fixed" in words else 0)
             | (NOREPLACE if fixed_noreplace or "fixed_noreplace" in words else 0)
             | (ADDR_GIVEN if addr is not None else 0)
+            | (POPULATE if "populate" in words else 0)
         )
         number = file.number if file is not None else 0
         length_bytes = _size(length)
@@ -557,6 +559,8 @@ class _Replay:
         if not flags & HAS_FILE:
             words.append("anonymous")
         words += [w for bit, w in ((GROWSDOWN, "growsdown"), (NORESERVE, "noreserve")) if flags & bit]
+        if mode & POPULATE:
+            words.append("populate")
         file = self.file(number) if flags & HAS_FILE else None
         p = self.proc(pid)
         got = self.syscall(

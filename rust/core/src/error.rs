@@ -8,6 +8,7 @@ use std::fmt;
 pub enum Errno {
     EPERM = 1,
     ENOMEM = 12,
+    EFAULT = 14,
     EEXIST = 17,
     EINVAL = 22,
     EFBIG = 27,
@@ -19,6 +20,7 @@ impl Errno {
         match self {
             Errno::EPERM => "EPERM",
             Errno::ENOMEM => "ENOMEM",
+            Errno::EFAULT => "EFAULT",
             Errno::EEXIST => "EEXIST",
             Errno::EINVAL => "EINVAL",
             Errno::EFBIG => "EFBIG",

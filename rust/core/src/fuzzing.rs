@@ -106,7 +106,9 @@ pub fn run(data: &[u8]) {
                 let _ = sim.mprotect(pid, addr, len, prot);
             }
             4 => {
-                let advice = [Advice::DontFork, Advice::DoFork, Advice::DontNeed][op as usize % 3];
+                let advice =
+                    [Advice::DontFork, Advice::DoFork, Advice::DontNeed, Advice::PopulateRead, Advice::PopulateWrite]
+                        [op as usize % 5];
                 let _ = sim.madvise(pid, addr, len, advice);
             }
             5 => {

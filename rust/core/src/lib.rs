@@ -21,6 +21,7 @@ pub mod fault;
 pub mod fork;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod gup;
 pub mod kalloc;
 pub mod kernel;
 pub mod layout;

@@ -63,6 +63,8 @@ pub struct MmapRequest {
     pub growsdown: bool,
     /// MAP_NORESERVE: no commit charge (ignored under overcommit mode 2).
     pub noreserve: bool,
+    /// MAP_POPULATE: fault the pages in before mmap returns (`gup::populate`).
+    pub populate: bool,
     /// A file to map, and the byte offset in it (page aligned).
     pub file: Option<(ObjectId, u64)>,
 }
@@ -78,6 +80,7 @@ impl MmapRequest {
             fixed_noreplace: false,
             growsdown: false,
             noreserve: false,
+            populate: false,
             file: None,
         }
     }
@@ -94,10 +97,11 @@ impl MmapRequest {
                 "fixed_noreplace" => self.fixed_noreplace = true,
                 "growsdown" => self.growsdown = true,
                 "noreserve" => self.noreserve = true,
-                "stack" | "populate" => {} // accepted, no effect here
+                "populate" => self.populate = true,
+                "stack" => {} // accepted, no effect here
                 _ => {
                     return Err(Error::invalid(format!(
-                    "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, noreserve, stack"
+                    "bad mmap flag {word:?}: use private|shared, anonymous, fixed, fixed_noreplace, growsdown, noreserve, populate, stack"
                 )))
                 }
             }
@@ -157,6 +161,8 @@ pub enum Advice {
     DontFork,
     DoFork,
     DontNeed,
+    PopulateRead,
+    PopulateWrite,
 }
 
 impl Advice {
@@ -165,7 +171,11 @@ impl Advice {
             "dontfork" => Ok(Advice::DontFork),
             "dofork" => Ok(Advice::DoFork),
             "dontneed" => Ok(Advice::DontNeed),
-            _ => Err(Error::invalid(format!("bad madvise advice {text:?}: use dontfork, dofork or dontneed"))),
+            "populate_read" => Ok(Advice::PopulateRead),
+            "populate_write" => Ok(Advice::PopulateWrite),
+            _ => Err(Error::invalid(format!(
+                "bad madvise advice {text:?}: use dontfork, dofork, dontneed, populate_read or populate_write"
+            ))),
         }
     }
 }
@@ -760,14 +770,20 @@ impl Mm {
         self.with_vma_objects(k, 2, |mm, k| mm.do_madvise(k, start, len, advice))
     }
 
-    fn do_madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
+    /// The range madvise(2) acts on: EINVAL for an unaligned start or a
+    /// range past user space; `None` for a zero length (nothing to do).
+    pub fn madvise_range(start: u64, len: u64) -> Result<Option<(u64, u64)>> {
         if !is_page_aligned(start) {
             return Err(Error::sys(Errno::EINVAL, format!("madvise address {start:#x} is not page aligned")));
         }
         if len == 0 {
-            return Ok(());
+            return Ok(None);
         }
-        let end = Self::user_range(start, len, "madvise")?;
+        Ok(Some((start, Self::user_range(start, len, "madvise")?)))
+    }
+
+    fn do_madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
+        let Some((start, end)) = Self::madvise_range(start, len)? else { return Ok(()) };
         if advice == Advice::DontNeed {
             // No VMA changes: just drop the pages of the mapped parts.
             for vma in self.vmas.range(start, end) {

@@ -19,6 +19,7 @@
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, Error, Result};
 use crate::fault::{Access, NoTrace, Outcome, Trace};
+use crate::gup::{self, Populate};
 use crate::kernel::{Kernel, ReleaseEvent};
 use crate::layout::{self, LayoutKind};
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
@@ -551,8 +552,33 @@ impl Simulator {
         })?
     }
 
+    /// mmap(2); with MAP_POPULATE the new pages are faulted in before it
+    /// returns (a failure there leaves them unpopulated, as Linux ignores it).
     pub fn mmap(&self, pid: u32, req: MmapRequest) -> Result<u64> {
-        self.with_mm(pid, |mm, k, _| mm.mmap(k, req))?
+        self.with_mm(pid, |mm, k, task| {
+            let addr = mm.mmap(k, req)?;
+            if req.populate {
+                let end = addr + req.len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                let _ignored = self.populate_counted(mm, k, task, addr, end, Populate::Mmap);
+            }
+            Ok(addr)
+        })?
+    }
+
+    /// `gup::populate`, its faults counted for `task` (no access is).
+    fn populate_counted(
+        &self,
+        mm: &mut Mm,
+        k: &mut Kernel,
+        task: &Task,
+        start: u64,
+        end: u64,
+        how: Populate,
+    ) -> Result<()> {
+        let mut per_account = [0; 3];
+        let result = gup::populate(mm, k, start, end, how, &mut per_account);
+        self.commit(task, &Tally { per_outcome: [0; Outcome::COUNT], per_account });
+        result
     }
 
     pub fn munmap(&self, pid: u32, addr: u64, len: u64) -> Result<()> {
@@ -563,8 +589,15 @@ impl Simulator {
         self.with_mm(pid, |mm, k, _| mm.mprotect(k, addr, len, prot))?
     }
 
+    /// madvise(2); MADV_POPULATE_READ/WRITE fault the range in here.
     pub fn madvise(&self, pid: u32, addr: u64, len: u64, advice: Advice) -> Result<()> {
-        self.with_mm(pid, |mm, k, _| mm.madvise(k, addr, len, advice))?
+        let how = match advice {
+            Advice::PopulateRead => Populate::Read,
+            Advice::PopulateWrite => Populate::Write,
+            _ => return self.with_mm(pid, |mm, k, _| mm.madvise(k, addr, len, advice))?,
+        };
+        let Some((start, end)) = Mm::madvise_range(addr, len)? else { return Ok(()) };
+        self.with_mm(pid, |mm, k, task| self.populate_counted(mm, k, task, start, end, how))?
     }
 
     /// brk(2); `None` asks for the current break.
