@@ -689,3 +689,121 @@ def test_population_faults_happen_inside_the_call(tmp_path):
     simulated["map_populate_file_private_then_write"] = faults(lambda: p.access_batch(pages(box[-1]), "w"))
     assert simulated == real
     sim.check()
+
+
+SMAPS_HELPER = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define P 4096L
+/* Print "LABEL FIELD kB" for every kB field of the smaps record of the VMA at m. */
+static void show(const char *label, char *m) {
+    char line[512], want[64];
+    int on = 0;
+    snprintf(want, sizeof want, "%lx-", (unsigned long)m);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, ':') || strchr(line, '-') == line + strlen(want) - 1) {
+            on = !strncmp(line, want, strlen(want));
+            continue;
+        }
+        char key[64];
+        long kb;
+        if (on && strstr(line, " kB") && sscanf(line, "%63[^:]: %ld", key, &kb) == 2)
+            printf("%s %s %ld\n", label, key, kb);
+    }
+    fclose(f);
+}
+int main(int argc, char **argv) {
+    char *a = mmap(NULL, 16 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(a, 16 * P, MADV_NOHUGEPAGE);
+    for (int i = 0; i < 8; i++) a[i * P] = 1;
+    for (int i = 8; i < 12; i++) (void)*(volatile char *)(a + i * P); /* the zero page: not in Rss */
+    show("anon", a);
+    char *s = mmap(NULL, 8 * P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < 4; i++) s[i * P] = 1;
+    (void)*(volatile char *)(s + 5 * P);
+    show("shmem", s);
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char buf[4096];
+    memset(buf, 7, sizeof buf);
+    for (int i = 0; i < 4; i++) if (write(fd, buf, P) != P) return 1;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    for (int i = 0; i < 4; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    char *f = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    (void)*(volatile char *)f; /* fault-around maps the four cached pages */
+    f[2 * P] = 1;              /* a private copy of page 2 */
+    show("file", f);
+    fflush(stdout);
+    int gate[2];
+    if (pipe(gate)) return 1;
+    pid_t pid = fork();
+    if (pid == 0) { /* holds its copy of the address space until the parent has looked */
+        char c;
+        close(gate[1]);
+        if (read(gate[0], &c, 1) < 0) _exit(1);
+        _exit(0);
+    }
+    show("anon_forked", a);
+    show("shmem_forked", s);
+    fflush(stdout);
+    close(gate[1]);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+"""
+
+SMAPS_FIELDS = ("Size", "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+                "Private_Dirty", "Referenced", "Anonymous", "Swap", "SwapPss", "Locked")  # fmt: skip
+
+
+def test_smaps_match_the_kernel(tmp_path):
+    """Rss, Pss, clean/dirty, private/shared and Anonymous of a private
+    anonymous mapping (written pages, zero-page reads), shmem, a private file
+    mapping (fault-around, one copied page), and the anonymous mapping shared
+    with a forked child."""
+    exe = _compile(tmp_path, "smaps", SMAPS_HELPER)
+    out = subprocess.run([str(exe), str(tmp_path / "sm.dat")], check=True, capture_output=True, text=True, timeout=30)
+    real: dict = {}
+    for line in out.stdout.splitlines():
+        label, field, kb = line.split()
+        if field in SMAPS_FIELDS:
+            real.setdefault(label, {})[field] = int(kb)
+
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+
+    def record(addr: int) -> dict:
+        (rec,) = [r for r in p.smaps() if r["start"] == addr]
+        return {k: rec[k] for k in SMAPS_FIELDS}
+
+    a = p.mmap(16 * PAGE)
+    p.access_batch(np.arange(a, a + 8 * PAGE, PAGE, dtype=np.uint64), "w")
+    p.access_batch(np.arange(a + 8 * PAGE, a + 12 * PAGE, PAGE, dtype=np.uint64), "r")
+    simulated = {"anon": record(a)}
+    s = p.mmap(8 * PAGE, flags="shared|anonymous")
+    p.access_batch(np.arange(s, s + 4 * PAGE, PAGE, dtype=np.uint64), "w")
+    p.access(s + 5 * PAGE, "r")
+    simulated["shmem"] = record(s)
+    f = sim.create_file(4 * PAGE)
+    reader = sim.spawn()  # the file cached, as the helper's reads leave it
+    reader.access_batch(np.arange(4, dtype=np.uint64) * PAGE + reader.mmap(4 * PAGE, prot="r", file=f), "r")
+    reader.exit()
+    m = p.mmap(4 * PAGE, prot="rw", flags="private", file=f)
+    p.access(m, "r")
+    p.access(m + 2 * PAGE, "w")
+    simulated["file"] = record(m)
+    child = p.fork()
+    simulated["anon_forked"] = record(a)
+    simulated["shmem_forked"] = record(s)
+    child.exit()
+    assert simulated == real
+    rollup = p.smaps_rollup()
+    assert rollup["Rss"] == sum(r["Rss"] for r in p.smaps()) and rollup["Anonymous"] == 32 + 4

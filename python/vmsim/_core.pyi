@@ -9,7 +9,16 @@ import numpy.typing as npt
 from typing_extensions import TypeAlias
 
 from vmsim.counters import Layout as ProcessLayout
-from vmsim.counters import LiveAllocation, MemInfo, ProcessCounters, SimCounters, SlabInfo, VmStat
+from vmsim.counters import (
+    LiveAllocation,
+    MemInfo,
+    ProcessCounters,
+    SimCounters,
+    SlabInfo,
+    Smaps,
+    SmapsRollup,
+    VmStat,
+)
 from vmsim.outcome import Outcome
 
 Size: TypeAlias = int | str
@@ -980,6 +989,42 @@ class Process:
         Returns
         -------
         list of int
+        """
+    def smaps(self) -> list[Smaps]:
+        """What each VMA holds in memory, as ``/proc/PID/smaps`` counts it.
+
+        Rss counts present pages with a page behind them (not the zero page); Pss
+        shares each page among its mappings; a page mapped once is private, else
+        shared; dirty when the PTE or the page is; Swap and SwapPss count swap
+        entries. Locked, LazyFree and AnonHugePages stay 0 (not modelled yet).
+
+        Returns
+        -------
+        list of dict
+            Per VMA, lowest first: ``start``, ``end``, ``prot``, ``flags``, then the
+            fields in kB as Linux prints them: ``Size``, ``KernelPageSize``,
+            ``MMUPageSize``, ``Rss``, ``Pss``, ``Pss_Dirty``, ``Shared_Clean``,
+            ``Shared_Dirty``, ``Private_Clean``, ``Private_Dirty``, ``Referenced``,
+            ``Anonymous``, ``LazyFree``, ``AnonHugePages``, ``Swap``, ``SwapPss``,
+            ``Locked``.
+        """
+    def smaps_text(self) -> str:
+        """``/proc/PID/smaps`` as text: each VMA's maps line, then its fields in kB.
+
+        Returns
+        -------
+        str
+        """
+    def smaps_rollup(self) -> SmapsRollup:
+        """``/proc/PID/smaps_rollup``: the smaps fields summed over every VMA.
+
+        Returns
+        -------
+        dict
+            ``Rss``, ``Pss``, ``Pss_Dirty``, ``Pss_Anon``, ``Pss_File``,
+            ``Pss_Shmem``, ``Shared_Clean``, ``Shared_Dirty``, ``Private_Clean``,
+            ``Private_Dirty``, ``Referenced``, ``Anonymous``, ``LazyFree``, ``Swap``,
+            ``SwapPss``, ``Locked``, in kB.
         """
     def pagemap(self, addr: int, length: Size) -> npt.NDArray[np.uint64]:
         """Page-table entries of a range, as ``/proc/PID/pagemap`` gives them.

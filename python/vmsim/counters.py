@@ -121,3 +121,50 @@ class LiveAllocation(TypedDict):
     size: int
     kind: str
     site: str
+
+
+class Smaps(TypedDict):
+    """One record of `Process.smaps()`: a VMA and what it holds, in kB."""
+
+    start: int
+    end: int
+    prot: str
+    flags: str
+    Size: int
+    KernelPageSize: int
+    MMUPageSize: int
+    Rss: int
+    Pss: int
+    Pss_Dirty: int
+    Shared_Clean: int
+    Shared_Dirty: int
+    Private_Clean: int
+    Private_Dirty: int
+    Referenced: int
+    Anonymous: int
+    LazyFree: int
+    AnonHugePages: int
+    Swap: int
+    SwapPss: int
+    Locked: int
+
+
+class SmapsRollup(TypedDict):
+    """`Process.smaps_rollup()`: the smaps fields summed over every VMA, in kB."""
+
+    Rss: int
+    Pss: int
+    Pss_Dirty: int
+    Pss_Anon: int
+    Pss_File: int
+    Pss_Shmem: int
+    Shared_Clean: int
+    Shared_Dirty: int
+    Private_Clean: int
+    Private_Dirty: int
+    Referenced: int
+    Anonymous: int
+    LazyFree: int
+    Swap: int
+    SwapPss: int
+    Locked: int

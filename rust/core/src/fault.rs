@@ -666,7 +666,8 @@ fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, writabl
         if !mm.pt.get(slot).is_none() {
             continue;
         }
-        map_cache_page(mm, k, slot, Pte::new(pfn, vma.pte_bits(writable)));
+        // Young, as on x86, whose page protections carry _PAGE_ACCESSED.
+        map_cache_page(mm, k, slot, Pte::new(pfn, PteFlags::ACCESSED | vma.pte_bits(writable)));
         k.note_mapped(mm.id, va);
         mapped += 1;
     }

@@ -31,6 +31,7 @@ pub mod pagetable;
 pub mod phys;
 pub mod reclaim;
 pub mod sim;
+pub mod smaps;
 pub mod step;
 pub mod swap;
 #[cfg(any(test, feature = "testing"))]

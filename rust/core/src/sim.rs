@@ -843,6 +843,21 @@ impl Simulator {
         self.with_mm(pid, |mm, k, _| mm.pagemap(k, start, end))
     }
 
+    /// /proc/PID/smaps: every VMA with what it holds (`smaps` module).
+    pub fn smaps(&self, pid: u32) -> Result<Vec<(crate::vma::Vma, crate::smaps::MemSize)>> {
+        self.with_mm(pid, |mm, k, _| crate::smaps::smaps(mm, k))
+    }
+
+    /// /proc/PID/smaps as the kernel prints it.
+    pub fn smaps_text(&self, pid: u32) -> Result<String> {
+        self.with_mm(pid, |mm, k, _| crate::smaps::smaps_text(mm, k))
+    }
+
+    /// /proc/PID/smaps_rollup: the sums over every VMA.
+    pub fn smaps_rollup(&self, pid: u32) -> Result<crate::smaps::MemSize> {
+        self.with_mm(pid, |mm, k, _| crate::smaps::rollup(mm, k))
+    }
+
     /// The VMAs of a task's address space, in address order.
     pub fn vmas(&self, pid: u32) -> Result<Vec<crate::vma::Vma>> {
         self.with_mm(pid, |mm, _, _| mm.vmas.all())

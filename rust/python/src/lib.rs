@@ -840,6 +840,64 @@ impl PyProcess {
         Ok(PyArray1::from_vec(py, entries))
     }
 
+    /// What each VMA holds in memory, as ``/proc/PID/smaps`` counts it.
+    ///
+    /// Rss counts present pages with a page behind them (not the zero page); Pss
+    /// shares each page among its mappings; a page mapped once is private, else
+    /// shared; dirty when the PTE or the page is; Swap and SwapPss count swap
+    /// entries. Locked, LazyFree and AnonHugePages stay 0 (not modelled yet).
+    ///
+    /// Returns
+    /// -------
+    /// list of dict
+    ///     Per VMA, lowest first: ``start``, ``end``, ``prot``, ``flags``, then the
+    ///     fields in kB as Linux prints them: ``Size``, ``KernelPageSize``,
+    ///     ``MMUPageSize``, ``Rss``, ``Pss``, ``Pss_Dirty``, ``Shared_Clean``,
+    ///     ``Shared_Dirty``, ``Private_Clean``, ``Private_Dirty``, ``Referenced``,
+    ///     ``Anonymous``, ``LazyFree``, ``AnonHugePages``, ``Swap``, ``SwapPss``,
+    ///     ``Locked``.
+    fn smaps<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let records = py.detach(|| self.sim.smaps(self.pid)).py()?;
+        records
+            .iter()
+            .map(|(v, m)| {
+                let d = PyDict::new(py);
+                d.set_item("start", v.start)?;
+                d.set_item("end", v.end)?;
+                d.set_item("prot", v.prot.to_string())?;
+                d.set_item("flags", v.flag_words())?;
+                for field in vmsim_core::smaps::FIELDS {
+                    d.set_item(field, m.kb(field))?;
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// ``/proc/PID/smaps`` as text: each VMA's maps line, then its fields in kB.
+    ///
+    /// Returns
+    /// -------
+    /// str
+    fn smaps_text(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.sim.smaps_text(self.pid)).py()
+    }
+
+    /// ``/proc/PID/smaps_rollup``: the smaps fields summed over every VMA.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``Rss``, ``Pss``, ``Pss_Dirty``, ``Pss_Anon``, ``Pss_File``,
+    ///     ``Pss_Shmem``, ``Shared_Clean``, ``Shared_Dirty``, ``Private_Clean``,
+    ///     ``Private_Dirty``, ``Referenced``, ``Anonymous``, ``LazyFree``, ``Swap``,
+    ///     ``SwapPss``, ``Locked``, in kB.
+    fn smaps_rollup<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = py.detach(|| self.sim.smaps_rollup(self.pid)).py()?;
+        let fields: Vec<(&str, u64)> = vmsim_core::smaps::ROLLUP_FIELDS.iter().map(|&f| (f, m.kb(f))).collect();
+        counters_view(py, counters_dict(py, &fields)?)
+    }
+
     /// The address space in ``/proc/PID/maps`` format.
     ///
     /// Returns
