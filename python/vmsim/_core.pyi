@@ -494,6 +494,30 @@ class File:
     @property
     def cached_pages(self) -> int:
         """Pages of the file in the page cache."""
+    @property
+    def read_ahead_kb(self) -> int:
+        """This file's readahead window in KiB (its device's ``read_ahead_kb``)."""
+    def fadvise(self, offset: Size, length: Size, advice: str) -> None:
+        """Advise the kernel about the file's use, as posix_fadvise(2).
+
+        Parameters
+        ----------
+        offset : int or str
+            Start of the range in bytes.
+        length : int or str
+            Bytes in the range; 0 means to the end of the file.
+        advice : str
+            ``"normal"`` (the device's readahead window), ``"sequential"`` (twice
+            that window), ``"random"`` (changes read(2) only: page faults follow
+            ``madvise(..., "random")``), ``"willneed"`` (read the range into the
+            cache now), ``"dontneed"`` (write back its dirty pages and drop those no
+            process maps), ``"noreuse"`` (no effect).
+
+        Raises
+        ------
+        OSError
+            EINVAL for an unknown advice.
+        """
     def truncate(self, size: Size) -> None:
         """Change the file's size, as truncate(2).
 
@@ -536,6 +560,9 @@ class Simulator:
     fault_around_bytes : int or str, optional
         How much a read fault on a file maps around itself from the page cache
         (default 64 KiB; ``"4KiB"`` turns fault-around off).
+    read_ahead_kb : int, optional
+        The block device's ``read_ahead_kb``: the readahead window of file
+        faults, in KiB (default 128, Linux's default; 0 turns readahead off).
     swap : int or str, optional
         Swap space; anonymous pages are swapped out under memory pressure.
     policy : str, optional
@@ -566,13 +593,14 @@ class Simulator:
         stack_guard_gap: Size | None = None,
         max_map_count: int | None = None,
         fault_around_bytes: Size | None = None,
+        read_ahead_kb: int | None = None,
         swap: Size | None = None,
         policy: str | None = None,
         resident_limit: int | None = None,
         overcommit: int = 0,
         overcommit_ratio: int = 50,
     ) -> None: ...
-    def create_file(self, size: Size, name: str | None = None) -> File:
+    def create_file(self, size: Size, name: str | None = None, *, read_ahead_kb: int | None = None) -> File:
         """Create a regular file, for ``Process.mmap(file=...)``.
 
         Parameters
@@ -581,6 +609,9 @@ class Simulator:
             The file's size in bytes (int or a string such as ``"64KiB"``).
         name : str, optional
             Its path, shown in ``maps()`` (default ``"/tmp/vmsim-file"``).
+        read_ahead_kb : int, optional
+            The readahead window of this file's device in KiB (default: the
+            simulator's `read_ahead_kb`).
 
         Returns
         -------
@@ -610,7 +641,10 @@ class Simulator:
         dict
             Frames (``frames_total``, ``frames_free``, ``frames_used``), kernel pages
             (``pt_pages``, ``slab_pages``, ``kernel_pages``), ``processes``, ``tasks``,
-            page-cache ``cache_hits``/``cache_misses``, ``writebacks``, swap
+            page-cache ``cache_hits``/``cache_misses``, ``writebacks``,
+            ``readahead_pages`` (pages readahead read besides the faulting ones)
+            and ``readahead_unused`` (those no fault has mapped: wasted reads while
+            they stay unused), swap
             (``swap_total``, ``swap_used``, ``swap_ins``, ``swap_outs``), reclaim
             (``reclaim_scans``, ``evictions``), ``min_flt``/``maj_flt`` of every task
             that ever ran, and ``faults``: accesses per `Outcome` name.
@@ -682,6 +716,9 @@ class Simulator:
     @property
     def vma_index(self) -> str:
         """The name of the VMA index this simulator uses."""
+    @property
+    def read_ahead_kb(self) -> int:
+        """The readahead window files get, in KiB (the device's ``read_ahead_kb``)."""
     @property
     def swap(self) -> int:
         """Swap space in bytes (0: none)."""
@@ -836,6 +873,9 @@ class Process:
         length : int or str
             Bytes in the range.
         advice : str
+            ``"normal"``, ``"sequential"`` (file faults read ahead, not around),
+            ``"random"`` (file faults read only their page), ``"willneed"`` (read
+            the file pages of the range into the cache now),
             ``"dontfork"``, ``"dofork"``, ``"dontneed"`` (drop the pages: a later
             access faults again, on zeroes for anonymous memory),
             ``"populate_read"`` or ``"populate_write"`` (fault every page in now, as

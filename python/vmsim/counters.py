@@ -34,6 +34,8 @@ class SimCounters(TypedDict):
     cache_hits: int
     cache_misses: int
     writebacks: int
+    readahead_pages: int
+    readahead_unused: int
     swap_total: int
     swap_used: int
     swap_ins: int

@@ -21,7 +21,7 @@ Format, version 2 (little-endian):
           8 EXIT
           9 EXIT_GROUP
          10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed, 3 populate_read,
-                        4 populate_write); a, b as above
+                        4 populate_write, 5 normal, 6 sequential, 7 random, 8 willneed); a, b as above
          11 MSYNC       a, b as above
          12 FILE        aux = file number, a = size, b = name length in bytes; NAME records follow
          13 NAME        flags = bytes used (at most 22), then 22 bytes of the file's UTF-8 name
@@ -30,6 +30,9 @@ Format, version 2 (little-endian):
          16 CLOSE       aux = file number: its handle was dropped
          17 ARG         after MMAP: flags = 1 fixed | 2 fixed_noreplace | 4 address given | 8 populate,
                         aux = file number, a = file offset, b = the address mmap returned
+         18 FADVISE     aux = file number, flags = advice (0 normal, 1 sequential, 2 random,
+                        3 willneed, 4 dontneed, 5 noreuse), a = offset, b = length
+         19 READAHEAD   aux = file number, a = the file's read_ahead_kb (after its FILE record)
         255 END
 
     flags bit 128 on MMAP, MUNMAP, MPROTECT, MADVISE, MSYNC and TRUNCATE: the
@@ -60,15 +63,26 @@ VERSION = 2
 MAGIC = b"VMSIMTR" + bytes([VERSION])
 RECORD = np.dtype([("kind", "<u1"), ("flags", "<u1"), ("aux", "<u2"), ("pid", "<u4"), ("a", "<u8"), ("b", "<u8")])
 (ACCESS, SPAWN, MMAP, MUNMAP, MPROTECT, BRK, FORK, CLONE, EXIT, EXIT_GROUP) = range(10)
-(MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG) = range(10, 18)
+(MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG, FADVISE, READAHEAD) = range(10, 20)
 END = 255
-KINDS = set(range(18)) | {END}
+KINDS = set(range(20)) | {END}
 FAILED = 128
 NAME_BYTES = RECORD.itemsize - 2
 SHARED, GROWSDOWN, NORESERVE, HAS_FILE = 8, 16, 32, 64
 FIXED, NOREPLACE, ADDR_GIVEN, POPULATE = 1, 2, 4, 8
 OP_CODES = {"r": 0, "w": 1, "x": 2}
-ADVICE = ("dontfork", "dofork", "dontneed", "populate_read", "populate_write")
+ADVICE = (
+    "dontfork",
+    "dofork",
+    "dontneed",
+    "populate_read",
+    "populate_write",
+    "normal",
+    "sequential",
+    "random",
+    "willneed",
+)
+FADVICE = ("normal", "sequential", "random", "willneed", "dontneed", "noreuse")
 
 
 class TraceError(ValueError):
@@ -170,6 +184,14 @@ class _RecordingFile:
     def unlink(self) -> None:
         self._file.unlink()
         self._rec.w.add(UNLINK, aux=self.number)
+
+    def fadvise(self, offset: Any, length: Any, advice: str) -> None:
+        word = advice.strip().lower().removeprefix("posix_fadv_") if isinstance(advice, str) else None
+        call = lambda: self._file.fadvise(offset, length, advice)  # noqa: E731
+        if word not in FADVICE:
+            return call()  # refused before anything happens: nothing to record
+        code = FADVICE.index(word)
+        self._rec.call(FADVISE, 0, call, flags=code, aux=self.number, a=_size(offset), b=_size(length))
 
     def __del__(self) -> None:
         rec = self.__dict__.get("_rec")
@@ -330,9 +352,9 @@ class Recorder:
         self.w.add(SPAWN, p.pid, 1 if layout == "default" else 0)
         return _RecordingProcess(self, p)
 
-    def create_file(self, size: Any, name: str | None = None) -> _RecordingFile:
+    def create_file(self, size: Any, name: str | None = None, *, read_ahead_kb: int | None = None) -> _RecordingFile:
         """`Simulator.create_file`, recorded; the file records its own calls."""
-        f = self.sim.create_file(size, name) if name is not None else self.sim.create_file(size)
+        f = self.sim.create_file(size, name, read_ahead_kb=read_ahead_kb)
         if self._files >= 0xFFFF:
             raise ValueError("a trace holds at most 65535 files")
         self._files += 1
@@ -340,6 +362,8 @@ class Recorder:
         name_bytes = f.name.encode()
         self.w.add(FILE, 0, 0, f.size, len(name_bytes), aux=number)
         self.w.name(name_bytes)
+        if read_ahead_kb is not None:
+            self.w.add(READAHEAD, 0, 0, f.read_ahead_kb, aux=number)
         return _RecordingFile(self, f, number)
 
     def close(self) -> None:
@@ -529,6 +553,13 @@ class _Replay:
             self.syscall(flags, lambda: self.file(aux).truncate(a))
         elif kind == UNLINK:
             self.file(aux).unlink()
+        elif kind == FADVISE:
+            if flags & ~FAILED >= len(FADVICE):
+                raise self.fail(f"unknown fadvise advice {flags & ~FAILED}")
+            self.syscall(flags, lambda: self.file(aux).fadvise(a, b, FADVICE[flags & ~FAILED]))
+        elif kind == READAHEAD:
+            self.file(aux)
+            self.files[aux] = self.reopen_with_readahead(aux, a)
         elif kind == CLOSE:
             self.file(aux)
             del self.files[aux]  # drops the handle, as the recorded program did
@@ -549,6 +580,14 @@ class _Replay:
         except UnicodeDecodeError:
             raise self.fail("a file name that is not UTF-8") from None
         self.files[number] = self.sim.create_file(size, name)
+
+    def reopen_with_readahead(self, number: int, kb: int) -> Any:
+        """The file just made, made again on a device with `kb` of readahead
+        (a READAHEAD record follows its FILE record, before any use)."""
+        old = self.files.pop(number)
+        name, size = old.name, old.size
+        del old  # its only handle: the file goes
+        return self.sim.create_file(size, name, read_ahead_kb=kb)
 
     def mmap(self, mode: int, number: int, offset: int, result: int) -> None:
         if self.pending_mmap is None:

@@ -12,6 +12,7 @@ use crate::mm::Mm;
 use crate::pagecache::ObjectId;
 use crate::pagetable::{Pte, PteFlags};
 use crate::phys::{flags, FrameUse, Pfn};
+use crate::readahead;
 use crate::vma::{Backing, VmFlags, Vma};
 
 /// Declares `Outcome` from one table: variant, public code and name. The
@@ -514,7 +515,6 @@ fn do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T)
 struct CachePage {
     pfn: Pfn,
     major: bool,
-    is_file: bool,
 }
 
 impl CachePage {
@@ -548,9 +548,28 @@ fn __do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) -
         });
         return Err(Fault::uncounted(Outcome::Sigbus));
     }
+    let pattern = vmf.vma.read_pattern();
     if let Some(pfn) = k.cache().lookup(id, page) {
         k.cache_mut().stats.hits += 1;
-        return Ok(CachePage { pfn, major: false, is_file });
+        if is_file {
+            readahead::async_mmap_readahead(k, id, page, pfn, pattern);
+        }
+        note_used(k, pfn);
+        return Ok(CachePage { pfn, major: false });
+    }
+    if is_file {
+        let before = k.cache().stats.readahead;
+        readahead::sync_mmap_readahead(k, id, page, pattern);
+        if let Some(pfn) = k.cache().lookup(id, page) {
+            // Read with its window: the faulting page itself was not read ahead.
+            let stats = &mut k.cache_mut().stats;
+            stats.readahead -= 1;
+            stats.misses += 1;
+            let ahead = stats.readahead - before;
+            note_used(k, pfn);
+            t.step(|| format!("page-cache miss: read file page {page} into frame {pfn} and {ahead} more pages around it (readahead; I/O: a major fault)"));
+            return Ok(CachePage { pfn, major: true });
+        }
     }
     let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
     let Some(pfn) = alloc_user(mm, k, usage) else { return Err(oom(t, "a page-cache page")) };
@@ -561,26 +580,43 @@ fn __do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) -
     } else {
         t.step(|| format!("shmem: page {page} not cached yet; a zeroed frame {pfn} joins the page cache"));
     }
-    Ok(CachePage { pfn, major: is_file, is_file })
+    Ok(CachePage { pfn, major: is_file })
 }
 
-/// A read fault: map the cached page read-only (shmem, which needs no
-/// write notification, writable in a shared mapping), then fault-around
-/// (files and shmem alike: shmem's map_pages is filemap_map_pages).
+/// A read fault, in Linux's order: fault-around first (files and shmem
+/// alike: shmem's map_pages is filemap_map_pages), which maps the cached
+/// pages of its window, the faulting one too if it is ready (a minor fault,
+/// done); else `__do_fault` finds or reads the page and it is mapped
+/// read-only (shmem, which needs no write notification, writable in a
+/// shared mapping).
 fn do_read_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut T) -> Fault {
+    let (id, _) = vmf.object_page();
+    let writable = vmf.vma.shared() && !k.cache().object(id).is_file();
+    if do_fault_around(mm, k, vmf, writable, t) {
+        k.cache_mut().stats.hits += 1;
+        t.step(|| "the faulting page was cached: fault-around mapped it (minor fault)".into());
+        return Fault::minor(Outcome::FileMinor);
+    }
     let page = match __do_fault(mm, k, vmf, t) {
         Ok(page) => page,
         Err(fault) => return fault,
     };
-    let writable = vmf.vma.shared() && !page.is_file;
     let entry = Pte::new(page.pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(writable));
     map_cache_page(mm, k, vmf.slot(), entry);
     k.note_mapped(mm.id, vmf.address);
     t.step(|| {
         format!("map page-cache frame {} {}", page.pfn, if entry.is_writable() { "writable" } else { "read-only" })
     });
-    do_fault_around(mm, k, vmf, writable, t);
     page.counted(page.file_outcome())
+}
+
+/// A page read ahead is used once a fault maps it or copies it.
+fn note_used(k: &mut Kernel, pfn: Pfn) {
+    let frame = k.phys_mut().frame_mut(pfn);
+    if frame.flags & flags::READ_AHEAD_UNUSED != 0 {
+        frame.flags &= !flags::READ_AHEAD_UNUSED;
+        k.cache_mut().stats.readahead_unused -= 1;
+    }
 }
 
 /// A write fault in a private object mapping: copy the cached page into a
@@ -640,40 +676,54 @@ fn fault_around_range(vma: &Vma, addr: u64, nr: u64) -> (u64, u64) {
     (page - (pte_off - from_pte) * PAGE_SIZE, page + (to_pte - pte_off) * PAGE_SIZE)
 }
 
-/// do_fault_around: map the pages around a read fault that the page cache
-/// already holds, within the window `fault_around_range` gives and the
-/// object, where the PTE is empty, with the VMA's page protection
-/// (`writable`: shmem in a shared mapping). They cost no fault of their own.
-fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, writable: bool, t: &mut T) {
+/// do_fault_around (filemap_map_pages): map the pages of the object the
+/// page cache holds ready, within the window `fault_around_range` gives,
+/// where the PTE is empty, with the VMA's page protection (`writable`:
+/// shmem in a shared mapping). A page marked PG_readahead is not ready: its
+/// fault must start the next readahead window. Each ready page counts as a
+/// hit against the file's `mmap_miss`. Returns whether the faulting page
+/// was mapped (then the fault is done). Off when `fault_around_bytes` is a page.
+fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, writable: bool, t: &mut T) -> bool {
     let window = k.fault_around_bytes().max(PAGE_SIZE);
     if window <= PAGE_SIZE {
-        return;
+        return false;
     }
     let (vma, addr) = (&vmf.vma, vmf.address);
     let (lo, hi) = fault_around_range(vma, addr, window / PAGE_SIZE);
-    let mut mapped = 0;
+    let (id, _) = vmf.object_page();
+    let (mut mapped, mut ready, mut faulting_page_mapped) = (0, 0, false);
     for va in (lo..hi).step_by(PAGE_SIZE as usize) {
-        if va == page_down(addr) {
-            continue;
-        }
-        let (id, page) = vma.object_page(va).expect("object-backed VMA");
+        let (_, page) = vma.object_page(va).expect("object-backed VMA");
         if page >= k.cache().object(id).size_pages {
             break;
         }
         let Some(pfn) = k.cache().lookup(id, page) else { continue };
-        // Only where a table already exists (fault-around never allocates one).
+        if k.phys().frame(pfn).flags & flags::READAHEAD != 0 {
+            continue;
+        }
+        ready += 1;
+        // The window lies in the faulting address's page table, which exists.
         let Some(slot) = mm.pt.leaf_index(va) else { continue };
         if !mm.pt.get(slot).is_none() {
             continue;
         }
         // Young, as on x86, whose page protections carry _PAGE_ACCESSED.
         map_cache_page(mm, k, slot, Pte::new(pfn, PteFlags::ACCESSED | vma.pte_bits(writable)));
+        note_used(k, pfn);
         k.note_mapped(mm.id, va);
-        mapped += 1;
+        if va == page_down(addr) {
+            faulting_page_mapped = true;
+        } else {
+            mapped += 1;
+        }
+    }
+    if k.cache().object(id).is_file() {
+        readahead::fault_around_hits(k, id, ready);
     }
     if mapped > 0 {
         t.step(|| format!("fault-around: {mapped} neighbouring cached pages mapped too"));
     }
+    faulting_page_mapped
 }
 
 /// do_wp_page: a write to a present, write-protected PTE in a writable VMA.

@@ -29,6 +29,7 @@ pub mod mm;
 pub mod pagecache;
 pub mod pagetable;
 pub mod phys;
+pub mod readahead;
 pub mod reclaim;
 pub mod sim;
 pub mod smaps;

@@ -163,6 +163,12 @@ pub enum Advice {
     DontNeed,
     PopulateRead,
     PopulateWrite,
+    /// MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM: how file faults read ahead.
+    Normal,
+    Sequential,
+    Random,
+    /// MADV_WILLNEED: read the file pages of the range into the cache now.
+    WillNeed,
 }
 
 impl Advice {
@@ -173,8 +179,13 @@ impl Advice {
             "dontneed" => Ok(Advice::DontNeed),
             "populate_read" => Ok(Advice::PopulateRead),
             "populate_write" => Ok(Advice::PopulateWrite),
+            "normal" => Ok(Advice::Normal),
+            "sequential" => Ok(Advice::Sequential),
+            "random" => Ok(Advice::Random),
+            "willneed" => Ok(Advice::WillNeed),
             _ => Err(Error::invalid(format!(
-                "bad madvise advice {text:?}: use dontfork, dofork, dontneed, populate_read or populate_write"
+                "bad madvise advice {text:?}: use normal, sequential, random, willneed, dontneed, dontfork, dofork, \
+                 populate_read or populate_write"
             ))),
         }
     }
@@ -796,11 +807,41 @@ impl Mm {
                 Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
             };
         }
-        let dontcopy = advice == Advice::DontFork;
+        if advice == Advice::WillNeed {
+            return self.willneed(k, start, end);
+        }
         self.modify_range(k, start, end, "madvise", &mut |_, _, mut vma| {
-            vma.flags = vma.flags.with(VmFlags::DONTCOPY, dontcopy);
+            vma.flags = match advice {
+                Advice::DontFork | Advice::DoFork => vma.flags.with(VmFlags::DONTCOPY, advice == Advice::DontFork),
+                Advice::Normal | Advice::Sequential | Advice::Random => vma
+                    .flags
+                    .with(VmFlags::SEQ_READ, advice == Advice::Sequential)
+                    .with(VmFlags::RAND_READ, advice == Advice::Random),
+                _ => unreachable!("handled above or by the caller: {advice:?}"),
+            };
             Ok(vma)
         })
+    }
+
+    /// MADV_WILLNEED (madvise_willneed): start reading the file pages the
+    /// range maps (force_page_cache_readahead); anonymous memory is left
+    /// alone (swap readahead is not modelled). A hole is ENOMEM.
+    fn willneed(&mut self, k: &mut Kernel, start: u64, end: u64) -> Result<()> {
+        let vmas = self.vmas.range(start, end);
+        for vma in &vmas {
+            let (lo, hi) = (vma.start.max(start), vma.end.min(end));
+            if let Some((id, first)) = vma.object_page(lo) {
+                if k.cache().object(id).is_file() {
+                    crate::readahead::force_readahead(k, id, first, (hi - lo) / PAGE_SIZE);
+                }
+            }
+        }
+        let covered = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum::<u64>();
+        if covered == end - start {
+            Ok(())
+        } else {
+            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
+        }
     }
 
     /// brk(2): move the program break; returns the new break, or the old one

@@ -31,6 +31,8 @@ pub struct CacheObject {
     mappers: u32,
     /// Open handles (a Python File object is one).
     handles: u32,
+    /// Readahead state (regular files only; shmem has none).
+    pub ra: crate::readahead::RaState,
 }
 
 impl CacheObject {
@@ -54,13 +56,29 @@ pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
     pub writebacks: u64,
+    /// Pages readahead read in (besides the faulting pages).
+    pub readahead: u64,
+    /// Of those, the pages no fault has mapped yet (freed unused: wasted reads).
+    pub readahead_unused: u64,
 }
 
-#[derive(Default)]
 pub struct PageCache {
     objects: Vec<Option<CacheObject>>,
     free_ids: Vec<ObjectId>,
     pub stats: CacheStats,
+    /// The readahead window new files get, in pages (their device's read_ahead_kb).
+    pub default_ra_pages: u64,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache {
+            objects: Vec::new(),
+            free_ids: Vec::new(),
+            stats: CacheStats::default(),
+            default_ra_pages: crate::readahead::DEFAULT_RA_PAGES,
+        }
+    }
 }
 
 impl PageCache {
@@ -85,6 +103,7 @@ impl PageCache {
             pages: HashMap::default(),
             mappers: 1,
             handles: 0,
+            ra: crate::readahead::RaState::new(0),
         })
     }
 
@@ -107,6 +126,7 @@ impl PageCache {
             pages: HashMap::default(),
             mappers: 0,
             handles,
+            ra: crate::readahead::RaState::new(self.default_ra_pages),
         })
     }
 
@@ -118,7 +138,7 @@ impl PageCache {
         self.get(id).expect("page cache object in use")
     }
 
-    fn object_mut(&mut self, id: ObjectId) -> &mut CacheObject {
+    pub(crate) fn object_mut(&mut self, id: ObjectId) -> &mut CacheObject {
         self.objects[id as usize].as_mut().expect("page cache object in use")
     }
 

@@ -35,6 +35,10 @@ pub mod flags {
     pub const FILE: u16 = 1 << 8;
     /// The head of a free buddy block (PageBuddy); `mapcount` then holds its order.
     pub const BUDDY: u16 = 1 << 9;
+    /// PG_readahead: a page-cache page whose fault starts the next readahead window.
+    pub const READAHEAD: u16 = 1 << 10;
+    /// Read by readahead and not mapped by any fault since (a read that may be wasted).
+    pub const READ_AHEAD_UNUSED: u16 = 1 << 11;
 }
 
 /// One frame's descriptor, 8 bytes (the frame table is the simulator's

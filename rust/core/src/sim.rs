@@ -62,6 +62,8 @@ pub struct SimConfig {
     pub resident_limit: Option<u64>,
     /// vm.overcommit_memory and vm.overcommit_ratio.
     pub overcommit: crate::kernel::Overcommit,
+    /// The block device's read_ahead_kb: the readahead window files get.
+    pub read_ahead_kb: u64,
 }
 
 impl Default for SimConfig {
@@ -73,6 +75,7 @@ impl Default for SimConfig {
             policy: None,
             resident_limit: None,
             overcommit: crate::kernel::Overcommit::default(),
+            read_ahead_kb: crate::readahead::DEFAULT_RA_PAGES * PAGE_SIZE / 1024,
         }
     }
 }
@@ -229,6 +232,10 @@ pub struct SimCounters {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub writebacks: u64,
+    /// Pages readahead read besides the faulting ones, and those of them no
+    /// fault has mapped (still unused, or dropped unused: wasted reads).
+    pub readahead_pages: u64,
+    pub readahead_unused: u64,
     pub swap_total: u64,
     pub swap_used: u64,
     pub swap_ins: u64,
@@ -260,7 +267,7 @@ impl SimCounters {
     }
 
     /// (name, value) of every counter but the per-outcome ones, as `sim.counters()` shows them.
-    pub fn named(&self) -> [(&'static str, u64); 19] {
+    pub fn named(&self) -> [(&'static str, u64); 21] {
         [
             ("frames_total", self.frames_total),
             ("frames_free", self.frames_free),
@@ -273,6 +280,8 @@ impl SimCounters {
             ("cache_hits", self.cache_hits),
             ("cache_misses", self.cache_misses),
             ("writebacks", self.writebacks),
+            ("readahead_pages", self.readahead_pages),
+            ("readahead_unused", self.readahead_unused),
             ("swap_total", self.swap_total),
             ("swap_used", self.swap_used),
             ("swap_ins", self.swap_ins),
@@ -327,6 +336,13 @@ impl Simulator {
             return Err(Error::invalid("resident_limit must be at least one page"));
         }
         kernel.set_overcommit(cfg.overcommit);
+        if !cfg.read_ahead_kb.is_multiple_of(PAGE_SIZE / 1024) || cfg.read_ahead_kb > 1 << 20 {
+            return Err(Error::invalid(format!(
+                "read_ahead_kb must be a whole number of 4 KiB pages, at most 1 GiB, got {}",
+                cfg.read_ahead_kb
+            )));
+        }
+        kernel.cache_mut().default_ra_pages = cfg.read_ahead_kb / (PAGE_SIZE / 1024);
         if cfg.swap > 0 || cfg.policy.is_some() || cfg.resident_limit.is_some() {
             let policy = cfg.policy.unwrap_or(crate::reclaim::PolicyKind::Clock);
             kernel.enable_reclaim(cfg.swap / PAGE_SIZE, policy, cfg.resident_limit);
@@ -724,6 +740,32 @@ impl Simulator {
         Ok(self.kernel(|k| k.cache_mut().create_file(name, size)))
     }
 
+    /// The readahead window of a file, in KiB: its device's read_ahead_kb
+    /// (`set`: a file on another device), doubled while POSIX_FADV_SEQUENTIAL.
+    pub fn file_read_ahead_kb(&self, id: u32, set: Option<u64>) -> Result<u64> {
+        if let Some(kb) = set.filter(|kb| !kb.is_multiple_of(PAGE_SIZE / 1024) || *kb > 1 << 20) {
+            return Err(Error::invalid(format!(
+                "read_ahead_kb must be a whole number of 4 KiB pages, at most 1 GiB, got {kb}"
+            )));
+        }
+        self.with_file(id, |k| {
+            let ra = &mut k.cache_mut().object_mut(id).ra;
+            if let Some(kb) = set {
+                *ra = crate::readahead::RaState::new(kb / (PAGE_SIZE / 1024));
+            }
+            ra.ra_pages * (PAGE_SIZE / 1024)
+        })
+    }
+
+    /// posix_fadvise(2) on `len` bytes of the file from `offset` (0: to its end).
+    pub fn file_fadvise(&self, id: u32, offset: u64, len: u64, advice: crate::readahead::Fadvise) -> Result<()> {
+        self.with_file(id, |k| {
+            let first = offset / PAGE_SIZE;
+            let end = if len == 0 { u64::MAX } else { offset.saturating_add(len).div_ceil(PAGE_SIZE) };
+            crate::readahead::fadvise(k, id, first, end - first, advice);
+        })
+    }
+
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
         self.kernel(|k| match k.cache().get(id) {
             Some(o) if o.is_file() => Ok(f(k)),
@@ -909,6 +951,8 @@ impl Simulator {
             cache_hits: cache.hits,
             cache_misses: cache.misses,
             writebacks: cache.writebacks,
+            readahead_pages: cache.readahead,
+            readahead_unused: cache.readahead_unused,
             swap_total: swap.total(),
             swap_used: swap.used(),
             swap_ins: swap.swap_ins,

@@ -79,6 +79,10 @@ impl VmFlags {
     pub const ACCOUNT: u8 = 1 << 3;
     /// VM_NORESERVE: MAP_NORESERVE, not charged (except under overcommit mode 2).
     pub const NORESERVE: u8 = 1 << 4;
+    /// VM_SEQ_READ (MADV_SEQUENTIAL): file faults read ahead, not around.
+    pub const SEQ_READ: u8 = 1 << 5;
+    /// VM_RAND_READ (MADV_RANDOM): file faults read no more than their page.
+    pub const RAND_READ: u8 = 1 << 6;
 
     pub fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -155,6 +159,16 @@ impl Vma {
 
     pub fn shared(&self) -> bool {
         self.flags.has(VmFlags::SHARED)
+    }
+    /// How file faults here read ahead (MADV_SEQUENTIAL, MADV_RANDOM, or neither).
+    pub fn read_pattern(&self) -> crate::readahead::Pattern {
+        if self.flags.has(VmFlags::RAND_READ) {
+            crate::readahead::Pattern::Random
+        } else if self.flags.has(VmFlags::SEQ_READ) {
+            crate::readahead::Pattern::Sequential
+        } else {
+            crate::readahead::Pattern::Normal
+        }
     }
     pub fn growsdown(&self) -> bool {
         self.flags.has(VmFlags::GROWSDOWN)

@@ -84,6 +84,9 @@ fn opt<T>(
 /// fault_around_bytes : int or str, optional
 ///     How much a read fault on a file maps around itself from the page cache
 ///     (default 64 KiB; ``"4KiB"`` turns fault-around off).
+/// read_ahead_kb : int, optional
+///     The block device's ``read_ahead_kb``: the readahead window of file
+///     faults, in KiB (default 128, Linux's default; 0 turns readahead off).
 /// swap : int or str, optional
 ///     Swap space; anonymous pages are swapped out under memory pressure.
 /// policy : str, optional
@@ -115,7 +118,7 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, read_ahead_kb = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         py: Python<'_>,
@@ -125,6 +128,7 @@ impl PySimulator {
         stack_guard_gap: Option<&Bound<'_, PyAny>>,
         max_map_count: Option<&Bound<'_, PyAny>>,
         fault_around_bytes: Option<&Bound<'_, PyAny>>,
+        read_ahead_kb: Option<&Bound<'_, PyAny>>,
         swap: Option<&Bound<'_, PyAny>>,
         policy: Option<&str>,
         resident_limit: Option<&Bound<'_, PyAny>>,
@@ -142,6 +146,8 @@ impl PySimulator {
                 opt(overcommit_ratio, |r| args::count(r, "overcommit_ratio", 100_000))?.unwrap_or(50),
             )
             .py()?,
+            read_ahead_kb: opt(read_ahead_kb, |r| args::count(r, "read_ahead_kb", u64::MAX))?
+                .unwrap_or(defaults.read_ahead_kb),
             ..defaults
         };
         if let Some(name) = vma_index {
@@ -172,17 +178,31 @@ impl PySimulator {
     ///     The file's size in bytes (int or a string such as ``"64KiB"``).
     /// name : str, optional
     ///     Its path, shown in ``maps()`` (default ``"/tmp/vmsim-file"``).
+    /// read_ahead_kb : int, optional
+    ///     The readahead window of this file's device in KiB (default: the
+    ///     simulator's `read_ahead_kb`).
     ///
     /// Returns
     /// -------
     /// File
     ///     A handle; the file goes once no handle and no mapping holds it.
-    #[pyo3(signature = (size, name = None))]
-    fn create_file(&self, py: Python<'_>, size: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<PyFile> {
+    #[pyo3(signature = (size, name = None, *, read_ahead_kb = None))]
+    fn create_file(
+        &self,
+        py: Python<'_>,
+        size: &Bound<'_, PyAny>,
+        name: Option<String>,
+        read_ahead_kb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyFile> {
         let size = args::size(size, "size")?;
+        let read_ahead_kb = opt(read_ahead_kb, |r| args::count(r, "read_ahead_kb", u64::MAX))?;
         let name = name.unwrap_or_else(|| vmsim_core::sim::DEFAULT_FILE_NAME.to_string());
         let id = py.detach(|| self.sim.create_file(&name, size)).py()?;
-        Ok(PyFile { sim: self.sim.clone(), id, name })
+        let file = PyFile { sim: self.sim.clone(), id, name };
+        if read_ahead_kb.is_some() {
+            py.detach(|| file.sim.file_read_ahead_kb(id, read_ahead_kb)).py()?;
+        }
+        Ok(file)
     }
 
     /// Start a new process.
@@ -212,7 +232,10 @@ impl PySimulator {
     /// dict
     ///     Frames (``frames_total``, ``frames_free``, ``frames_used``), kernel pages
     ///     (``pt_pages``, ``slab_pages``, ``kernel_pages``), ``processes``, ``tasks``,
-    ///     page-cache ``cache_hits``/``cache_misses``, ``writebacks``, swap
+    ///     page-cache ``cache_hits``/``cache_misses``, ``writebacks``,
+    ///     ``readahead_pages`` (pages readahead read besides the faulting ones)
+    ///     and ``readahead_unused`` (those no fault has mapped: wasted reads while
+    ///     they stay unused), swap
     ///     (``swap_total``, ``swap_used``, ``swap_ins``, ``swap_outs``), reclaim
     ///     (``reclaim_scans``, ``evictions``), ``min_flt``/``maj_flt`` of every task
     ///     that ever ran, and ``faults``: accesses per `Outcome` name.
@@ -297,6 +320,12 @@ impl PySimulator {
     #[getter]
     fn vma_index(&self) -> &'static str {
         self.sim.config().mm.index.name()
+    }
+
+    /// The readahead window files get, in KiB (the device's ``read_ahead_kb``).
+    #[getter]
+    fn read_ahead_kb(&self) -> u64 {
+        self.sim.config().read_ahead_kb
     }
 
     /// Swap space in bytes (0: none).
@@ -594,6 +623,9 @@ impl PyProcess {
     /// length : int or str
     ///     Bytes in the range.
     /// advice : str
+    ///     ``"normal"``, ``"sequential"`` (file faults read ahead, not around),
+    ///     ``"random"`` (file faults read only their page), ``"willneed"`` (read
+    ///     the file pages of the range into the cache now),
     ///     ``"dontfork"``, ``"dofork"``, ``"dontneed"`` (drop the pages: a later
     ///     access faults again, on zeroes for anonymous memory),
     ///     ``"populate_read"`` or ``"populate_write"`` (fault every page in now, as
@@ -987,6 +1019,44 @@ impl PyFile {
     #[getter]
     fn cached_pages(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(py.detach(|| self.sim.file_stat(self.id)).py()?.1)
+    }
+
+    /// This file's readahead window in KiB (its device's ``read_ahead_kb``).
+    #[getter]
+    fn read_ahead_kb(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.sim.file_read_ahead_kb(self.id, None)).py()
+    }
+
+    /// Advise the kernel about the file's use, as posix_fadvise(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// offset : int or str
+    ///     Start of the range in bytes.
+    /// length : int or str
+    ///     Bytes in the range; 0 means to the end of the file.
+    /// advice : str
+    ///     ``"normal"`` (the device's readahead window), ``"sequential"`` (twice
+    ///     that window), ``"random"`` (changes read(2) only: page faults follow
+    ///     ``madvise(..., "random")``), ``"willneed"`` (read the range into the
+    ///     cache now), ``"dontneed"`` (write back its dirty pages and drop those no
+    ///     process maps), ``"noreuse"`` (no effect).
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     EINVAL for an unknown advice.
+    #[pyo3(signature = (offset, length, advice))]
+    fn fadvise(
+        &self,
+        py: Python<'_>,
+        offset: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        advice: &str,
+    ) -> PyResult<()> {
+        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
+        let advice = vmsim_core::readahead::Fadvise::parse(advice).py()?;
+        py.detach(|| self.sim.file_fadvise(self.id, offset, length, advice)).py()
     }
 
     /// Change the file's size, as truncate(2).

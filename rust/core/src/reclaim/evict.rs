@@ -167,6 +167,13 @@ pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
     evicted
 }
 
+/// Whether readahead may take one more page: it never reclaims, so only
+/// while no reclaim would be needed for it (below the limit, above the low
+/// watermark).
+pub fn room_for_readahead(k: &Kernel) -> bool {
+    k.reclaim().is_none_or(|r| shortage(r, k) == 0)
+}
+
 /// Whether a resident-page limit leaves no room for one more page.
 pub fn at_limit(k: &Kernel) -> bool {
     k.reclaim().and_then(|r| r.limit).is_some_and(|l| k.phys().user_frames() >= l)
