@@ -552,6 +552,7 @@ class Model:
             "pt_pages": len(mm.tables),
             "vma_count": len(mm.vmas),
             "threads": sum(1 for t, _ in self.tasks.values() if t == tgid),
+            "locked_vm": 0,  # the model makes no mlock calls
         }
 
     def frames_used(self) -> int:

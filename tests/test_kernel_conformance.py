@@ -926,3 +926,105 @@ def test_readahead_on_cold_file_faults_matches_the_kernel(tmp_path, advice, orde
     p.access_batch(addrs[1:], "r")
     simulated = {"major": p.counters()["maj_flt"], "cached_after_first": first, "cached_after": f.cached_pages}
     assert simulated == real
+
+
+MLOCK_HELPER = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#define P 4096L
+static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
+static char *anon(long n, int prot) {
+    char *m = mmap(NULL, n * P, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(m, n * P, MADV_NOHUGEPAGE);
+    return m;
+}
+static void show(const char *name, int r, long before) { printf("%s %d %ld\n", name, r ? -errno : 0, flt() - before); }
+static long locked_kb(void) {
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (fgets(line, sizeof line, f)) if (sscanf(line, "VmLck: %ld", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+int main(void) {
+    /* An unprivileged process, as vmsim's are: root's CAP_IPC_LOCK ignores RLIMIT_MEMLOCK. */
+    struct rlimit rl = {8 << 20, 8 << 20};
+    setrlimit(RLIMIT_MEMLOCK, &rl);
+    if (getuid() == 0 && setuid(65534) != 0) return 3;
+    long b;
+    char *a = anon(64, PROT_READ | PROT_WRITE);
+    b = flt(); show("mlock_rw", mlock(a, 64 * P), b);
+    b = flt(); for (int i = 0; i < 64; i++) a[i * P] = 1; show("then_write", 0, b);
+    char *ro = anon(64, PROT_READ);
+    b = flt(); show("mlock_ro", mlock(ro, 64 * P), b);
+    char *no = anon(64, PROT_NONE);
+    b = flt(); show("mlock_prot_none", mlock(no, 64 * P), b);
+    char *of = anon(64, PROT_READ | PROT_WRITE);
+    b = flt(); show("mlock_onfault", mlock2(of, 64 * P, MLOCK_ONFAULT), b);
+    char *u = anon(4, PROT_READ | PROT_WRITE);
+    b = flt(); show("mlock_unaligned", mlock(u + 100, 2 * P), b);
+    char *h = anon(8, PROT_READ | PROT_WRITE);
+    munmap(h + 4 * P, P);
+    b = flt(); show("mlock_hole", mlock(h, 8 * P), b);
+    printf("vmlck_kb %ld 0\n", locked_kb());
+    char *big = anon(4096, PROT_READ | PROT_WRITE);
+    b = flt(); show("mlock_over_limit", mlock(big, 4096 * P), b);
+    b = flt(); show("munlock", munlock(a, 64 * P), b);
+    printf("vmlck_kb_after_munlock %ld 0\n", locked_kb());
+    return 0;
+}
+"""
+
+
+def test_mlock_populates_and_respects_the_limit(tmp_path):
+    """mlock faults the range in (write faults in private writable memory,
+    read faults elsewhere), mlock2(MLOCK_ONFAULT) faults nothing, PROT_NONE
+    and holes are ENOMEM, RLIMIT_MEMLOCK (8 MiB, unprivileged) holds, VmLck
+    counts the locked pages. Each line: call, result (-errno), faults."""
+    exe = _compile(tmp_path, "mlock", MLOCK_HELPER)
+    run = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=30)
+    if run.returncode == 3:
+        pytest.skip("could not drop root to test RLIMIT_MEMLOCK")
+    run.check_returncode()
+    real = {name: (int(r), int(f)) for name, r, f in (line.split() for line in run.stdout.splitlines())}
+
+    sim = vmsim.Simulator(memory="256MiB")  # RLIMIT_MEMLOCK 8 MiB by default
+    p = sim.spawn()
+
+    def call(fn) -> tuple[int, int]:
+        before = p.counters()["min_flt"]
+        try:
+            fn()
+            result = 0
+        except OSError as e:
+            result = -e.errno
+        return result, p.counters()["min_flt"] - before
+
+    simulated = {}
+    a = p.mmap(64 * PAGE)
+    simulated["mlock_rw"] = call(lambda: p.mlock(a, 64 * PAGE))
+    simulated["then_write"] = call(lambda: p.access_batch(np.arange(a, a + 64 * PAGE, PAGE, dtype=np.uint64), "w"))
+    ro = p.mmap(64 * PAGE, prot="r")
+    simulated["mlock_ro"] = call(lambda: p.mlock(ro, 64 * PAGE))
+    no = p.mmap(64 * PAGE, prot="none")
+    simulated["mlock_prot_none"] = call(lambda: p.mlock(no, 64 * PAGE))
+    of = p.mmap(64 * PAGE)
+    simulated["mlock_onfault"] = call(lambda: p.mlock(of, 64 * PAGE, onfault=True))
+    u = p.mmap(4 * PAGE)
+    simulated["mlock_unaligned"] = call(lambda: p.mlock(u + 100, 2 * PAGE))
+    h = p.mmap(8 * PAGE)
+    p.munmap(h + 4 * PAGE, PAGE)
+    simulated["mlock_hole"] = call(lambda: p.mlock(h, 8 * PAGE))
+    simulated["vmlck_kb"] = (p.counters()["locked_vm"] * 4, 0)
+    big = p.mmap(4096 * PAGE)
+    simulated["mlock_over_limit"] = call(lambda: p.mlock(big, 4096 * PAGE))
+    simulated["munlock"] = call(lambda: p.munlock(a, 64 * PAGE))
+    simulated["vmlck_kb_after_munlock"] = (p.counters()["locked_vm"] * 4, 0)
+    assert simulated == real
+    sim.check()

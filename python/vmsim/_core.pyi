@@ -557,6 +557,9 @@ class Simulator:
         The gap kept below a stack, as Linux's ``stack_guard_gap`` (default 1 MiB).
     max_map_count : int, optional
         ``vm.max_map_count``: at most this many VMAs per process (default 65530).
+    memlock_rlimit : int or str, optional
+        RLIMIT_MEMLOCK: how much a process may mlock (default 8 MiB; 0 refuses
+        mlock with EPERM). Processes are unprivileged (no CAP_IPC_LOCK).
     fault_around_bytes : int or str, optional
         How much a read fault on a file maps around itself from the page cache
         (default 64 KiB; ``"4KiB"`` turns fault-around off).
@@ -592,6 +595,7 @@ class Simulator:
         stack_rlimit: Size | None = None,
         stack_guard_gap: Size | None = None,
         max_map_count: int | None = None,
+        memlock_rlimit: Size | None = None,
         fault_around_bytes: Size | None = None,
         read_ahead_kb: int | None = None,
         swap: Size | None = None,
@@ -978,6 +982,52 @@ class Process:
             The outcome codes, and per sample ``(accesses of the batch so far,
             resident pages of the process, counted faults of the batch so far)``.
         """
+    def mlock(self, addr: int, length: Size, *, onfault: bool = False) -> None:
+        """Lock a range in memory, as mlock(2) (``onfault``: mlock2 with MLOCK_ONFAULT).
+
+        The range is rounded out to whole pages, its VMAs get VM_LOCKED, and its
+        pages are faulted in now (counted, as ``get_user_pages`` faults are: a write
+        in a private writable mapping, else a read) unless ``onfault``. Locked pages
+        are never reclaimed. A forked child does not inherit the lock.
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range (rounded down to its page).
+        length : int or str
+            Bytes in the range.
+        onfault : bool, default False
+            Lock only what faults in later (MLOCK_ONFAULT).
+
+        Raises
+        ------
+        OSError
+            EPERM when RLIMIT_MEMLOCK is 0, ENOMEM past it or at a hole (or when a
+            page cannot be faulted in, as on PROT_NONE), EAGAIN out of memory.
+        """
+    def munlock(self, addr: int, length: Size) -> None:
+        """Unlock a range, as munlock(2).
+
+        Parameters
+        ----------
+        addr : int
+            Start of the range (rounded down to its page).
+        length : int or str
+            Bytes in the range.
+        """
+    def mlockall(self, flags: str) -> None:
+        """Lock the whole address space, as mlockall(2).
+
+        Parameters
+        ----------
+        flags : str
+            ``|``-separated: ``current`` (every mapping now; ENOMEM when the
+            address space is larger than RLIMIT_MEMLOCK), ``future`` (every later
+            mapping, populated as it is made; EAGAIN from mmap past the limit),
+            ``onfault`` (populate nothing now).
+        """
+    def munlockall(self) -> None:
+        """Unlock every mapping and forget ``mlockall("future")``, as munlockall(2)."""
     def fork(self) -> Process:
         """Fork this process, as fork(2).
 
@@ -1121,6 +1171,7 @@ class Process:
             ``cmin_flt``/``cmaj_flt`` (its reaped children's), RSS in pages
             (``rss_anon``, ``rss_file``, ``rss_shmem``), ``swap`` (entries now),
             ``swap_ins``, ``swap_outs``, page-cache ``cache_hits``/``cache_misses``,
-            ``pt_pages``, ``vma_count`` and ``threads``.
+            ``pt_pages``, ``vma_count``, ``threads`` and ``locked_vm`` (pages of
+            mlocked mappings, VmLck).
         """
     def _repr_html_(self) -> str: ...

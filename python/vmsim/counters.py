@@ -65,6 +65,7 @@ class ProcessCounters(TypedDict):
     pt_pages: int
     vma_count: int
     threads: int
+    locked_vm: int
 
 
 class VmStat(TypedDict):

@@ -33,6 +33,10 @@ Format, version 2 (little-endian):
          18 FADVISE     aux = file number, flags = advice (0 normal, 1 sequential, 2 random,
                         3 willneed, 4 dontneed, 5 noreuse), a = offset, b = length
          19 READAHEAD   aux = file number, a = the file's read_ahead_kb (after its FILE record)
+         20 MLOCK       flags = 1 onfault; a = address, b = length
+         21 MUNLOCK     a, b as above
+         22 MLOCKALL    flags = 1 current | 2 future | 4 onfault
+         23 MUNLOCKALL
         255 END
 
     flags bit 128 on MMAP, MUNMAP, MPROTECT, MADVISE, MSYNC and TRUNCATE: the
@@ -64,8 +68,10 @@ MAGIC = b"VMSIMTR" + bytes([VERSION])
 RECORD = np.dtype([("kind", "<u1"), ("flags", "<u1"), ("aux", "<u2"), ("pid", "<u4"), ("a", "<u8"), ("b", "<u8")])
 (ACCESS, SPAWN, MMAP, MUNMAP, MPROTECT, BRK, FORK, CLONE, EXIT, EXIT_GROUP) = range(10)
 (MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG, FADVISE, READAHEAD) = range(10, 20)
+(MLOCK, MUNLOCK, MLOCKALL, MUNLOCKALL) = range(20, 24)
 END = 255
-KINDS = set(range(20)) | {END}
+KINDS = set(range(24)) | {END}
+MCL_WORDS = ("current", "future", "onfault")
 FAILED = 128
 NAME_BYTES = RECORD.itemsize - 2
 SHARED, GROWSDOWN, NORESERVE, HAS_FILE = 8, 16, 32, 64
@@ -257,6 +263,23 @@ class _RecordingProcess:
 
     def msync(self, addr, length):
         return self._rec.call(MSYNC, self.pid, lambda: self._p.msync(addr, length), a=addr, b=_size(length))
+
+    def mlock(self, addr, length, *, onfault=False):
+        call = lambda: self._p.mlock(addr, length, onfault=onfault)  # noqa: E731
+        return self._rec.call(MLOCK, self.pid, call, flags=int(bool(onfault)), a=addr, b=_size(length))
+
+    def munlock(self, addr, length):
+        return self._rec.call(MUNLOCK, self.pid, lambda: self._p.munlock(addr, length), a=addr, b=_size(length))
+
+    def mlockall(self, flags):
+        words = {w.removeprefix("mcl_") for w in _flag_words(flags)} if isinstance(flags, str) else set()
+        if not words or not words <= set(MCL_WORDS):
+            return self._p.mlockall(flags)  # refused before anything happens: nothing to record
+        bits = sum(1 << i for i, w in enumerate(MCL_WORDS) if w in words)
+        return self._rec.call(MLOCKALL, self.pid, lambda: self._p.mlockall(flags), flags=bits)
+
+    def munlockall(self):
+        return self._rec.call(MUNLOCKALL, self.pid, self._p.munlockall)
 
     def brk(self, new_end=None):
         r = self._p.brk(new_end)
@@ -527,6 +550,15 @@ class _Replay:
             self.syscall(flags, lambda: self.proc(pid).madvise(a, b, ADVICE[flags & ~FAILED]))
         elif kind == MSYNC:
             self.syscall(flags, lambda: self.proc(pid).msync(a, b))
+        elif kind == MLOCK:
+            self.syscall(flags, lambda: self.proc(pid).mlock(a, b, onfault=bool(flags & 1)))
+        elif kind == MUNLOCK:
+            self.syscall(flags, lambda: self.proc(pid).munlock(a, b))
+        elif kind == MLOCKALL:
+            words = "|".join(w for i, w in enumerate(MCL_WORDS) if flags & (1 << i))
+            self.syscall(flags, lambda: self.proc(pid).mlockall(words))
+        elif kind == MUNLOCKALL:
+            self.syscall(flags, lambda: self.proc(pid).munlockall())
         elif kind == BRK:
             self.proc(pid).brk(a)
         elif kind == FORK:

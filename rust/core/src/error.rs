@@ -7,6 +7,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Errno {
     EPERM = 1,
+    EAGAIN = 11,
     ENOMEM = 12,
     EFAULT = 14,
     EEXIST = 17,
@@ -19,6 +20,7 @@ impl Errno {
     pub fn name(self) -> &'static str {
         match self {
             Errno::EPERM => "EPERM",
+            Errno::EAGAIN => "EAGAIN",
             Errno::ENOMEM => "ENOMEM",
             Errno::EFAULT => "EFAULT",
             Errno::EEXIST => "EEXIST",

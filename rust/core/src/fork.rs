@@ -35,8 +35,10 @@ impl Mm {
                 child.teardown(k);
                 return Err(e);
             }
-            // The child's VMA gets an anon_vma of its own (anon_vma_fork).
+            // The child's VMA gets an anon_vma of its own (anon_vma_fork);
+            // locks are not inherited (dup_mmap clears VM_LOCKED).
             let mut vma = vma;
+            vma.flags = vma.flags.with(VmFlags::LOCKED, false).with(VmFlags::LOCKONFAULT, false);
             if vma.has_anon() {
                 vma.anon_vma = k.new_anon_vma();
             }

@@ -23,6 +23,10 @@ pub enum Populate {
     Read,
     /// MADV_POPULATE_WRITE: a write in every page; no write permission is EINVAL.
     Write,
+    /// mlock (`populate_vma_page_range` from `__mm_populate`): as `Mmap`, but
+    /// VM_LOCKONFAULT VMAs are left to fault, and an inaccessible VMA or a
+    /// failed fault is an error (mlock turns EFAULT into ENOMEM).
+    Mlock,
 }
 
 impl Populate {
@@ -32,7 +36,13 @@ impl Populate {
         let denied = || Error::sys(Errno::EINVAL, "madvise populate: the mapping does not allow the access");
         match self {
             Populate::Mmap if !vma.prot.accessible() => Ok(None),
-            Populate::Mmap => Ok(Some(if vma.prot.write() && !vma.shared() { Access::Write } else { Access::Read })),
+            Populate::Mlock if vma.flags.has(crate::vma::VmFlags::LOCKONFAULT) => Ok(None),
+            Populate::Mlock if !vma.prot.accessible() => {
+                Err(Error::sys(Errno::EFAULT, "an inaccessible (PROT_NONE) mapping cannot be populated"))
+            }
+            Populate::Mmap | Populate::Mlock => {
+                Ok(Some(if vma.prot.write() && !vma.shared() { Access::Write } else { Access::Read }))
+            }
             Populate::Read if !vma.prot.accessible() => Err(denied()),
             Populate::Read => Ok(Some(Access::Read)),
             Populate::Write if !vma.prot.write() => Err(denied()),

@@ -17,6 +17,8 @@ use std::sync::Arc;
 /// Per-address-space limits (sysctls and rlimits).
 #[derive(Debug, Clone, Copy)]
 pub struct MmConfig {
+    /// RLIMIT_MEMLOCK in bytes (0: mlock is refused with EPERM).
+    pub memlock_rlimit: u64,
     pub stack_rlimit: u64,
     pub stack_guard_gap: u64,
     pub mmap_min_addr: u64,
@@ -27,6 +29,7 @@ pub struct MmConfig {
 impl Default for MmConfig {
     fn default() -> Self {
         MmConfig {
+            memlock_rlimit: 8 << 20,
             stack_rlimit: 8 << 20,
             stack_guard_gap: 256 * PAGE_SIZE,
             mmap_min_addr: crate::addr::MMAP_MIN_ADDR,
@@ -211,6 +214,8 @@ pub struct Mm {
     pub rss_shmem: u64,
     pub layout: Layout,
     pub cfg: MmConfig,
+    /// mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE).
+    pub def_flags: VmFlags,
 }
 
 impl Mm {
@@ -240,6 +245,7 @@ impl Mm {
                 mmap_base: DEFAULT_MMAP_BASE,
             },
             cfg,
+            def_flags: VmFlags::default(),
         })
     }
 
@@ -530,6 +536,12 @@ impl Mm {
                 return Err(Error::sys(Errno::EINVAL, "growsdown file mappings are not supported"));
             }
         }
+        // mlock_future_ok: under mlockall(MCL_FUTURE) the new pages are locked too.
+        if self.def_flags.has(VmFlags::LOCKED)
+            && self.locked_vm() + len / PAGE_SIZE > self.cfg.memlock_rlimit / PAGE_SIZE
+        {
+            return Err(Error::sys(Errno::EAGAIN, "mlockall(MCL_FUTURE): the new mapping would pass RLIMIT_MEMLOCK"));
+        }
         let fixed = req.fixed || req.fixed_noreplace;
         let addr = if fixed {
             if !is_page_aligned(req.addr) {
@@ -583,6 +595,8 @@ impl Mm {
             self.unmap_region(k, addr, end);
         }
         let vm_flags = VmFlags::default()
+            .with(VmFlags::LOCKED, self.def_flags.has(VmFlags::LOCKED))
+            .with(VmFlags::LOCKONFAULT, self.def_flags.has(VmFlags::LOCKONFAULT))
             .with(VmFlags::GROWSDOWN, req.growsdown)
             .with(VmFlags::SHARED, req.shared)
             .with(VmFlags::ACCOUNT, account)
@@ -842,6 +856,102 @@ impl Mm {
         } else {
             Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
         }
+    }
+
+    /// Pages of locked VMAs (VmLck; Linux keeps `locked_vm`, vmsim sums it).
+    pub fn locked_vm(&self) -> u64 {
+        self.vmas.all().iter().filter(|v| v.flags.has(VmFlags::LOCKED)).map(|v| v.len() / PAGE_SIZE).sum()
+    }
+
+    /// mlock(2)/mlock2(2) without the population (`Simulator::mlock` does
+    /// that): the range rounded out to pages, RLIMIT_MEMLOCK checked (EPERM
+    /// when it is 0, ENOMEM past it, pages already locked not counted twice),
+    /// VM_LOCKED (with VM_LOCKONFAULT) set on its VMAs, ENOMEM at a hole.
+    /// Returns the range.
+    pub fn mlock(&mut self, k: &mut Kernel, addr: u64, len: u64, onfault: bool) -> Result<(u64, u64)> {
+        let start = addr & !(PAGE_SIZE - 1);
+        let Some(len) = page_up(len.saturating_add(addr - start)) else {
+            return Err(Error::sys(Errno::ENOMEM, "mlock length past the address space"));
+        };
+        if len == 0 {
+            return Ok((start, start));
+        }
+        let end = Self::user_range(start, len, "mlock")?;
+        let limit = self.cfg.memlock_rlimit / PAGE_SIZE;
+        if limit == 0 {
+            return Err(Error::sys(Errno::EPERM, "mlock: RLIMIT_MEMLOCK is 0"));
+        }
+        let already: u64 = self
+            .vmas
+            .range(start, end)
+            .iter()
+            .filter(|v| v.flags.has(VmFlags::LOCKED))
+            .map(|v| (v.end.min(end) - v.start.max(start)) / PAGE_SIZE)
+            .sum();
+        if self.locked_vm() + len / PAGE_SIZE - already > limit {
+            return Err(Error::sys(Errno::ENOMEM, "mlock: the range would pass RLIMIT_MEMLOCK"));
+        }
+        self.set_locked(k, start, end, Some(onfault))?;
+        Ok((start, end))
+    }
+
+    /// munlock(2): the range rounded out to pages loses VM_LOCKED.
+    pub fn munlock(&mut self, k: &mut Kernel, addr: u64, len: u64) -> Result<()> {
+        let start = addr & !(PAGE_SIZE - 1);
+        let Some(len) = page_up(len.saturating_add(addr - start)).filter(|&l| l > 0) else { return Ok(()) };
+        let end = Self::user_range(start, len, "munlock")?;
+        self.set_locked(k, start, end, None)
+    }
+
+    /// mlockall(2): MCL_CURRENT locks every VMA now (refused with ENOMEM
+    /// when the address space is larger than RLIMIT_MEMLOCK), MCL_FUTURE
+    /// every later mapping; `onfault` as MCL_ONFAULT. Returns the VMAs' ranges
+    /// to populate (none with `onfault`).
+    pub fn mlockall(&mut self, k: &mut Kernel, current: bool, future: bool, onfault: bool) -> Result<Vec<(u64, u64)>> {
+        let limit = self.cfg.memlock_rlimit / PAGE_SIZE;
+        if limit == 0 {
+            return Err(Error::sys(Errno::EPERM, "mlockall: RLIMIT_MEMLOCK is 0"));
+        }
+        if current && self.total_vm() > limit {
+            return Err(Error::sys(
+                Errno::ENOMEM,
+                "mlockall(MCL_CURRENT): the address space is larger than RLIMIT_MEMLOCK",
+            ));
+        }
+        self.def_flags = if future {
+            VmFlags::default().with(VmFlags::LOCKED, true).with(VmFlags::LOCKONFAULT, onfault)
+        } else {
+            VmFlags::default()
+        };
+        if !current {
+            return Ok(Vec::new());
+        }
+        let ranges: Vec<(u64, u64)> = self.vmas.all().iter().map(|v| (v.start, v.end)).collect();
+        for &(start, end) in &ranges {
+            self.set_locked(k, start, end, Some(onfault))?;
+        }
+        Ok(if onfault { Vec::new() } else { ranges })
+    }
+
+    /// munlockall(2): every VMA unlocked, MCL_FUTURE forgotten.
+    pub fn munlockall(&mut self, k: &mut Kernel) -> Result<()> {
+        self.def_flags = VmFlags::default();
+        let ranges: Vec<(u64, u64)> = self.vmas.all().iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.set_locked(k, start, end, None)?;
+        }
+        Ok(())
+    }
+
+    /// mlock_fixup over [start, end): `Some(onfault)` locks, `None` unlocks.
+    fn set_locked(&mut self, k: &mut Kernel, start: u64, end: u64, lock: Option<bool>) -> Result<()> {
+        self.with_vma_objects(k, 2, |mm, k| {
+            mm.modify_range(k, start, end, "mlock", &mut |_, _, mut vma| {
+                vma.flags =
+                    vma.flags.with(VmFlags::LOCKED, lock.is_some()).with(VmFlags::LOCKONFAULT, lock == Some(true));
+                Ok(vma)
+            })
+        })
     }
 
     /// brk(2): move the program break; returns the new break, or the old one

@@ -186,11 +186,13 @@ pub struct ProcessCounters {
     pub pt_pages: u64,
     pub vma_count: u64,
     pub threads: u64,
+    /// Pages of mlocked VMAs (VmLck).
+    pub locked_vm: u64,
 }
 
 impl ProcessCounters {
     /// (name, value) of every counter, as `p.counters()` shows them.
-    pub fn named(&self) -> [(&'static str, u64); 15] {
+    pub fn named(&self) -> [(&'static str, u64); 16] {
         [
             ("min_flt", self.min_flt),
             ("maj_flt", self.maj_flt),
@@ -207,6 +209,7 @@ impl ProcessCounters {
             ("pt_pages", self.pt_pages),
             ("vma_count", self.vma_count),
             ("threads", self.threads),
+            ("locked_vm", self.locked_vm),
         ]
     }
 }
@@ -573,12 +576,56 @@ impl Simulator {
     pub fn mmap(&self, pid: u32, req: MmapRequest) -> Result<u64> {
         self.with_mm(pid, |mm, k, task| {
             let addr = mm.mmap(k, req)?;
-            if req.populate {
+            let locked =
+                mm.def_flags.has(crate::vma::VmFlags::LOCKED) && !mm.def_flags.has(crate::vma::VmFlags::LOCKONFAULT);
+            if req.populate || locked {
                 let end = addr + req.len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
                 let _ignored = self.populate_counted(mm, k, task, addr, end, Populate::Mmap);
             }
             Ok(addr)
         })?
+    }
+
+    /// mlock(2) (`onfault`: mlock2 with MLOCK_ONFAULT): lock the range, then
+    /// fault it in unless on fault; a populate failure is ENOMEM (or EAGAIN
+    /// when memory ran out), the range staying locked, as Linux leaves it.
+    pub fn mlock(&self, pid: u32, addr: u64, len: u64, onfault: bool) -> Result<()> {
+        self.with_mm(pid, |mm, k, task| {
+            let (start, end) = mm.mlock(k, addr, len, onfault)?;
+            self.populate_locked(mm, k, task, &[(start, end)])
+        })?
+    }
+
+    pub fn munlock(&self, pid: u32, addr: u64, len: u64) -> Result<()> {
+        self.with_mm(pid, |mm, k, _| mm.munlock(k, addr, len))?
+    }
+
+    /// mlockall(2) with MCL_CURRENT, MCL_FUTURE and MCL_ONFAULT as flags.
+    pub fn mlockall(&self, pid: u32, current: bool, future: bool, onfault: bool) -> Result<()> {
+        if !current && !future {
+            return Err(Error::sys(Errno::EINVAL, "mlockall needs MCL_CURRENT or MCL_FUTURE"));
+        }
+        self.with_mm(pid, |mm, k, task| {
+            let ranges = mm.mlockall(k, current, future, onfault)?;
+            self.populate_locked(mm, k, task, &ranges)
+        })?
+    }
+
+    pub fn munlockall(&self, pid: u32) -> Result<()> {
+        self.with_mm(pid, |mm, k, _| mm.munlockall(k))?
+    }
+
+    /// __mm_populate for mlock: errors as mlock reports them
+    /// (__mlock_posix_error_return: EFAULT becomes ENOMEM, ENOMEM EAGAIN).
+    fn populate_locked(&self, mm: &mut Mm, k: &mut Kernel, task: &Task, ranges: &[(u64, u64)]) -> Result<()> {
+        for &(start, end) in ranges {
+            self.populate_counted(mm, k, task, start, end, Populate::Mlock).map_err(|e| match e {
+                Error::Sys { errno: Errno::EFAULT, reason } => Error::sys(Errno::ENOMEM, reason),
+                Error::Sys { errno: Errno::ENOMEM, reason } => Error::sys(Errno::EAGAIN, reason),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     /// `gup::populate`, its faults counted for `task` (no access is).
@@ -927,6 +974,7 @@ impl Simulator {
             pt_pages: mm.pt.table_pages(),
             vma_count: mm.vma_count() as u64,
             threads,
+            locked_vm: mm.locked_vm(),
         })
     }
 

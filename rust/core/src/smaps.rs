@@ -5,8 +5,8 @@
 //! Rss; Pss, the page's share (one over its mapcount); private when mapped
 //! once, else shared; dirty when the PTE or the page is; Anonymous for
 //! anonymous pages; Referenced when the PTE was accessed. Per swap entry:
-//! Swap, and SwapPss shared among the entry's users. Locked counts Pss in
-//! VM_LOCKED VMAs (none yet: mlock is not modelled).
+//! Swap, and SwapPss shared among the entry's users. Locked counts the Pss
+//! of VM_LOCKED VMAs.
 
 use crate::addr::PAGE_SIZE;
 use crate::kernel::Kernel;
@@ -80,6 +80,7 @@ pub struct MemSize {
     pub anonymous: u64,
     pub swap: u64,
     pub swap_pss: u64,
+    pub pss_locked: u64,
 }
 
 impl MemSize {
@@ -90,7 +91,7 @@ impl MemSize {
         }
     }
 
-    fn as_array(&self) -> [u64; 15] {
+    fn as_array(&self) -> [u64; 16] {
         let m = self;
         [
             m.size,
@@ -108,10 +109,11 @@ impl MemSize {
             m.anonymous,
             m.swap,
             m.swap_pss,
+            m.pss_locked,
         ]
     }
 
-    fn as_array_mut(&mut self) -> [&mut u64; 15] {
+    fn as_array_mut(&mut self) -> [&mut u64; 16] {
         let m = self;
         [
             &mut m.size,
@@ -129,6 +131,7 @@ impl MemSize {
             &mut m.anonymous,
             &mut m.swap,
             &mut m.swap_pss,
+            &mut m.pss_locked,
         ]
     }
 
@@ -152,7 +155,8 @@ impl MemSize {
             "Anonymous" => self.anonymous >> 10,
             "Swap" => self.swap >> 10,
             "SwapPss" => pss_kb(self.swap_pss),
-            _ => 0, // LazyFree, AnonHugePages, Locked: not modelled yet
+            "Locked" => pss_kb(self.pss_locked),
+            _ => 0, // LazyFree, AnonHugePages: not modelled yet
         }
     }
 }
@@ -160,6 +164,7 @@ impl MemSize {
 /// What `vma` holds in `mm`.
 pub fn vma_smaps(mm: &Mm, k: &Kernel, vma: &Vma) -> MemSize {
     let mut m = MemSize { size: vma.end - vma.start, ..MemSize::default() };
+    let locked = vma.flags.has(crate::vma::VmFlags::LOCKED);
     let page = PAGE_SIZE;
     mm.pt.for_each_leaf(vma.start, vma.end, &mut |_, _, pte| {
         if pte.is_swap() {
@@ -178,6 +183,9 @@ pub fn vma_smaps(mm: &Mm, k: &Kernel, vma: &Vma) -> MemSize {
         let private = mapcount < 2;
         m.resident += page;
         m.pss += pss;
+        if locked {
+            m.pss_locked += pss;
+        }
         if frame.flags & flags::ANON != 0 {
             m.anonymous += page;
             m.pss_anon += pss;

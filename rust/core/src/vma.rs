@@ -67,27 +67,31 @@ impl fmt::Display for Prot {
 
 /// VMA flags other than protection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct VmFlags(u8);
+pub struct VmFlags(u16);
 
 impl VmFlags {
     pub const EMPTY: VmFlags = VmFlags(0);
-    pub const SHARED: u8 = 1 << 0;
-    pub const GROWSDOWN: u8 = 1 << 1;
+    pub const SHARED: u16 = 1 << 0;
+    pub const GROWSDOWN: u16 = 1 << 1;
     /// MADV_DONTFORK: not copied into a forked child.
-    pub const DONTCOPY: u8 = 1 << 2;
+    pub const DONTCOPY: u16 = 1 << 2;
     /// VM_ACCOUNT: the mapping is charged to Committed_AS (private writable).
-    pub const ACCOUNT: u8 = 1 << 3;
+    pub const ACCOUNT: u16 = 1 << 3;
     /// VM_NORESERVE: MAP_NORESERVE, not charged (except under overcommit mode 2).
-    pub const NORESERVE: u8 = 1 << 4;
+    pub const NORESERVE: u16 = 1 << 4;
     /// VM_SEQ_READ (MADV_SEQUENTIAL): file faults read ahead, not around.
-    pub const SEQ_READ: u8 = 1 << 5;
+    pub const SEQ_READ: u16 = 1 << 5;
     /// VM_RAND_READ (MADV_RANDOM): file faults read no more than their page.
-    pub const RAND_READ: u8 = 1 << 6;
+    pub const RAND_READ: u16 = 1 << 6;
+    /// VM_LOCKED (mlock): the pages are populated and never reclaimed.
+    pub const LOCKED: u16 = 1 << 7;
+    /// VM_LOCKONFAULT (mlock2 MLOCK_ONFAULT): locked, but populated only as faulted.
+    pub const LOCKONFAULT: u16 = 1 << 8;
 
-    pub fn has(self, bit: u8) -> bool {
+    pub fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
     }
-    pub fn with(self, bit: u8, on: bool) -> VmFlags {
+    pub fn with(self, bit: u16, on: bool) -> VmFlags {
         if on {
             VmFlags(self.0 | bit)
         } else {

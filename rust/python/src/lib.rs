@@ -81,6 +81,9 @@ fn opt<T>(
 ///     The gap kept below a stack, as Linux's ``stack_guard_gap`` (default 1 MiB).
 /// max_map_count : int, optional
 ///     ``vm.max_map_count``: at most this many VMAs per process (default 65530).
+/// memlock_rlimit : int or str, optional
+///     RLIMIT_MEMLOCK: how much a process may mlock (default 8 MiB; 0 refuses
+///     mlock with EPERM). Processes are unprivileged (no CAP_IPC_LOCK).
 /// fault_around_bytes : int or str, optional
 ///     How much a read fault on a file maps around itself from the page cache
 ///     (default 64 KiB; ``"4KiB"`` turns fault-around off).
@@ -118,7 +121,7 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, fault_around_bytes = None, read_ahead_kb = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, memlock_rlimit = None, fault_around_bytes = None, read_ahead_kb = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         py: Python<'_>,
@@ -127,6 +130,7 @@ impl PySimulator {
         stack_rlimit: Option<&Bound<'_, PyAny>>,
         stack_guard_gap: Option<&Bound<'_, PyAny>>,
         max_map_count: Option<&Bound<'_, PyAny>>,
+        memlock_rlimit: Option<&Bound<'_, PyAny>>,
         fault_around_bytes: Option<&Bound<'_, PyAny>>,
         read_ahead_kb: Option<&Bound<'_, PyAny>>,
         swap: Option<&Bound<'_, PyAny>>,
@@ -161,6 +165,9 @@ impl PySimulator {
         }
         if let Some(n) = opt(max_map_count, |n| args::count(n, "max_map_count", u32::MAX as u64))? {
             cfg.mm.max_map_count = n as usize;
+        }
+        if let Some(r) = opt(memlock_rlimit, |r| args::size(r, "memlock_rlimit"))? {
+            cfg.mm.memlock_rlimit = r;
         }
         // Building the frame table of a large memory takes a while: without the GIL.
         let sim = py.detach(|| Simulator::new(cfg)).py()?;
@@ -773,6 +780,77 @@ impl PyProcess {
         Ok((out, samples.iter().map(|s| (s.accesses, s.rss, s.faults)).collect()))
     }
 
+    /// Lock a range in memory, as mlock(2) (``onfault``: mlock2 with MLOCK_ONFAULT).
+    ///
+    /// The range is rounded out to whole pages, its VMAs get VM_LOCKED, and its
+    /// pages are faulted in now (counted, as ``get_user_pages`` faults are: a write
+    /// in a private writable mapping, else a read) unless ``onfault``. Locked pages
+    /// are never reclaimed. A forked child does not inherit the lock.
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range (rounded down to its page).
+    /// length : int or str
+    ///     Bytes in the range.
+    /// onfault : bool, default False
+    ///     Lock only what faults in later (MLOCK_ONFAULT).
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     EPERM when RLIMIT_MEMLOCK is 0, ENOMEM past it or at a hole (or when a
+    ///     page cannot be faulted in, as on PROT_NONE), EAGAIN out of memory.
+    #[pyo3(signature = (addr, length, *, onfault = false))]
+    fn mlock(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>, onfault: bool) -> PyResult<()> {
+        let addr = args::address(addr, "addr")?;
+        self.with_len(py, length, |sim, pid, len| sim.mlock(pid, addr, len, onfault))
+    }
+
+    /// Unlock a range, as munlock(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// addr : int
+    ///     Start of the range (rounded down to its page).
+    /// length : int or str
+    ///     Bytes in the range.
+    fn munlock(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<()> {
+        let addr = args::address(addr, "addr")?;
+        self.with_len(py, length, |sim, pid, len| sim.munlock(pid, addr, len))
+    }
+
+    /// Lock the whole address space, as mlockall(2).
+    ///
+    /// Parameters
+    /// ----------
+    /// flags : str
+    ///     ``|``-separated: ``current`` (every mapping now; ENOMEM when the
+    ///     address space is larger than RLIMIT_MEMLOCK), ``future`` (every later
+    ///     mapping, populated as it is made; EAGAIN from mmap past the limit),
+    ///     ``onfault`` (populate nothing now).
+    fn mlockall(&self, py: Python<'_>, flags: &str) -> PyResult<()> {
+        let (mut current, mut future, mut onfault) = (false, false, false);
+        for word in flags.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            match word.to_ascii_lowercase().trim_start_matches("mcl_") {
+                "current" => current = true,
+                "future" => future = true,
+                "onfault" => onfault = true,
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "bad mlockall flag {word:?}: use current, future, onfault"
+                    )))
+                }
+            }
+        }
+        py.detach(|| self.sim.mlockall(self.pid, current, future, onfault)).py()
+    }
+
+    /// Unlock every mapping and forget ``mlockall("future")``, as munlockall(2).
+    fn munlockall(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.sim.munlockall(self.pid)).py()
+    }
+
     /// Fork this process, as fork(2).
     ///
     /// VMAs are copied (except ``dontfork`` ones), private pages are shared
@@ -974,7 +1052,8 @@ impl PyProcess {
     ///     ``cmin_flt``/``cmaj_flt`` (its reaped children's), RSS in pages
     ///     (``rss_anon``, ``rss_file``, ``rss_shmem``), ``swap`` (entries now),
     ///     ``swap_ins``, ``swap_outs``, page-cache ``cache_hits``/``cache_misses``,
-    ///     ``pt_pages``, ``vma_count`` and ``threads``.
+    ///     ``pt_pages``, ``vma_count``, ``threads`` and ``locked_vm`` (pages of
+    ///     mlocked mappings, VmLck).
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.process_counters(self.pid)).py()?;
         counters_view(py, counters_dict(py, &c.named())?)

@@ -69,6 +69,9 @@ impl ReclaimTarget for Mm {
     /// An anonymous page goes to swap, a file page out of the page cache
     /// (written back first if dirty). False if it cannot go (no swap, or shmem).
     fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool {
+        if self.vmas.find(va).is_some_and(|v| v.contains(va) && v.flags.has(crate::vma::VmFlags::LOCKED)) {
+            return false; // mlocked: unevictable
+        }
         let Some(index) = self.pt.leaf_index(va) else { return false };
         let e = self.pt.get(index);
         if !e.is_present() || e.is_special() {
