@@ -906,13 +906,18 @@ def test_readahead_on_cold_file_faults_matches_the_kernel(tmp_path, advice, orde
     exe = _compile(tmp_path, "ra", READAHEAD_HELPER)
     argv = [str(exe), str(tmp_path / "ra.dat"), str(n), advice, str(tmp_path / "order")]
     runs = []
-    for _ in range(2):
+    for _ in range(3):
         run = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120)
         if run.returncode == 2:
             pytest.skip("the host kept the file cached after POSIX_FADV_DONTNEED")
         run.check_returncode()
         runs.append({k: int(v) for k, v in (line.split() for line in run.stdout.splitlines())})
-    real = {k: min(r[k] for r in runs) for k in ("major", "cached_after_first", "cached_after")}
+    # Noise on a busy host only adds major faults, and only delays the window's I/O.
+    real = {
+        "major": min(r["major"] for r in runs),
+        "cached_after_first": max(r["cached_after_first"] for r in runs),
+        "cached_after": max(r["cached_after"] for r in runs),
+    }
 
     sim = vmsim.Simulator(memory=f"{max(256, 2 * n * PAGE // 2**20)}MiB", read_ahead_kb=kb)
     f = sim.create_file(n * PAGE)

@@ -148,3 +148,49 @@ def test_readahead_advice_records_and_replays(tmp_path):
     original, replayed = sim.counters(), again.counters()
     for key in ("maj_flt", "min_flt", "readahead_pages", "readahead_unused", "cache_misses"):
         assert replayed[key] == original[key], key
+
+
+def test_msync_flags_and_drop_caches():
+    sim = vmsim.Simulator(memory="64MiB", read_ahead_kb=0)
+    f = sim.create_file(8 * PAGE_SIZE)
+    p = sim.spawn()
+    m = p.mmap(8 * PAGE_SIZE, prot="rw", flags="shared", file=f)
+    p.access_batch(pages(m, 8), "w")
+    assert p.msync(m, 8 * PAGE_SIZE, "async") == 0  # MS_ASYNC starts no I/O
+    assert p.msync(m, 4 * PAGE_SIZE, "ms_sync|ms_invalidate") == 4
+    for bad in ("sync|async", "later"):
+        with pytest.raises(OSError) as e:
+            p.msync(m, PAGE_SIZE, bad)
+        assert e.value.errno == errno.EINVAL
+    p.mlock(m, PAGE_SIZE)
+    with pytest.raises(OSError) as e:
+        p.msync(m, PAGE_SIZE, "sync|invalidate")
+    assert e.value.errno == errno.EBUSY
+    p.munmap(m, 8 * PAGE_SIZE)
+    assert sim.drop_caches(1) == 4  # the clean pages; the four still dirty stay
+    assert f.cached_pages == 4 and sim.drop_caches(2) == 0
+    with pytest.raises(OSError):
+        sim.drop_caches(4)
+    p.exit()
+    sim.check()
+
+
+def test_drop_caches_and_msync_record_and_replay(tmp_path):
+    path = tmp_path / "dc.vmst"
+    sim = vmsim.Simulator(memory="64MiB")
+    with traces.record(sim, path) as rec:
+        f = rec.create_file(64 * PAGE_SIZE)
+        p = rec.spawn()
+        m = p.mmap(64 * PAGE_SIZE, prot="rw", flags="shared", file=f)
+        p.access_batch(pages(m, 64), "w")
+        p.msync(m, 32 * PAGE_SIZE, "async")
+        p.msync(m, 32 * PAGE_SIZE)
+        p.munmap(m, 64 * PAGE_SIZE)
+        rec.drop_caches(3)
+        m = p.mmap(64 * PAGE_SIZE, prot="r", flags="shared", file=f)
+        p.access_batch(pages(m, 64), "r")
+        p.exit()
+        del f
+    again = vmsim.Simulator(memory="64MiB")
+    result = traces.replay(again, path)
+    assert (result.maj_flt, again.counters()["writebacks"]) == (sim.counters()["maj_flt"], sim.counters()["writebacks"])

@@ -653,6 +653,20 @@ class Simulator:
             (``reclaim_scans``, ``evictions``), ``min_flt``/``maj_flt`` of every task
             that ever ran, and ``faults``: accesses per `Outcome` name.
         """
+    def drop_caches(self, mode: int) -> int:
+        """Drop caches, as writing to ``/proc/sys/vm/drop_caches``.
+
+        Parameters
+        ----------
+        mode : int
+            1: the clean page-cache pages of files no process maps; 2: reclaimable
+            slab objects (the simulated kernel keeps none); 3: both. Dirty pages stay.
+
+        Returns
+        -------
+        int
+            Pages dropped.
+        """
     def vmstat(self) -> VmStat:
         """Event counters under the names ``/proc/vmstat`` gives them.
 
@@ -830,7 +844,7 @@ class Process:
             How many 2 MiB regions were mapped (private anonymous, rwx): those
             the addresses touch that no mapping overlaps yet.
         """
-    def msync(self, addr: int, length: Size) -> int:
+    def msync(self, addr: int, length: Size, flags: str = "sync") -> int:
         """Write back the dirty pages of shared file mappings in a range, as msync(2).
 
         Parameters
@@ -839,6 +853,10 @@ class Process:
             Start of the range, page aligned.
         length : int or str
             Bytes in the range.
+        flags : str, default "sync"
+            ``"sync"`` (MS_SYNC: write back now, the pages clean and write-protected
+            again), ``"async"`` (MS_ASYNC: nothing, as Linux since 2.6.19), either
+            with ``"|invalidate"`` (EBUSY on mlocked memory).
 
         Returns
         -------

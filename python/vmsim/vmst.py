@@ -22,7 +22,7 @@ Format, version 2 (little-endian):
           9 EXIT_GROUP
          10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed, 3 populate_read,
                         4 populate_write, 5 normal, 6 sequential, 7 random, 8 willneed); a, b as above
-         11 MSYNC       a, b as above
+         11 MSYNC       flags = 1 async | 2 invalidate (else MS_SYNC); a, b as above
          12 FILE        aux = file number, a = size, b = name length in bytes; NAME records follow
          13 NAME        flags = bytes used (at most 22), then 22 bytes of the file's UTF-8 name
          14 TRUNCATE    aux = file number, a = size
@@ -37,6 +37,7 @@ Format, version 2 (little-endian):
          21 MUNLOCK     a, b as above
          22 MLOCKALL    flags = 1 current | 2 future | 4 onfault
          23 MUNLOCKALL
+         24 DROP_CACHES flags = the mode (1, 2, 3)
         255 END
 
     flags bit 128 on MMAP, MUNMAP, MPROTECT, MADVISE, MSYNC and TRUNCATE: the
@@ -68,9 +69,9 @@ MAGIC = b"VMSIMTR" + bytes([VERSION])
 RECORD = np.dtype([("kind", "<u1"), ("flags", "<u1"), ("aux", "<u2"), ("pid", "<u4"), ("a", "<u8"), ("b", "<u8")])
 (ACCESS, SPAWN, MMAP, MUNMAP, MPROTECT, BRK, FORK, CLONE, EXIT, EXIT_GROUP) = range(10)
 (MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG, FADVISE, READAHEAD) = range(10, 20)
-(MLOCK, MUNLOCK, MLOCKALL, MUNLOCKALL) = range(20, 24)
+(MLOCK, MUNLOCK, MLOCKALL, MUNLOCKALL, DROP_CACHES) = range(20, 25)
 END = 255
-KINDS = set(range(24)) | {END}
+KINDS = set(range(25)) | {END}
 MCL_WORDS = ("current", "future", "onfault")
 FAILED = 128
 NAME_BYTES = RECORD.itemsize - 2
@@ -261,8 +262,13 @@ class _RecordingProcess:
             return call()  # refused before anything happens: nothing to record
         return self._rec.call(MADVISE, self.pid, call, flags=ADVICE.index(word), a=addr, b=_size(length))
 
-    def msync(self, addr, length):
-        return self._rec.call(MSYNC, self.pid, lambda: self._p.msync(addr, length), a=addr, b=_size(length))
+    def msync(self, addr, length, flags="sync"):
+        words = {w.removeprefix("ms_") for w in _flag_words(flags)} if isinstance(flags, str) else {"?"}
+        call = lambda: self._p.msync(addr, length, flags)  # noqa: E731
+        if not words <= {"sync", "async", "invalidate"} or {"sync", "async"} <= words:
+            return call()  # refused before anything happens: nothing to record
+        bits = (1 if "async" in words else 0) | (2 if "invalidate" in words else 0)
+        return self._rec.call(MSYNC, self.pid, call, flags=bits, a=addr, b=_size(length))
 
     def mlock(self, addr, length, *, onfault=False):
         call = lambda: self._p.mlock(addr, length, onfault=onfault)  # noqa: E731
@@ -388,6 +394,12 @@ class Recorder:
         if read_ahead_kb is not None:
             self.w.add(READAHEAD, 0, 0, f.read_ahead_kb, aux=number)
         return _RecordingFile(self, f, number)
+
+    def drop_caches(self, mode: int) -> int:
+        """`Simulator.drop_caches`, recorded."""
+        dropped = self.sim.drop_caches(mode)  # a bad mode raises before anything is recorded
+        self.w.add(DROP_CACHES, 0, mode)
+        return dropped
 
     def close(self) -> None:
         """End the recording: the file gets its END record and CRC."""
@@ -549,7 +561,10 @@ class _Replay:
                 raise self.fail(f"unknown madvise advice {flags & ~FAILED}")
             self.syscall(flags, lambda: self.proc(pid).madvise(a, b, ADVICE[flags & ~FAILED]))
         elif kind == MSYNC:
-            self.syscall(flags, lambda: self.proc(pid).msync(a, b))
+            how = ("async" if flags & 1 else "sync") + ("|invalidate" if flags & 2 else "")
+            self.syscall(flags, lambda: self.proc(pid).msync(a, b, how))
+        elif kind == DROP_CACHES:
+            self.sim.drop_caches(flags)
         elif kind == MLOCK:
             self.syscall(flags, lambda: self.proc(pid).mlock(a, b, onfault=bool(flags & 1)))
         elif kind == MUNLOCK:

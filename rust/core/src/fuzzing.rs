@@ -144,7 +144,11 @@ pub fn run(data: &[u8]) {
                 match op % 3 {
                     0 => sim.file_truncate(files[1], len).expect("a file kept open"),
                     1 => {
-                        let _ = sim.msync(pid, addr, len);
+                        let how = crate::mm::Msync { sync: op % 2 == 0, invalidate: op % 3 == 0 };
+                        let _ = sim.msync(pid, addr, len, how);
+                        if op % 5 == 0 {
+                            let _ = sim.drop_caches(1);
+                        }
                     }
                     _ if !unlinked => {
                         sim.file_unlink(files[0]).expect("open file");

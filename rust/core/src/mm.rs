@@ -158,6 +158,37 @@ impl MmapArgs<'_> {
     }
 }
 
+/// msync(2) flags: MS_SYNC (write back now) or MS_ASYNC (nothing, as Linux
+/// since 2.6.19), and MS_INVALIDATE (EBUSY on mlocked memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Msync {
+    pub sync: bool,
+    pub invalidate: bool,
+}
+
+impl Msync {
+    pub fn parse(text: &str) -> Result<Msync> {
+        let (mut sync, mut asynchronous, mut invalidate) = (false, false, false);
+        for word in text.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            match word.to_ascii_lowercase().trim_start_matches("ms_") {
+                "sync" => sync = true,
+                "async" => asynchronous = true,
+                "invalidate" => invalidate = true,
+                _ => {
+                    return Err(Error::sys(
+                        Errno::EINVAL,
+                        format!("bad msync flag {word:?}: use sync, async, invalidate"),
+                    ))
+                }
+            }
+        }
+        if sync && asynchronous {
+            return Err(Error::sys(Errno::EINVAL, "msync: MS_SYNC and MS_ASYNC together"));
+        }
+        Ok(Msync { sync, invalidate })
+    }
+}
+
 /// madvise advice the simulator models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advice {
@@ -744,14 +775,22 @@ impl Mm {
     /// msync: write back the dirty page-cache pages of shared file mappings
     /// in [start, start+len), clean them and write-protect their PTEs again
     /// (so the next write is seen). Returns the pages written back.
-    pub fn msync(&mut self, k: &mut Kernel, start: u64, len: u64) -> Result<u64> {
+    pub fn msync(&mut self, k: &mut Kernel, start: u64, len: u64, how: Msync) -> Result<u64> {
         if !is_page_aligned(start) {
             return Err(Error::sys(Errno::EINVAL, format!("msync address {start:#x} is not page aligned")));
         }
         let end = Self::user_range(start, len.max(1), "msync")?;
         let mut written = 0;
         let vmas = self.vmas.range(start, end);
-        for vma in vmas.iter().filter(|v| v.shared() && matches!(v.backing, Backing::Object { .. })) {
+        if let Some(locked) = vmas.iter().find(|v| how.invalidate && v.flags.has(VmFlags::LOCKED)) {
+            return Err(Error::sys(
+                Errno::EBUSY,
+                format!("msync MS_INVALIDATE of mlocked memory at {:#x}", locked.start),
+            ));
+        }
+        // MS_ASYNC starts no I/O (Linux since 2.6.19); only MS_SYNC writes back.
+        let syncing = if how.sync { vmas.as_slice() } else { &[] };
+        for vma in syncing.iter().filter(|v| v.shared() && matches!(v.backing, Backing::Object { .. })) {
             for (_, index, entry) in self.pt.leaves(vma.start.max(start), vma.end.min(end)) {
                 let pfn = entry.pfn();
                 if !entry.maps_frame() || k.phys().frame(pfn).flags & flags::FILE == 0 {

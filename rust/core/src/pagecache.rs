@@ -211,6 +211,15 @@ impl PageCache {
         debug_assert!(old.is_none(), "page cache slot filled twice");
     }
 
+    /// (object, index, frame) of every cached page of every regular file.
+    pub fn files_pages(&self) -> impl Iterator<Item = (ObjectId, u64, Pfn)> + '_ {
+        self.objects.iter().enumerate().flat_map(|(id, o)| {
+            o.iter()
+                .filter(|o| o.is_file())
+                .flat_map(move |o| o.pages.iter().map(move |(&i, &p)| (id as ObjectId, i, p)))
+        })
+    }
+
     /// (id, mappers, pages) of every live object, for the invariant check.
     pub fn live(&self) -> impl Iterator<Item = (ObjectId, u32, Vec<Pfn>)> + '_ {
         self.objects

@@ -184,6 +184,20 @@ fn drop_unmapped(k: &mut Kernel, id: ObjectId, first: u64, nr: u64) {
     }
 }
 
+/// drop_caches 1: every clean page-cache page of every file that no process
+/// maps leaves the cache; returns how many.
+pub fn drop_clean_cache(k: &mut Kernel) -> u64 {
+    let victims: Vec<(ObjectId, u64, Pfn)> = k
+        .cache()
+        .files_pages()
+        .filter(|&(_, _, pfn)| k.phys().mapcount(pfn) == 0 && k.phys().frame(pfn).flags & flags::DIRTY == 0)
+        .collect();
+    for &(id, index, pfn) in &victims {
+        k.evict_cache_page(id, index, pfn);
+    }
+    victims.len() as u64
+}
+
 /// page_cache_sync_ra for a missed page at `index` wanting `req_count` pages.
 fn page_cache_sync_ra(k: &mut Kernel, id: ObjectId, index: u64, req_count: u64) {
     let mut ra = ra_state(k, id);

@@ -861,8 +861,19 @@ impl Simulator {
     }
 
     /// msync(2) of a range: the dirty file pages written back.
-    pub fn msync(&self, pid: u32, addr: u64, len: u64) -> Result<u64> {
-        self.with_mm(pid, |mm, k, _| mm.msync(k, addr, len))?
+    pub fn msync(&self, pid: u32, addr: u64, len: u64, how: crate::mm::Msync) -> Result<u64> {
+        self.with_mm(pid, |mm, k, _| mm.msync(k, addr, len, how))?
+    }
+
+    /// /proc/sys/vm/drop_caches: 1 drops the clean page-cache pages of files
+    /// that no process maps, 2 the reclaimable slab objects (the simulated
+    /// kernel keeps none: nothing), 3 both. Dirty pages stay. Returns the
+    /// pages dropped.
+    pub fn drop_caches(&self, mode: u32) -> Result<u64> {
+        if !(1..=3).contains(&mode) {
+            return Err(Error::sys(Errno::EINVAL, format!("drop_caches takes 1, 2 or 3, got {mode}")));
+        }
+        Ok(if mode & 1 != 0 { self.kernel(crate::readahead::drop_clean_cache) } else { 0 })
     }
 
     /// Set the fault-around window (a power of two from 4 KiB to 2 MiB; 4 KiB turns it off).

@@ -335,6 +335,22 @@ impl PySimulator {
         self.sim.config().read_ahead_kb
     }
 
+    /// Drop caches, as writing to ``/proc/sys/vm/drop_caches``.
+    ///
+    /// Parameters
+    /// ----------
+    /// mode : int
+    ///     1: the clean page-cache pages of files no process maps; 2: reclaimable
+    ///     slab objects (the simulated kernel keeps none); 3: both. Dirty pages stay.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     Pages dropped.
+    fn drop_caches(&self, py: Python<'_>, mode: u32) -> PyResult<u64> {
+        py.detach(|| self.sim.drop_caches(mode)).py()
+    }
+
     /// Swap space in bytes (0: none).
     #[getter]
     fn swap(&self) -> u64 {
@@ -583,14 +599,19 @@ impl PyProcess {
     ///     Start of the range, page aligned.
     /// length : int or str
     ///     Bytes in the range.
+    /// flags : str, default "sync"
+    ///     ``"sync"`` (MS_SYNC: write back now, the pages clean and write-protected
+    ///     again), ``"async"`` (MS_ASYNC: nothing, as Linux since 2.6.19), either
+    ///     with ``"|invalidate"`` (EBUSY on mlocked memory).
     ///
     /// Returns
     /// -------
     /// int
     ///     How many pages were written back.
-    fn msync(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let addr = args::address(addr, "addr")?;
-        self.with_len(py, length, |sim, pid, len| sim.msync(pid, addr, len))
+    #[pyo3(signature = (addr, length, flags = "sync"))]
+    fn msync(&self, py: Python<'_>, addr: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>, flags: &str) -> PyResult<u64> {
+        let (addr, how) = (args::address(addr, "addr")?, vmsim_core::mm::Msync::parse(flags).py()?);
+        self.with_len(py, length, |sim, pid, len| sim.msync(pid, addr, len, how))
     }
 
     /// Unmap a range, as munmap(2); empty page tables go as ``free_pgtables`` frees them.
