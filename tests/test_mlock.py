@@ -104,3 +104,17 @@ def test_mlock_records_and_replays(tmp_path):
     again = vmsim.Simulator(memory="64MiB")
     result = traces.replay(again, path)
     assert result.min_flt == sim.counters()["min_flt"]
+
+
+def test_a_partly_locked_mapping_forks_cleanly():
+    """The fuzzer's find: the child's copies lose VM_LOCKED, and neighbours
+    that only the lock kept apart merge (the invariants hold)."""
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+    a = p.mmap(8 * PAGE_SIZE)
+    p.mlock(a, 4 * PAGE_SIZE)
+    child = p.fork()
+    assert len(p.vmas()) == 2 and child.counters()["locked_vm"] == 0
+    sim.check()
+    child.exit()
+    p.exit()

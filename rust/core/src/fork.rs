@@ -53,6 +53,10 @@ impl Mm {
                 }
             }
         }
+        // Unlike Linux, which keeps the parent's VMA boundaries, neighbours
+        // that only an mlock kept apart merge in the child (vmsim keeps every
+        // address space merged; only /proc/PID/maps can tell).
+        child.merge_around(k, 0, crate::addr::TASK_SIZE);
         child.sync_vmas(k);
         Ok(child)
     }

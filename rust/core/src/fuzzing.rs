@@ -105,10 +105,27 @@ pub fn run(data: &[u8]) {
             3 => {
                 let _ = sim.mprotect(pid, addr, len, prot);
             }
+            4 if op & 0x80 != 0 => {
+                // mlock and its relatives.
+                let _ = match op % 4 {
+                    0 => sim.mlock(pid, addr, len, op & 0x40 != 0),
+                    1 => sim.munlock(pid, addr, len),
+                    2 => sim.mlockall(pid, true, op & 0x40 != 0, op & 0x20 != 0),
+                    _ => sim.munlockall(pid),
+                };
+            }
             4 => {
-                let advice =
-                    [Advice::DontFork, Advice::DoFork, Advice::DontNeed, Advice::PopulateRead, Advice::PopulateWrite]
-                        [op as usize % 5];
+                let advice = [
+                    Advice::DontFork,
+                    Advice::DoFork,
+                    Advice::DontNeed,
+                    Advice::PopulateRead,
+                    Advice::PopulateWrite,
+                    Advice::Normal,
+                    Advice::Sequential,
+                    Advice::Random,
+                    Advice::WillNeed,
+                ][op as usize % 9];
                 let _ = sim.madvise(pid, addr, len, advice);
             }
             5 => {

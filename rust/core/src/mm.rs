@@ -352,7 +352,7 @@ impl Mm {
 
     /// Merge every pair of adjacent compatible VMAs from the one before
     /// `start` to the one after `end`.
-    fn merge_around(&mut self, k: &mut Kernel, start: u64, end: u64) {
+    pub(crate) fn merge_around(&mut self, k: &mut Kernel, start: u64, end: u64) {
         let lo = start.saturating_sub(1);
         let mut vmas = self.vmas.range(lo, end.saturating_add(1));
         if let Some(prev) = self.vmas.last_before(lo.max(1)) {
