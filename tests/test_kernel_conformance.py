@@ -1033,3 +1033,123 @@ def test_mlock_populates_and_respects_the_limit(tmp_path):
     simulated["vmlck_kb_after_munlock"] = (p.counters()["locked_vm"] * 4, 0)
     assert simulated == real
     sim.check()
+
+
+MREMAP_HELPER = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#define P 4096L
+static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
+static long touch(char *m, long n) { long b = flt(); for (long i = 0; i < n; i++) m[i * P] = 1; return flt() - b; }
+static char *anon(long n) {
+    char *m = mmap(NULL, n * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(m, n * P, MADV_NOHUGEPAGE);
+    return m;
+}
+/* Print "name result faults-after" per case; result is 1/0 for where the
+   mapping went, or -errno. */
+int main(void) {
+    char *a = anon(8);
+    munmap(a + 4 * P, 4 * P);
+    touch(a, 4);
+    char *r = mremap(a, 4 * P, 8 * P, 0);
+    printf("grow_in_place %d %ld\n", r == a, touch(r, 8));
+    char *b = anon(5);
+    mprotect(b + 4 * P, P, PROT_READ); /* a VMA right above: no room to grow in place */
+    touch(b, 4);
+    r = mremap(b, 4 * P, 8 * P, 0);
+    printf("grow_blocked %d 0\n", r == MAP_FAILED ? -errno : 1);
+    r = mremap(b, 4 * P, 8 * P, MREMAP_MAYMOVE);
+    printf("grow_moved %d %ld\n", r != b, touch(r, 8)); /* the 4 moved pages take no fault */
+    char *d = anon(4);
+    touch(d, 4);
+    r = mremap(d, 4 * P, 4 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+    long moved = touch(r, 4);
+    printf("dontunmap %ld %ld\n", moved, touch(d, 4)); /* the old range is mapped and empty */
+    char *e = anon(8);
+    touch(e, 8);
+    printf("shrink %d %ld\n", mremap(e, 8 * P, 2 * P, 0) == e, touch(e, 2));
+    char *f = anon(4);
+    touch(f, 4);
+    char *target = anon(16);
+    munmap(target, 16 * P);
+    r = mremap(f, 4 * P, 4 * P, MREMAP_MAYMOVE | MREMAP_FIXED, target + 4 * P);
+    printf("fixed %d %ld\n", r == target + 4 * P, touch(r, 4));
+    r = mremap(f, 4 * P, 4 * P, MREMAP_FIXED, target);
+    printf("fixed_without_maymove %d 0\n", r == MAP_FAILED ? -errno : 0);
+    char *g = anon(8);
+    munmap(g + 2 * P, P);
+    r = mremap(g, 8 * P, 16 * P, MREMAP_MAYMOVE);
+    printf("across_mappings %d 0\n", r == MAP_FAILED ? -errno : 0);
+    char *h = anon(4);
+    r = mremap(h + 100, 4 * P, 8 * P, MREMAP_MAYMOVE);
+    printf("unaligned %d 0\n", r == MAP_FAILED ? -errno : 0);
+    r = mremap(h, 4 * P, 8 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+    printf("dontunmap_resize %d 0\n", r == MAP_FAILED ? -errno : 0);
+    return 0;
+}
+"""
+
+
+def test_mremap_moves_page_tables_and_fails_as_the_kernel_does(tmp_path):
+    """Grow in place, grow by moving (moved pages take no fault), DONTUNMAP
+    (the old range refaults), shrink, MREMAP_FIXED, and the errors."""
+    exe = _compile(tmp_path, "mremap", MREMAP_HELPER)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=30).stdout
+    real = {name: (int(r), int(f)) for name, r, f in (line.split() for line in out.splitlines())}
+
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+
+    def touch(a: int, n: int) -> int:
+        before = p.counters()["min_flt"]
+        p.access_batch(np.arange(a, a + n * PAGE, PAGE, dtype=np.uint64), "w")
+        return p.counters()["min_flt"] - before
+
+    def err(fn) -> int:
+        try:
+            fn()
+        except OSError as e:
+            return -e.errno
+        return 0
+
+    simulated = {}
+    a = p.mmap(8 * PAGE)
+    p.munmap(a + 4 * PAGE, 4 * PAGE)
+    touch(a, 4)
+    r = p.mremap(a, 4 * PAGE, 8 * PAGE)
+    simulated["grow_in_place"] = (int(r == a), touch(r, 8))
+    b = p.mmap(5 * PAGE)
+    p.mprotect(b + 4 * PAGE, PAGE, "r")
+    touch(b, 4)
+    simulated["grow_blocked"] = (err(lambda: p.mremap(b, 4 * PAGE, 8 * PAGE)), 0)
+    r = p.mremap(b, 4 * PAGE, 8 * PAGE, "maymove")
+    simulated["grow_moved"] = (int(r != b), touch(r, 8))
+    d = p.mmap(4 * PAGE)
+    touch(d, 4)
+    r = p.mremap(d, 4 * PAGE, 4 * PAGE, "maymove|dontunmap")
+    moved = touch(r, 4)
+    simulated["dontunmap"] = (moved, touch(d, 4))
+    e = p.mmap(8 * PAGE)
+    touch(e, 8)
+    simulated["shrink"] = (int(p.mremap(e, 8 * PAGE, 2 * PAGE) == e), touch(e, 2))
+    f = p.mmap(4 * PAGE)
+    touch(f, 4)
+    target = p.mmap(16 * PAGE)
+    p.munmap(target, 16 * PAGE)
+    r = p.mremap(f, 4 * PAGE, 4 * PAGE, "maymove|fixed", target + 4 * PAGE)
+    simulated["fixed"] = (int(r == target + 4 * PAGE), touch(r, 4))
+    simulated["fixed_without_maymove"] = (err(lambda: p.mremap(f, 4 * PAGE, 4 * PAGE, "fixed", target)), 0)
+    g = p.mmap(8 * PAGE)
+    p.munmap(g + 2 * PAGE, PAGE)
+    simulated["across_mappings"] = (err(lambda: p.mremap(g, 8 * PAGE, 16 * PAGE, "maymove")), 0)
+    h = p.mmap(4 * PAGE)
+    simulated["unaligned"] = (err(lambda: p.mremap(h + 100, 4 * PAGE, 8 * PAGE, "maymove")), 0)
+    simulated["dontunmap_resize"] = (err(lambda: p.mremap(h, 4 * PAGE, 8 * PAGE, "maymove|dontunmap")), 0)
+    assert simulated == real
+    sim.check()

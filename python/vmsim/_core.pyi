@@ -1000,6 +1000,44 @@ class Process:
             The outcome codes, and per sample ``(accesses of the batch so far,
             resident pages of the process, counted faults of the batch so far)``.
         """
+    def mremap(
+        self, old_addr: int, old_length: Size, new_length: Size, flags: str | None = None, new_addr: int | None = None
+    ) -> int:
+        """Resize or move a mapping, as mremap(2).
+
+        Shrinking unmaps the tail. Growing extends the mapping in place when the
+        space after it is free; else, with ``maymove``, the mapping moves to a new
+        address with its page-table entries (pages and swap entries move, they are
+        not copied: the moved pages take no fault). ``fixed`` moves it to
+        `new_addr`, replacing what is there; ``dontunmap`` moves the pages and
+        leaves the old range mapped and empty.
+
+        Parameters
+        ----------
+        old_addr : int
+            Start of the range, page aligned.
+        old_length : int or str
+            Bytes of the range, within one mapping.
+        new_length : int or str
+            Its new length in bytes.
+        flags : str, optional
+            ``|``-separated: ``maymove``, ``fixed``, ``dontunmap`` (both need
+            ``maymove``; ``dontunmap`` cannot resize).
+        new_addr : int, optional
+            Where ``fixed`` puts the mapping.
+
+        Returns
+        -------
+        int
+            The mapping's address after the call.
+
+        Raises
+        ------
+        OSError
+            EINVAL for bad flags, addresses or lengths; EFAULT when the old range
+            is not inside one mapping; ENOMEM when it cannot grow in place without
+            ``maymove``; EAGAIN past RLIMIT_MEMLOCK for a locked mapping.
+        """
     def mlock(self, addr: int, length: Size, *, onfault: bool = False) -> None:
         """Lock a range in memory, as mlock(2) (``onfault``: mlock2 with MLOCK_ONFAULT).
 

@@ -38,6 +38,11 @@ Format, version 2 (little-endian):
          22 MLOCKALL    flags = 1 current | 2 future | 4 onfault
          23 MUNLOCKALL
          24 DROP_CACHES flags = the mode (1, 2, 3)
+         25 MREMAP      flags = 1 maymove | 2 fixed | 4 dontunmap; a = old address, b = old length;
+                        an ARG2 record follows
+         26 ARG2        after MREMAP: a = new length, b = new address (fixed), aux unused;
+                        then a RESULT record
+         27 RESULT      a = the address the call returned
         255 END
 
     flags bit 128 on MMAP, MUNMAP, MPROTECT, MADVISE, MSYNC and TRUNCATE: the
@@ -69,9 +74,10 @@ MAGIC = b"VMSIMTR" + bytes([VERSION])
 RECORD = np.dtype([("kind", "<u1"), ("flags", "<u1"), ("aux", "<u2"), ("pid", "<u4"), ("a", "<u8"), ("b", "<u8")])
 (ACCESS, SPAWN, MMAP, MUNMAP, MPROTECT, BRK, FORK, CLONE, EXIT, EXIT_GROUP) = range(10)
 (MADVISE, MSYNC, FILE, NAME, TRUNCATE, UNLINK, CLOSE, ARG, FADVISE, READAHEAD) = range(10, 20)
-(MLOCK, MUNLOCK, MLOCKALL, MUNLOCKALL, DROP_CACHES) = range(20, 25)
+(MLOCK, MUNLOCK, MLOCKALL, MUNLOCKALL, DROP_CACHES, MREMAP, ARG2, RESULT) = range(20, 28)
 END = 255
-KINDS = set(range(25)) | {END}
+KINDS = set(range(28)) | {END}
+MREMAP_WORDS = ("maymove", "fixed", "dontunmap")
 MCL_WORDS = ("current", "future", "onfault")
 FAILED = 128
 NAME_BYTES = RECORD.itemsize - 2
@@ -269,6 +275,19 @@ class _RecordingProcess:
             return call()  # refused before anything happens: nothing to record
         bits = (1 if "async" in words else 0) | (2 if "invalidate" in words else 0)
         return self._rec.call(MSYNC, self.pid, call, flags=bits, a=addr, b=_size(length))
+
+    def mremap(self, old_addr, old_length, new_length, flags=None, new_addr=None):
+        words = {w.removeprefix("mremap_") for w in _flag_words(flags or "")}
+        call = lambda: self._p.mremap(old_addr, old_length, new_length, flags, new_addr)  # noqa: E731
+        if not words <= set(MREMAP_WORDS):
+            return call()  # refused before anything happens: nothing to record
+        bits = sum(1 << i for i, w in enumerate(MREMAP_WORDS) if w in words)
+
+        def arguments(result: int) -> None:  # ARG2 and RESULT follow their MREMAP, failed or not
+            self._rec.w.add(ARG2, self.pid, 0, _size(new_length), new_addr or 0)
+            self._rec.w.add(RESULT, self.pid, 0, result)
+
+        return self._rec.call(MREMAP, self.pid, call, flags=bits, a=old_addr, b=_size(old_length), then=arguments)
 
     def mlock(self, addr, length, *, onfault=False):
         call = lambda: self._p.mlock(addr, length, onfault=onfault)  # noqa: E731
@@ -493,6 +512,7 @@ class _Replay:
         self.files: dict[int, Any] = {}
         self.n = 0  # index of the record being replayed
         self.pending_mmap: tuple | None = None
+        self.pending_mremap: tuple | None = None
         self.pending_name: tuple | None = None  # (file number, size, length, bytes so far)
 
     def fail(self, why: str) -> TraceError:
@@ -544,6 +564,8 @@ class _Replay:
             return
         if self.pending_mmap is not None and kind != ARG:
             raise self.fail("an mmap record without its argument record")
+        if self.pending_mremap is not None and kind not in (ARG2, RESULT):
+            raise self.fail("an mremap record without its argument records")
         if kind not in KINDS:
             raise self.fail(f"unknown kind {kind}")
         if kind == SPAWN:
@@ -560,6 +582,14 @@ class _Replay:
             if flags & ~FAILED >= len(ADVICE):
                 raise self.fail(f"unknown madvise advice {flags & ~FAILED}")
             self.syscall(flags, lambda: self.proc(pid).madvise(a, b, ADVICE[flags & ~FAILED]))
+        elif kind == MREMAP:
+            self.pending_mremap = (pid, flags, a, b)
+        elif kind == ARG2:
+            if self.pending_mremap is None:
+                raise self.fail("an ARG2 record without its mremap record")
+            self.pending_mremap = (*self.pending_mremap, a, b)
+        elif kind == RESULT:
+            self.mremap(a)
         elif kind == MSYNC:
             how = ("async" if flags & 1 else "sync") + ("|invalidate" if flags & 2 else "")
             self.syscall(flags, lambda: self.proc(pid).msync(a, b, how))
@@ -636,6 +666,18 @@ class _Replay:
         del old  # its only handle: the file goes
         return self.sim.create_file(size, name, read_ahead_kb=kb)
 
+    def mremap(self, result: int) -> None:
+        if self.pending_mremap is None or len(self.pending_mremap) != 6:
+            raise self.fail("a result record without its mremap and argument records")
+        pid, flags, old_addr, old_len, new_len, new_addr = self.pending_mremap
+        self.pending_mremap = None
+        words = "|".join(w for i, w in enumerate(MREMAP_WORDS) if flags & (1 << i)) or None
+        got = self.syscall(
+            flags, lambda: self.proc(pid).mremap(old_addr, old_len, new_len, words, new_addr if flags & 2 else None)
+        )
+        if got is not None and got != result:
+            raise self.fail(f"mremap returned {got:#x} in the replay, {result:#x} in the recording")
+
     def mmap(self, mode: int, number: int, offset: int, result: int) -> None:
         if self.pending_mmap is None:
             raise self.fail("an argument record without its mmap record")
@@ -670,7 +712,7 @@ class _Replay:
             kinds = rec["kind"]
             i = 0
             while i < rec.size:
-                if kinds[i] == ACCESS and self.pending_name is None and self.pending_mmap is None:
+                if kinds[i] == ACCESS and not self.in_group():
                     j = i
                     pid = rec["pid"][i]
                     while j < rec.size and kinds[j] == ACCESS and rec["pid"][j] == pid:
@@ -684,8 +726,12 @@ class _Replay:
                 self.one(rec[i])
                 self.n += 1
                 i += 1
-        if self.pending_mmap is not None or self.pending_name is not None:
+        if self.in_group():
             raise self.fail("the trace ends inside a record group")
+
+    def in_group(self) -> bool:
+        """Inside a record group (a file's names, an mmap's or mremap's arguments)."""
+        return self.pending_name is not None or self.pending_mmap is not None or self.pending_mremap is not None
 
 
 @dataclass

@@ -102,6 +102,19 @@ pub fn run(data: &[u8]) {
             2 => {
                 let _ = sim.munmap(pid, addr, len);
             }
+            3 if op & 0x80 != 0 => {
+                // mremap: any flags, lengths and target the bytes give.
+                let req = crate::mm::Mremap {
+                    old_addr: addr,
+                    old_len: len,
+                    new_len: len.wrapping_mul(u64::from(op % 3) + 1) / 2 + PAGE_SIZE,
+                    maymove: op & 0x40 != 0,
+                    fixed: op & 0x20 != 0,
+                    dontunmap: op & 0x10 != 0,
+                    new_addr: addr.wrapping_add(len << 2),
+                };
+                let _ = sim.mremap(pid, req);
+            }
             3 => {
                 let _ = sim.mprotect(pid, addr, len, prot);
             }

@@ -309,6 +309,12 @@ impl Kernel {
         Ok(())
     }
 
+    /// vm_acct_memory: `pages` promised with no check (a charge moving from
+    /// one mapping to another, the old one's given back right after).
+    pub(crate) fn vm_acct(&mut self, pages: u64) {
+        self.committed += pages;
+    }
+
     /// vm_unacct_memory: `pages` no longer promised.
     pub(crate) fn vm_unacct(&mut self, pages: u64) {
         debug_assert!(pages <= self.committed);

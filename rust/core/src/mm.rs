@@ -158,6 +158,18 @@ impl MmapArgs<'_> {
     }
 }
 
+/// mremap(2)'s arguments (MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mremap {
+    pub old_addr: u64,
+    pub old_len: u64,
+    pub new_len: u64,
+    pub maymove: bool,
+    pub fixed: bool,
+    pub dontunmap: bool,
+    pub new_addr: u64,
+}
+
 /// msync(2) flags: MS_SYNC (write back now) or MS_ASYNC (nothing, as Linux
 /// since 2.6.19), and MS_INVALIDATE (EBUSY on mlocked memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -895,6 +907,188 @@ impl Mm {
         } else {
             Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
         }
+    }
+
+    /// mremap(2) (mm/mremap.c). Returns the mapping's address and the range
+    /// an mlocked mapping needs populated (its new part), if any.
+    pub fn mremap(&mut self, k: &mut Kernel, req: Mremap) -> Result<(u64, Option<(u64, u64)>)> {
+        self.with_vma_objects(k, 3, |mm, k| mm.do_mremap(k, req))
+    }
+
+    fn do_mremap(&mut self, k: &mut Kernel, req: Mremap) -> Result<(u64, Option<(u64, u64)>)> {
+        let einval = |why: &str| Err(Error::sys(Errno::EINVAL, format!("mremap: {why}")));
+        if (req.fixed || req.dontunmap) && !req.maymove {
+            return einval("MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE");
+        }
+        if !is_page_aligned(req.old_addr) {
+            return einval("the old address is not page aligned");
+        }
+        let (Some(old_len), Some(new_len)) = (page_up(req.old_len), page_up(req.new_len)) else {
+            return einval("a length past the address space");
+        };
+        if new_len == 0 || old_len == 0 {
+            return einval("a zero length (duplicating a shared mapping is not modelled)");
+        }
+        if req.dontunmap && old_len != new_len {
+            return einval("MREMAP_DONTUNMAP cannot resize");
+        }
+        let addr = req.old_addr;
+        if req.fixed {
+            let new = req.new_addr;
+            if !is_page_aligned(new) || new > TASK_SIZE - new_len.min(TASK_SIZE) {
+                return einval("the new address is unaligned or past user space");
+            }
+            if new < addr + old_len && addr < new + new_len {
+                return einval("the old and new ranges overlap");
+            }
+            self.do_munmap(k, new, new_len)?;
+            let old_len = if old_len > new_len {
+                self.do_munmap(k, addr + new_len, old_len - new_len)?;
+                new_len
+            } else {
+                old_len
+            };
+            let vma = self.vma_to_resize(k, addr, old_len, new_len)?;
+            return self.move_vma(k, &vma, addr, old_len, new_len, new, req.dontunmap);
+        }
+        if new_len <= old_len && !req.dontunmap {
+            if new_len < old_len {
+                self.do_munmap(k, addr + new_len, old_len - new_len)?;
+            }
+            return Ok((addr, None));
+        }
+        let vma = self.vma_to_resize(k, addr, old_len, new_len)?;
+        let grown_end = addr + new_len;
+        let room = addr + old_len == vma.end
+            && grown_end <= TASK_SIZE
+            && self.vmas.range(vma.end, grown_end).is_empty()
+            && !req.dontunmap;
+        if room {
+            // vma_expandable: the VMA grows in place.
+            let mut grown = vma;
+            grown.end = grown_end;
+            self.vmas.replace(vma.start, grown);
+            self.merge_around(k, vma.start, grown_end);
+            let populate = vma.flags.has(VmFlags::LOCKED) && !vma.flags.has(VmFlags::LOCKONFAULT);
+            return Ok((addr, populate.then_some((vma.end, grown_end))));
+        }
+        let new = if req.maymove {
+            self.unmapped_area(0, new_len)
+        } else {
+            Err(Error::sys(Errno::ENOMEM, "mremap: no room to grow in place and MREMAP_MAYMOVE not given"))
+        };
+        match new {
+            Ok(new) => self.move_vma(k, &vma, addr, old_len, new_len, new, req.dontunmap),
+            Err(e) => {
+                if vma.flags.has(VmFlags::ACCOUNT) {
+                    k.vm_unacct((new_len - old_len) / PAGE_SIZE); // the growth vma_to_resize charged
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// vma_to_resize: the VMA holding the whole old range (EFAULT
+    /// otherwise), with the growth charged: RLIMIT_MEMLOCK for a locked VMA
+    /// (EAGAIN), the commit charge for an accounted one (ENOMEM).
+    fn vma_to_resize(&mut self, k: &mut Kernel, addr: u64, old_len: u64, new_len: u64) -> Result<Vma> {
+        let vma = self.vmas.find(addr).filter(|v| v.start <= addr && addr + old_len <= v.end).ok_or_else(|| {
+            Error::sys(Errno::EFAULT, format!("mremap: {addr:#x}+{old_len:#x} is not inside one mapping"))
+        })?;
+        let delta = new_len.saturating_sub(old_len) / PAGE_SIZE;
+        if vma.flags.has(VmFlags::LOCKED) && self.locked_vm() + delta > self.cfg.memlock_rlimit / PAGE_SIZE {
+            return Err(Error::sys(Errno::EAGAIN, "mremap: growing a locked mapping past RLIMIT_MEMLOCK"));
+        }
+        if vma.flags.has(VmFlags::ACCOUNT) {
+            k.vm_enough_memory(self.total_vm(), delta)?;
+        }
+        Ok(vma)
+    }
+
+    /// move_vma + move_page_tables: the old range's VMA part moves to `new`
+    /// (`new_len` long) with its page-table entries (pages, swap entries)
+    /// moved, not copied; the old range is unmapped, or with `dontunmap`
+    /// left mapped and empty (its next accesses fault again).
+    #[allow(clippy::too_many_arguments, reason = "mremap's own arguments")]
+    fn move_vma(
+        &mut self,
+        k: &mut Kernel,
+        vma: &Vma,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        new: u64,
+        dontunmap: bool,
+    ) -> Result<(u64, Option<(u64, u64)>)> {
+        // Anything that can fail comes first, and gives the growth charge
+        // (made by vma_to_resize) back: nothing has changed yet.
+        let accounted = vma.flags.has(VmFlags::ACCOUNT);
+        let growth = if accounted { new_len.saturating_sub(old_len) / PAGE_SIZE } else { 0 };
+        if let Err(e) =
+            self.move_preflight(k, new, old_len, new_len, if dontunmap && accounted { old_len / PAGE_SIZE } else { 0 })
+        {
+            k.vm_unacct(growth);
+            return Err(e);
+        }
+        // The moved part's charge goes with it (unmapping the old part below
+        // gives that back); with `dontunmap` it was charged again above.
+        if !dontunmap && accounted {
+            k.vm_acct(old_len / PAGE_SIZE);
+        }
+        self.split_at(k, addr)?;
+        self.split_at(k, addr + old_len)?;
+        let mut moved = *vma;
+        moved.start = new;
+        moved.end = new + new_len;
+        if let Backing::Object { id, pgoff } = vma.backing {
+            moved.backing = Backing::Object { id, pgoff: pgoff + (addr - vma.start) / PAGE_SIZE };
+            k.cache_mut().add_mapper(id);
+        }
+        for (old_va, index, entry) in self.pt.leaves(addr, addr + old_len) {
+            let dst = new + (old_va - addr);
+            let slot = self.pt.leaf_index(dst).expect("destination tables allocated above");
+            self.pt.set(index, Pte::NONE);
+            self.pt.set(slot, entry);
+            if entry.maps_counted_frame() {
+                k.note_unmapped(self.id, old_va);
+                k.note_mapped(self.id, dst);
+            }
+        }
+        self.vmas.insert(moved);
+        if dontunmap {
+            // The old part stays mapped, empty, and no longer locked.
+            let mut old = self.vmas.find(addr).expect("the old part stays");
+            old.flags = old.flags.with(VmFlags::LOCKED, false).with(VmFlags::LOCKONFAULT, false);
+            self.vmas.replace(addr, old);
+        } else {
+            self.unmap_region(k, addr, addr + old_len);
+        }
+        self.merge_around(k, new, new + new_len);
+        self.merge_around(k, addr, addr + old_len);
+        let populate = moved.flags.has(VmFlags::LOCKED) && !moved.flags.has(VmFlags::LOCKONFAULT) && new_len > old_len;
+        Ok((new, populate.then_some((new + old_len, new + new_len))))
+    }
+
+    /// What may fail in a move, before it changes anything: max_map_count,
+    /// the `recharge` pages of a kept old part (MREMAP_DONTUNMAP), and every
+    /// destination page table.
+    fn move_preflight(&mut self, k: &mut Kernel, new: u64, old_len: u64, new_len: u64, recharge: u64) -> Result<()> {
+        if self.vmas.len() + 3 > self.cfg.max_map_count {
+            return Err(Error::sys(Errno::ENOMEM, "mremap: too many mappings (max_map_count)"));
+        }
+        k.vm_enough_memory(self.total_vm(), recharge)?;
+        let mut va = new;
+        while va < new + old_len {
+            if self.pt.leaf_index_alloc(va, k.phys_mut()).is_err() {
+                k.vm_unacct(recharge);
+                let floor = self.vmas.last_before(new).map_or(0, |v| v.end);
+                let ceiling = self.vmas.find(new).map_or(USER_HALF_END, |v| v.start);
+                self.pt.free_range(new, new + new_len, floor, ceiling, k.phys_mut());
+                return Err(Error::sys(Errno::ENOMEM, "mremap: out of memory for page tables"));
+            }
+            va = (va | ((1 << 21) - 1)) + 1;
+        }
+        Ok(())
     }
 
     /// Pages of locked VMAs (VmLck; Linux keeps `locked_vm`, vmsim sums it).

@@ -596,6 +596,18 @@ impl Simulator {
         })?
     }
 
+    /// mremap(2): returns the mapping's (new) address; the new part of an
+    /// mlocked mapping is populated.
+    pub fn mremap(&self, pid: u32, req: crate::mm::Mremap) -> Result<u64> {
+        self.with_mm(pid, |mm, k, task| {
+            let (addr, populate) = mm.mremap(k, req)?;
+            if let Some((start, end)) = populate {
+                let _ignored = self.populate_counted(mm, k, task, start, end, Populate::Mmap);
+            }
+            Ok(addr)
+        })?
+    }
+
     pub fn munlock(&self, pid: u32, addr: u64, len: u64) -> Result<()> {
         self.with_mm(pid, |mm, k, _| mm.munlock(k, addr, len))?
     }

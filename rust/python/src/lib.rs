@@ -801,6 +801,72 @@ impl PyProcess {
         Ok((out, samples.iter().map(|s| (s.accesses, s.rss, s.faults)).collect()))
     }
 
+    /// Resize or move a mapping, as mremap(2).
+    ///
+    /// Shrinking unmaps the tail. Growing extends the mapping in place when the
+    /// space after it is free; else, with ``maymove``, the mapping moves to a new
+    /// address with its page-table entries (pages and swap entries move, they are
+    /// not copied: the moved pages take no fault). ``fixed`` moves it to
+    /// `new_addr`, replacing what is there; ``dontunmap`` moves the pages and
+    /// leaves the old range mapped and empty.
+    ///
+    /// Parameters
+    /// ----------
+    /// old_addr : int
+    ///     Start of the range, page aligned.
+    /// old_length : int or str
+    ///     Bytes of the range, within one mapping.
+    /// new_length : int or str
+    ///     Its new length in bytes.
+    /// flags : str, optional
+    ///     ``|``-separated: ``maymove``, ``fixed``, ``dontunmap`` (both need
+    ///     ``maymove``; ``dontunmap`` cannot resize).
+    /// new_addr : int, optional
+    ///     Where ``fixed`` puts the mapping.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     The mapping's address after the call.
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     EINVAL for bad flags, addresses or lengths; EFAULT when the old range
+    ///     is not inside one mapping; ENOMEM when it cannot grow in place without
+    ///     ``maymove``; EAGAIN past RLIMIT_MEMLOCK for a locked mapping.
+    #[pyo3(signature = (old_addr, old_length, new_length, flags = None, new_addr = None))]
+    fn mremap(
+        &self,
+        py: Python<'_>,
+        old_addr: &Bound<'_, PyAny>,
+        old_length: &Bound<'_, PyAny>,
+        new_length: &Bound<'_, PyAny>,
+        flags: Option<&str>,
+        new_addr: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let mut req = vmsim_core::mm::Mremap {
+            old_addr: args::address(old_addr, "old_addr")?,
+            old_len: args::size(old_length, "old_length")?,
+            new_len: args::size(new_length, "new_length")?,
+            new_addr: opt(new_addr, |a| args::address(a, "new_addr"))?.unwrap_or(0),
+            ..Default::default()
+        };
+        for word in flags.unwrap_or("").split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            match word.to_ascii_lowercase().trim_start_matches("mremap_") {
+                "maymove" => req.maymove = true,
+                "fixed" => req.fixed = true,
+                "dontunmap" => req.dontunmap = true,
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "bad mremap flag {word:?}: use maymove, fixed, dontunmap"
+                    )))
+                }
+            }
+        }
+        py.detach(|| self.sim.mremap(self.pid, req)).py()
+    }
+
     /// Lock a range in memory, as mlock(2) (``onfault``: mlock2 with MLOCK_ONFAULT).
     ///
     /// The range is rounded out to whole pages, its VMAs get VM_LOCKED, and its
