@@ -56,7 +56,7 @@ CASES = [
     ("mprotect unmapped", lambda p: p.mprotect(0x7000_0000, PAGE_SIZE, "r"), OSError, oserr(errno.ENOMEM)),
     ("mprotect unaligned", lambda p: p.mprotect(MAPPED + 1, PAGE_SIZE, "r"), OSError, oserr(errno.EINVAL)),
     ("mprotect bad prot", lambda p: p.mprotect(MAPPED, PAGE_SIZE, "q"), ValueError, None),
-    ("madvise bad advice", lambda p: p.madvise(MAPPED, PAGE_SIZE, "sometimes"), ValueError, None),
+    ("madvise bad advice", lambda p: p.madvise(MAPPED, PAGE_SIZE, "sometimes"), OSError, oserr(errno.EINVAL)),
     ("madvise over a hole", lambda p: p.madvise(MAPPED, 4 * PAGE_SIZE, "dontfork"), OSError, oserr(errno.ENOMEM)),
     ("access past 2**64", lambda p: p.access(1 << 64), OverflowError, None),
     ("access negative", lambda p: p.access(-1), OverflowError, None),

@@ -179,7 +179,6 @@ def test_syscall_errors_carry_linux_errno(sim, proc, call, exc, code):
         lambda p: p.mmap(PAGE_SIZE, prot="rwq"),
         lambda p: p.mmap(PAGE_SIZE, flags="private|bogus"),
         lambda p: p.mprotect(0x1000, PAGE_SIZE, "read"),
-        lambda p: p.madvise(0x1000, PAGE_SIZE, "willneed-ish"),
         lambda p: p.access(0x1000, "z"),
         lambda p: p.access(0x1000, 7),
         lambda p: p.mmap("12 parsecs"),
@@ -188,6 +187,13 @@ def test_syscall_errors_carry_linux_errno(sim, proc, call, exc, code):
 def test_bad_strings_raise_value_error(sim, proc, call):
     with pytest.raises(ValueError):
         call(proc)
+
+
+def test_unknown_madvise_advice_is_einval(sim, proc):
+    """As madvise(2) answers an advice it does not know."""
+    with pytest.raises(OSError) as e:
+        proc.madvise(0x1000, PAGE_SIZE, "willneed-ish")
+    assert e.value.errno == errno.EINVAL
 
 
 def test_bad_simulator_arguments():

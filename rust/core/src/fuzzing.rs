@@ -138,7 +138,9 @@ pub fn run(data: &[u8]) {
                     Advice::Sequential,
                     Advice::Random,
                     Advice::WillNeed,
-                ][op as usize % 9];
+                    Advice::Cold,
+                    Advice::Free,
+                ][op as usize % 11];
                 let _ = sim.madvise(pid, addr, len, advice);
             }
             5 => {

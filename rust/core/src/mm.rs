@@ -215,6 +215,10 @@ pub enum Advice {
     Random,
     /// MADV_WILLNEED: read the file pages of the range into the cache now.
     WillNeed,
+    /// MADV_COLD: the pages are deactivated (their accessed bits cleared).
+    Cold,
+    /// MADV_FREE: private anonymous pages may be discarded until written again.
+    Free,
 }
 
 impl Advice {
@@ -229,10 +233,15 @@ impl Advice {
             "sequential" => Ok(Advice::Sequential),
             "random" => Ok(Advice::Random),
             "willneed" => Ok(Advice::WillNeed),
-            _ => Err(Error::invalid(format!(
-                "bad madvise advice {text:?}: use normal, sequential, random, willneed, dontneed, dontfork, dofork, \
-                 populate_read or populate_write"
-            ))),
+            "cold" => Ok(Advice::Cold),
+            "free" => Ok(Advice::Free),
+            _ => Err(Error::sys(
+                Errno::EINVAL,
+                format!(
+                    "bad madvise advice {text:?}: use normal, sequential, random, willneed, dontneed, free, cold, \
+                     dontfork, dofork, populate_read or populate_write"
+                ),
+            )),
         }
     }
 }
@@ -875,6 +884,9 @@ impl Mm {
         if advice == Advice::WillNeed {
             return self.willneed(k, start, end);
         }
+        if matches!(advice, Advice::Cold | Advice::Free) {
+            return self.cold_or_free(k, start, end, advice == Advice::Free);
+        }
         self.modify_range(k, start, end, "madvise", &mut |_, _, mut vma| {
             vma.flags = match advice {
                 Advice::DontFork | Advice::DoFork => vma.flags.with(VmFlags::DONTCOPY, advice == Advice::DontFork),
@@ -886,6 +898,50 @@ impl Mm {
             };
             Ok(vma)
         })
+    }
+
+    /// MADV_COLD (madvise_cold_or_pageout_pte_range) and MADV_FREE
+    /// (madvise_free_pte_range). Both refuse mlocked VMAs (EINVAL), and FREE
+    /// anything but private anonymous memory. Pages mapped more than once are
+    /// left alone. COLD clears the accessed bits (the textbook policies' view
+    /// of deactivation); FREE also cleans the PTEs and marks the pages lazily
+    /// freeable (reclaim discards them, no swap, unless written again), and
+    /// drops the range's swap entries (those pages read back as zeroes).
+    fn cold_or_free(&mut self, k: &mut Kernel, start: u64, end: u64, free: bool) -> Result<()> {
+        let vmas = self.vmas.range(start, end);
+        for vma in &vmas {
+            let private_anon = !vma.shared() && matches!(vma.backing, Backing::Anon);
+            if vma.flags.has(VmFlags::LOCKED) || (free && !private_anon) {
+                return Err(Error::sys(
+                    Errno::EINVAL,
+                    "madvise cold/free: mlocked, or (free) not private anonymous memory",
+                ));
+            }
+        }
+        for vma in &vmas {
+            for (_, index, entry) in self.pt.leaves(vma.start.max(start), vma.end.min(end)) {
+                if free && entry.is_swap() {
+                    self.pt.set(index, Pte::NONE);
+                    self.release_entry(k, entry);
+                    continue;
+                }
+                if !entry.maps_counted_frame() || k.phys().mapcount(entry.pfn()) != 1 {
+                    continue;
+                }
+                if free {
+                    self.pt.set(index, entry.without(PteFlags::ACCESSED | PteFlags::DIRTY));
+                    k.phys_mut().frame_mut(entry.pfn()).flags |= flags::LAZYFREE;
+                } else {
+                    self.pt.set(index, entry.without(PteFlags::ACCESSED));
+                }
+            }
+        }
+        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
+        if covered == end - start {
+            Ok(())
+        } else {
+            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
+        }
     }
 
     /// MADV_WILLNEED (madvise_willneed): start reading the file pages the

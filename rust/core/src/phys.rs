@@ -39,6 +39,8 @@ pub mod flags {
     pub const READAHEAD: u16 = 1 << 10;
     /// Read by readahead and not mapped by any fault since (a read that may be wasted).
     pub const READ_AHEAD_UNUSED: u16 = 1 << 11;
+    /// MADV_FREE: an anonymous page reclaim may discard (no swap) while it stays clean.
+    pub const LAZYFREE: u16 = 1 << 12;
 }
 
 /// One frame's descriptor, 8 bytes (the frame table is the simulator's

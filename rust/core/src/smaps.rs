@@ -81,6 +81,7 @@ pub struct MemSize {
     pub swap: u64,
     pub swap_pss: u64,
     pub pss_locked: u64,
+    pub lazyfree: u64,
 }
 
 impl MemSize {
@@ -91,7 +92,7 @@ impl MemSize {
         }
     }
 
-    fn as_array(&self) -> [u64; 16] {
+    fn as_array(&self) -> [u64; 17] {
         let m = self;
         [
             m.size,
@@ -110,10 +111,11 @@ impl MemSize {
             m.swap,
             m.swap_pss,
             m.pss_locked,
+            m.lazyfree,
         ]
     }
 
-    fn as_array_mut(&mut self) -> [&mut u64; 16] {
+    fn as_array_mut(&mut self) -> [&mut u64; 17] {
         let m = self;
         [
             &mut m.size,
@@ -132,6 +134,7 @@ impl MemSize {
             &mut m.swap,
             &mut m.swap_pss,
             &mut m.pss_locked,
+            &mut m.lazyfree,
         ]
     }
 
@@ -156,7 +159,8 @@ impl MemSize {
             "Swap" => self.swap >> 10,
             "SwapPss" => pss_kb(self.swap_pss),
             "Locked" => pss_kb(self.pss_locked),
-            _ => 0, // LazyFree, AnonHugePages: not modelled yet
+            "LazyFree" => self.lazyfree >> 10,
+            _ => 0, // AnonHugePages: no huge pages
         }
     }
 }
@@ -185,6 +189,9 @@ pub fn vma_smaps(mm: &Mm, k: &Kernel, vma: &Vma) -> MemSize {
         m.pss += pss;
         if locked {
             m.pss_locked += pss;
+        }
+        if frame.flags & flags::LAZYFREE != 0 && !dirty {
+            m.lazyfree += page;
         }
         if frame.flags & flags::ANON != 0 {
             m.anonymous += page;

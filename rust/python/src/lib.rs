@@ -655,7 +655,10 @@ impl PyProcess {
     ///     ``"random"`` (file faults read only their page), ``"willneed"`` (read
     ///     the file pages of the range into the cache now),
     ///     ``"dontfork"``, ``"dofork"``, ``"dontneed"`` (drop the pages: a later
-    ///     access faults again, on zeroes for anonymous memory),
+    ///     access faults again, on zeroes for anonymous memory), ``"free"``
+    ///     (private anonymous pages mapped once may be discarded by reclaim, no
+    ///     swap, until written again; swapped-out ones are dropped now), ``"cold"``
+    ///     (their accessed bits cleared; both EINVAL on mlocked memory),
     ///     ``"populate_read"`` or ``"populate_write"`` (fault every page in now, as
     ///     a read or a write would, the faults counted; EINVAL where the mapping
     ///     does not allow the access, EFAULT where a file ends, ENOMEM at a hole).

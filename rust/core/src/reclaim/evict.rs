@@ -80,6 +80,15 @@ impl ReclaimTarget for Mm {
         let pfn = e.pfn();
         let frame = *k.phys().frame(pfn);
         let in_swap_cache = k.swap().slot_of(pfn);
+        if frame.flags & flags::LAZYFREE != 0 {
+            k.phys_mut().frame_mut(pfn).flags &= !flags::LAZYFREE;
+            if !e.has(PteFlags::DIRTY) && frame.refcount == 1 && in_swap_cache.is_none() {
+                // MADV_FREE'd and clean since: discarded, no swap (a later access reads zeroes).
+                self.release_entry(k, e);
+                self.pt.set(index, Pte::NONE);
+                return true;
+            }
+        }
         if frame.flags & flags::ANON != 0 && frame.refcount == 1 && in_swap_cache.is_none() {
             // The common case, mapped here alone: write it out and free it at once.
             let Some(slot) = k.swap_alloc() else { return false };
