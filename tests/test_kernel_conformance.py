@@ -1254,3 +1254,111 @@ def test_madv_free_and_cold_match_the_kernel(tmp_path):
     assert sim_lazy == 256 and 256 - 31 * 4 <= host_lazy <= 256
     assert simulated == real
     sim.check()
+
+
+PAGEOUT_REMOVE_HELPER = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#define P 4096L
+static void flt(long *mi, long *ma) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    *mi = u.ru_minflt;
+    *ma = u.ru_majflt;
+}
+static long advise(char *m, long n, int a) { return madvise(m, n * P, a) ? -errno : 0; }
+int main(int argc, char **argv) {
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char buf[4096];
+    memset(buf, 7, sizeof buf);
+    for (int i = 0; i < 16; i++) if (write(fd, buf, P) != P) return 1;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    for (int i = 0; i < 16; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    char *f = mmap(NULL, 16 * P, PROT_READ, MAP_PRIVATE, fd, 0);
+    for (int i = 0; i < 16; i++) (void)*(volatile char *)(f + i * P);
+    printf("pageout %ld\n", advise(f, 16, MADV_PAGEOUT));
+    unsigned char vec[16];
+    mincore(f, 16 * P, vec);
+    long cached = 0;
+    for (int i = 0; i < 16; i++) cached += vec[i] & 1;
+    printf("cached_after_pageout %ld\n", cached);
+    long mi0, ma0, mi1, ma1;
+    flt(&mi0, &ma0);
+    for (int i = 0; i < 16; i++) (void)*(volatile char *)(f + i * P);
+    flt(&mi1, &ma1);
+    printf("refault_major %ld\n", ma1 - ma0);
+    char *s = mmap(NULL, 16 * P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < 16; i++) s[i * P] = 5;
+    printf("remove %ld\n", advise(s + 4 * P, 8, MADV_REMOVE));
+    long zeros = 0;
+    flt(&mi0, &ma0);
+    for (int i = 0; i < 16; i++) zeros += s[i * P] == 0;
+    flt(&mi1, &ma1);
+    printf("remove_refaults %ld\n", mi1 - mi0);
+    printf("remove_zero_pages %ld\n", zeros);
+    char *pa = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("remove_private_anon %ld\n", advise(pa, 4, MADV_REMOVE));
+    char *pf = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    printf("remove_private_file %ld\n", advise(pf, 4, MADV_REMOVE));
+    char *l = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mlock(l, 4 * P);
+    printf("pageout_locked %ld\n", advise(l, 4, MADV_PAGEOUT));
+    return 0;
+}
+"""
+
+
+def test_madv_pageout_and_remove_match_the_kernel(tmp_path):
+    """MADV_PAGEOUT drops a file's pages mapped only here from the cache (the
+    next read is major); MADV_REMOVE punches a hole in shmem (those pages
+    refault, as zeroes); the errors of each."""
+    exe = _compile(tmp_path, "pageout", PAGEOUT_REMOVE_HELPER)
+    out = subprocess.run([str(exe), str(tmp_path / "po.dat")], check=True, capture_output=True, text=True, timeout=30)
+    real = {k: int(v) for k, v in (line.split() for line in out.stdout.splitlines())}
+
+    sim = vmsim.Simulator(memory="64MiB")
+    p = sim.spawn()
+
+    def advise(a: int, n: int, advice: str) -> int:
+        try:
+            p.madvise(a, n * PAGE, advice)
+        except OSError as e:
+            return -e.errno
+        return 0
+
+    def pages(a: int, n: int) -> np.ndarray:
+        return np.arange(a, a + n * PAGE, PAGE, dtype=np.uint64)
+
+    f = sim.create_file(16 * PAGE)
+    reader = sim.spawn()  # cached, as the helper's reads leave it
+    reader.access_batch(pages(reader.mmap(16 * PAGE, prot="r", flags="shared", file=f), 16), "r")
+    reader.exit()
+    m = p.mmap(16 * PAGE, prot="r", file=f)
+    p.access_batch(pages(m, 16), "r")
+    simulated = {"pageout": advise(m, 16, "pageout"), "cached_after_pageout": f.cached_pages}
+    before = p.counters()["maj_flt"]
+    p.access_batch(pages(m, 16), "r")
+    simulated["refault_major"] = p.counters()["maj_flt"] - before
+    s = p.mmap(16 * PAGE, flags="shared|anonymous")
+    p.access_batch(pages(s, 16), "w")
+    simulated["remove"] = advise(s + 4 * PAGE, 8, "remove")
+    before = p.counters()["min_flt"]
+    codes = p.access_batch(pages(s, 16), "r")
+    simulated["remove_refaults"] = p.counters()["min_flt"] - before
+    simulated["remove_zero_pages"] = int((codes != vmsim.Outcome.HIT).sum())  # refaulted: a fresh (zero) page
+    simulated["remove_private_anon"] = advise(p.mmap(4 * PAGE), 4, "remove")
+    simulated["remove_private_file"] = advise(p.mmap(4 * PAGE, prot="rw", file=f), 4, "remove")
+    locked = p.mmap(4 * PAGE)
+    p.mlock(locked, 4 * PAGE)
+    simulated["pageout_locked"] = advise(locked, 4, "pageout")
+    assert simulated == real
+    sim.check()

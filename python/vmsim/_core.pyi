@@ -903,6 +903,10 @@ class Process:
             (private anonymous pages mapped once may be discarded by reclaim, no
             swap, until written again; swapped-out ones are dropped now), ``"cold"``
             (their accessed bits cleared; both EINVAL on mlocked memory),
+            ``"pageout"`` (pages mapped only here reclaimed now: to swap, or out of
+            the page cache), ``"remove"`` (punch a hole in the shared object behind a
+            shared writable mapping: its pages there go everywhere, a later access
+            finds zeroes; EACCES on other mappings),
             ``"populate_read"`` or ``"populate_write"`` (fault every page in now, as
             a read or a write would, the faults counted; EINVAL where the mapping
             does not allow the access, EFAULT where a file ends, ENOMEM at a hole).

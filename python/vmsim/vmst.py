@@ -21,7 +21,8 @@ Format, version 2 (little-endian):
           8 EXIT
           9 EXIT_GROUP
          10 MADVISE     flags = advice (0 dontfork, 1 dofork, 2 dontneed, 3 populate_read,
-                        4 populate_write, 5 normal, 6 sequential, 7 random, 8 willneed); a, b as above
+                        4 populate_write, 5 normal, 6 sequential, 7 random, 8 willneed, 9 cold,
+                        10 free, 11 pageout, 12 remove); a, b as above
          11 MSYNC       flags = 1 async | 2 invalidate (else MS_SYNC); a, b as above
          12 FILE        aux = file number, a = size, b = name length in bytes; NAME records follow
          13 NAME        flags = bytes used (at most 22), then 22 bytes of the file's UTF-8 name
@@ -94,6 +95,10 @@ ADVICE = (
     "sequential",
     "random",
     "willneed",
+    "cold",
+    "free",
+    "pageout",
+    "remove",
 )
 FADVICE = ("normal", "sequential", "random", "willneed", "dontneed", "noreuse")
 

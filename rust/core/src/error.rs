@@ -8,6 +8,7 @@ use std::fmt;
 pub enum Errno {
     EPERM = 1,
     EAGAIN = 11,
+    EACCES = 13,
     ENOMEM = 12,
     EFAULT = 14,
     EBUSY = 16,
@@ -22,6 +23,7 @@ impl Errno {
         match self {
             Errno::EPERM => "EPERM",
             Errno::EAGAIN => "EAGAIN",
+            Errno::EACCES => "EACCES",
             Errno::ENOMEM => "ENOMEM",
             Errno::EFAULT => "EFAULT",
             Errno::EBUSY => "EBUSY",

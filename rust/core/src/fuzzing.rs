@@ -140,7 +140,9 @@ pub fn run(data: &[u8]) {
                     Advice::WillNeed,
                     Advice::Cold,
                     Advice::Free,
-                ][op as usize % 11];
+                    Advice::PageOut,
+                    Advice::Remove,
+                ][op as usize % 13];
                 let _ = sim.madvise(pid, addr, len, advice);
             }
             5 => {

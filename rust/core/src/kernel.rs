@@ -357,6 +357,13 @@ impl Kernel {
     pub(crate) fn truncate_file_cache(&mut self, id: ObjectId, size: u64) {
         self.cache.truncate(id, size, &mut self.phys);
     }
+    /// Punch a hole in object `id`: its cached pages [first, last) go, unwritten.
+    pub(crate) fn punch_hole(&mut self, id: ObjectId, first: u64, last: u64) {
+        for index in first..last.min(self.cache.object(id).size_pages) {
+            self.cache.evict(id, index, &mut self.phys);
+        }
+    }
+
     /// Drop an unmapped page from the page cache (written back first if dirty).
     pub(crate) fn evict_cache_page(&mut self, id: ObjectId, page: u64, pfn: Pfn) {
         if self.phys.frame(pfn).flags & flags::DIRTY != 0 {

@@ -219,6 +219,10 @@ pub enum Advice {
     Cold,
     /// MADV_FREE: private anonymous pages may be discarded until written again.
     Free,
+    /// MADV_PAGEOUT: the pages mapped only here are reclaimed now.
+    PageOut,
+    /// MADV_REMOVE: punch a hole in the shared object behind the range.
+    Remove,
 }
 
 impl Advice {
@@ -235,11 +239,13 @@ impl Advice {
             "willneed" => Ok(Advice::WillNeed),
             "cold" => Ok(Advice::Cold),
             "free" => Ok(Advice::Free),
+            "pageout" => Ok(Advice::PageOut),
+            "remove" => Ok(Advice::Remove),
             _ => Err(Error::sys(
                 Errno::EINVAL,
                 format!(
                     "bad madvise advice {text:?}: use normal, sequential, random, willneed, dontneed, free, cold, \
-                     dontfork, dofork, populate_read or populate_write"
+                     pageout, remove, dontfork, dofork, populate_read or populate_write"
                 ),
             )),
         }
@@ -887,6 +893,9 @@ impl Mm {
         if matches!(advice, Advice::Cold | Advice::Free) {
             return self.cold_or_free(k, start, end, advice == Advice::Free);
         }
+        if advice == Advice::PageOut {
+            return self.pageout(k, start, end);
+        }
         self.modify_range(k, start, end, "madvise", &mut |_, _, mut vma| {
             vma.flags = match advice {
                 Advice::DontFork | Advice::DoFork => vma.flags.with(VmFlags::DONTCOPY, advice == Advice::DontFork),
@@ -941,6 +950,80 @@ impl Mm {
             Ok(())
         } else {
             Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
+        }
+    }
+
+    /// MADV_PAGEOUT (madvise_pageout + reclaim_pages): every page of the
+    /// range mapped only here is reclaimed now, as reclaim would: an
+    /// anonymous page to swap (stays where there is no swap), a file page out
+    /// of the cache (written back first if dirty). Mlocked VMAs are EINVAL.
+    fn pageout(&mut self, k: &mut Kernel, start: u64, end: u64) -> Result<()> {
+        let vmas = self.vmas.range(start, end);
+        if vmas.iter().any(|v| v.flags.has(VmFlags::LOCKED)) {
+            return Err(Error::sys(Errno::EINVAL, "madvise pageout of mlocked memory"));
+        }
+        for (va, _, entry) in self.pt.leaves(start, end) {
+            if !entry.maps_counted_frame() || k.phys().mapcount(entry.pfn()) != 1 {
+                continue;
+            }
+            if ReclaimTarget::evict_page(self, k, va) {
+                k.note_unmapped(self.id, va);
+            }
+        }
+        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
+        if covered == end - start {
+            Ok(())
+        } else {
+            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
+        }
+    }
+
+    /// MADV_REMOVE (madvise_remove): the objects and page ranges whose hole
+    /// the range asks for. EINVAL for mlocked or anonymous private memory,
+    /// EACCES for a mapping that is not shared and writable, ENOMEM at a hole.
+    pub fn remove_targets(&mut self, start: u64, len: u64) -> Result<Vec<(ObjectId, u64, u64)>> {
+        let Some((start, end)) = Self::madvise_range(start, len)? else { return Ok(Vec::new()) };
+        let vmas = self.vmas.range(start, end);
+        let mut targets = Vec::new();
+        for vma in &vmas {
+            let (lo, hi) = (vma.start.max(start), vma.end.min(end));
+            let Some((id, first)) = vma.object_page(lo) else {
+                return Err(Error::sys(Errno::EINVAL, "madvise remove of memory with no file behind it"));
+            };
+            if vma.flags.has(VmFlags::LOCKED) {
+                return Err(Error::sys(Errno::EINVAL, "madvise remove of mlocked memory"));
+            }
+            if !(vma.shared() && vma.prot.write()) {
+                return Err(Error::sys(Errno::EACCES, "madvise remove needs a shared writable mapping"));
+            }
+            targets.push((id, first, first + (hi - lo) / PAGE_SIZE));
+        }
+        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
+        if covered != end - start {
+            return Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"));
+        }
+        Ok(targets)
+    }
+
+    /// unmap_mapping_range without the copies: every PTE of this address
+    /// space mapping the object's pages [first, last) goes; private
+    /// copy-on-write copies of them stay (even_cows = 0).
+    pub fn unmap_object_range(&mut self, k: &mut Kernel, id: ObjectId, first: u64, last: u64) {
+        for vma in self.vmas.all() {
+            let Backing::Object { id: vid, pgoff } = vma.backing else { continue };
+            let vma_last = pgoff + vma.len() / PAGE_SIZE;
+            if vid != id || last <= pgoff || first >= vma_last {
+                continue;
+            }
+            let lo = vma.start + first.saturating_sub(pgoff) * PAGE_SIZE;
+            let hi = vma.start + (last.min(vma_last) - pgoff) * PAGE_SIZE;
+            for (va, index, entry) in self.pt.leaves(lo, hi) {
+                if entry.maps_counted_frame() && k.phys().frame(entry.pfn()).flags & flags::ANON == 0 {
+                    self.pt.set(index, Pte::NONE);
+                    k.note_unmapped(self.id, va);
+                    self.release_entry(k, entry);
+                }
+            }
         }
     }
 

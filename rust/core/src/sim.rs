@@ -586,6 +586,22 @@ impl Simulator {
         })?
     }
 
+    /// MADV_REMOVE: punch a hole in the shared objects behind the range (shmem
+    /// or a file): their pages there leave every mapping (private copies
+    /// stay) and the page cache; a later access finds zeroes.
+    fn madvise_remove(&self, pid: u32, addr: u64, len: u64) -> Result<()> {
+        let targets = self.with_mm(pid, |mm, _, _| mm.remove_targets(addr, len))??;
+        self.with_every_mm(|mms, k| {
+            for &(id, first, last) in &targets {
+                for mm in mms.iter_mut() {
+                    mm.unmap_object_range(k, id, first, last);
+                }
+                k.punch_hole(id, first, last);
+            }
+            Ok(())
+        })
+    }
+
     /// mlock(2) (`onfault`: mlock2 with MLOCK_ONFAULT): lock the range, then
     /// fault it in unless on fault; a populate failure is ENOMEM (or EAGAIN
     /// when memory ran out), the range staying locked, as Linux leaves it.
@@ -669,6 +685,7 @@ impl Simulator {
         let how = match advice {
             Advice::PopulateRead => Populate::Read,
             Advice::PopulateWrite => Populate::Write,
+            Advice::Remove => return self.madvise_remove(pid, addr, len),
             _ => return self.with_mm(pid, |mm, k, _| mm.madvise(k, addr, len, advice))?,
         };
         let Some((start, end)) = Mm::madvise_range(addr, len)? else { return Ok(()) };
