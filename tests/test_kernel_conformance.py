@@ -180,12 +180,14 @@ int main(int argc, char **argv) {
 """
 
 
-def _compile(tmp_path, name: str, source: str):
+def _compile(tmp_path, name: str, source: str, *functions: str):
+    """Build a C helper; `functions` (shared C code) go in before its main."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler for the helper")
     src = tmp_path / f"{name}.c"
-    src.write_text(textwrap.dedent(source))
+    head, main, tail = textwrap.dedent(source).partition("int main(")
+    src.write_text(head + "".join(functions) + main + tail)
     exe = tmp_path / name
     subprocess.run([cc, "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
     return exe
@@ -382,6 +384,25 @@ def test_signal_classes_match_the_kernel(tmp_path):
 
 FILE_PAGES = 512
 
+# A C function the file helpers share: a file of `pages` pages, written,
+# synced, dropped from the cache, then read back one page at a time with
+# readahead off, so it is cached as single pages (order-0 folios: 6.18's
+# whole-large-folio fault-around does not apply). Returns the descriptor, -1
+# on failure.
+CACHED_FILE_C = r"""
+static int cached_file(const char *path, long pages) {
+    char buf[4096];
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    memset(buf, 7, sizeof buf);
+    for (long i = 0; i < pages; i++) if (write(fd, buf, 4096) != 4096) return -1;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    for (long i = 0; i < pages; i++) if (pread(fd, buf, 4096, i * 4096) != 4096) return -1;
+    return fd;
+}
+"""
+
 FAULT_AROUND_HELPER = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -398,16 +419,8 @@ FAULT_AROUND_HELPER = r"""
 int main(int argc, char **argv) {
     const long P = 4096, pages = 512;
     long start = atol(argv[2]), n = atol(argv[3]), pgoff = atol(argv[4]), touch = atol(argv[5]);
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    char buf[4096];
-    memset(buf, 7, sizeof buf);
-    for (long i = 0; i < pages; i++) if (write(fd, buf, P) != P) return 1;
-    fsync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    /* No readahead: each page is read alone into an order-0 folio, so that
-       6.18's whole-large-folio fault-around does not apply. */
-    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-    for (long i = 0; i < pages; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    int fd = cached_file(argv[1], pages);
+    if (fd < 0) return 1;
     char *res = mmap(NULL, 8 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     uintptr_t base = ((uintptr_t)res + (2 << 20) - 1) & ~((uintptr_t)(2 << 20) - 1);
     char *m = mmap((void *)(base + start * P), n * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, pgoff * P);
@@ -445,7 +458,7 @@ int main(int argc, char **argv) {
 def test_fault_around_maps_the_pages_the_kernel_maps(tmp_path, start, n, pgoff, touch):
     """Which pages one read fault maps (/proc/self/pagemap on the host,
     `Process.pagemap` in vmsim), every page of the file already cached."""
-    exe = _compile(tmp_path, "fa", FAULT_AROUND_HELPER)
+    exe = _compile(tmp_path, "fa", FAULT_AROUND_HELPER, CACHED_FILE_C)
     data = tmp_path / "fa.dat"
 
     def host() -> list[int]:
@@ -615,14 +628,8 @@ int main(int argc, char **argv) {
     printf("populate_hole %ld\n", populate(m, n, MADV_POPULATE_WRITE));
     printf("map_populate_shared %ld\n", map_populate(n, MAP_SHARED | MAP_ANONYMOUS, -1, &m));
     printf("map_populate_shared_then_write %ld\n", touch(m, n, 1));
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    char buf[4096];
-    memset(buf, 7, sizeof buf);
-    for (long i = 0; i < n; i++) if (write(fd, buf, P) != P) return 1;
-    fsync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-    for (long i = 0; i < n; i++) if (pread(fd, buf, P, i * P) != P) return 1; /* cached, single pages */
+    int fd = cached_file(argv[1], n);
+    if (fd < 0) return 1;
     printf("map_populate_file_private %ld\n", map_populate(n, MAP_PRIVATE, fd, &m));
     printf("map_populate_file_private_then_write %ld\n", touch(m, n, 1));
     return 0;
@@ -634,7 +641,7 @@ def test_population_faults_happen_inside_the_call(tmp_path):
     """MADV_POPULATE_READ/WRITE and MAP_POPULATE: the faults are taken (and
     counted) inside the call, as the access they stand for would take them;
     later touches are hits. Errors as the host gives them (negative errno)."""
-    exe = _compile(tmp_path, "populate", POPULATE_HELPER)
+    exe = _compile(tmp_path, "populate", POPULATE_HELPER, CACHED_FILE_C)
 
     def run() -> dict:
         argv = [str(exe), str(tmp_path / "pop.dat"), str(N)]
@@ -729,14 +736,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) s[i * P] = 1;
     (void)*(volatile char *)(s + 5 * P);
     show("shmem", s);
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    char buf[4096];
-    memset(buf, 7, sizeof buf);
-    for (int i = 0; i < 4; i++) if (write(fd, buf, P) != P) return 1;
-    fsync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-    for (int i = 0; i < 4; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    int fd = cached_file(argv[1], 4);
+    if (fd < 0) return 1;
     char *f = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     (void)*(volatile char *)f; /* fault-around maps the four cached pages */
     f[2 * P] = 1;              /* a private copy of page 2 */
@@ -769,7 +770,7 @@ def test_smaps_match_the_kernel(tmp_path):
     anonymous mapping (written pages, zero-page reads), shmem, a private file
     mapping (fault-around, one copied page), and the anonymous mapping shared
     with a forked child."""
-    exe = _compile(tmp_path, "smaps", SMAPS_HELPER)
+    exe = _compile(tmp_path, "smaps", SMAPS_HELPER, CACHED_FILE_C)
     out = subprocess.run([str(exe), str(tmp_path / "sm.dat")], check=True, capture_output=True, text=True, timeout=30)
     real: dict = {}
     for line in out.stdout.splitlines():
@@ -1275,14 +1276,8 @@ static void flt(long *mi, long *ma) {
 }
 static long advise(char *m, long n, int a) { return madvise(m, n * P, a) ? -errno : 0; }
 int main(int argc, char **argv) {
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    char buf[4096];
-    memset(buf, 7, sizeof buf);
-    for (int i = 0; i < 16; i++) if (write(fd, buf, P) != P) return 1;
-    fsync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-    for (int i = 0; i < 16; i++) if (pread(fd, buf, P, i * P) != P) return 1;
+    int fd = cached_file(argv[1], 16);
+    if (fd < 0) return 1;
     char *f = mmap(NULL, 16 * P, PROT_READ, MAP_PRIVATE, fd, 0);
     for (int i = 0; i < 16; i++) (void)*(volatile char *)(f + i * P);
     printf("pageout %ld\n", advise(f, 16, MADV_PAGEOUT));
@@ -1321,7 +1316,7 @@ def test_madv_pageout_and_remove_match_the_kernel(tmp_path):
     """MADV_PAGEOUT drops a file's pages mapped only here from the cache (the
     next read is major); MADV_REMOVE punches a hole in shmem (those pages
     refault, as zeroes); the errors of each."""
-    exe = _compile(tmp_path, "pageout", PAGEOUT_REMOVE_HELPER)
+    exe = _compile(tmp_path, "pageout", PAGEOUT_REMOVE_HELPER, CACHED_FILE_C)
     out = subprocess.run([str(exe), str(tmp_path / "po.dat")], check=True, capture_output=True, text=True, timeout=30)
     real = {k: int(v) for k, v in (line.split() for line in out.stdout.splitlines())}
 

@@ -252,6 +252,17 @@ impl Advice {
     }
 }
 
+/// ENOMEM when `vmas` leave part of [start, end) unmapped: madvise and
+/// msync act on the mapped parts, then report the hole.
+fn holes_are_enomem(vmas: &[Vma], start: u64, end: u64, what: &str) -> Result<()> {
+    let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
+    if covered == end - start {
+        Ok(())
+    } else {
+        Err(Error::sys(Errno::ENOMEM, format!("{what} range has unmapped holes")))
+    }
+}
+
 pub struct Mm {
     /// A small number naming this address space (reverse lookups go through it).
     pub id: u32,
@@ -834,10 +845,7 @@ impl Mm {
                 }
             }
         }
-        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
-        if covered != end - start {
-            return Err(Error::sys(Errno::ENOMEM, "msync range has unmapped holes"));
-        }
+        holes_are_enomem(&vmas, start, end, "msync")?;
         Ok(written)
     }
 
@@ -880,12 +888,7 @@ impl Mm {
             for vma in self.vmas.range(start, end) {
                 self.zap(k, vma.start.max(start), vma.end.min(end));
             }
-            let covered = self.vmas.range(start, end).iter().map(|v| v.end.min(end) - v.start.max(start)).sum::<u64>();
-            return if covered == end - start {
-                Ok(())
-            } else {
-                Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
-            };
+            return holes_are_enomem(&self.vmas.range(start, end), start, end, "madvise");
         }
         if advice == Advice::WillNeed {
             return self.willneed(k, start, end);
@@ -945,12 +948,7 @@ impl Mm {
                 }
             }
         }
-        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
-        if covered == end - start {
-            Ok(())
-        } else {
-            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
-        }
+        holes_are_enomem(&vmas, start, end, "madvise")
     }
 
     /// MADV_PAGEOUT (madvise_pageout + reclaim_pages): every page of the
@@ -970,12 +968,7 @@ impl Mm {
                 k.note_unmapped(self.id, va);
             }
         }
-        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
-        if covered == end - start {
-            Ok(())
-        } else {
-            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
-        }
+        holes_are_enomem(&vmas, start, end, "madvise")
     }
 
     /// MADV_REMOVE (madvise_remove): the objects and page ranges whose hole
@@ -998,10 +991,7 @@ impl Mm {
             }
             targets.push((id, first, first + (hi - lo) / PAGE_SIZE));
         }
-        let covered: u64 = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum();
-        if covered != end - start {
-            return Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"));
-        }
+        holes_are_enomem(&vmas, start, end, "madvise")?;
         Ok(targets)
     }
 
@@ -1040,12 +1030,7 @@ impl Mm {
                 }
             }
         }
-        let covered = vmas.iter().map(|v| v.end.min(end) - v.start.max(start)).sum::<u64>();
-        if covered == end - start {
-            Ok(())
-        } else {
-            Err(Error::sys(Errno::ENOMEM, "madvise range has unmapped holes"))
-        }
+        holes_are_enomem(&vmas, start, end, "madvise")
     }
 
     /// mremap(2) (mm/mremap.c). Returns the mapping's address and the range
