@@ -194,13 +194,15 @@ def host_lines(argv: list[str], runs: int = 3) -> dict[str, tuple[int, ...]]:
 
 
 def _compile(tmp_path, name: str, source: str, *functions: str):
-    """Build a C helper; `functions` (shared C code) go in before its main."""
+    """Build a C helper; `functions` (shared C code) go in after its #include
+    and #define lines, before its own code."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler for the helper")
     src = tmp_path / f"{name}.c"
-    head, main, tail = textwrap.dedent(source).partition("int main(")
-    src.write_text(head + "".join(functions) + main + tail)
+    lines = textwrap.dedent(source).splitlines(keepends=True)
+    at = max((i + 1 for i, line in enumerate(lines) if line.startswith("#")), default=0)
+    src.write_text("".join(lines[:at]) + "".join(functions) + "".join(lines[at:]))
     exe = tmp_path / name
     subprocess.run([cc, "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
     return exe
@@ -397,6 +399,17 @@ def test_signal_classes_match_the_kernel(tmp_path):
 
 FILE_PAGES = 512
 
+# The fault counting the anonymous-memory helpers share: this process's minor
+# faults, and those of touching (reading or writing) one byte per page.
+FAULTS_C = r"""
+static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
+static long touch(char *m, long n, int write) {
+    long before = flt();
+    for (long i = 0; i < n; i++) { if (write) m[i * P] = 1; else (void)*(volatile char *)(m + i * P); }
+    return flt() - before;
+}
+"""
+
 # A C function the file helpers share: a file of `pages` pages, written,
 # synced, dropped from the cache, then read back one page at a time with
 # readahead off, so it is cached as single pages (order-0 folios: 6.18's
@@ -506,12 +519,6 @@ SHMEM_HELPER = r"""
 #include <sys/wait.h>
 #include <unistd.h>
 #define P 4096L
-static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
-static long touch(char *m, long n, int write) {
-    long before = flt();
-    for (long i = 0; i < n; i++) { if (write) m[i * P] = 1; else (void)*(volatile char *)(m + i * P); }
-    return flt() - before;
-}
 static char *shm(long n) {
     char *m = mmap(NULL, n * P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     madvise(m, n * P, MADV_NOHUGEPAGE);
@@ -551,7 +558,7 @@ def test_shared_anonymous_memory_fault_around_and_mprotect(tmp_path):
     cached pages takes one fault per fault-around window; mprotect back to
     writable makes every PTE writable at once (shmem needs no write
     notification), so no write faults follow, clean pages or dirty."""
-    exe = _compile(tmp_path, "shm", SHMEM_HELPER)
+    exe = _compile(tmp_path, "shm", SHMEM_HELPER, FAULTS_C)
 
     def run() -> dict:
         out = subprocess.run([str(exe), str(N)], check=True, capture_output=True, text=True, timeout=30).stdout
@@ -956,7 +963,6 @@ MLOCK_HELPER = r"""
 #include <sys/resource.h>
 #include <unistd.h>
 #define P 4096L
-static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
 static char *anon(long n, int prot) {
     char *m = mmap(NULL, n * P, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     madvise(m, n * P, MADV_NOHUGEPAGE);
@@ -1006,7 +1012,7 @@ def test_mlock_populates_and_respects_the_limit(tmp_path):
     read faults elsewhere), mlock2(MLOCK_ONFAULT) faults nothing, PROT_NONE
     and holes are ENOMEM, RLIMIT_MEMLOCK (8 MiB, unprivileged) holds, VmLck
     counts the locked pages. Each line: call, result (-errno), faults."""
-    exe = _compile(tmp_path, "mlock", MLOCK_HELPER)
+    exe = _compile(tmp_path, "mlock", MLOCK_HELPER, FAULTS_C)
     run = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=30)
     if run.returncode == 3:
         pytest.skip("could not drop root to test RLIMIT_MEMLOCK")
@@ -1058,8 +1064,6 @@ MREMAP_HELPER = r"""
 #include <sys/resource.h>
 #include <unistd.h>
 #define P 4096L
-static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
-static long touch(char *m, long n) { long b = flt(); for (long i = 0; i < n; i++) m[i * P] = 1; return flt() - b; }
 static char *anon(long n) {
     char *m = mmap(NULL, n * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     madvise(m, n * P, MADV_NOHUGEPAGE);
@@ -1070,30 +1074,30 @@ static char *anon(long n) {
 int main(void) {
     char *a = anon(8);
     munmap(a + 4 * P, 4 * P);
-    touch(a, 4);
+    touch(a, 4, 1);
     char *r = mremap(a, 4 * P, 8 * P, 0);
-    printf("grow_in_place %d %ld\n", r == a, touch(r, 8));
+    printf("grow_in_place %d %ld\n", r == a, touch(r, 8, 1));
     char *b = anon(5);
     mprotect(b + 4 * P, P, PROT_READ); /* a VMA right above: no room to grow in place */
-    touch(b, 4);
+    touch(b, 4, 1);
     r = mremap(b, 4 * P, 8 * P, 0);
     printf("grow_blocked %d 0\n", r == MAP_FAILED ? -errno : 1);
     r = mremap(b, 4 * P, 8 * P, MREMAP_MAYMOVE);
-    printf("grow_moved %d %ld\n", r != b, touch(r, 8)); /* the 4 moved pages take no fault */
+    printf("grow_moved %d %ld\n", r != b, touch(r, 8, 1)); /* the 4 moved pages take no fault */
     char *d = anon(4);
-    touch(d, 4);
+    touch(d, 4, 1);
     r = mremap(d, 4 * P, 4 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
-    long moved = touch(r, 4);
-    printf("dontunmap %ld %ld\n", moved, touch(d, 4)); /* the old range is mapped and empty */
+    long moved = touch(r, 4, 1);
+    printf("dontunmap %ld %ld\n", moved, touch(d, 4, 1)); /* the old range is mapped and empty */
     char *e = anon(8);
-    touch(e, 8);
-    printf("shrink %d %ld\n", mremap(e, 8 * P, 2 * P, 0) == e, touch(e, 2));
+    touch(e, 8, 1);
+    printf("shrink %d %ld\n", mremap(e, 8 * P, 2 * P, 0) == e, touch(e, 2, 1));
     char *f = anon(4);
-    touch(f, 4);
+    touch(f, 4, 1);
     char *target = anon(16);
     munmap(target, 16 * P);
     r = mremap(f, 4 * P, 4 * P, MREMAP_MAYMOVE | MREMAP_FIXED, target + 4 * P);
-    printf("fixed %d %ld\n", r == target + 4 * P, touch(r, 4));
+    printf("fixed %d %ld\n", r == target + 4 * P, touch(r, 4, 1));
     r = mremap(f, 4 * P, 4 * P, MREMAP_FIXED, target);
     printf("fixed_without_maymove %d 0\n", r == MAP_FAILED ? -errno : 0);
     char *g = anon(8);
@@ -1113,7 +1117,7 @@ int main(void) {
 def test_mremap_moves_page_tables_and_fails_as_the_kernel_does(tmp_path):
     """Grow in place, grow by moving (moved pages take no fault), DONTUNMAP
     (the old range refaults), shrink, MREMAP_FIXED, and the errors."""
-    exe = _compile(tmp_path, "mremap", MREMAP_HELPER)
+    exe = _compile(tmp_path, "mremap", MREMAP_HELPER, FAULTS_C)
     real = host_lines([str(exe)])
 
     sim = vmsim.Simulator(memory="64MiB")
@@ -1177,12 +1181,6 @@ MADV_FREE_HELPER = r"""
 #include <sys/resource.h>
 #include <unistd.h>
 #define P 4096L
-static long flt(void) { struct rusage u; getrusage(RUSAGE_SELF, &u); return u.ru_minflt; }
-static long touch(char *m, long n, int write) {
-    long b = flt();
-    for (long i = 0; i < n; i++) { if (write) m[i * P] = 1; else (void)*(volatile char *)(m + i * P); }
-    return flt() - b;
-}
 static long lazyfree_kb(char *m) {
     char line[256], want[32];
     int on = 0;
@@ -1224,7 +1222,7 @@ def test_madv_free_and_cold_match_the_kernel(tmp_path):
     """MADV_FREE: the pages stay mapped, so reading and writing them again
     takes no fault; they count as LazyFree until written. MADV_COLD takes no
     fault either. Shared or mlocked memory, and an unknown advice, are EINVAL."""
-    exe = _compile(tmp_path, "madvfree", MADV_FREE_HELPER)
+    exe = _compile(tmp_path, "madvfree", MADV_FREE_HELPER, FAULTS_C)
     real = {k: v for k, (v,) in host_lines([str(exe)]).items()}
 
     sim = vmsim.Simulator(memory="64MiB")

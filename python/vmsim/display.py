@@ -26,10 +26,7 @@ def rows_table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: st
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="text-align:right">{_cell(v)}</td>'
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-            else f"<td>{_cell(v)}</td>"
-            for v in row
+            f'<td style="text-align:right">{_cell(v)}</td>' if _is_number(v) else f"<td>{_cell(v)}</td>" for v in row
         )
         + "</tr>"
         for row in rows

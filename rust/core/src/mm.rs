@@ -91,8 +91,8 @@ impl MmapRequest {
     /// Parse a flags string like "private|anonymous|fixed".
     pub fn with_flags(mut self, text: &str) -> Result<Self> {
         let (mut private, mut shared) = (false, false);
-        for word in text.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            match word.to_ascii_lowercase().trim_start_matches("map_") {
+        for (word, bare) in flag_words(text, "map_") {
+            match bare.as_str() {
                 "private" => private = true,
                 "shared" => shared = true,
                 "anonymous" | "anon" => {}
@@ -158,6 +158,40 @@ impl MmapArgs<'_> {
     }
 }
 
+/// The words of a flags string ("a|b", "a,b" or "a b"): each as written, and
+/// lower-cased without `prefix` (such as "map_" or "ms_").
+fn flag_words<'a>(text: &'a str, prefix: &'static str) -> impl Iterator<Item = (&'a str, String)> + 'a {
+    text.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()).map(move |w| {
+        let lower = w.to_ascii_lowercase();
+        let bare = lower.strip_prefix(prefix).unwrap_or(&lower).to_string();
+        (w, bare)
+    })
+}
+
+/// mlockall(2)'s flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mlockall {
+    pub current: bool,
+    pub future: bool,
+    pub onfault: bool,
+}
+
+impl Mlockall {
+    /// "current|future|onfault" (MCL_ prefixes allowed).
+    pub fn parse(text: &str) -> Result<Mlockall> {
+        let mut m = Mlockall::default();
+        for (word, bare) in flag_words(text, "mcl_") {
+            match bare.as_str() {
+                "current" => m.current = true,
+                "future" => m.future = true,
+                "onfault" => m.onfault = true,
+                _ => return Err(Error::invalid(format!("bad mlockall flag {word:?}: use current, future, onfault"))),
+            }
+        }
+        Ok(m)
+    }
+}
+
 /// mremap(2)'s arguments (MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Mremap {
@@ -168,6 +202,21 @@ pub struct Mremap {
     pub fixed: bool,
     pub dontunmap: bool,
     pub new_addr: u64,
+}
+
+impl Mremap {
+    /// Set the flags from "maymove|fixed|dontunmap" (MREMAP_ prefixes allowed).
+    pub fn with_flags(mut self, text: &str) -> Result<Mremap> {
+        for (word, bare) in flag_words(text, "mremap_") {
+            match bare.as_str() {
+                "maymove" => self.maymove = true,
+                "fixed" => self.fixed = true,
+                "dontunmap" => self.dontunmap = true,
+                _ => return Err(Error::invalid(format!("bad mremap flag {word:?}: use maymove, fixed, dontunmap"))),
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// msync(2) flags: MS_SYNC (write back now) or MS_ASYNC (nothing, as Linux
@@ -181,8 +230,8 @@ pub struct Msync {
 impl Msync {
     pub fn parse(text: &str) -> Result<Msync> {
         let (mut sync, mut asynchronous, mut invalidate) = (false, false, false);
-        for word in text.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            match word.to_ascii_lowercase().trim_start_matches("ms_") {
+        for (word, bare) in flag_words(text, "ms_") {
+            match bare.as_str() {
                 "sync" => sync = true,
                 "async" => asynchronous = true,
                 "invalidate" => invalidate = true,
@@ -849,20 +898,10 @@ impl Mm {
         Ok(written)
     }
 
-    /// Unmap the pages of object `id` at page index `from` and beyond (truncate).
+    /// Unmap the pages of object `id` at page index `from` and beyond,
+    /// private copies too (truncate).
     pub fn unmap_object_from(&mut self, k: &mut Kernel, id: ObjectId, from: u64) {
-        for vma in self.vmas.all() {
-            if let Backing::Object { id: vid, pgoff } = vma.backing {
-                if vid != id {
-                    continue;
-                }
-                let offset = from.saturating_sub(pgoff).saturating_mul(PAGE_SIZE);
-                let first = vma.start.saturating_add(offset);
-                if first < vma.end {
-                    self.zap(k, first.max(vma.start), vma.end);
-                }
-            }
-        }
+        self.unmap_object_range(k, id, from, u64::MAX, true);
     }
 
     pub fn madvise(&mut self, k: &mut Kernel, start: u64, len: u64, advice: Advice) -> Result<()> {
@@ -995,10 +1034,10 @@ impl Mm {
         Ok(targets)
     }
 
-    /// unmap_mapping_range without the copies: every PTE of this address
-    /// space mapping the object's pages [first, last) goes; private
-    /// copy-on-write copies of them stay (even_cows = 0).
-    pub fn unmap_object_range(&mut self, k: &mut Kernel, id: ObjectId, first: u64, last: u64) {
+    /// unmap_mapping_range: every PTE of this address space mapping the
+    /// object's pages [first, last) goes; private copy-on-write copies of them
+    /// too only with `even_cows` (truncate does, a punched hole does not).
+    pub fn unmap_object_range(&mut self, k: &mut Kernel, id: ObjectId, first: u64, last: u64, even_cows: bool) {
         for vma in self.vmas.all() {
             let Backing::Object { id: vid, pgoff } = vma.backing else { continue };
             let vma_last = pgoff + vma.len() / PAGE_SIZE;
@@ -1007,6 +1046,10 @@ impl Mm {
             }
             let lo = vma.start + first.saturating_sub(pgoff) * PAGE_SIZE;
             let hi = vma.start + (last.min(vma_last) - pgoff) * PAGE_SIZE;
+            if even_cows {
+                self.zap(k, lo, hi);
+                continue;
+            }
             for (va, index, entry) in self.pt.leaves(lo, hi) {
                 if entry.maps_counted_frame() && k.phys().frame(entry.pfn()).flags & flags::ANON == 0 {
                     self.pt.set(index, Pte::NONE);

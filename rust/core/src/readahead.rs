@@ -56,7 +56,7 @@ pub enum Pattern {
 /// window the state and `pattern` call for (the faulting page among them),
 /// or nothing (then the fault reads its page alone).
 pub fn sync_mmap_readahead(k: &mut Kernel, id: ObjectId, index: u64, pattern: Pattern) {
-    let ra = ra_state(k, id);
+    let mut ra = ra_state(k, id);
     if pattern == Pattern::Random || ra.ra_pages == 0 {
         return;
     }
@@ -64,7 +64,6 @@ pub fn sync_mmap_readahead(k: &mut Kernel, id: ObjectId, index: u64, pattern: Pa
         page_cache_sync_ra(k, id, index, ra.ra_pages);
         return;
     }
-    let mut ra = ra;
     if ra.mmap_miss < MMAP_LOTSAMISS * 10 {
         ra.mmap_miss += 1;
     }

@@ -594,7 +594,7 @@ impl Simulator {
         self.with_every_mm(|mms, k| {
             for &(id, first, last) in &targets {
                 for mm in mms.iter_mut() {
-                    mm.unmap_object_range(k, id, first, last);
+                    mm.unmap_object_range(k, id, first, last, false);
                 }
                 k.punch_hole(id, first, last);
             }

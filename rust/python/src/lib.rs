@@ -852,25 +852,15 @@ impl PyProcess {
         flags: Option<&str>,
         new_addr: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let mut req = vmsim_core::mm::Mremap {
+        let req = vmsim_core::mm::Mremap {
             old_addr: args::address(old_addr, "old_addr")?,
             old_len: args::size(old_length, "old_length")?,
             new_len: args::size(new_length, "new_length")?,
             new_addr: opt(new_addr, |a| args::address(a, "new_addr"))?.unwrap_or(0),
             ..Default::default()
-        };
-        for word in flags.unwrap_or("").split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            match word.to_ascii_lowercase().trim_start_matches("mremap_") {
-                "maymove" => req.maymove = true,
-                "fixed" => req.fixed = true,
-                "dontunmap" => req.dontunmap = true,
-                _ => {
-                    return Err(PyValueError::new_err(format!(
-                        "bad mremap flag {word:?}: use maymove, fixed, dontunmap"
-                    )))
-                }
-            }
         }
+        .with_flags(flags.unwrap_or(""))
+        .py()?;
         py.detach(|| self.sim.mremap(self.pid, req)).py()
     }
 
@@ -924,20 +914,8 @@ impl PyProcess {
     ///     mapping, populated as it is made; EAGAIN from mmap past the limit),
     ///     ``onfault`` (populate nothing now).
     fn mlockall(&self, py: Python<'_>, flags: &str) -> PyResult<()> {
-        let (mut current, mut future, mut onfault) = (false, false, false);
-        for word in flags.split(['|', ',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            match word.to_ascii_lowercase().trim_start_matches("mcl_") {
-                "current" => current = true,
-                "future" => future = true,
-                "onfault" => onfault = true,
-                _ => {
-                    return Err(PyValueError::new_err(format!(
-                        "bad mlockall flag {word:?}: use current, future, onfault"
-                    )))
-                }
-            }
-        }
-        py.detach(|| self.sim.mlockall(self.pid, current, future, onfault)).py()
+        let m = vmsim_core::mm::Mlockall::parse(flags).py()?;
+        py.detach(|| self.sim.mlockall(self.pid, m.current, m.future, m.onfault)).py()
     }
 
     /// Unlock every mapping and forget ``mlockall("future")``, as munlockall(2).

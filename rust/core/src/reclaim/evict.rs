@@ -69,7 +69,8 @@ impl ReclaimTarget for Mm {
     /// An anonymous page goes to swap, a file page out of the page cache
     /// (written back first if dirty). False if it cannot go (no swap, or shmem).
     fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool {
-        if self.vmas.find(va).is_some_and(|v| v.contains(va) && v.flags.has(crate::vma::VmFlags::LOCKED)) {
+        let Some(vma) = self.vmas.find(va).filter(|v| v.contains(va)) else { return false };
+        if vma.flags.has(crate::vma::VmFlags::LOCKED) {
             return false; // mlocked: unevictable
         }
         let Some(index) = self.pt.leaf_index(va) else { return false };
@@ -114,7 +115,6 @@ impl ReclaimTarget for Mm {
             }
             true
         } else if frame.flags & flags::FILE != 0 {
-            let Some(vma) = self.vmas.find(va) else { return false };
             let Some((id, page)) = vma.object_page(va) else { return false };
             self.release_entry(k, e);
             self.pt.set(index, Pte::NONE);
