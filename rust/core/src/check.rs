@@ -29,13 +29,28 @@ pub fn check_all(mms: &[&Mm], k: &Kernel) -> Result<(), String> {
         return Err(format!("Committed_AS is {} pages but mappings hold {charged}", k.committed()));
     }
     // Reclaim forgets a page when it goes: it never tracks more pages than are mapped.
-    if let Some(r) = k.reclaim() {
+    if let Some(policy) = k.reclaim().and_then(crate::reclaim::Reclaim::policy) {
         let mapped: u64 = mms.iter().map(|mm| mm.rss()).sum();
-        if r.policy.tracked() as u64 > mapped {
+        if policy.tracked() as u64 > mapped {
             return Err(format!(
                 "the {} policy tracks {} pages but only {mapped} are mapped",
-                r.kind.name(),
-                r.policy.tracked()
+                policy.name(),
+                policy.tracked()
+            ));
+        }
+    }
+    // Linux reclaim: every resident user page on exactly one LRU list.
+    if let Some(lr) = k.reclaim().and_then(crate::reclaim::Reclaim::linux) {
+        let phys = k.phys();
+        let listed = lr.check(|pfn| {
+            pfn < phys.nframes()
+                && phys.frame(pfn).refcount > 0
+                && phys.frame(pfn).flags & (flags::ANON | flags::CACHE) != 0
+        })?;
+        if listed != phys.user_frames() {
+            return Err(format!(
+                "LRU: {listed} folios on the lists, but {} user pages are resident",
+                phys.user_frames()
             ));
         }
     }

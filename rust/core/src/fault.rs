@@ -491,7 +491,7 @@ fn do_anonymous_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t
     k.phys_mut().map_first(pfn);
     mm.pt.set(slot, Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true)));
     mm.rss_anon += 1;
-    k.note_mapped(mm.id, vmf.address);
+    k.note_mapped(mm.id, vmf.address, pfn, vmf.vma.flags.has(VmFlags::LOCKED));
     anon_vma_prepare(mm, k, vmf);
     t.step(|| format!("do_anonymous_page, write: allocate zeroed frame {pfn} and map it writable (minor fault)"));
     Fault::minor(Outcome::AnonZeroFill)
@@ -573,7 +573,7 @@ fn __do_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, t: &mut T) -
     }
     let usage = if is_file { FrameUse::FileCache } else { FrameUse::Cache };
     let Some(pfn) = alloc_user(mm, k, usage) else { return Err(oom(t, "a page-cache page")) };
-    k.cache_mut().insert(id, page, pfn);
+    k.add_to_page_cache(id, page, pfn);
     if is_file {
         k.cache_mut().stats.misses += 1;
         t.step(|| format!("page-cache miss: read file page {page} into frame {pfn} (I/O: a major fault)"));
@@ -603,7 +603,7 @@ fn do_read_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &m
     };
     let entry = Pte::new(page.pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(writable));
     map_cache_page(mm, k, vmf.slot(), entry);
-    k.note_mapped(mm.id, vmf.address);
+    k.note_mapped(mm.id, vmf.address, page.pfn, vmf.vma.flags.has(VmFlags::LOCKED));
     t.step(|| {
         format!("map page-cache frame {} {}", page.pfn, if entry.is_writable() { "writable" } else { "read-only" })
     });
@@ -631,7 +631,7 @@ fn do_cow_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
     let entry = Pte::new(pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     mm.pt.set(vmf.slot(), entry);
     mm.account_mapping(k, entry);
-    k.note_mapped(mm.id, vmf.address);
+    k.note_mapped(mm.id, vmf.address, pfn, vmf.vma.flags.has(VmFlags::LOCKED));
     anon_vma_prepare(mm, k, vmf);
     t.step(|| format!("private mapping, write: copy page-cache frame {} into new anonymous frame {pfn}", page.pfn));
     page.counted(Outcome::CowCopy)
@@ -647,7 +647,7 @@ fn do_shared_fault<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: 
     let entry = Pte::new(page.pfn, PteFlags::ACCESSED | PteFlags::DIRTY | vmf.vma.pte_bits(true));
     k.phys_mut().frame_mut(page.pfn).flags |= flags::DIRTY;
     map_cache_page(mm, k, vmf.slot(), entry);
-    k.note_mapped(mm.id, vmf.address);
+    k.note_mapped(mm.id, vmf.address, page.pfn, vmf.vma.flags.has(VmFlags::LOCKED));
     t.step(|| format!("map page-cache frame {} writable and dirty", page.pfn));
     page.counted(page.file_outcome())
 }
@@ -710,7 +710,7 @@ fn do_fault_around<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &VmFault, writabl
         // Young, as on x86, whose page protections carry _PAGE_ACCESSED.
         map_cache_page(mm, k, slot, Pte::new(pfn, PteFlags::ACCESSED | vma.pte_bits(writable)));
         note_used(k, pfn);
-        k.note_mapped(mm.id, va);
+        k.note_mapped(mm.id, va, pfn, vma.flags.has(VmFlags::LOCKED));
         if va == page_down(addr) {
             faulting_page_mapped = true;
         } else {
@@ -757,7 +757,11 @@ fn do_wp_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mut 
     mm.pt.set(slot, copy);
     mm.rss_anon += 1; // the copy is a new anonymous page of this mm
     if is_zero {
-        k.note_mapped(mm.id, vmf.address); // a new resident page (a copy of a mapped one replaces it)
+        k.note_mapped(mm.id, vmf.address, pfn, vmf.vma.flags.has(VmFlags::LOCKED));
+    // a new resident page
+    } else {
+        k.note_copied(mm.id, vmf.address, pfn, vmf.vma.flags.has(VmFlags::LOCKED));
+        // a copy of a mapped one replaces it
     }
     anon_vma_prepare(mm, k, vmf);
     t.step(|| {
@@ -786,13 +790,17 @@ fn alloc_user_reclaiming(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option
     if crate::reclaim::evict::at_limit(k) {
         return None; // nothing more could be reclaimed: the limit holds (OOM)
     }
-    k.phys_mut().alloc_frame(usage).or_else(|| {
+    let pfn = k.phys_mut().alloc_frame(usage).or_else(|| {
         if crate::reclaim::evict::make_room(mm, k, true) > 0 {
             k.phys_mut().alloc_frame(usage)
         } else {
             None
         }
-    })
+    });
+    if pfn.is_some() {
+        crate::reclaim::evict::kswapd_after_alloc(Some(mm), k);
+    }
+    pfn
 }
 
 /// do_swap_page: bring a swapped-out page back. Minor if it is still in the
@@ -827,7 +835,7 @@ fn do_swap_page<T: Trace>(mm: &mut Mm, k: &mut Kernel, vmf: &mut VmFault, t: &mu
     let entry = Pte::new(pfn, PteFlags::ACCESSED | vmf.vma.pte_bits(exclusive) | dirty);
     mm.pt.set(vmf.slot(), entry);
     mm.account_mapping(k, entry);
-    k.note_mapped(mm.id, vmf.address);
+    k.note_mapped(mm.id, vmf.address, pfn, vmf.vma.flags.has(VmFlags::LOCKED));
     let account = if major { Account::Major } else { Account::Minor };
     if vmf.is_write() && !entry.is_writable() && vmf.vma.prot.write() {
         // Still shared with other mappings: the write copies it (one fault in all).

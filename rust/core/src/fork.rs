@@ -104,7 +104,7 @@ impl Mm {
             child.pt.set(slot, child_entry);
             child.account_mapping(k, child_entry);
             if !entry.is_special() {
-                k.note_mapped(child.id, va);
+                k.note_mapped(child.id, va, entry.pfn(), false);
             }
         }
         Ok(())

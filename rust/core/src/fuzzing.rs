@@ -54,7 +54,8 @@ pub fn run(data: &[u8]) {
     // Half the runs reclaim: some swap, a small resident limit, every policy.
     if first & 8 != 0 {
         cfg.swap = [0, 8, 64][(first as usize >> 2) % 3] * PAGE_SIZE;
-        cfg.policy = Some(crate::reclaim::PolicyKind::ALL[(first as usize >> 1) % 5]);
+        cfg.policy =
+            Some(crate::reclaim::PolicyKind::ALL[(first as usize >> 1) % crate::reclaim::PolicyKind::ALL.len()]);
         cfg.resident_limit = [None, Some(6), Some(24)][(first as usize >> 3) % 3];
     }
     let sim = Simulator::new(cfg).expect("valid configuration");

@@ -8,7 +8,10 @@ use crate::kalloc::{bug, kaddr_to_pfn, KernelAlloc, Site, VMALLOC_END, VMALLOC_S
 use crate::pagecache::{ObjectId, PageCache};
 use crate::phys::flags;
 use crate::phys::{Pfn, PhysMem};
-use crate::reclaim::{PageKey, PolicyKind, Probe, Reclaim};
+use crate::reclaim::folios::Lru;
+use crate::reclaim::vmscan::LinuxLru;
+use crate::reclaim::workingset::{file_slot, swap_slot};
+use crate::reclaim::{Engine, PageKey, PolicyKind, Probe, Reclaim};
 use crate::swap::SwapSpace;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -44,8 +47,18 @@ pub struct MmStructRef {
 pub trait ReclaimTarget: Send {
     /// Is a user page resident at `va`; was it accessed (the bit is then cleared)?
     fn probe_page(&mut self, k: &mut Kernel, va: u64) -> Probe;
-    /// Evict the page at `va`; false if it cannot go.
-    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool;
+    /// Evict the page at `va` (unmap it; free it if that was its last mapping).
+    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> crate::reclaim::evict::Eviction;
+    /// The address space's id.
+    fn id(&self) -> u32;
+    /// If the PTE at `va` maps frame `pfn`: its VMA.
+    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<crate::vma::Vma>;
+    /// ptep_test_and_clear_young on the (present) PTE at `va`.
+    fn test_and_clear_young(&mut self, va: u64) -> bool;
+    /// Where this address space's VMAs map page `index` of object `id` (appended to `out`).
+    fn object_addresses(&self, id: ObjectId, index: u64, out: &mut Vec<u64>);
+    /// Every address whose PTE maps `pfn` (a walk of all the page tables: the slow path).
+    fn addresses_mapping(&self, pfn: Pfn, out: &mut Vec<u64>);
 }
 
 type TargetHandle = Arc<Mutex<dyn ReclaimTarget>>;
@@ -110,6 +123,12 @@ pub struct MemInfo {
     pub committed: u64,
     /// CommitLimit: RAM * overcommit_ratio% + swap (enforced under mode 2 only).
     pub commit_limit: u64,
+    /// Pages on each LRU list (Linux reclaim; zero otherwise), in `Lru` order.
+    pub lru: [u64; crate::reclaim::folios::NR_LRU_LISTS],
+    /// Anonymous pages kept in the swap cache.
+    pub swap_cached: u64,
+    /// Page-cache pages modified and not yet written back.
+    pub dirty: u64,
 }
 
 /// One line of /proc/vmallocinfo: the area with its guard page.
@@ -177,10 +196,31 @@ impl Kernel {
     }
 
     /// Turn reclaim on: `swap_pages` of swap, `policy` choosing victims, at
-    /// most `resident_limit` resident user pages.
-    pub(crate) fn enable_reclaim(&mut self, swap_pages: u64, policy: PolicyKind, resident_limit: Option<u64>) {
+    /// most `resident_limit` resident user pages; `knobs` for Linux reclaim.
+    pub(crate) fn enable_reclaim(
+        &mut self,
+        swap_pages: u64,
+        policy: PolicyKind,
+        resident_limit: Option<u64>,
+        knobs: crate::reclaim::LinuxKnobs,
+    ) {
         self.swap = SwapSpace::new(swap_pages);
-        self.reclaim = Some(Reclaim::new(policy, resident_limit, self.phys.frames_total()));
+        self.reclaim = Some(Reclaim::new(policy, resident_limit, self.phys.frames_total(), knobs));
+        // Linux reclaim keeps physical pages on lists: it must hear of every free.
+        self.phys.track_freed(policy.is_linux());
+    }
+
+    /// Take the pages freed since the last look off Linux reclaim's lists
+    /// (before its lists are read: counters, meminfo, checks).
+    pub(crate) fn drain_lru(&mut self) {
+        self.linux_lru();
+    }
+
+    /// Linux reclaim's state with the frees since the last look taken off its lists.
+    fn linux_lru(&mut self) -> Option<&mut LinuxLru> {
+        let lr = self.reclaim.as_mut()?.linux_mut()?;
+        self.phys.drain_freed(|pfn| lr.forget(pfn));
+        Some(lr)
     }
 
     // ----- the parts, for the modules that work on them ---------------------
@@ -240,19 +280,75 @@ impl Kernel {
         }
     }
 
-    /// A user page became resident at `va` of address space `mm`.
+    /// A user page (frame `pfn`) became resident at `va` of address space
+    /// `mm`, in a VMA that is mlocked or not.
     #[inline]
-    pub(crate) fn note_mapped(&mut self, mm: u32, va: u64) {
-        if let Some(r) = &mut self.reclaim {
-            r.policy.mapped(crate::reclaim::key(mm, va));
+    pub(crate) fn note_mapped(&mut self, mm: u32, va: u64, pfn: Pfn, locked: bool) {
+        let Some(r) = &mut self.reclaim else { return };
+        match &mut r.engine {
+            Engine::Textbook(policy) => policy.mapped(crate::reclaim::key(mm, va)),
+            Engine::Linux(_) => {
+                let anon = self.phys.frame(pfn).flags & flags::ANON != 0;
+                if let Some(lr) = self.linux_lru() {
+                    lr.mapped(pfn, mm, va, anon, locked);
+                }
+            }
         }
     }
 
-    /// The user page at `va` of address space `mm` was unmapped: reclaim forgets it.
+    /// A private copy (frame `pfn`) replaced the page mapped at `va`: a new
+    /// folio for Linux reclaim, the same virtual page for a textbook policy.
+    #[inline]
+    pub(crate) fn note_copied(&mut self, mm: u32, va: u64, pfn: Pfn, locked: bool) {
+        if let Some(lr) = self.linux_lru() {
+            lr.mapped(pfn, mm, va, true, locked);
+        }
+    }
+
+    /// The user page at `va` of address space `mm` was unmapped: a textbook
+    /// policy forgets it (Linux reclaim follows the page, not the mapping).
     #[inline]
     pub(crate) fn note_unmapped(&mut self, mm: u32, va: u64) {
-        if let Some(r) = &mut self.reclaim {
-            r.policy.unmapped(crate::reclaim::key(mm, va));
+        if let Some(policy) = self.reclaim.as_mut().and_then(Reclaim::policy_mut) {
+            policy.unmapped(crate::reclaim::key(mm, va));
+        }
+    }
+
+    /// The mapped page `pfn` was mlocked or munlocked.
+    pub(crate) fn note_mlock(&mut self, pfn: Pfn, locked: bool) {
+        if let Some(lr) = self.linux_lru() {
+            lr.set_unevictable(pfn, locked);
+        }
+    }
+
+    /// folio_mark_accessed: the page was read or written through a file descriptor.
+    pub(crate) fn mark_page_accessed(&mut self, pfn: Pfn) {
+        if let Some(lr) = self.linux_lru() {
+            lr.mark_accessed(pfn);
+        }
+    }
+
+    /// add_to_page_cache_lru: `pfn` now holds page `index` of object `id`;
+    /// Linux reclaim lists it, activated at once if its refault is recent.
+    pub(crate) fn add_to_page_cache(&mut self, id: ObjectId, index: u64, pfn: Pfn) {
+        self.cache.insert(id, index, pfn);
+        let file = self.cache.object(id).is_file();
+        let swap_free = self.swap.total() - self.swap.used();
+        if let Some(lr) = self.linux_lru() {
+            let shadow = if file { lr.shadows.take(file_slot(id, index)) } else { None };
+            lr.add_refaulted(pfn, file, crate::reclaim::key(id, index << 12), shadow, swap_free);
+        }
+    }
+
+    /// The addresses spaces alive now, by id.
+    pub(crate) fn mm_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.mms.keys().copied()
+    }
+
+    /// The shadows of object `id` at pages [first, last) are no more (truncate, a hole, the file gone).
+    fn forget_shadows(&mut self, id: ObjectId, first: u64, last: u64) {
+        if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
+            lr.shadows.forget_file_range(id, first, last);
         }
     }
 
@@ -341,6 +437,7 @@ impl Kernel {
     /// A VMA stopped mapping object `id`; its pages may go with it.
     pub(crate) fn drop_mapper(&mut self, id: ObjectId) {
         self.cache.drop_mapper(id, &mut self.phys);
+        self.forget_shadows_if_gone(id);
         if self.cache.get(id).is_none() {
             if let Some(pages) = self.shmem_charges.remove(&id) {
                 self.vm_unacct(pages);
@@ -349,12 +446,25 @@ impl Kernel {
     }
     pub(crate) fn close_file(&mut self, id: ObjectId) {
         self.cache.close(id, &mut self.phys);
+        self.forget_shadows_if_gone(id);
     }
     pub(crate) fn unlink_file(&mut self, id: ObjectId) {
         self.cache.unlink(id, &mut self.phys);
+        self.forget_shadows_if_gone(id);
+    }
+    /// An object freed takes its shadows with it (its id may be used again).
+    fn forget_shadows_if_gone(&mut self, id: ObjectId) {
+        if self.cache.get(id).is_none() {
+            self.forget_shadows(id, 0, u64::MAX);
+        }
     }
     /// Set the file's size, dropping cached pages past the end (mappings are the caller's).
     pub(crate) fn truncate_file_cache(&mut self, id: ObjectId, size: u64) {
+        self.cache.truncate(id, size, &mut self.phys);
+        self.forget_shadows(id, size.div_ceil(PAGE_SIZE), u64::MAX);
+    }
+    /// A write grew the file to `size` bytes.
+    pub(crate) fn extend_file(&mut self, id: ObjectId, size: u64) {
         self.cache.truncate(id, size, &mut self.phys);
     }
     /// Punch a hole in object `id`: its cached pages [first, last) go, unwritten.
@@ -362,6 +472,7 @@ impl Kernel {
         for index in first..last.min(self.cache.object(id).size_pages) {
             self.cache.evict(id, index, &mut self.phys);
         }
+        self.forget_shadows(id, first, last);
     }
 
     /// Drop an unmapped page from the page cache (written back first if dirty).
@@ -385,6 +496,12 @@ impl Kernel {
     /// One PTE less refers to `slot` (swap_free); the last frees it.
     pub(crate) fn swap_put(&mut self, slot: u32) {
         self.swap.put(slot, &mut self.phys);
+        if self.swap.refs(slot) == 0 {
+            // The slot is free: nothing can refault from it.
+            if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
+                lr.shadows.take(swap_slot(slot));
+            }
+        }
     }
     /// Keep `pfn` in the swap cache for `slot`.
     pub(crate) fn swap_cache_add(&mut self, slot: u32, pfn: Pfn) {
@@ -403,6 +520,11 @@ impl Kernel {
     /// stays in the swap cache while other PTEs still refer to the slot.
     pub(crate) fn swap_in_page(&mut self, slot: u32, pfn: Pfn) {
         self.swap.swap_ins += 1;
+        let swap_free = self.swap.total() - self.swap.used();
+        if let Some(lr) = self.linux_lru() {
+            let shadow = lr.shadows.take(swap_slot(slot));
+            lr.add_refaulted(pfn, false, 0, shadow, swap_free);
+        }
         if self.swap.refs(slot) > 1 {
             self.swap.cache_page(slot, pfn, &mut self.phys);
             self.phys.frame_mut(pfn).flags &= !flags::ANON_EXCLUSIVE;
@@ -503,6 +625,13 @@ impl Kernel {
             alloc_pages,
             committed: self.committed,
             commit_limit: self.commit_limit(),
+            lru: self.reclaim().and_then(Reclaim::linux).map_or([0; 5], |lr| Lru::ALL.map(|l| lr.total(l))),
+            swap_cached: self.swap.cached().count() as u64,
+            dirty: self
+                .cache
+                .files_pages()
+                .filter(|&(_, _, pfn)| self.phys.frame(pfn).flags & flags::DIRTY != 0)
+                .count() as u64,
         }
     }
 

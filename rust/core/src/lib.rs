@@ -18,6 +18,7 @@ pub mod addr;
 pub mod check;
 pub mod error;
 pub mod fault;
+pub mod filemap;
 pub mod fork;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

@@ -1003,7 +1003,7 @@ impl Mm {
             if !entry.maps_counted_frame() || k.phys().mapcount(entry.pfn()) != 1 {
                 continue;
             }
-            if ReclaimTarget::evict_page(self, k, va) {
+            if ReclaimTarget::evict_page(self, k, va) != crate::reclaim::evict::Eviction::Kept {
                 k.note_unmapped(self.id, va);
             }
         }
@@ -1218,7 +1218,7 @@ impl Mm {
             self.pt.set(slot, entry);
             if entry.maps_counted_frame() {
                 k.note_unmapped(self.id, old_va);
-                k.note_mapped(self.id, dst);
+                k.note_mapped(self.id, dst, entry.pfn(), moved.flags.has(VmFlags::LOCKED));
             }
         }
         self.vmas.insert(moved);
@@ -1351,7 +1351,14 @@ impl Mm {
                     vma.flags.with(VmFlags::LOCKED, lock.is_some()).with(VmFlags::LOCKONFAULT, lock == Some(true));
                 Ok(vma)
             })
-        })
+        })?;
+        // mlock_vma_pages_range: the pages mapped now leave (or rejoin) the evictable lists.
+        for (_, _, entry) in self.pt.leaves(start, end) {
+            if entry.maps_counted_frame() {
+                k.note_mlock(entry.pfn(), lock.is_some());
+            }
+        }
+        Ok(())
     }
 
     /// brk(2): move the program break; returns the new break, or the old one

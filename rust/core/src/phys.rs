@@ -102,6 +102,10 @@ pub struct PhysMem {
     /// page lists (per_cpu_pages) keep them: single-page allocations and
     /// frees touch this list, and the buddy allocator only in batches.
     pcp: Vec<Pfn>,
+    /// User frames freed since Linux reclaim last looked (only while it runs:
+    /// its lists hold physical pages, and a freed page must leave them).
+    freed: Vec<Pfn>,
+    track_freed: bool,
 }
 
 /// Frames moved between the per-CPU list and the buddy allocator at once (pcp->batch).
@@ -127,6 +131,8 @@ impl PhysMem {
             table_frames: 0,
             user_frames: 0,
             pcp: Vec::with_capacity(PCP_HIGH + 1),
+            freed: Vec::new(),
+            track_freed: false,
         };
         m.frames[0] = Frame { refcount: 1, mapcount: 0, flags: flags::ZERO };
         // Hand every managed frame to the allocator in maximal aligned blocks.
@@ -451,6 +457,9 @@ impl PhysMem {
         }
         if f.flags & (flags::ANON | flags::CACHE) != 0 {
             self.user_frames -= 1;
+            if self.track_freed {
+                self.freed.push(pfn);
+            }
         }
         f.flags = 0;
         f.mapcount = 0; // a spilled count was given back as the last mapping went
@@ -507,6 +516,18 @@ impl PhysMem {
     #[inline]
     pub fn get_frame(&mut self, pfn: Pfn) {
         self.frames[pfn as usize].refcount += 1;
+    }
+
+    /// Record every user frame freed from now on (or stop), for `drain_freed`.
+    pub fn track_freed(&mut self, on: bool) {
+        self.track_freed = on;
+    }
+
+    /// Hand every user frame freed since the last call to `f`, oldest first.
+    pub fn drain_freed(&mut self, mut f: impl FnMut(Pfn)) {
+        for pfn in self.freed.drain(..) {
+            f(pfn);
+        }
     }
 
     /// Check the buddy allocator's own invariants and return, per frame,

@@ -279,7 +279,7 @@ fn do_page_cache_ra(k: &mut Kernel, id: ObjectId, index: u64, nr: u64, lookahead
         let Some(pfn) = k.phys_mut().alloc_frame(FrameUse::FileCache) else { return false };
         let mark_bit = if Some(page) == mark { flags::READAHEAD } else { 0 };
         k.phys_mut().frame_mut(pfn).flags |= flags::READ_AHEAD_UNUSED | mark_bit;
-        k.cache_mut().insert(id, page, pfn);
+        k.add_to_page_cache(id, page, pfn);
         k.cache_mut().stats.readahead += 1;
         k.cache_mut().stats.readahead_unused += 1;
     }

@@ -64,6 +64,8 @@ pub struct SimConfig {
     pub overcommit: crate::kernel::Overcommit,
     /// The block device's read_ahead_kb: the readahead window files get.
     pub read_ahead_kb: u64,
+    /// vm.swappiness, vm.min_free_kbytes, vm.watermark_scale_factor (for `policy="linux"`).
+    pub linux: crate::reclaim::LinuxKnobs,
 }
 
 impl Default for SimConfig {
@@ -76,6 +78,7 @@ impl Default for SimConfig {
             resident_limit: None,
             overcommit: crate::kernel::Overcommit::default(),
             read_ahead_kb: crate::readahead::DEFAULT_RA_PAGES * PAGE_SIZE / 1024,
+            linux: crate::reclaim::LinuxKnobs::default(),
         }
     }
 }
@@ -250,22 +253,59 @@ pub struct SimCounters {
     pub maj_flt: u64,
     /// Accesses per outcome, indexed by `Outcome as usize`.
     pub outcomes: [u64; Outcome::COUNT],
+    /// Linux reclaim's events (zero under a textbook policy or none).
+    pub vmscan: crate::reclaim::vmscan::VmscanStat,
+    /// Pages on each LRU list (Linux reclaim), in `Lru` order.
+    pub lru: [u64; crate::reclaim::folios::NR_LRU_LISTS],
+    pub workingset_nodereclaim: u64,
 }
 
 impl SimCounters {
     /// The counters under the names /proc/vmstat gives them (`sim.vmstat()`):
     /// `pgfault` counts every fault, minor and major, as Linux's does.
-    pub fn vmstat_named(&self) -> [(&'static str, u64); 9] {
-        [
+    pub fn vmstat_named(&self) -> Vec<(&'static str, u64)> {
+        let v = &self.vmscan;
+        let lru = &self.lru;
+        vec![
             ("nr_free_pages", self.frames_free),
+            ("nr_inactive_anon", lru[0]),
+            ("nr_active_anon", lru[1]),
+            ("nr_inactive_file", lru[2]),
+            ("nr_active_file", lru[3]),
+            ("nr_unevictable", lru[4]),
+            ("nr_mlock", lru[4]),
             ("nr_page_table_pages", self.pt_pages),
             ("nr_slab_unreclaimable", self.slab_pages),
+            ("workingset_nodereclaim", self.workingset_nodereclaim),
+            ("workingset_refault_anon", v.workingset_refault_anon),
+            ("workingset_refault_file", v.workingset_refault_file),
+            ("workingset_activate_anon", v.workingset_activate_anon),
+            ("workingset_activate_file", v.workingset_activate_file),
+            ("workingset_restore_anon", v.workingset_restore_anon),
+            ("workingset_restore_file", v.workingset_restore_file),
             ("pgfault", self.min_flt + self.maj_flt),
             ("pgmajfault", self.maj_flt),
             ("pswpin", self.swap_ins),
             ("pswpout", self.swap_outs),
+            ("pgactivate", v.pgactivate),
+            ("pgdeactivate", v.pgdeactivate),
+            ("pgrefill", v.pgrefill),
             ("pgscan", self.reclaim_scans),
             ("pgsteal", self.evictions),
+            ("pgscan_kswapd", v.pgscan_kswapd),
+            ("pgscan_direct", v.pgscan_direct),
+            ("pgsteal_kswapd", v.pgsteal_kswapd),
+            ("pgsteal_direct", v.pgsteal_direct),
+            ("pgscan_anon", v.pgscan_anon),
+            ("pgscan_file", v.pgscan_file),
+            ("pgsteal_anon", v.pgsteal_anon),
+            ("pgsteal_file", v.pgsteal_file),
+            ("kswapd_low_wmark_hit_quickly", v.kswapd_low_wmark_hit),
+            ("pageoutrun", v.pageoutrun),
+            ("allocstall_normal", v.allocstall_normal),
+            ("unevictable_pgs_culled", v.unevictable_pgs_culled),
+            ("unevictable_pgs_mlocked", v.unevictable_pgs_mlocked),
+            ("unevictable_pgs_munlocked", v.unevictable_pgs_munlocked),
         ]
     }
 
@@ -348,7 +388,8 @@ impl Simulator {
         kernel.cache_mut().default_ra_pages = cfg.read_ahead_kb / (PAGE_SIZE / 1024);
         if cfg.swap > 0 || cfg.policy.is_some() || cfg.resident_limit.is_some() {
             let policy = cfg.policy.unwrap_or(crate::reclaim::PolicyKind::Clock);
-            kernel.enable_reclaim(cfg.swap / PAGE_SIZE, policy, cfg.resident_limit);
+            cfg.linux.validate()?;
+            kernel.enable_reclaim(cfg.swap / PAGE_SIZE, policy, cfg.resident_limit, cfg.linux);
         }
         Ok(Simulator {
             lifecycle: RwLock::new(()),
@@ -842,6 +883,16 @@ impl Simulator {
         })
     }
 
+    /// read(2) through the page cache: missing pages read in, every page marked accessed.
+    pub fn file_read(&self, id: u32, offset: u64, len: u64) -> Result<crate::filemap::FileIo> {
+        self.with_file(id, |k| crate::filemap::read(k, id, offset, len))?
+    }
+
+    /// write(2) through the page cache: pages dirtied and marked accessed, the file extended.
+    pub fn file_write(&self, id: u32, offset: u64, len: u64) -> Result<crate::filemap::FileIo> {
+        self.with_file(id, |k| crate::filemap::write(k, id, offset, len))?
+    }
+
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
         self.kernel(|k| match k.cache().get(id) {
             Some(o) if o.is_file() => Ok(f(k)),
@@ -1024,8 +1075,12 @@ impl Simulator {
             let groups: std::collections::BTreeSet<u32> = table.tasks.values().map(|t| t.tgid).collect();
             (groups.len() as u64, table.tasks.len() as u64)
         };
-        let k = self.kernel.lock();
+        let mut k = self.kernel.lock();
+        k.drain_lru();
         let mem = k.meminfo();
+        let linux = k.reclaim().and_then(crate::reclaim::Reclaim::linux);
+        let vmscan = linux.map(|l| l.stat).unwrap_or_default();
+        let workingset_nodereclaim = linux.map_or(0, |l| l.shadows.nodereclaim);
         let (cache, swap) = (&k.cache().stats, k.swap());
         SimCounters {
             frames_total: mem.total,
@@ -1050,12 +1105,16 @@ impl Simulator {
             min_flt: self.min_flt.load(Relaxed),
             maj_flt: self.maj_flt.load(Relaxed),
             outcomes: std::array::from_fn(|i| self.outcomes[i].load(Relaxed)),
+            vmscan,
+            lru: mem.lru,
+            workingset_nodereclaim,
         }
     }
 
     /// Verify every invariant of every structure; see `check.rs`.
     pub fn check(&self) -> Result<()> {
         self.with_every_mm(|mms, k| {
+            k.drain_lru();
             let mms: Vec<&Mm> = mms.iter().map(|g| &**g).collect();
             crate::check::check_all(&mms, k).map_err(Error::Invariant)
         })

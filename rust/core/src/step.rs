@@ -8,7 +8,7 @@
 use crate::fault::{self, Access, Account, Outcome, Trace};
 use crate::kernel::Kernel;
 use crate::mm::Mm;
-use crate::reclaim::{key, PolicyKind};
+use crate::reclaim::{key, PolicyKind, Reclaim};
 
 /// Counts of a run of accesses, kept in locals and added to the shared
 /// counters once at the end.
@@ -75,11 +75,13 @@ impl<'a> AccessRun<'a> {
     pub fn new(mm: &'a mut Mm, k: &'a mut Kernel, addrs: &[u64]) -> AccessRun<'a> {
         let (mut every_access, mut knows_future) = (false, false);
         if let Some(r) = k.reclaim_mut() {
-            every_access = r.policy.wants_every_access();
             knows_future = r.kind == PolicyKind::Opt;
-            if knows_future {
-                let keys: Vec<_> = addrs.iter().map(|&a| key(mm.id, a)).collect();
-                r.policy.future(&keys);
+            if let Some(policy) = r.policy_mut() {
+                every_access = policy.wants_every_access();
+                if knows_future {
+                    let keys: Vec<_> = addrs.iter().map(|&a| key(mm.id, a)).collect();
+                    policy.future(&keys);
+                }
             }
         }
         AccessRun { mm, k, every_access, knows_future, per_account: [0; 3] }
@@ -89,14 +91,14 @@ impl<'a> AccessRun<'a> {
     #[inline(always)]
     pub fn step<T: Trace>(&mut self, i: usize, addr: u64, op: Access, t: &mut T) -> Outcome {
         if self.knows_future {
-            if let Some(r) = self.k.reclaim_mut() {
-                r.policy.advance(i);
+            if let Some(policy) = self.k.reclaim_mut().and_then(Reclaim::policy_mut) {
+                policy.advance(i);
             }
         }
         let fault = fault::access(self.mm, self.k, addr, op, t);
         if self.every_access && !fault.outcome.is_signal() {
-            if let Some(r) = self.k.reclaim_mut() {
-                r.policy.accessed(key(self.mm.id, addr));
+            if let Some(policy) = self.k.reclaim_mut().and_then(Reclaim::policy_mut) {
+                policy.accessed(key(self.mm.id, addr));
             }
         }
         self.per_account[fault.account as usize] += 1;

@@ -4,14 +4,30 @@
 //! elsewhere is skipped, as Linux's reclaim skips pages it cannot lock), so
 //! it never waits on a lock while holding the kernel's.
 
-use super::{key_mm, key_va, PageKey, Probe, Reclaim};
+use super::{key_mm, key_va, Engine, PageKey, Probe, Reclaim};
 use crate::kernel::{Kernel, ReclaimTarget};
 use crate::mm::Mm;
+use crate::pagecache::ObjectId;
 use crate::pagetable::{Pte, PteFlags};
-use crate::phys::flags;
+use crate::phys::{flags, Pfn};
+use crate::vma::{Backing, VmFlags};
+
+/// What evicting one mapping of a page did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// It could not go (mlocked, no swap, shmem, nothing resident there).
+    Kept,
+    /// The mapping went; others still hold the page.
+    Unmapped,
+    /// The last mapping went and the page was freed: written to `swap_slot`
+    /// (anonymous) or dropped from the page cache (file, written back if dirty).
+    Freed { swap_slot: Option<u32> },
+    /// A clean MADV_FREE page, dropped with nothing written.
+    Discarded,
+}
 
 /// Where the address space of a key is.
-enum Target<R> {
+pub(super) enum Target<R> {
     /// `f` ran on it (the faulting one, or another whose lock was free).
     Reached(R),
     /// Another operation holds its lock right now.
@@ -22,7 +38,7 @@ enum Target<R> {
 
 /// Run `f` on the address space `id`: the faulting one, or another one if
 /// its lock is free right now.
-fn with_target<R>(
+pub(super) fn with_target<R>(
     cur: &mut Mm,
     k: &mut Kernel,
     id: u32,
@@ -30,6 +46,21 @@ fn with_target<R>(
 ) -> Target<R> {
     if id == cur.id {
         return Target::Reached(f(cur, k));
+    }
+    let Some(handle) = k.mm_handle(id) else { return Target::Gone };
+    let Some(mut guard) = handle.try_lock() else { return Target::Busy };
+    Target::Reached(f(&mut *guard, k))
+}
+
+/// `with_target`, when there may be no faulting address space.
+pub(super) fn with_target_opt<R>(
+    cur: Option<&mut Mm>,
+    k: &mut Kernel,
+    id: u32,
+    f: impl FnOnce(&mut dyn ReclaimTarget, &mut Kernel) -> R,
+) -> Target<R> {
+    if let Some(cur) = cur {
+        return with_target(cur, k, id, f);
     }
     let Some(handle) = k.mm_handle(id) else { return Target::Gone };
     let Some(mut guard) = handle.try_lock() else { return Target::Busy };
@@ -48,7 +79,10 @@ fn probe(cur: &mut Mm, k: &mut Kernel, key: PageKey) -> Probe {
 /// Evict the page at `key` unless the fault in progress pins it.
 fn evict(cur: &mut Mm, k: &mut Kernel, key: PageKey, pinned: Option<PageKey>) -> bool {
     pinned != Some(key)
-        && matches!(with_target(cur, k, key_mm(key), |mm, k| mm.evict_page(k, key_va(key))), Target::Reached(true))
+        && matches!(
+            with_target(cur, k, key_mm(key), |mm, k| mm.evict_page(k, key_va(key))),
+            Target::Reached(e) if e != Eviction::Kept
+        )
 }
 
 impl ReclaimTarget for Mm {
@@ -67,16 +101,16 @@ impl ReclaimTarget for Mm {
     }
 
     /// An anonymous page goes to swap, a file page out of the page cache
-    /// (written back first if dirty). False if it cannot go (no swap, or shmem).
-    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> bool {
-        let Some(vma) = self.vmas.find(va).filter(|v| v.contains(va)) else { return false };
-        if vma.flags.has(crate::vma::VmFlags::LOCKED) {
-            return false; // mlocked: unevictable
+    /// (written back first if dirty). Kept if it cannot go (no swap, or shmem).
+    fn evict_page(&mut self, k: &mut Kernel, va: u64) -> Eviction {
+        let Some(vma) = self.vmas.find(va).filter(|v| v.contains(va)) else { return Eviction::Kept };
+        if vma.flags.has(VmFlags::LOCKED) {
+            return Eviction::Kept; // mlocked: unevictable
         }
-        let Some(index) = self.pt.leaf_index(va) else { return false };
+        let Some(index) = self.pt.leaf_index(va) else { return Eviction::Kept };
         let e = self.pt.get(index);
         if !e.is_present() || e.is_special() {
-            return false;
+            return Eviction::Kept;
         }
         let pfn = e.pfn();
         let frame = *k.phys().frame(pfn);
@@ -87,22 +121,22 @@ impl ReclaimTarget for Mm {
                 // MADV_FREE'd and clean since: discarded, no swap (a later access reads zeroes).
                 self.release_entry(k, e);
                 self.pt.set(index, Pte::NONE);
-                return true;
+                return Eviction::Discarded;
             }
         }
         if frame.flags & flags::ANON != 0 && frame.refcount == 1 && in_swap_cache.is_none() {
             // The common case, mapped here alone: write it out and free it at once.
-            let Some(slot) = k.swap_alloc() else { return false };
+            let Some(slot) = k.swap_alloc() else { return Eviction::Kept };
             k.swap_dup(slot);
             k.count_swap_out();
             self.release_entry(k, e);
             self.set_swap_entry(index, slot);
-            true
+            Eviction::Freed { swap_slot: Some(slot) }
         } else if frame.flags & flags::ANON != 0 {
             let slot = match in_swap_cache {
                 Some(s) => s,
                 None => {
-                    let Some(s) = k.swap_alloc() else { return false }; // no swap, or full
+                    let Some(s) = k.swap_alloc() else { return Eviction::Kept }; // no swap, or full
                     k.swap_cache_add(s, pfn);
                     s
                 }
@@ -112,18 +146,64 @@ impl ReclaimTarget for Mm {
             self.set_swap_entry(index, slot);
             if k.phys().mapcount(pfn) == 0 {
                 k.swap_write_out(slot); // nobody maps it any more: write it out and let it go
+                return Eviction::Freed { swap_slot: Some(slot) };
             }
-            true
+            Eviction::Unmapped
         } else if frame.flags & flags::FILE != 0 {
-            let Some((id, page)) = vma.object_page(va) else { return false };
+            let Some((id, page)) = vma.object_page(va) else { return Eviction::Kept };
             self.release_entry(k, e);
             self.pt.set(index, Pte::NONE);
             if k.phys().mapcount(pfn) == 0 {
                 k.evict_cache_page(id, page, pfn);
+                return Eviction::Freed { swap_slot: None };
             }
+            Eviction::Unmapped
+        } else {
+            Eviction::Kept // shmem pages are not reclaimed here
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<crate::vma::Vma> {
+        let index = self.pt.leaf_index(va)?;
+        let e = self.pt.get(index);
+        if !e.is_present() || e.is_special() || e.pfn() != pfn {
+            return None;
+        }
+        self.vmas.find_ref(va).filter(|v| v.contains(va)).copied()
+    }
+
+    fn test_and_clear_young(&mut self, va: u64) -> bool {
+        let Some(index) = self.pt.leaf_index(va) else { return false };
+        let e = self.pt.get(index);
+        if e.has(PteFlags::ACCESSED) {
+            self.pt.set(index, e.without(PteFlags::ACCESSED));
             true
         } else {
-            false // shmem pages are not reclaimed here
+            false
+        }
+    }
+
+    fn object_addresses(&self, id: ObjectId, index: u64, out: &mut Vec<u64>) {
+        for vma in self.vmas.all() {
+            if let Backing::Object { id: vid, pgoff } = vma.backing {
+                if vid == id && index >= pgoff && index < pgoff + vma.len() / crate::addr::PAGE_SIZE {
+                    out.push(vma.start + (index - pgoff) * crate::addr::PAGE_SIZE);
+                }
+            }
+        }
+    }
+
+    fn addresses_mapping(&self, pfn: Pfn, out: &mut Vec<u64>) {
+        for vma in self.vmas.all() {
+            for (va, _, e) in self.pt.leaves(vma.start, vma.end) {
+                if e.is_present() && !e.is_special() && e.pfn() == pfn {
+                    out.push(va);
+                }
+            }
         }
     }
 }
@@ -139,9 +219,13 @@ impl Mm {
 
 /// How short memory is: pages to free now (0 when there is room).
 fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
+    shortage_of(r.limit, r.low_watermark, r.high_watermark, k)
+}
+
+fn shortage_of(limit: Option<u64>, low_watermark: u64, high_watermark: u64, k: &Kernel) -> u64 {
     let (free, user) = (k.phys().frames_free(), k.phys().user_frames());
-    let over_limit = r.limit.map_or(0, |l| (user + 1).saturating_sub(l));
-    let low = if free < r.low_watermark { r.high_watermark - free } else { 0 };
+    let over_limit = limit.map_or(0, |l| (user + 1).saturating_sub(l));
+    let low = if free < low_watermark { high_watermark - free } else { 0 };
     over_limit.max(low)
 }
 
@@ -151,39 +235,120 @@ fn shortage(r: &Reclaim, k: &Kernel) -> u64 {
 /// (an allocation just failed). Returns the pages evicted.
 pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
     match k.reclaim() {
+        Some(r) if r.kind.is_linux() => return linux_make_room(Some(cur), k, force),
         Some(r) if force || shortage(r, k) > 0 => {}
         _ => return 0, // the common case: room enough
     }
     let Some(mut r) = k.take_reclaim() else { return 0 };
+    let (limit, low, high, pinned) = (r.limit, r.low_watermark, r.high_watermark, r.pinned);
+    let Engine::Textbook(policy) = &mut r.engine else { unreachable!("checked above") };
     let free_before = k.phys().frames_free();
-    let mut evicted = 0;
+    let (mut evicted, mut scans) = (0, 0);
     let mut failures = 0u64;
     while failures < 64 {
         let forced = force && k.phys().frames_free() <= free_before;
-        if shortage(&r, k) == 0 && !forced {
+        if shortage_of(limit, low, high, k) == 0 && !forced {
             break;
         }
-        let Some(victim) = r.policy.pick(&mut |key| probe(cur, k, key)) else { break };
-        r.scans += 1;
-        if evict(cur, k, victim, r.pinned) {
+        let Some(victim) = policy.pick(&mut |key| probe(cur, k, key)) else { break };
+        scans += 1;
+        if evict(cur, k, victim, pinned) {
             evicted += 1;
         } else {
             failures += 1;
             if probe(cur, k, victim) != Probe::Gone {
-                r.policy.mapped(victim); // still resident: back in the running
+                policy.mapped(victim); // still resident: back in the running
             }
         }
     }
+    r.scans += scans;
     r.evictions += evicted;
     k.restore_reclaim(r);
     evicted
+}
+
+/// Linux reclaim before an allocation: cgroup-like reclaim while the
+/// resident limit leaves no room, direct reclaim when free pages are at the
+/// min watermark (or `force`: the allocation just failed); afterwards
+/// (`kswapd_after`), kswapd while free pages are below the low watermark.
+pub fn linux_make_room(cur: Option<&mut Mm>, k: &mut Kernel, force: bool) -> u64 {
+    let Some(mut r) = k.take_reclaim() else { return 0 };
+    let (limit, pinned) = (r.limit, r.pinned);
+    let Engine::Linux(lr) = &mut r.engine else { unreachable!("a Linux reclaim") };
+    let mut rc = super::vmscan::Reclaimer { cur, k: &mut *k, lr, pinned };
+    let mut reclaimed = 0;
+    if let Some(limit) = limit {
+        let over = (rc.k.phys().user_frames() + 1).saturating_sub(limit);
+        if over > 0 {
+            reclaimed += rc.direct(over.max(super::vmscan::SWAP_CLUSTER_MAX), true, 0);
+        }
+    }
+    if force || rc.k.phys().frames_free() <= rc.lr.wmark.min {
+        reclaimed += rc.direct(super::vmscan::SWAP_CLUSTER_MAX, false, 0);
+    }
+    restore_linux(k, r);
+    reclaimed
+}
+
+/// kswapd, woken by an allocation that left free pages under the low
+/// watermark: it reclaims until they reach the high one.
+pub fn kswapd_after_alloc(cur: Option<&mut Mm>, k: &mut Kernel) {
+    let low = match k.reclaim().and_then(Reclaim::linux) {
+        Some(lr) => lr.wmark.low,
+        None => return,
+    };
+    if k.phys().frames_free() >= low {
+        return;
+    }
+    let Some(mut r) = k.take_reclaim() else { return };
+    let pinned = r.pinned;
+    let Engine::Linux(lr) = &mut r.engine else { unreachable!("a Linux reclaim") };
+    lr.stat.kswapd_low_wmark_hit += 1;
+    super::vmscan::Reclaimer { cur, k: &mut *k, lr, pinned }.kswapd();
+    restore_linux(k, r);
+}
+
+/// Put Linux reclaim's state back, its scan and eviction totals brought up to date.
+fn restore_linux(k: &mut Kernel, mut r: Reclaim) {
+    if let Some(s) = r.linux().map(|lr| lr.stat) {
+        r.scans = s.pgscan_kswapd + s.pgscan_direct;
+        r.evictions = s.pgsteal_kswapd + s.pgsteal_direct;
+    }
+    k.restore_reclaim(r);
+}
+
+/// A frame for the page cache outside any fault (read and write through a
+/// file descriptor): Linux reclaim makes room as for a fault; textbook
+/// policies, which only see mapped pages, take what is free.
+pub fn alloc_cache_frame(k: &mut Kernel) -> Option<Pfn> {
+    let linux = k.reclaim().is_some_and(|r| r.kind.is_linux());
+    if linux {
+        linux_make_room(None, k, false);
+        if at_limit(k) {
+            return None;
+        }
+    }
+    let pfn = k.phys_mut().alloc_frame(crate::phys::FrameUse::FileCache).or_else(|| {
+        if linux && linux_make_room(None, k, true) > 0 {
+            k.phys_mut().alloc_frame(crate::phys::FrameUse::FileCache)
+        } else {
+            None
+        }
+    });
+    if pfn.is_some() {
+        kswapd_after_alloc(None, k);
+    }
+    pfn
 }
 
 /// Whether readahead may take one more page: it never reclaims, so only
 /// while no reclaim would be needed for it (below the limit, above the low
 /// watermark).
 pub fn room_for_readahead(k: &Kernel) -> bool {
-    k.reclaim().is_none_or(|r| shortage(r, k) == 0)
+    k.reclaim().is_none_or(|r| match r.linux() {
+        Some(lr) => r.limit.is_none_or(|l| k.phys().user_frames() < l) && k.phys().frames_free() > lr.wmark.low,
+        None => shortage(r, k) == 0,
+    })
 }
 
 /// Whether a resident-page limit leaves no room for one more page.

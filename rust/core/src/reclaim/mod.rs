@@ -12,9 +12,13 @@
 mod clock;
 pub mod evict;
 mod fifo;
+pub mod folios;
 mod lru;
 mod lru2q;
 mod opt;
+pub mod rmap;
+pub mod vmscan;
+pub mod workingset;
 
 use crate::error::{Error, Result};
 
@@ -125,10 +129,15 @@ pub enum PolicyKind {
     Lru,
     Lru2q,
     Opt,
+    /// Linux's own reclaim: physical pages on active/inactive lists (vmscan.rs).
+    Linux,
 }
 
 impl PolicyKind {
-    pub const ALL: [PolicyKind; 5] =
+    pub const ALL: [PolicyKind; 6] =
+        [PolicyKind::Fifo, PolicyKind::Clock, PolicyKind::Lru, PolicyKind::Lru2q, PolicyKind::Opt, PolicyKind::Linux];
+    /// The textbook policies over virtual pages (they agree with libCacheSim).
+    pub const TEXTBOOK: [PolicyKind; 5] =
         [PolicyKind::Fifo, PolicyKind::Clock, PolicyKind::Lru, PolicyKind::Lru2q, PolicyKind::Opt];
 
     pub fn name(self) -> &'static str {
@@ -138,6 +147,7 @@ impl PolicyKind {
             PolicyKind::Lru => "lru",
             PolicyKind::Lru2q => "lru2q",
             PolicyKind::Opt => "opt",
+            PolicyKind::Linux => "linux",
         }
     }
 
@@ -148,20 +158,69 @@ impl PolicyKind {
         })
     }
 
-    pub fn build(self) -> Box<dyn Policy> {
-        match self {
+    /// Whether the policy is Linux's physical-page reclaim rather than a textbook one.
+    pub fn is_linux(self) -> bool {
+        self == PolicyKind::Linux
+    }
+
+    /// A textbook policy's state (None for Linux reclaim, which is no `Policy`).
+    pub fn build(self) -> Option<Box<dyn Policy>> {
+        Some(match self {
             PolicyKind::Fifo => Box::new(fifo::Fifo::default()),
             PolicyKind::Clock => Box::new(clock::Clock::default()),
             PolicyKind::Lru => Box::new(lru::Lru::default()),
             PolicyKind::Lru2q => Box::new(lru2q::Lru2q::default()),
             PolicyKind::Opt => Box::new(opt::Opt::default()),
+            PolicyKind::Linux => return None,
+        })
+    }
+}
+
+/// Linux reclaim's knobs: vm.swappiness, vm.min_free_kbytes, vm.watermark_scale_factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxKnobs {
+    pub swappiness: u32,
+    /// None: as the kernel computes it at boot from the memory size.
+    pub min_free_kbytes: Option<u64>,
+    pub watermark_scale_factor: u64,
+}
+
+impl Default for LinuxKnobs {
+    fn default() -> Self {
+        LinuxKnobs {
+            swappiness: vmscan::DEFAULT_SWAPPINESS,
+            min_free_kbytes: None,
+            watermark_scale_factor: vmscan::DEFAULT_WATERMARK_SCALE_FACTOR,
         }
     }
 }
 
+impl LinuxKnobs {
+    /// The ranges Linux's sysctls accept.
+    pub fn validate(&self) -> Result<()> {
+        if self.swappiness > 200 {
+            return Err(Error::invalid(format!("swappiness must be 0..200, got {}", self.swappiness)));
+        }
+        if !(1..=3000).contains(&self.watermark_scale_factor) {
+            return Err(Error::invalid(format!(
+                "watermark_scale_factor must be 1..3000, got {}",
+                self.watermark_scale_factor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What chooses the victims: a textbook policy over virtual pages, or
+/// Linux's lists of physical pages.
+pub enum Engine {
+    Textbook(Box<dyn Policy>),
+    Linux(Box<vmscan::LinuxLru>),
+}
+
 /// Reclaim's configuration and counters.
 pub struct Reclaim {
-    pub policy: Box<dyn Policy>,
+    pub engine: Engine,
     pub kind: PolicyKind,
     /// Resident user pages allowed at most (None: only the watermarks count).
     pub limit: Option<u64>,
@@ -176,10 +235,19 @@ pub struct Reclaim {
 }
 
 impl Reclaim {
-    pub fn new(kind: PolicyKind, limit: Option<u64>, frames_total: u64) -> Reclaim {
+    pub fn new(kind: PolicyKind, limit: Option<u64>, frames_total: u64, knobs: LinuxKnobs) -> Reclaim {
         let low = (frames_total / 256).max(4);
+        let engine = match kind.build() {
+            Some(policy) => Engine::Textbook(policy),
+            None => {
+                let min_free_kbytes =
+                    knobs.min_free_kbytes.unwrap_or_else(|| vmscan::Watermarks::default_min_free_kbytes(frames_total));
+                let wmark = vmscan::Watermarks::new(frames_total, min_free_kbytes, knobs.watermark_scale_factor);
+                Engine::Linux(Box::new(vmscan::LinuxLru::new(frames_total, knobs.swappiness, wmark)))
+            }
+        };
         Reclaim {
-            policy: kind.build(),
+            engine,
             kind,
             limit,
             low_watermark: low,
@@ -187,6 +255,33 @@ impl Reclaim {
             scans: 0,
             evictions: 0,
             pinned: None,
+        }
+    }
+
+    /// The textbook policy, if that is what runs.
+    pub fn policy(&self) -> Option<&dyn Policy> {
+        match &self.engine {
+            Engine::Textbook(p) => Some(p.as_ref()),
+            Engine::Linux(_) => None,
+        }
+    }
+    pub fn policy_mut(&mut self) -> Option<&mut (dyn Policy + 'static)> {
+        match &mut self.engine {
+            Engine::Textbook(p) => Some(p.as_mut()),
+            Engine::Linux(_) => None,
+        }
+    }
+    /// Linux reclaim's state, if that is what runs.
+    pub fn linux(&self) -> Option<&vmscan::LinuxLru> {
+        match &self.engine {
+            Engine::Linux(l) => Some(l),
+            Engine::Textbook(_) => None,
+        }
+    }
+    pub fn linux_mut(&mut self) -> Option<&mut vmscan::LinuxLru> {
+        match &mut self.engine {
+            Engine::Linux(l) => Some(l),
+            Engine::Textbook(_) => None,
         }
     }
 }
@@ -227,7 +322,7 @@ pub(crate) mod testkit {
     /// when memory is full, then maps the page (accessed, as a fault leaves
     /// it). Returns the misses and the pages evicted, in order.
     pub fn replay(kind: PolicyKind, frames: usize, pages: &[u64]) -> (u64, Vec<PageKey>) {
-        let mut policy = kind.build();
+        let mut policy = kind.build().expect("a textbook policy");
         let keys: Vec<PageKey> = pages.iter().map(|&p| super::key(1, p << 12)).collect();
         policy.future(&keys);
         let mut mem = Memory::new(frames);
@@ -293,15 +388,17 @@ mod tests {
     fn policy_names_parse_back() {
         for kind in PolicyKind::ALL {
             assert_eq!(PolicyKind::parse(kind.name()).unwrap(), kind);
-            assert_eq!(kind.build().name(), kind.name());
+        }
+        for kind in PolicyKind::TEXTBOOK {
+            assert_eq!(kind.build().unwrap().name(), kind.name());
         }
         assert!(PolicyKind::parse("mru").unwrap_err().to_string().contains("choose one of"));
     }
 
     #[test]
     fn watermarks_scale_with_memory() {
-        let r = Reclaim::new(PolicyKind::Clock, Some(10), 1 << 20);
+        let r = Reclaim::new(PolicyKind::Clock, Some(10), 1 << 20, LinuxKnobs::default());
         assert_eq!((r.low_watermark, r.high_watermark), (4096, 8192));
-        assert_eq!(Reclaim::new(PolicyKind::Fifo, None, 64).low_watermark, 4);
+        assert_eq!(Reclaim::new(PolicyKind::Fifo, None, 64, LinuxKnobs::default()).low_watermark, 4);
     }
 }

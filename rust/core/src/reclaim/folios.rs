@@ -1,0 +1,260 @@
+//! The folio side of Linux reclaim: for every frame on an LRU list, its
+//! list links, its LRU flags (PG_referenced, PG_workingset, the list it is
+//! on) and the anchor reverse mapping starts from: where it was mapped
+//! (anonymous pages) or which file page it is (page cache).
+//!
+//! The lists are intrusive and doubly linked through per-frame links, as
+//! `folio->lru` is, so adding, moving and removing a folio is O(1). Frame 0
+//! is the zero page, never on a list: 0 is the null link, so a zeroed table
+//! is a table of folios on no list.
+
+use crate::phys::Pfn;
+
+/// The LRU lists, in Linux's `enum lru_list` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lru {
+    InactiveAnon = 0,
+    ActiveAnon = 1,
+    InactiveFile = 2,
+    ActiveFile = 3,
+    Unevictable = 4,
+}
+
+pub const NR_LRU_LISTS: usize = 5;
+
+impl Lru {
+    pub const ALL: [Lru; NR_LRU_LISTS] =
+        [Lru::InactiveAnon, Lru::ActiveAnon, Lru::InactiveFile, Lru::ActiveFile, Lru::Unevictable];
+
+    fn from_index(i: usize) -> Lru {
+        Self::ALL[i]
+    }
+    /// The evictable list of a type (file or anon), active or not.
+    pub fn of(file: bool, active: bool) -> Lru {
+        Self::from_index(2 * file as usize + active as usize)
+    }
+    pub fn is_active(self) -> bool {
+        matches!(self, Lru::ActiveAnon | Lru::ActiveFile)
+    }
+    pub fn is_file(self) -> bool {
+        matches!(self, Lru::InactiveFile | Lru::ActiveFile)
+    }
+    /// /proc/meminfo's name for the list.
+    pub fn meminfo_name(self) -> &'static str {
+        ["Inactive(anon)", "Active(anon)", "Inactive(file)", "Active(file)", "Unevictable"][self as usize]
+    }
+}
+
+/// Per-folio flag bits (the `state` word).
+pub mod pg {
+    /// On a list: bits 0..3 hold the list + 1 (0: on none).
+    pub const LRU_MASK: u16 = 0b111;
+    /// PG_referenced: seen referenced once (mark_page_accessed, or a scan).
+    pub const REFERENCED: u16 = 1 << 3;
+    /// PG_workingset: was active (deactivated, or restored on refault).
+    pub const WORKINGSET: u16 = 1 << 4;
+    /// A page of a regular file (file LRU); else swap-backed (anon, shmem).
+    pub const FILE: u16 = 1 << 5;
+    /// The multi-gen LRU: generation (seq % MAX_NR_GENS) + 1 in bits 6..9, 0 when on no generation.
+    pub const GEN_SHIFT: u16 = 6;
+    pub const GEN_MASK: u16 = 0b111 << GEN_SHIFT;
+    /// The multi-gen LRU: accesses through file descriptors (refs) in bits 9..11.
+    pub const REFS_SHIFT: u16 = 9;
+    pub const REFS_MASK: u16 = 0b11 << REFS_SHIFT;
+}
+
+const NIL: Pfn = 0;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Links {
+    prev: Pfn,
+    next: Pfn,
+}
+
+/// One list's ends and length: scans take from the tail, new and rotated
+/// folios go to the head (list_add, then lru_to_folio from the tail).
+#[derive(Debug, Clone, Copy, Default)]
+struct ListHead {
+    head: Pfn,
+    tail: Pfn,
+    len: u64,
+}
+
+/// The folio table: links, state and anchors per frame, grown as frames are
+/// seen (zeroed memory is "on no list").
+#[derive(Default)]
+pub struct FolioTable {
+    links: Vec<Links>,
+    state: Vec<u16>,
+    /// Anonymous: the reclaim key (address space, page) it was mapped at
+    /// (0 while unknown); file and shmem: (object, page index), packed the same way.
+    anchor: Vec<u64>,
+    /// The lruvec (memory cgroup) a folio is charged to and listed in.
+    lruvec: Vec<u16>,
+}
+
+impl FolioTable {
+    fn grow(&mut self, pfn: Pfn) {
+        let need = pfn as usize + 1;
+        if self.links.len() < need {
+            // Whole steps, so a growing memory resizes rarely.
+            let len = need.next_power_of_two().max(4096);
+            self.links.resize(len, Links::default());
+            self.state.resize(len, 0);
+            self.anchor.resize(len, 0);
+            self.lruvec.resize(len, 0);
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+    pub fn state(&self, pfn: Pfn) -> u16 {
+        self.state.get(pfn as usize).copied().unwrap_or(0)
+    }
+    pub fn has(&self, pfn: Pfn, bit: u16) -> bool {
+        self.state(pfn) & bit != 0
+    }
+    pub fn set(&mut self, pfn: Pfn, bit: u16, on: bool) {
+        let s = &mut self.state[pfn as usize];
+        if on {
+            *s |= bit;
+        } else {
+            *s &= !bit;
+        }
+    }
+    /// The list the folio is on, if any.
+    pub fn lru(&self, pfn: Pfn) -> Option<Lru> {
+        match self.state(pfn) & pg::LRU_MASK {
+            0 => None,
+            n => Some(Lru::from_index(n as usize - 1)),
+        }
+    }
+    pub fn is_file(&self, pfn: Pfn) -> bool {
+        self.has(pfn, pg::FILE)
+    }
+    pub fn anchor(&self, pfn: Pfn) -> u64 {
+        self.anchor[pfn as usize]
+    }
+    pub fn set_anchor(&mut self, pfn: Pfn, anchor: u64) {
+        self.anchor[pfn as usize] = anchor;
+    }
+    pub fn lruvec(&self, pfn: Pfn) -> usize {
+        self.lruvec.get(pfn as usize).copied().unwrap_or(0) as usize
+    }
+    /// Make a fresh entry for a folio about to be listed: flags cleared, `file` set as given.
+    pub fn init(&mut self, pfn: Pfn, file: bool, anchor: u64, lruvec: usize) {
+        self.grow(pfn);
+        debug_assert!(self.lru(pfn).is_none(), "frame {pfn} is on a list already");
+        self.state[pfn as usize] = if file { pg::FILE } else { 0 };
+        self.anchor[pfn as usize] = anchor;
+        self.lruvec[pfn as usize] = lruvec as u16;
+    }
+    /// Host bytes per frame the table costs.
+    pub const BYTES_PER_FRAME: usize = size_of::<Links>() + size_of::<u16>() + size_of::<u64>() + size_of::<u16>();
+}
+
+/// One lruvec's lists (a node's, or a memory cgroup's on the node).
+#[derive(Debug, Clone, Default)]
+pub struct LruLists {
+    lists: [ListHead; NR_LRU_LISTS],
+}
+
+impl LruLists {
+    pub fn len(&self, lru: Lru) -> u64 {
+        self.lists[lru as usize].len
+    }
+    pub fn tail(&self, lru: Lru) -> Option<Pfn> {
+        Some(self.lists[lru as usize].tail).filter(|&p| p != NIL)
+    }
+    /// lruvec_add_folio: onto the head of `lru`.
+    pub fn add(&mut self, t: &mut FolioTable, pfn: Pfn, lru: Lru) {
+        t.grow(pfn);
+        let list = &mut self.lists[lru as usize];
+        let old_head = list.head;
+        t.links[pfn as usize] = Links { prev: NIL, next: old_head };
+        if old_head != NIL {
+            t.links[old_head as usize].prev = pfn;
+        } else {
+            list.tail = pfn;
+        }
+        list.head = pfn;
+        list.len += 1;
+        let s = &mut t.state[pfn as usize];
+        *s = (*s & !pg::LRU_MASK) | (lru as u16 + 1);
+    }
+
+    /// lruvec_del_folio: off its list (none: nothing to do).
+    pub fn del(&mut self, t: &mut FolioTable, pfn: Pfn) -> Option<Lru> {
+        let lru = t.lru(pfn)?;
+        let Links { prev, next } = t.links[pfn as usize];
+        let list = &mut self.lists[lru as usize];
+        if prev != NIL {
+            t.links[prev as usize].next = next;
+        } else {
+            list.head = next;
+        }
+        if next != NIL {
+            t.links[next as usize].prev = prev;
+        } else {
+            list.tail = prev;
+        }
+        list.len -= 1;
+        t.links[pfn as usize] = Links::default();
+        t.state[pfn as usize] &= !pg::LRU_MASK;
+        Some(lru)
+    }
+
+    /// Move the folio to the head of `lru` (rotation, activation, deactivation).
+    pub fn move_to(&mut self, t: &mut FolioTable, pfn: Pfn, lru: Lru) {
+        self.del(t, pfn);
+        self.add(t, pfn, lru);
+    }
+
+    /// The folios of `lru`, head (newest) first: for checks.
+    pub fn walk<'a>(&self, t: &'a FolioTable, lru: Lru) -> impl Iterator<Item = Pfn> + 'a {
+        let mut at = self.lists[lru as usize].head;
+        let bound = t.links.len();
+        std::iter::from_fn(move || {
+            if at == NIL || at as usize >= bound {
+                return None;
+            }
+            let here = at;
+            at = t.links[here as usize].next;
+            Some(here)
+        })
+    }
+
+    pub fn evictable_pages(&self) -> u64 {
+        Lru::ALL[..4].iter().map(|&l| self.len(l)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_add_at_the_head_and_scan_from_the_tail() {
+        let (mut t, mut l) = (FolioTable::default(), LruLists::default());
+        for pfn in 1..=3 {
+            t.init(pfn, false, 0, 0);
+            l.add(&mut t, pfn, Lru::InactiveAnon);
+        }
+        assert_eq!(l.walk(&t, Lru::InactiveAnon).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(l.tail(Lru::InactiveAnon), Some(1));
+        l.move_to(&mut t, 1, Lru::ActiveAnon);
+        assert_eq!((l.len(Lru::InactiveAnon), l.len(Lru::ActiveAnon)), (2, 1));
+        assert_eq!(l.tail(Lru::InactiveAnon), Some(2));
+        assert_eq!(l.del(&mut t, 2), Some(Lru::InactiveAnon));
+        assert_eq!(l.del(&mut t, 2), None, "deleting twice is harmless");
+        assert_eq!(l.walk(&t, Lru::InactiveAnon).collect::<Vec<_>>(), [3]);
+        assert_eq!(t.lru(1), Some(Lru::ActiveAnon));
+    }
+
+    #[test]
+    fn list_kinds_follow_linux_order() {
+        assert_eq!(Lru::of(true, true), Lru::ActiveFile);
+        assert_eq!(Lru::of(false, false), Lru::InactiveAnon);
+        assert!(Lru::ActiveAnon.is_active() && !Lru::InactiveFile.is_active());
+    }
+}

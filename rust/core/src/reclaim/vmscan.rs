@@ -1,0 +1,672 @@
+//! `policy="linux"`: page reclaim as mm/vmscan.c does it with the classic
+//! two-list LRU. Physical pages (folios) sit on per-lruvec lists
+//! (inactive/active anon, inactive/active file, unevictable); reclaim scans
+//! the inactive lists from their tails, asks the reverse map whether a page
+//! was referenced, and unmaps and frees it from every address space at
+//! once. `get_scan_count` balances anon against file by `swappiness` and the
+//! recorded costs; kswapd runs after an allocation leaves free pages below
+//! the low watermark, until they reach the high one; an allocation that
+//! finds less than the min watermark reclaims directly.
+//!
+//! Simplifications, documented in docs/semantics.md: one node and one zone;
+//! reclaim is synchronous (kswapd runs inside the allocation that woke it,
+//! writeback completes at once); once a pass has reclaimed its target it
+//! stops rather than scaling the other lists back proportionally.
+
+use super::folios::{pg, FolioTable, Lru, LruLists};
+use super::rmap::{self, Unmapped};
+use super::workingset::{file_slot, swap_slot, Shadow, Shadows};
+use super::{key, key_mm, key_va, PageKey};
+use crate::kernel::Kernel;
+use crate::phys::{flags, Pfn};
+
+pub const SWAP_CLUSTER_MAX: u64 = 32;
+pub const DEF_PRIORITY: u32 = 12;
+/// vm.swappiness's default.
+pub const DEFAULT_SWAPPINESS: u32 = 60;
+/// vm.watermark_scale_factor's default (0.1% of memory between watermarks).
+pub const DEFAULT_WATERMARK_SCALE_FACTOR: u64 = 10;
+
+/// The zone's watermarks, in pages (__setup_per_zone_wmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+}
+
+impl Watermarks {
+    /// vm.min_free_kbytes as the kernel sets it at boot: sqrt(lowmem_kbytes * 16),
+    /// clamped to [128, 262144] (init_per_zone_wmark_min).
+    pub fn default_min_free_kbytes(managed_pages: u64) -> u64 {
+        ((managed_pages * 4 * 16) as f64).sqrt().floor().clamp(128.0, 262_144.0) as u64
+    }
+
+    pub fn new(managed_pages: u64, min_free_kbytes: u64, scale_factor: u64) -> Watermarks {
+        let min = (min_free_kbytes / 4).min(managed_pages / 2).max(1);
+        let gap = (min / 4).max(managed_pages * scale_factor / 10_000);
+        Watermarks { min, low: min + gap, high: min + 2 * gap }
+    }
+}
+
+/// The vmscan and workingset events of /proc/vmstat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmscanStat {
+    pub pgscan_kswapd: u64,
+    pub pgscan_direct: u64,
+    pub pgsteal_kswapd: u64,
+    pub pgsteal_direct: u64,
+    pub pgscan_anon: u64,
+    pub pgscan_file: u64,
+    pub pgsteal_anon: u64,
+    pub pgsteal_file: u64,
+    pub pgrefill: u64,
+    pub pgactivate: u64,
+    pub pgdeactivate: u64,
+    pub allocstall_normal: u64,
+    pub pageoutrun: u64,
+    pub kswapd_low_wmark_hit: u64,
+    pub kswapd_high_wmark_hit: u64,
+    pub workingset_refault_anon: u64,
+    pub workingset_refault_file: u64,
+    pub workingset_activate_anon: u64,
+    pub workingset_activate_file: u64,
+    pub workingset_restore_anon: u64,
+    pub workingset_restore_file: u64,
+    pub unevictable_pgs_culled: u64,
+    pub unevictable_pgs_mlocked: u64,
+    pub unevictable_pgs_munlocked: u64,
+}
+
+/// One lruvec: the lists of a node (or of a memory cgroup on it) and the
+/// clocks reclaim keeps for them.
+#[derive(Debug, Clone, Default)]
+pub struct Lruvec {
+    pub lists: LruLists,
+    /// Evictions and activations so far: the clock refault distances use.
+    pub nonresident_age: u64,
+    /// What reclaiming each type has cost lately (lru_note_cost), decayed.
+    pub anon_cost: u64,
+    pub file_cost: u64,
+    /// workingset_activate_{anon,file} in this lruvec, and their values at
+    /// the end of the last reclaim (refaults since then allow deactivation).
+    pub activations: [u64; 2],
+    pub activations_seen: [u64; 2],
+}
+
+impl Lruvec {
+    /// inactive_is_low: the inactive list of a type is too small against its
+    /// active list (the target ratio grows with the square root of the size).
+    pub fn inactive_is_low(&self, file: bool) -> bool {
+        let inactive = self.lists.len(Lru::of(file, false));
+        let active = self.lists.len(Lru::of(file, true));
+        let gb = (inactive + active) >> (30 - 12);
+        let ratio = if gb > 0 { ((10 * gb) as f64).sqrt() as u64 } else { 1 };
+        inactive * ratio < active
+    }
+
+    /// lru_note_cost: `io` pages written or read, `rotated` put back unreclaimed.
+    fn note_cost(&mut self, file: bool, io: u64, rotated: u64) {
+        let cost = io * SWAP_CLUSTER_MAX + rotated;
+        if file {
+            self.file_cost += cost;
+        } else {
+            self.anon_cost += cost;
+        }
+        if self.anon_cost + self.file_cost > self.lists.evictable_pages() / 4 {
+            self.anon_cost /= 2;
+            self.file_cost /= 2;
+        }
+    }
+}
+
+/// The state of Linux reclaim: folios, lruvecs, shadows, knobs and counters.
+pub struct LinuxLru {
+    pub folios: FolioTable,
+    /// lruvec 0 is the node's (the root memory cgroup's).
+    pub lruvecs: Vec<Lruvec>,
+    pub shadows: Shadows,
+    pub swappiness: u32,
+    pub wmark: Watermarks,
+    /// Shadow nodes allowed (present pages >> 3, as count_shadow_nodes has it).
+    pub max_shadow_nodes: usize,
+    pub stat: VmscanStat,
+}
+
+impl LinuxLru {
+    pub fn new(managed_pages: u64, swappiness: u32, wmark: Watermarks) -> LinuxLru {
+        LinuxLru {
+            folios: FolioTable::default(),
+            lruvecs: vec![Lruvec::default()],
+            shadows: Shadows::default(),
+            swappiness,
+            wmark,
+            max_shadow_nodes: (managed_pages >> 3).max(1) as usize,
+            stat: VmscanStat::default(),
+        }
+    }
+
+    /// Pages on a list, over every lruvec.
+    pub fn total(&self, lru: Lru) -> u64 {
+        self.lruvecs.iter().map(|v| v.lists.len(lru)).sum()
+    }
+
+    /// The folio at `pfn` leaves its list (it was freed).
+    pub fn forget(&mut self, pfn: Pfn) {
+        if self.folios.lru(pfn).is_some() {
+            let v = self.folios.lruvec(pfn);
+            self.lruvecs[v].lists.del(&mut self.folios, pfn);
+        }
+    }
+
+    /// folio_add_lru: a new page joins its lruvec's inactive list (or the
+    /// active one if its refault says so, or the unevictable one if mlocked).
+    pub fn add(&mut self, pfn: Pfn, file: bool, anchor: PageKey, lruvec: usize, lru: Lru) {
+        self.forget(pfn);
+        self.folios.init(pfn, file, anchor, lruvec);
+        self.lruvecs[lruvec].lists.add(&mut self.folios, pfn, lru);
+    }
+
+    /// A page became mapped at (mm, va): a new anonymous page joins the LRU;
+    /// a mapping in a VM_LOCKED VMA makes it unevictable (mlock_vma_folio).
+    pub fn mapped(&mut self, pfn: Pfn, mm: u32, va: u64, anon: bool, locked: bool) {
+        match self.folios.lru(pfn) {
+            None if anon => {
+                let lru = if locked { Lru::Unevictable } else { Lru::InactiveAnon };
+                self.add(pfn, false, key(mm, va), 0, lru);
+                if locked {
+                    self.stat.unevictable_pgs_mlocked += 1;
+                }
+            }
+            None => {}
+            Some(lru) => {
+                // Moved (mremap) or swapped back in: the anchor follows its own address space.
+                let anchor = self.folios.anchor(pfn);
+                if anon && (anchor == 0 || key_mm(anchor) == mm) {
+                    self.folios.set_anchor(pfn, key(mm, va));
+                }
+                if locked && lru != Lru::Unevictable {
+                    self.set_unevictable(pfn, true);
+                }
+            }
+        }
+    }
+
+    /// mlock/munlock of a mapped page: onto the unevictable list, or back to inactive.
+    pub fn set_unevictable(&mut self, pfn: Pfn, locked: bool) {
+        let Some(lru) = self.folios.lru(pfn) else { return };
+        let v = self.folios.lruvec(pfn);
+        if locked && lru != Lru::Unevictable {
+            self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::Unevictable);
+            self.stat.unevictable_pgs_mlocked += 1;
+        } else if !locked && lru == Lru::Unevictable {
+            let file = self.folios.is_file(pfn);
+            self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::of(file, false));
+            self.stat.unevictable_pgs_munlocked += 1;
+        }
+    }
+
+    /// folio_mark_accessed (a read or write through a file descriptor): the
+    /// first marks it referenced, the second activates it.
+    pub fn mark_accessed(&mut self, pfn: Pfn) {
+        let Some(lru) = self.folios.lru(pfn) else { return };
+        if !self.folios.has(pfn, pg::REFERENCED) {
+            self.folios.set(pfn, pg::REFERENCED, true);
+        } else if lru != Lru::Unevictable && !lru.is_active() {
+            let v = self.folios.lruvec(pfn);
+            let file = self.folios.is_file(pfn);
+            self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::of(file, true));
+            self.folios.set(pfn, pg::REFERENCED, false);
+            self.stat.pgactivate += 1;
+            self.lruvecs[v].nonresident_age += 1; // workingset_activation
+        }
+    }
+
+    /// workingset_eviction: the shadow an evicted folio leaves.
+    fn eviction_shadow(&mut self, pfn: Pfn) -> Shadow {
+        let v = self.folios.lruvec(pfn);
+        self.lruvecs[v].nonresident_age += 1;
+        Shadow {
+            eviction: self.lruvecs[v].nonresident_age,
+            lruvec: v as u16,
+            workingset: self.folios.has(pfn, pg::WORKINGSET),
+            tier: 0,
+        }
+    }
+
+    /// workingset_refault: a page read back in where `shadow` was. Returns
+    /// whether it starts active, and whether it was workingset before.
+    pub fn refault(&mut self, shadow: Shadow, file: bool, swap_free: u64) -> (bool, bool) {
+        let s = &mut self.stat;
+        *(if file { &mut s.workingset_refault_file } else { &mut s.workingset_refault_anon }) += 1;
+        let Some(v) = self.lruvecs.get(shadow.lruvec as usize) else { return (false, false) };
+        let distance = v.nonresident_age.wrapping_sub(shadow.eviction);
+        let l = &v.lists;
+        let mut workingset_size = l.len(Lru::ActiveFile);
+        if !file {
+            workingset_size += l.len(Lru::InactiveFile);
+        }
+        if swap_free > 0 {
+            workingset_size += l.len(Lru::ActiveAnon);
+            if file {
+                workingset_size += l.len(Lru::InactiveAnon);
+            }
+        }
+        if distance > workingset_size {
+            return (false, false);
+        }
+        let v = &mut self.lruvecs[shadow.lruvec as usize];
+        v.nonresident_age += 1;
+        v.activations[file as usize] += 1;
+        let s = &mut self.stat;
+        *(if file { &mut s.workingset_activate_file } else { &mut s.workingset_activate_anon }) += 1;
+        if shadow.workingset {
+            *(if file { &mut s.workingset_restore_file } else { &mut s.workingset_restore_anon }) += 1;
+            v.note_cost(file, 1, 0);
+        }
+        (true, shadow.workingset)
+    }
+
+    /// A page just read in (from a file, or from swap) joins the LRU: active
+    /// if the shadow it found says its refault is recent.
+    pub fn add_refaulted(&mut self, pfn: Pfn, file: bool, anchor: PageKey, shadow: Option<Shadow>, swap_free: u64) {
+        let (active, workingset) = shadow.map_or((false, false), |sh| self.refault(sh, file, swap_free));
+        self.add(pfn, file, anchor, 0, Lru::of(file, active));
+        self.folios.set(pfn, pg::WORKINGSET, workingset);
+    }
+
+    /// For `sim.check()`: every list is well formed and its length right,
+    /// every folio on one list, the shadows within bounds.
+    pub fn check(&self, is_user_page: impl Fn(Pfn) -> bool) -> Result<u64, String> {
+        let mut listed = 0u64;
+        for (i, v) in self.lruvecs.iter().enumerate() {
+            for lru in Lru::ALL {
+                let mut n = 0u64;
+                for pfn in v.lists.walk(&self.folios, lru) {
+                    n += 1;
+                    if self.folios.lru(pfn) != Some(lru) || self.folios.lruvec(pfn) != i {
+                        return Err(format!("LRU: frame {pfn} is on {lru:?} of lruvec {i} but says otherwise"));
+                    }
+                    if !is_user_page(pfn) {
+                        return Err(format!("LRU: frame {pfn} on {lru:?} is not a resident user page"));
+                    }
+                    if n > v.lists.len(lru) {
+                        return Err(format!("LRU: {lru:?} of lruvec {i} is longer than its count"));
+                    }
+                }
+                if n != v.lists.len(lru) {
+                    return Err(format!(
+                        "LRU: {lru:?} of lruvec {i} has {n} folios, its count says {}",
+                        v.lists.len(lru)
+                    ));
+                }
+                listed += n;
+            }
+        }
+        self.shadows.check(self.max_shadow_nodes)?;
+        Ok(listed)
+    }
+}
+
+/// Who is reclaiming, and what for (struct scan_control).
+struct ScanControl {
+    nr_to_reclaim: u64,
+    nr_reclaimed: u64,
+    priority: u32,
+    kswapd: bool,
+    /// Reclaim of one memory cgroup (its limit), not of the node.
+    cgroup: bool,
+    lruvec: usize,
+    may_deactivate: [bool; 2],
+    skipped_deactivate: bool,
+    file_is_tiny: bool,
+    cache_trim_mode: bool,
+}
+
+/// A reclaimer at work: the faulting address space, the kernel, the LRU
+/// state (taken out of the kernel while reclaim runs) and the page of the
+/// fault in progress, which is never taken.
+pub struct Reclaimer<'a> {
+    pub cur: rmap::Current<'a>,
+    pub k: &'a mut Kernel,
+    pub lr: &'a mut LinuxLru,
+    pub pinned: Option<PageKey>,
+}
+
+impl Reclaimer<'_> {
+    fn swap_free(&self) -> u64 {
+        self.k.swap().total() - self.k.swap().used()
+    }
+
+    /// Take the frees that happened since the last look off the lists.
+    fn drain_freed(&mut self) {
+        let lr = &mut *self.lr;
+        self.k.phys_mut().drain_freed(|pfn| lr.forget(pfn));
+    }
+
+    /// kswapd's balance_pgdat: reclaim at falling priority until free pages
+    /// reach the high watermark.
+    pub fn kswapd(&mut self) -> u64 {
+        self.lr.stat.pageoutrun += 1;
+        let high = self.lr.wmark.high;
+        let mut reclaimed = 0;
+        for priority in (0..=DEF_PRIORITY).rev() {
+            let free = self.k.phys().frames_free();
+            if free >= high {
+                break;
+            }
+            let mut sc = self.scan_control(true, false, 0, (high - free).max(SWAP_CLUSTER_MAX), priority);
+            self.shrink_node(&mut sc);
+            reclaimed += sc.nr_reclaimed;
+        }
+        self.snapshot_refaults(0);
+        reclaimed
+    }
+
+    /// do_try_to_free_pages: direct reclaim of `nr` pages, from lruvec
+    /// `lruvec` (a cgroup at its limit) or the whole node.
+    pub fn direct(&mut self, nr: u64, cgroup: bool, lruvec: usize) -> u64 {
+        if !cgroup {
+            self.lr.stat.allocstall_normal += 1;
+        }
+        let mut reclaimed = 0;
+        for force in [false, true] {
+            let mut skipped = false;
+            for priority in (0..=DEF_PRIORITY).rev() {
+                let mut sc = self.scan_control(false, cgroup, lruvec, nr - reclaimed, priority);
+                if force {
+                    sc.may_deactivate = [true, true];
+                }
+                self.shrink_node(&mut sc);
+                reclaimed += sc.nr_reclaimed;
+                skipped |= sc.skipped_deactivate;
+                if reclaimed >= nr {
+                    break;
+                }
+            }
+            // Nothing to be had without deactivating: once more, deactivating (force_deactivate).
+            if reclaimed > 0 || !skipped {
+                break;
+            }
+        }
+        self.snapshot_refaults(lruvec);
+        reclaimed
+    }
+
+    fn snapshot_refaults(&mut self, lruvec: usize) {
+        let v = &mut self.lr.lruvecs[lruvec];
+        v.activations_seen = v.activations;
+    }
+
+    /// prepare_scan_control.
+    fn scan_control(&self, kswapd: bool, cgroup: bool, lruvec: usize, nr: u64, priority: u32) -> ScanControl {
+        let v = &self.lr.lruvecs[lruvec];
+        let may_deactivate = [false, true]
+            .map(|file| v.activations[file as usize] != v.activations_seen[file as usize] || v.inactive_is_low(file));
+        let file = v.lists.len(Lru::ActiveFile) + v.lists.len(Lru::InactiveFile);
+        let file_is_tiny = !cgroup
+            && file + self.k.phys().frames_free() <= self.lr.wmark.high
+            && !may_deactivate[0]
+            && v.lists.len(Lru::InactiveAnon) >> priority > 0;
+        let cache_trim_mode = v.lists.len(Lru::InactiveFile) >> priority > 0 && !may_deactivate[1];
+        ScanControl {
+            nr_to_reclaim: nr,
+            nr_reclaimed: 0,
+            priority,
+            kswapd,
+            cgroup,
+            lruvec,
+            may_deactivate,
+            skipped_deactivate: false,
+            file_is_tiny,
+            cache_trim_mode,
+        }
+    }
+
+    /// get_scan_count: how many pages of each evictable list to scan.
+    fn get_scan_count(&self, sc: &ScanControl) -> [u64; 4] {
+        let v = &self.lr.lruvecs[sc.lruvec];
+        let swappiness = self.lr.swappiness as u64;
+        enum Balance {
+            Equal,
+            Fract(u64, u64),
+            Anon,
+            File,
+        }
+        let balance = if self.swap_free() == 0 || (sc.cgroup && swappiness == 0) {
+            Balance::File
+        } else if sc.priority == 0 && swappiness > 0 {
+            Balance::Equal
+        } else if sc.file_is_tiny {
+            Balance::Anon
+        } else if sc.cache_trim_mode {
+            Balance::File
+        } else {
+            let total = v.anon_cost + v.file_cost;
+            let anon_cost = total + v.anon_cost;
+            let file_cost = total + v.file_cost;
+            let total = anon_cost + file_cost;
+            let ap = swappiness * (total + 1) / (anon_cost + 1);
+            let fp = (200 - swappiness) * (total + 1) / (file_cost + 1);
+            Balance::Fract(ap, fp)
+        };
+        [Lru::InactiveAnon, Lru::ActiveAnon, Lru::InactiveFile, Lru::ActiveFile].map(|lru| {
+            let scan = v.lists.len(lru) >> sc.priority;
+            match balance {
+                Balance::Equal => scan,
+                Balance::Fract(ap, fp) => {
+                    let (num, den) = (if lru.is_file() { fp } else { ap }, ap + fp);
+                    if den == 0 {
+                        0
+                    } else {
+                        scan * num / den
+                    }
+                }
+                Balance::Anon => scan * !lru.is_file() as u64,
+                Balance::File => scan * lru.is_file() as u64,
+            }
+        })
+    }
+
+    /// shrink_lruvec (the node has one lruvec per memory cgroup; node
+    /// reclaim walks them all, cgroup reclaim its own).
+    fn shrink_node(&mut self, sc: &mut ScanControl) {
+        self.drain_freed();
+        let targets: Vec<usize> = if sc.cgroup { vec![sc.lruvec] } else { (0..self.lr.lruvecs.len()).collect() };
+        for v in targets {
+            sc.lruvec = v;
+            self.shrink_lruvec(sc);
+            if sc.nr_reclaimed >= sc.nr_to_reclaim {
+                break;
+            }
+        }
+    }
+
+    fn shrink_lruvec(&mut self, sc: &mut ScanControl) {
+        let mut nr = self.get_scan_count(sc);
+        let lists = [Lru::InactiveAnon, Lru::ActiveAnon, Lru::InactiveFile, Lru::ActiveFile];
+        while nr[0] > 0 || nr[2] > 0 || nr[3] > 0 {
+            for (i, &lru) in lists.iter().enumerate() {
+                if nr[i] > 0 {
+                    let batch = nr[i].min(SWAP_CLUSTER_MAX);
+                    nr[i] -= batch;
+                    sc.nr_reclaimed += self.shrink_list(lru, batch, sc);
+                }
+            }
+            if sc.nr_reclaimed >= sc.nr_to_reclaim {
+                break;
+            }
+        }
+        // Keep the anon lists balanced even when anon was not scanned.
+        if self.swap_free() > 0 && self.lr.lruvecs[sc.lruvec].inactive_is_low(false) {
+            self.shrink_active_list(SWAP_CLUSTER_MAX, Lru::ActiveAnon, sc);
+        }
+    }
+
+    fn shrink_list(&mut self, lru: Lru, nr: u64, sc: &mut ScanControl) -> u64 {
+        if lru.is_active() {
+            if sc.may_deactivate[lru.is_file() as usize] {
+                self.shrink_active_list(nr, lru, sc);
+            } else {
+                sc.skipped_deactivate = true;
+            }
+            return 0;
+        }
+        self.shrink_inactive_list(nr, lru, sc)
+    }
+
+    /// Take up to `nr` folios off the tail of `lru` (isolate_lru_folios).
+    fn isolate(&mut self, lruvec: usize, lru: Lru, nr: u64) -> Vec<Pfn> {
+        let lists = &mut self.lr.lruvecs[lruvec].lists;
+        let mut taken = Vec::with_capacity(nr as usize);
+        while (taken.len() as u64) < nr {
+            let Some(pfn) = lists.tail(lru) else { break };
+            lists.del(&mut self.lr.folios, pfn);
+            taken.push(pfn);
+        }
+        taken
+    }
+
+    fn put_back(&mut self, lruvec: usize, pfn: Pfn, lru: Lru) {
+        self.lr.lruvecs[lruvec].lists.add(&mut self.lr.folios, pfn, lru);
+    }
+
+    /// shrink_active_list: deactivate the folios at the active tail, except
+    /// referenced executable file pages, which go round again.
+    fn shrink_active_list(&mut self, nr: u64, lru: Lru, sc: &mut ScanControl) {
+        let file = lru.is_file();
+        let folios = self.isolate(sc.lruvec, lru, nr);
+        self.lr.stat.pgrefill += folios.len() as u64;
+        let (mut rotated, mut deactivated) = (0, 0);
+        for pfn in folios {
+            let r = rmap::folio_referenced(&mut self.cur, self.k, pfn, self.lr.folios.anchor(pfn));
+            if r.locked {
+                self.cull(sc.lruvec, pfn);
+                continue;
+            }
+            if r.ptes > 0 && r.vm_exec && file {
+                rotated += 1;
+                self.put_back(sc.lruvec, pfn, lru);
+                continue;
+            }
+            self.lr.folios.set(pfn, pg::WORKINGSET, true);
+            self.put_back(sc.lruvec, pfn, Lru::of(file, false));
+            deactivated += 1;
+        }
+        self.lr.stat.pgdeactivate += deactivated;
+        self.lr.lruvecs[sc.lruvec].note_cost(file, 0, rotated);
+    }
+
+    /// An mlocked folio found by a scan goes to the unevictable list.
+    fn cull(&mut self, lruvec: usize, pfn: Pfn) {
+        self.put_back(lruvec, pfn, Lru::Unevictable);
+        self.lr.stat.unevictable_pgs_culled += 1;
+    }
+
+    /// shrink_inactive_list and shrink_folio_list: reclaim what is not
+    /// referenced, activate what was referenced twice, keep the rest.
+    fn shrink_inactive_list(&mut self, nr: u64, lru: Lru, sc: &mut ScanControl) -> u64 {
+        let file = lru.is_file();
+        let folios = self.isolate(sc.lruvec, lru, nr);
+        let scanned = folios.len() as u64;
+        let (mut reclaimed, mut io) = (0u64, 0u64);
+        for pfn in folios {
+            match self.folio_check_references(pfn) {
+                Verdict::Cull => self.cull(sc.lruvec, pfn),
+                Verdict::Activate => {
+                    self.lr.stat.pgactivate += 1;
+                    self.put_back(sc.lruvec, pfn, Lru::of(file, true));
+                }
+                Verdict::Keep => self.put_back(sc.lruvec, pfn, lru),
+                Verdict::Reclaim => {
+                    let anchor = self.lr.folios.anchor(pfn);
+                    let dirty = self.k.phys().frame(pfn).flags & flags::DIRTY != 0;
+                    // The folio's entry outlives the free until the next drain: the shadow reads it after.
+                    match rmap::reclaim_folio(&mut self.cur, self.k, pfn, anchor, self.pinned) {
+                        Unmapped::Kept => {
+                            // Could not go (no swap, shmem, a busy or pinned mapping): activate_locked.
+                            self.lr.stat.pgactivate += 1;
+                            self.put_back(sc.lruvec, pfn, Lru::of(file, true));
+                        }
+                        Unmapped::Freed { swap_slot: slot } => {
+                            reclaimed += 1;
+                            let shadow = self.lr.eviction_shadow(pfn);
+                            io += (slot.is_some() || dirty) as u64;
+                            let at = match slot {
+                                Some(s) => swap_slot(s),
+                                None => file_slot(key_mm(anchor), key_va(anchor) >> 12),
+                            };
+                            self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
+                        }
+                        Unmapped::Discarded => reclaimed += 1,
+                    }
+                }
+            }
+        }
+        let s = &mut self.lr.stat;
+        *(if sc.kswapd { &mut s.pgscan_kswapd } else { &mut s.pgscan_direct }) += scanned;
+        *(if sc.kswapd { &mut s.pgsteal_kswapd } else { &mut s.pgsteal_direct }) += reclaimed;
+        *(if file { &mut s.pgscan_file } else { &mut s.pgscan_anon }) += scanned;
+        *(if file { &mut s.pgsteal_file } else { &mut s.pgsteal_anon }) += reclaimed;
+        self.lr.lruvecs[sc.lruvec].note_cost(file, io, scanned - reclaimed);
+        reclaimed
+    }
+
+    /// folio_check_references.
+    fn folio_check_references(&mut self, pfn: Pfn) -> Verdict {
+        let r = rmap::folio_referenced(&mut self.cur, self.k, pfn, self.lr.folios.anchor(pfn));
+        let referenced_folio = self.lr.folios.has(pfn, pg::REFERENCED);
+        self.lr.folios.set(pfn, pg::REFERENCED, false);
+        if r.locked {
+            return Verdict::Cull;
+        }
+        if r.busy {
+            return Verdict::Keep;
+        }
+        if r.ptes > 0 {
+            self.lr.folios.set(pfn, pg::REFERENCED, true);
+            if referenced_folio || r.ptes > 1 || (r.vm_exec && self.lr.folios.is_file(pfn)) {
+                return Verdict::Activate;
+            }
+            return Verdict::Keep;
+        }
+        Verdict::Reclaim
+    }
+}
+
+enum Verdict {
+    Reclaim,
+    Keep,
+    Activate,
+    Cull,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermarks_follow_min_free_kbytes_and_the_scale_factor() {
+        // 1 GiB: min_free_kbytes = sqrt(4 GiB-in-KiB * 16) = 4096, min 1024 pages.
+        let pages = 262_144;
+        assert_eq!(Watermarks::default_min_free_kbytes(pages), 4096);
+        let w = Watermarks::new(pages, 4096, 10);
+        assert_eq!((w.min, w.low, w.high), (1024, 1024 + 262, 1024 + 524));
+        // Small memories take the 128 KiB floor.
+        assert_eq!(Watermarks::default_min_free_kbytes(256), 128);
+    }
+
+    #[test]
+    fn inactive_is_low_uses_the_square_root_rule() {
+        let mut v = Lruvec::default();
+        let mut t = FolioTable::default();
+        for pfn in 1..=3 {
+            t.init(pfn, true, 0, 0);
+            v.lists.add(&mut t, pfn, Lru::ActiveFile);
+        }
+        t.init(4, true, 0, 0);
+        v.lists.add(&mut t, 4, Lru::InactiveFile);
+        assert!(v.inactive_is_low(true), "1 inactive against 3 active, ratio 1");
+        assert!(!v.inactive_is_low(false), "no anon at all");
+    }
+}
