@@ -353,13 +353,16 @@ class Kernel:
             None once it is released.
         """
     def meminfo(self) -> MemInfo:
-        """Totals per allocator and the commit charge, in kB as ``/proc/meminfo``.
+        """Totals per allocator, the LRU lists and the commit charge, in kB as ``/proc/meminfo``.
 
         Returns
         -------
         dict
-            ``MemTotal``, ``MemFree``, ``PageTables``, ``Slab``, ``VmallocUsed``,
-            ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
+            ``MemTotal``, ``MemFree``, ``SwapCached``, ``Active``, ``Inactive``,
+            ``Active(anon)``, ``Inactive(anon)``, ``Active(file)``, ``Inactive(file)``,
+            ``Unevictable``, ``Mlocked`` (the LRU lists: filled under
+            ``policy="linux"``), ``Dirty``, ``Writeback``, ``PageTables``, ``Slab``,
+            ``VmallocUsed``, ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
         """
     def mmgrab(self, process: Process) -> int:
         """Take a lazy-TLB reference (``mmgrab``) on a process's ``mm_struct``.
@@ -518,6 +521,55 @@ class File:
         OSError
             EINVAL for an unknown advice.
         """
+    def read(self, offset: Size, length: Size) -> int:
+        """Read through the page cache, as read(2) (nothing is mapped, no fault taken).
+
+        Missing pages are read in from the file; every page read is marked
+        accessed (``folio_mark_accessed``), so under ``policy="linux"`` a page
+        read twice is activated.
+
+        Parameters
+        ----------
+        offset : int or str
+            Where the read starts, in bytes.
+        length : int or str
+            Bytes to read.
+
+        Returns
+        -------
+        int
+            Bytes read: short at the end of the file, 0 past it.
+
+        Raises
+        ------
+        OSError
+            ENOMEM when no memory can be found for the page cache.
+        """
+    def write(self, offset: Size, length: Size) -> int:
+        """Write through the page cache, as write(2).
+
+        Pages written become dirty (written back when reclaim, ``msync`` or
+        ``fadvise("dontneed")`` lets them go) and are marked accessed; a page
+        only partly overwritten is read in first; the file grows when the
+        write ends past it.
+
+        Parameters
+        ----------
+        offset : int or str
+            Where the write starts, in bytes.
+        length : int or str
+            Bytes to write.
+
+        Returns
+        -------
+        int
+            Bytes written.
+
+        Raises
+        ------
+        OSError
+            ENOMEM when no memory can be found; EFBIG past the largest file (16 TiB).
+        """
     def truncate(self, size: Size) -> None:
         """Change the file's size, as truncate(2).
 
@@ -572,6 +624,16 @@ class Simulator:
         The replacement policy: one of `vmsim.policies()`.
     resident_limit : int, optional
         At most this many resident user pages (a memory-cgroup-like cap).
+    swappiness : int, optional
+        ``vm.swappiness``, 0..200 (default 60): how readily ``policy="linux"``
+        reclaims anonymous memory against the page cache.
+    min_free_kbytes : int, optional
+        ``vm.min_free_kbytes`` (default: as Linux computes it from the memory
+        size): the min watermark, below which allocations reclaim directly.
+    watermark_scale_factor : int, optional
+        ``vm.watermark_scale_factor``, 1..3000 (default 10, i.e. 0.1% of
+        memory): the gap from min to low and from low to high, where kswapd
+        wakes and where it stops.
     overcommit : int, optional
         ``vm.overcommit_memory``: 0 heuristic (default), 1 always, 2 strict.
     overcommit_ratio : int, optional
@@ -603,6 +665,9 @@ class Simulator:
         resident_limit: int | None = None,
         overcommit: int = 0,
         overcommit_ratio: int = 50,
+        swappiness: int | None = None,
+        min_free_kbytes: int | None = None,
+        watermark_scale_factor: int | None = None,
     ) -> None: ...
     def create_file(self, size: Size, name: str | None = None, *, read_ahead_kb: int | None = None) -> File:
         """Create a regular file, for ``Process.mmap(file=...)``.
@@ -667,6 +732,16 @@ class Simulator:
         int
             Pages dropped.
         """
+    def meminfo(self) -> MemInfo:
+        """The machine's memory in kB, as ``/proc/meminfo``: the same as ``kernel.meminfo()``.
+
+        Returns
+        -------
+        dict
+            ``MemTotal``, ``MemFree``, the LRU lists (``Active(anon)``,
+            ``Inactive(file)``, ``Unevictable``, ``Mlocked`` ...), ``SwapCached``,
+            ``Dirty``, ``PageTables``, ``Slab``, ``Committed_AS`` and the rest.
+        """
     def vmstat(self) -> VmStat:
         """Event counters under the names ``/proc/vmstat`` gives them.
 
@@ -676,7 +751,17 @@ class Simulator:
             ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
             (pages), ``pgfault`` (every counted fault, minor and major, as Linux
             counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
-            reclaim looked at), ``pgsteal`` (pages it evicted).
+            reclaim looked at), ``pgsteal`` (pages it evicted); and Linux
+            reclaim's own (zero under the textbook policies): the LRU list sizes
+            ``nr_{in,}active_{anon,file}``, ``nr_unevictable``, ``nr_mlock``,
+            ``pgscan_kswapd``/``_direct``, ``pgsteal_kswapd``/``_direct``,
+            ``pgscan_anon``/``_file``, ``pgsteal_anon``/``_file``, ``pgrefill``,
+            ``pgactivate``, ``pgdeactivate``, ``allocstall_normal``,
+            ``pageoutrun``, ``kswapd_low_wmark_hit_quickly``,
+            ``workingset_refault_{anon,file}``, ``workingset_activate_*``,
+            ``workingset_restore_*``, ``workingset_nodereclaim``,
+            ``unevictable_pgs_culled``, ``unevictable_pgs_mlocked``,
+            ``unevictable_pgs_munlocked``.
         """
     def check(self) -> None:
         """Verify every invariant of the simulation.

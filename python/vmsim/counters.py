@@ -72,28 +72,72 @@ class VmStat(TypedDict):
     """`Simulator.vmstat()`: the counters under /proc/vmstat's names."""
 
     nr_free_pages: int
+    nr_inactive_anon: int
+    nr_active_anon: int
+    nr_inactive_file: int
+    nr_active_file: int
+    nr_unevictable: int
+    nr_mlock: int
     nr_page_table_pages: int
     nr_slab_unreclaimable: int
+    workingset_nodereclaim: int
+    workingset_refault_anon: int
+    workingset_refault_file: int
+    workingset_activate_anon: int
+    workingset_activate_file: int
+    workingset_restore_anon: int
+    workingset_restore_file: int
     pgfault: int
     pgmajfault: int
     pswpin: int
     pswpout: int
+    pgactivate: int
+    pgdeactivate: int
+    pgrefill: int
     pgscan: int
     pgsteal: int
+    pgscan_kswapd: int
+    pgscan_direct: int
+    pgsteal_kswapd: int
+    pgsteal_direct: int
+    pgscan_anon: int
+    pgscan_file: int
+    pgsteal_anon: int
+    pgsteal_file: int
+    kswapd_low_wmark_hit_quickly: int
+    pageoutrun: int
+    allocstall_normal: int
+    unevictable_pgs_culled: int
+    unevictable_pgs_mlocked: int
+    unevictable_pgs_munlocked: int
 
 
-class MemInfo(TypedDict):
-    MemTotal: int
-    MemFree: int
-    PageTables: int
-    Slab: int
-    VmallocUsed: int
-    AllocPages: int
-    Committed_AS: int
-    CommitLimit: int
-
-
-"""`Kernel.meminfo()`: totals in kB, as /proc/meminfo shows them."""
+# `Simulator.meminfo()` and `Kernel.meminfo()`: figures in kB, as /proc/meminfo shows them
+# (the functional form: some names hold parentheses).
+MemInfo = TypedDict(
+    "MemInfo",
+    {
+        "MemTotal": int,
+        "MemFree": int,
+        "SwapCached": int,
+        "Active": int,
+        "Inactive": int,
+        "Active(anon)": int,
+        "Inactive(anon)": int,
+        "Active(file)": int,
+        "Inactive(file)": int,
+        "Unevictable": int,
+        "Mlocked": int,
+        "Dirty": int,
+        "Writeback": int,
+        "PageTables": int,
+        "Slab": int,
+        "VmallocUsed": int,
+        "AllocPages": int,
+        "Committed_AS": int,
+        "CommitLimit": int,
+    },
+)
 
 
 class Layout(TypedDict):

@@ -787,7 +787,7 @@ fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
 #[inline(never)]
 fn alloc_user_reclaiming(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
     crate::reclaim::evict::make_room(mm, k, false);
-    if crate::reclaim::evict::at_limit(k) {
+    if crate::reclaim::evict::at_limit(k) || crate::reclaim::evict::below_min(k) {
         return None; // nothing more could be reclaimed: the limit holds (OOM)
     }
     let pfn = k.phys_mut().alloc_frame(usage).or_else(|| {

@@ -131,6 +131,37 @@ pub struct MemInfo {
     pub dirty: u64,
 }
 
+impl MemInfo {
+    /// The fields under /proc/meminfo's names, in kB (`AllocPages` is vmsim's own:
+    /// the pages alloc_pages handed out).
+    pub fn named_kb(&self) -> Vec<(&'static str, u64)> {
+        let kb = |pages: u64| pages * (PAGE_SIZE / 1024);
+        let lru = |l: Lru| kb(self.lru[l as usize]);
+        vec![
+            ("MemTotal", kb(self.total)),
+            ("MemFree", kb(self.free)),
+            ("SwapCached", kb(self.swap_cached)),
+            ("Active", lru(Lru::ActiveAnon) + lru(Lru::ActiveFile)),
+            ("Inactive", lru(Lru::InactiveAnon) + lru(Lru::InactiveFile)),
+            ("Active(anon)", lru(Lru::ActiveAnon)),
+            ("Inactive(anon)", lru(Lru::InactiveAnon)),
+            ("Active(file)", lru(Lru::ActiveFile)),
+            ("Inactive(file)", lru(Lru::InactiveFile)),
+            ("Unevictable", lru(Lru::Unevictable)),
+            ("Mlocked", lru(Lru::Unevictable)),
+            ("Dirty", kb(self.dirty)),
+            // Writeback completes at once in the simulator.
+            ("Writeback", 0),
+            ("PageTables", kb(self.page_tables)),
+            ("Slab", kb(self.slab)),
+            ("VmallocUsed", kb(self.vmalloc)),
+            ("AllocPages", kb(self.alloc_pages)),
+            ("Committed_AS", kb(self.committed)),
+            ("CommitLimit", kb(self.commit_limit)),
+        ]
+    }
+}
+
 /// One line of /proc/vmallocinfo: the area with its guard page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmallocInfo {
@@ -212,7 +243,7 @@ impl Kernel {
 
     /// Take the pages freed since the last look off Linux reclaim's lists
     /// (before its lists are read: counters, meminfo, checks).
-    pub(crate) fn drain_lru(&mut self) {
+    pub fn drain_lru(&mut self) {
         self.linux_lru();
     }
 

@@ -1111,6 +1111,14 @@ impl Simulator {
         }
     }
 
+    /// /proc/meminfo's figures, the LRU lists up to date.
+    pub fn meminfo(&self) -> crate::kernel::MemInfo {
+        self.kernel(|k| {
+            k.drain_lru();
+            k.meminfo()
+        })
+    }
+
     /// Verify every invariant of every structure; see `check.rs`.
     pub fn check(&self) -> Result<()> {
         self.with_every_mm(|mms, k| {

@@ -447,32 +447,22 @@ impl PyKernel {
         Ok(self.call(py, |k| k.kobject_refcount(addr)))
     }
 
-    /// Totals per allocator and the commit charge, in kB as ``/proc/meminfo``.
+    /// Totals per allocator, the LRU lists and the commit charge, in kB as ``/proc/meminfo``.
     ///
     /// Returns
     /// -------
     /// dict
-    ///     ``MemTotal``, ``MemFree``, ``PageTables``, ``Slab``, ``VmallocUsed``,
-    ///     ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
+    ///     ``MemTotal``, ``MemFree``, ``SwapCached``, ``Active``, ``Inactive``,
+    ///     ``Active(anon)``, ``Inactive(anon)``, ``Active(file)``, ``Inactive(file)``,
+    ///     ``Unevictable``, ``Mlocked`` (the LRU lists: filled under
+    ///     ``policy="linux"``), ``Dirty``, ``Writeback``, ``PageTables``, ``Slab``,
+    ///     ``VmallocUsed``, ``AllocPages``, ``Committed_AS``, ``CommitLimit``.
     fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.call(py, |k| k.meminfo());
-        let kb = |pages: u64| pages * (vmsim_core::addr::PAGE_SIZE / 1024);
-        crate::counters_view(
-            py,
-            crate::counters_dict(
-                py,
-                &[
-                    ("MemTotal", kb(m.total)),
-                    ("MemFree", kb(m.free)),
-                    ("PageTables", kb(m.page_tables)),
-                    ("Slab", kb(m.slab)),
-                    ("VmallocUsed", kb(m.vmalloc)),
-                    ("AllocPages", kb(m.alloc_pages)),
-                    ("Committed_AS", kb(m.committed)),
-                    ("CommitLimit", kb(m.commit_limit)),
-                ],
-            )?,
-        )
+        let m = self.call(py, |k| {
+            k.drain_lru();
+            k.meminfo()
+        });
+        crate::counters_view(py, crate::counters_dict(py, &m.named_kb())?)
     }
 
     /// Take a lazy-TLB reference (``mmgrab``) on a process's ``mm_struct``.

@@ -96,6 +96,16 @@ fn opt<T>(
 ///     The replacement policy: one of `vmsim.policies()`.
 /// resident_limit : int, optional
 ///     At most this many resident user pages (a memory-cgroup-like cap).
+/// swappiness : int, optional
+///     ``vm.swappiness``, 0..200 (default 60): how readily ``policy="linux"``
+///     reclaims anonymous memory against the page cache.
+/// min_free_kbytes : int, optional
+///     ``vm.min_free_kbytes`` (default: as Linux computes it from the memory
+///     size): the min watermark, below which allocations reclaim directly.
+/// watermark_scale_factor : int, optional
+///     ``vm.watermark_scale_factor``, 1..3000 (default 10, i.e. 0.1% of
+///     memory): the gap from min to low and from low to high, where kswapd
+///     wakes and where it stops.
 /// overcommit : int, optional
 ///     ``vm.overcommit_memory``: 0 heuristic (default), 1 always, 2 strict.
 /// overcommit_ratio : int, optional
@@ -121,7 +131,7 @@ struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, memlock_rlimit = None, fault_around_bytes = None, read_ahead_kb = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None))]
+    #[pyo3(signature = (memory = None, *, vma_index = None, stack_rlimit = None, stack_guard_gap = None, max_map_count = None, memlock_rlimit = None, fault_around_bytes = None, read_ahead_kb = None, swap = None, policy = None, resident_limit = None, overcommit = None, overcommit_ratio = None, swappiness = None, min_free_kbytes = None, watermark_scale_factor = None))]
     #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
     fn new(
         py: Python<'_>,
@@ -138,8 +148,18 @@ impl PySimulator {
         resident_limit: Option<&Bound<'_, PyAny>>,
         overcommit: Option<&Bound<'_, PyAny>>,
         overcommit_ratio: Option<&Bound<'_, PyAny>>,
+        swappiness: Option<&Bound<'_, PyAny>>,
+        min_free_kbytes: Option<&Bound<'_, PyAny>>,
+        watermark_scale_factor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let defaults = SimConfig::default();
+        let linux = vmsim_core::reclaim::LinuxKnobs {
+            swappiness: opt(swappiness, |v| args::count(v, "swappiness", 200))?
+                .map_or(defaults.linux.swappiness, |v| v as u32),
+            min_free_kbytes: opt(min_free_kbytes, |v| args::count(v, "min_free_kbytes", u64::MAX))?,
+            watermark_scale_factor: opt(watermark_scale_factor, |v| args::count(v, "watermark_scale_factor", 3000))?
+                .unwrap_or(defaults.linux.watermark_scale_factor),
+        };
         let mut cfg = SimConfig {
             memory: opt(memory, |m| args::size(m, "memory"))?.unwrap_or(defaults.memory),
             swap: opt(swap, |s| args::size(s, "swap"))?.unwrap_or(0),
@@ -152,6 +172,7 @@ impl PySimulator {
             .py()?,
             read_ahead_kb: opt(read_ahead_kb, |r| args::count(r, "read_ahead_kb", u64::MAX))?
                 .unwrap_or(defaults.read_ahead_kb),
+            linux,
             ..defaults
         };
         if let Some(name) = vma_index {
@@ -377,10 +398,33 @@ impl PySimulator {
     ///     ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
     ///     (pages), ``pgfault`` (every counted fault, minor and major, as Linux
     ///     counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
-    ///     reclaim looked at), ``pgsteal`` (pages it evicted).
+    ///     reclaim looked at), ``pgsteal`` (pages it evicted); and Linux
+    ///     reclaim's own (zero under the textbook policies): the LRU list sizes
+    ///     ``nr_{in,}active_{anon,file}``, ``nr_unevictable``, ``nr_mlock``,
+    ///     ``pgscan_kswapd``/``_direct``, ``pgsteal_kswapd``/``_direct``,
+    ///     ``pgscan_anon``/``_file``, ``pgsteal_anon``/``_file``, ``pgrefill``,
+    ///     ``pgactivate``, ``pgdeactivate``, ``allocstall_normal``,
+    ///     ``pageoutrun``, ``kswapd_low_wmark_hit_quickly``,
+    ///     ``workingset_refault_{anon,file}``, ``workingset_activate_*``,
+    ///     ``workingset_restore_*``, ``workingset_nodereclaim``,
+    ///     ``unevictable_pgs_culled``, ``unevictable_pgs_mlocked``,
+    ///     ``unevictable_pgs_munlocked``.
     fn vmstat<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.counters());
         counters_view(py, counters_dict(py, &c.vmstat_named())?)
+    }
+
+    /// The machine's memory in kB, as ``/proc/meminfo``: the same as ``kernel.meminfo()``.
+    ///
+    /// Returns
+    /// -------
+    /// dict
+    ///     ``MemTotal``, ``MemFree``, the LRU lists (``Active(anon)``,
+    ///     ``Inactive(file)``, ``Unevictable``, ``Mlocked`` ...), ``SwapCached``,
+    ///     ``Dirty``, ``PageTables``, ``Slab``, ``Committed_AS`` and the rest.
+    fn meminfo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = py.detach(|| self.sim.meminfo());
+        counters_view(py, counters_dict(py, &m.named_kb())?)
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -1208,6 +1252,63 @@ impl PyFile {
         let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
         let advice = vmsim_core::readahead::Fadvise::parse(advice).py()?;
         py.detach(|| self.sim.file_fadvise(self.id, offset, length, advice)).py()
+    }
+
+    /// Read through the page cache, as read(2) (nothing is mapped, no fault taken).
+    ///
+    /// Missing pages are read in from the file; every page read is marked
+    /// accessed (``folio_mark_accessed``), so under ``policy="linux"`` a page
+    /// read twice is activated.
+    ///
+    /// Parameters
+    /// ----------
+    /// offset : int or str
+    ///     Where the read starts, in bytes.
+    /// length : int or str
+    ///     Bytes to read.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     Bytes read: short at the end of the file, 0 past it.
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     ENOMEM when no memory can be found for the page cache.
+    #[pyo3(signature = (offset, length))]
+    fn read(&self, py: Python<'_>, offset: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
+        Ok(py.detach(|| self.sim.file_read(self.id, offset, length)).py()?.bytes)
+    }
+
+    /// Write through the page cache, as write(2).
+    ///
+    /// Pages written become dirty (written back when reclaim, ``msync`` or
+    /// ``fadvise("dontneed")`` lets them go) and are marked accessed; a page
+    /// only partly overwritten is read in first; the file grows when the
+    /// write ends past it.
+    ///
+    /// Parameters
+    /// ----------
+    /// offset : int or str
+    ///     Where the write starts, in bytes.
+    /// length : int or str
+    ///     Bytes to write.
+    ///
+    /// Returns
+    /// -------
+    /// int
+    ///     Bytes written.
+    ///
+    /// Raises
+    /// ------
+    /// OSError
+    ///     ENOMEM when no memory can be found; EFBIG past the largest file (16 TiB).
+    #[pyo3(signature = (offset, length))]
+    fn write(&self, py: Python<'_>, offset: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
+        Ok(py.detach(|| self.sim.file_write(self.id, offset, length)).py()?.bytes)
     }
 
     /// Change the file's size, as truncate(2).

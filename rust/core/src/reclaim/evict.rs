@@ -324,7 +324,7 @@ pub fn alloc_cache_frame(k: &mut Kernel) -> Option<Pfn> {
     let linux = k.reclaim().is_some_and(|r| r.kind.is_linux());
     if linux {
         linux_make_room(None, k, false);
-        if at_limit(k) {
+        if at_limit(k) || below_min(k) {
             return None;
         }
     }
@@ -349,6 +349,13 @@ pub fn room_for_readahead(k: &Kernel) -> bool {
         Some(lr) => r.limit.is_none_or(|l| k.phys().user_frames() < l) && k.phys().frames_free() > lr.wmark.low,
         None => shortage(r, k) == 0,
     })
+}
+
+/// Under Linux reclaim, whether free pages are at the min watermark even
+/// after direct reclaim: the pages below it are the kernel's reserve, and a
+/// user page is refused (the OOM path).
+pub fn below_min(k: &Kernel) -> bool {
+    k.reclaim().and_then(Reclaim::linux).is_some_and(|lr| k.phys().frames_free() <= lr.wmark.min)
 }
 
 /// Whether a resident-page limit leaves no room for one more page.
