@@ -31,6 +31,7 @@ def vm_rss() -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=4 * 1024 * 1024)
+    ap.add_argument("--policy", default=None, help="a reclaim policy to run with (default: none)")
     args = ap.parse_args(argv)
     n = args.pages
     chunk = 1 << 20
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     warm.spawn().access_batch(addrs, "r")
     del warm
     base_rss = vm_rss()
-    sim = vmsim.Simulator(memory=(n + n // 64 + 1024) * PAGE_SIZE)
+    # Room enough that no reclaim runs: the figure is the per-page cost of what the policy keeps.
+    sim = vmsim.Simulator(memory=(n + n // 32 + 4096) * PAGE_SIZE, policy=args.policy)
     p = sim.spawn()
     a = p.mmap(n * PAGE_SIZE)
     after_create = vm_rss()

@@ -105,9 +105,6 @@ impl FolioTable {
             self.lruvec.resize(len, 0);
         }
     }
-    pub fn len(&self) -> usize {
-        self.links.len()
-    }
     pub fn state(&self, pfn: Pfn) -> u16 {
         self.state.get(pfn as usize).copied().unwrap_or(0)
     }

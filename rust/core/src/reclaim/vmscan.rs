@@ -456,11 +456,7 @@ impl Reclaimer<'_> {
                 Balance::Equal => scan,
                 Balance::Fract(ap, fp) => {
                     let (num, den) = (if lru.is_file() { fp } else { ap }, ap + fp);
-                    if den == 0 {
-                        0
-                    } else {
-                        scan * num / den
-                    }
+                    (scan * num).checked_div(den).unwrap_or(0)
                 }
                 Balance::Anon => scan * !lru.is_file() as u64,
                 Balance::File => scan * lru.is_file() as u64,

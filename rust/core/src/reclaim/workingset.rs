@@ -53,6 +53,9 @@ impl Shadows {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
     pub fn nodes(&self) -> usize {
         self.nodes.len()
     }
