@@ -25,6 +25,11 @@ def public(name: str) -> bool:
     return not name.startswith("_")
 
 
+def is_setter(node: ast.FunctionDef) -> bool:
+    """A property's setter: its getter carries the docstring."""
+    return any(isinstance(d, ast.Attribute) and d.attr == "setter" for d in node.decorator_list)
+
+
 def documented(module: ModuleType, tree: ast.Module) -> Iterator[tuple[ast.AST, object, str]]:
     """(stub node, runtime object, qualified name) of every public class,
     function, method and property the stub declares."""
@@ -33,7 +38,7 @@ def documented(module: ModuleType, tree: ast.Module) -> Iterator[tuple[ast.AST, 
             cls = getattr(module, node.name)
             yield node, cls, node.name
             for item in node.body:
-                if isinstance(item, ast.FunctionDef) and public(item.name):
+                if isinstance(item, ast.FunctionDef) and public(item.name) and not is_setter(item):
                     yield item, getattr(cls, item.name), f"{node.name}.{item.name}"
         elif isinstance(node, ast.FunctionDef) and public(node.name):
             yield node, getattr(module, node.name), node.name

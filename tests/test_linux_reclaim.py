@@ -156,10 +156,23 @@ def test_swappiness_0_swaps_anon_once_file_is_tiny():
 
 
 def test_swappiness_0_never_swaps_in_cgroup_reclaim():
+    sim = linux_sim(memory="64MiB", swappiness=0)
+    cg = sim.cgroup("nosw", max=1000 * PAGE)
+    p = sim.spawn(cgroup=cg)
+    with pytest.raises(vmsim.ProcessExitedError, match="OOM killer: memory cgroup /nosw at memory.max"):
+        p.access_batch(pages(anon(p, 2000), 2000), "w")
+    assert sim.vmstat()["pswpout"] == 0, "swap was free, but swappiness 0 keeps group reclaim off anon"
+    assert cg.events()["oom_kill"] == 1 and cg.current == 0
+    sim.check()
+
+
+def test_the_resident_limit_is_oom_for_an_unkillable_process():
+    # The OOM outcome stays for when nothing can be killed.
     sim = linux_sim(memory="64MiB", swappiness=0, resident_limit=1000)
     p = sim.spawn()
+    p.oom_score_adj = -1000
     codes = p.access_batch(pages(anon(p, 2000), 2000), "w")
-    assert sim.vmstat()["pswpout"] == 0
+    assert sim.vmstat()["pswpout"] == 0 and sim.vmstat()["oom_kill"] == 0
     assert np.count_nonzero(codes == int(Outcome.OOM)) > 0, "nothing reclaimable at the limit"
     sim.check()
 
@@ -233,6 +246,7 @@ def test_direct_reclaim_when_free_is_at_min_then_oom():
     f = sim.create_file(512 * PAGE, name="/cache")
     stream_file(sim, f, 512)
     p = sim.spawn()
+    p.oom_score_adj = -1000  # never OOM-killed: its faults fail instead
     codes = p.access_batch(pages(anon(p, 4096), 4096), "w")
     v = sim.vmstat()
     assert v["pgsteal_kswapd"] > 0, "kswapd dropped the page cache first"

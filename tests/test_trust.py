@@ -36,6 +36,7 @@ def test_a_reused_simulator_pages_the_same_every_run(policy):
     runs = []
     for _ in range(3):
         p = sim.spawn()
+        p.oom_score_adj = -1000  # the OOM outcome, not the OOM killer
         a = p.mmap(6000 * PAGE_SIZE)
         codes = p.access_batch(pages(a, 6000), "w")
         runs.append((int((codes == Outcome.OOM).sum()), int((codes == Outcome.ANON_ZERO_FILL).sum())))

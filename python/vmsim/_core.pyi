@@ -482,6 +482,85 @@ def policies() -> list[str]:
     list of str
     """
 
+class Cgroup:
+    """A memory cgroup (cgroup v2's memory controller).
+
+    Made by `Simulator.cgroup`. Processes run in it when spawned with
+    ``spawn(cgroup=...)`` or moved with `Process.move_to`; their new pages
+    (anonymous, page cache, shmem), swap and kernel memory (page tables, slab
+    objects) are charged to it and to every ancestor. A group at `max` is
+    reclaimed, and OOM-kills its largest process when reclaim cannot make
+    room; over `high` it is reclaimed back under it; within `low` it is left
+    alone by reclaim from outside while anything else can go. Sizes are in
+    bytes; a limit of None means "max" (none). Needs ``policy="linux"``.
+    """
+    @property
+    def path(self) -> str:
+        """Its path below the root, as cgroupfs shows it (``"/batch/job1"``)."""
+    @property
+    def current(self) -> int:
+        """``memory.current``: bytes charged here and below."""
+    @property
+    def peak(self) -> int:
+        """``memory.peak``: the most `current` has been."""
+    @property
+    def swap_current(self) -> int:
+        """``memory.swap.current``: bytes of swap charged here and below."""
+    @property
+    def swap_peak(self) -> int:
+        """``memory.swap.peak``."""
+    @property
+    def max(self) -> int | None:
+        """``memory.max`` in bytes (None: no limit). Setting it takes effect at the group's next charge."""
+    @max.setter
+    def max(self, value: Size | None) -> None:
+        """``memory.max`` in bytes (None: no limit). Setting it takes effect at the group's next charge."""
+    @property
+    def high(self) -> int | None:
+        """``memory.high`` in bytes (None: no limit)."""
+    @high.setter
+    def high(self, value: Size | None) -> None:
+        """``memory.high`` in bytes (None: no limit)."""
+    @property
+    def low(self) -> int:
+        """``memory.low`` in bytes (0: no protection)."""
+    @low.setter
+    def low(self, value: Size | None) -> None:
+        """``memory.low`` in bytes (0: no protection)."""
+    @property
+    def swap_max(self) -> int | None:
+        """``memory.swap.max`` in bytes (None: no limit)."""
+    @swap_max.setter
+    def swap_max(self, value: Size | None) -> None:
+        """``memory.swap.max`` in bytes (None: no limit)."""
+    @property
+    def throttled(self) -> int:
+        """Charges that stayed over `high` after the group's reclaim: where
+        Linux would make the allocating task sleep (its throttling penalty).
+        """
+    def stat(self) -> dict[str, int]:
+        """``memory.stat``: this group and every group below it.
+
+        Returns
+        -------
+        dict
+            Sizes in bytes (``anon``, ``file``, ``kernel``, ``pagetables``,
+            ``slab``, ``shmem``, ``file_dirty``, ``swapcached``, the LRU lists
+            ``inactive_anon`` ... ``unevictable``) and reclaim events
+            (``pgscan``, ``pgsteal`` and their ``_kswapd``/``_direct`` parts,
+            ``pgrefill``, ``pgactivate``, ``pgdeactivate``, ``workingset_*``).
+        """
+    def events(self) -> dict[str, int]:
+        """``memory.events``: this group and every group below it.
+
+        Returns
+        -------
+        dict
+            ``low`` (reclaimed while protected), ``high`` (reclaimed over
+            high), ``max`` (a charge hit max), ``oom`` (reclaim at max failed),
+            ``oom_kill`` (processes killed).
+        """
+
 class File:
     """A simulated regular file (`Simulator.create_file`).
 
@@ -521,7 +600,7 @@ class File:
         OSError
             EINVAL for an unknown advice.
         """
-    def read(self, offset: Size, length: Size) -> int:
+    def read(self, offset: Size, length: Size, *, cgroup: Cgroup | None = None) -> int:
         """Read through the page cache, as read(2) (nothing is mapped, no fault taken).
 
         Missing pages are read in from the file; every page read is marked
@@ -534,6 +613,9 @@ class File:
             Where the read starts, in bytes.
         length : int or str
             Bytes to read.
+        cgroup : Cgroup, optional
+            The memory cgroup of the reading task: the pages read in are
+            charged to it (default: the root).
 
         Returns
         -------
@@ -545,7 +627,7 @@ class File:
         OSError
             ENOMEM when no memory can be found for the page cache.
         """
-    def write(self, offset: Size, length: Size) -> int:
+    def write(self, offset: Size, length: Size, *, cgroup: Cgroup | None = None) -> int:
         """Write through the page cache, as write(2).
 
         Pages written become dirty (written back when reclaim, ``msync`` or
@@ -559,6 +641,9 @@ class File:
             Where the write starts, in bytes.
         length : int or str
             Bytes to write.
+        cgroup : Cgroup, optional
+            The memory cgroup of the writing task: new pages are charged to it
+            (default: the root).
 
         Returns
         -------
@@ -687,7 +772,50 @@ class Simulator:
         File
             A handle; the file goes once no handle and no mapping holds it.
         """
-    def spawn(self, layout: str | None = None) -> Process:
+    def cgroup(
+        self,
+        name: str,
+        *,
+        max: Size | None = None,
+        high: Size | None = None,
+        low: Size | None = None,
+        swap_max: Size | None = None,
+        parent: Cgroup | None = None,
+    ) -> Cgroup:
+        """Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"``).
+
+        Parameters
+        ----------
+        name : str
+            Its name: one path component, unique among its siblings.
+        max : int or str, optional
+            ``memory.max``: the hard limit. A charge past it reclaims the
+            group's own pages; if that cannot make room, the OOM killer kills
+            the group's largest process. None or ``"max"``: no limit.
+        high : int or str, optional
+            ``memory.high``: past it the group is reclaimed back under it
+            (``events()["high"]``; what stays over counts in `Cgroup.throttled`).
+        low : int or str, optional
+            ``memory.low``: while its usage is within it, reclaim from outside
+            (the machine, an ancestor at its limit) leaves it alone unless
+            nothing else can go (``events()["low"]``).
+        swap_max : int or str, optional
+            ``memory.swap.max``: at most this much of its memory in swap.
+        parent : Cgroup, optional
+            The group it is made in (default: the root).
+
+        Returns
+        -------
+        Cgroup
+
+        Raises
+        ------
+        ValueError
+            A bad name or size, or a policy other than ``"linux"``.
+        OSError
+            EEXIST when a sibling has the name.
+        """
+    def spawn(self, layout: str | None = None, *, cgroup: Cgroup | None = None) -> Process:
         """Start a new process.
 
         Parameters
@@ -696,6 +824,9 @@ class Simulator:
             ``None`` for an empty address space, or ``"default"`` for an ELF-like
             process: text and data of ``/usr/bin/a.out``, a heap (brk, empty until
             it grows), an mmap area below ``mmap_base`` and an 8 MiB-limited stack.
+
+        cgroup : Cgroup, optional
+            The memory cgroup it runs in (default: the root).
 
         Returns
         -------
@@ -850,6 +981,34 @@ class Process:
     @property
     def alive(self) -> bool:
         """Whether this task is still running."""
+    @property
+    def cgroup(self) -> Cgroup | None:
+        """The memory cgroup the process charges (None: the root)."""
+    def move_to(self, cgroup: Cgroup | None) -> None:
+        """Move the process (every thread of it) to a memory cgroup.
+
+        As in cgroup v2, what it has charged stays with its old group; the
+        pages, swap and kernel memory it allocates from now on go to the new one.
+
+        Parameters
+        ----------
+        cgroup : Cgroup or None
+            The group (None: the root).
+        """
+    @property
+    def oom_score_adj(self) -> int:
+        """``/proc/pid/oom_score_adj``, -1000..1000 (default 0, inherited on fork).
+
+        Added to the OOM killer's badness as a fraction (per mille) of the
+        memory it weighs; -1000 means never killed.
+        """
+    @oom_score_adj.setter
+    def oom_score_adj(self, value: int) -> None:
+        """``/proc/pid/oom_score_adj``, -1000..1000 (default 0, inherited on fork).
+
+        Added to the OOM killer's badness as a fraction (per mille) of the
+        memory it weighs; -1000 means never killed.
+        """
     @property
     def thread_stack(self) -> tuple[int, int] | None:
         """``(low, high)`` of the stack `clone_thread` mapped for this thread, else None."""

@@ -110,6 +110,7 @@ class VmStat(TypedDict):
     unevictable_pgs_culled: int
     unevictable_pgs_mlocked: int
     unevictable_pgs_munlocked: int
+    oom_kill: int
 
 
 # `Simulator.meminfo()` and `Kernel.meminfo()`: figures in kB, as /proc/meminfo shows them

@@ -43,6 +43,8 @@ pub enum Error {
     InvalidArgument(String),
     /// The task has exited (or never existed).
     NoSuchProcess { pid: u32 },
+    /// The OOM killer killed the task, for `reason`.
+    OomKilled { pid: u32, reason: String },
     /// `check()` found a broken invariant.
     Invariant(String),
     /// Misuse of a kernel allocator, as KASAN / SLUB debug / kref would report it.
@@ -66,6 +68,7 @@ impl fmt::Display for Error {
             Error::Sys { errno, reason } => write!(f, "{}: {}", errno.name(), reason),
             Error::InvalidArgument(r) => write!(f, "{r}"),
             Error::NoSuchProcess { pid } => write!(f, "process {pid} has exited"),
+            Error::OomKilled { pid, reason } => write!(f, "process {pid} was killed by the OOM killer: {reason}"),
             Error::Invariant(r) => write!(f, "invariant broken: {r}"),
             Error::KernelBug(r) => write!(f, "kernel bug: {r}"),
             Error::OutOfMemory(r) => write!(f, "out of simulated memory: {r}"),

@@ -786,21 +786,22 @@ fn alloc_user(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
 
 #[inline(never)]
 fn alloc_user_reclaiming(mm: &mut Mm, k: &mut Kernel, usage: FrameUse) -> Option<Pfn> {
-    crate::reclaim::evict::make_room(mm, k, false);
-    if crate::reclaim::evict::at_limit(k) || crate::reclaim::evict::below_min(k) {
+    use crate::reclaim::evict;
+    if k.reclaim().is_some_and(|r| r.kind.is_linux()) {
+        let cg = mm.memcg;
+        return evict::linux_alloc(Some(mm), k, usage, cg);
+    }
+    evict::make_room(mm, k, false);
+    if evict::at_limit(k) {
         return None; // nothing more could be reclaimed: the limit holds (OOM)
     }
-    let pfn = k.phys_mut().alloc_frame(usage).or_else(|| {
-        if crate::reclaim::evict::make_room(mm, k, true) > 0 {
+    k.phys_mut().alloc_frame(usage).or_else(|| {
+        if evict::make_room(mm, k, true) > 0 {
             k.phys_mut().alloc_frame(usage)
         } else {
             None
         }
-    });
-    if pfn.is_some() {
-        crate::reclaim::evict::kswapd_after_alloc(Some(mm), k);
-    }
-    pfn
+    })
 }
 
 /// do_swap_page: bring a swapped-out page back. Minor if it is still in the

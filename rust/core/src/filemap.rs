@@ -10,6 +10,7 @@ use crate::error::{Errno, Error, Result};
 use crate::kernel::Kernel;
 use crate::pagecache::{ObjectId, ObjectKind};
 use crate::phys::flags;
+use crate::reclaim::memcg::CgId;
 
 /// What one read or write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,11 +31,18 @@ fn file_size(k: &Kernel, id: ObjectId) -> u64 {
 }
 
 /// The cached page `index` of `id`, or a new page for it (read in if `read`).
-fn get_page(k: &mut Kernel, id: ObjectId, index: u64, read: bool, io: &mut FileIo) -> Result<crate::phys::Pfn> {
+fn get_page(
+    k: &mut Kernel,
+    id: ObjectId,
+    index: u64,
+    read: bool,
+    io: &mut FileIo,
+    cg: CgId,
+) -> Result<crate::phys::Pfn> {
     if let Some(pfn) = k.cache().lookup(id, index) {
         return Ok(pfn);
     }
-    let Some(pfn) = crate::reclaim::evict::alloc_cache_frame(k) else {
+    let Some(pfn) = crate::reclaim::evict::alloc_cache_frame(k, cg) else {
         return Err(Error::sys(Errno::ENOMEM, format!("no memory for page {index} of file {id} in the page cache")));
     };
     k.add_to_page_cache(id, index, pfn);
@@ -42,8 +50,9 @@ fn get_page(k: &mut Kernel, id: ObjectId, index: u64, read: bool, io: &mut FileI
     Ok(pfn)
 }
 
-/// read(2) of `len` bytes at `offset`: short at the end of the file.
-pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64) -> Result<FileIo> {
+/// read(2) of `len` bytes at `offset` by a task of group `cg` (the pages
+/// read in are charged to it): short at the end of the file.
+pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64, cg: CgId) -> Result<FileIo> {
     let size = file_size(k, id);
     let end = offset.saturating_add(len).min(size);
     let mut io = FileIo::default();
@@ -51,7 +60,7 @@ pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64) -> Result<FileI
         return Ok(io);
     }
     for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
-        let pfn = get_page(k, id, index, true, &mut io)?;
+        let pfn = get_page(k, id, index, true, &mut io, cg)?;
         k.mark_page_accessed(pfn);
         io.pages += 1;
     }
@@ -62,7 +71,7 @@ pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64) -> Result<FileI
 /// write(2) of `len` bytes at `offset`, extending the file if it ends past
 /// it. A page only partly overwritten is read in first if the file had data
 /// there; a whole page overwritten needs no read.
-pub fn write(k: &mut Kernel, id: ObjectId, offset: u64, len: u64) -> Result<FileIo> {
+pub fn write(k: &mut Kernel, id: ObjectId, offset: u64, len: u64, cg: CgId) -> Result<FileIo> {
     let end = offset.checked_add(len).filter(|&e| e <= crate::sim::MAX_FILE_SIZE).ok_or_else(|| {
         Error::sys(Errno::EFBIG, format!("a write of {len} bytes at {offset} passes the largest file (16 TiB)"))
     })?;
@@ -77,7 +86,7 @@ pub fn write(k: &mut Kernel, id: ObjectId, offset: u64, len: u64) -> Result<File
     for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
         let (lo, hi) = (index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
         let whole = offset <= lo && end >= hi;
-        let pfn = get_page(k, id, index, !whole && lo < old_size, &mut io)?;
+        let pfn = get_page(k, id, index, !whole && lo < old_size, &mut io, cg)?;
         k.phys_mut().frame_mut(pfn).flags |= flags::DIRTY;
         k.mark_page_accessed(pfn);
         io.pages += 1;

@@ -22,6 +22,9 @@ impl Mm {
     pub fn fork_copy(&mut self, k: &mut Kernel) -> Result<Mm> {
         let mut child = Mm::new(k, self.cfg)?;
         child.layout = self.layout;
+        // The child runs in its parent's memory cgroup and inherits its oom_score_adj.
+        child.memcg = self.memcg;
+        child.oom_score_adj = self.oom_score_adj;
         if let Err(e) = child.prealloc_vmas(k, self.vmas.len()) {
             child.teardown(k);
             return Err(e);

@@ -9,6 +9,7 @@ use crate::addr::{PAGE_SIZE, TASK_SIZE};
 use crate::fault::Access;
 use crate::layout::LayoutKind;
 use crate::mm::{Advice, MmapRequest};
+use crate::reclaim::memcg::Limits;
 use crate::sim::{Ops, SimConfig, Simulator};
 use crate::vma::Prot;
 use crate::vma_index::IndexKind;
@@ -41,6 +42,13 @@ fn address(b: &mut Bytes, brk: u64) -> Option<u64> {
     })
 }
 
+/// An access either ran or found its process OOM-killed.
+fn survived(r: crate::error::Result<()>) {
+    if let Err(e) = r {
+        assert!(matches!(e, crate::error::Error::OomKilled { .. }), "an access failed: {e}");
+    }
+}
+
 /// Run one decoded sequence; panics on any broken invariant.
 pub fn run(data: &[u8]) {
     let mut b = Bytes(data);
@@ -59,6 +67,17 @@ pub fn run(data: &[u8]) {
         cfg.resident_limit = [None, Some(6), Some(24)][(first as usize >> 3) % 3];
     }
     let sim = Simulator::new(cfg).expect("valid configuration");
+    // Under Linux reclaim, memory cgroups too: one with a small max, one with a high.
+    let mut cgroups = vec![crate::reclaim::memcg::ROOT];
+    if cfg.policy.is_some_and(|p| p.is_linux()) {
+        let limits = [
+            Limits { max: Some(12), swap_max: Some(4), ..Limits::default() },
+            Limits { high: Some(8), low: 4, ..Limits::default() },
+        ];
+        for (i, l) in limits.into_iter().enumerate() {
+            cgroups.push(sim.cgroup_create(&format!("g{i}"), None, l).expect("a valid group"));
+        }
+    }
     let trace = std::env::var_os("VMSIM_FUZZ_TRACE").is_some(); // print each op and check()
     let mut pids: Vec<u32> = Vec::new();
     // Two files (one later unlinked) for file mappings, truncation and msync.
@@ -71,7 +90,8 @@ pub fn run(data: &[u8]) {
     while let Some(op) = b.byte() {
         if pids.is_empty() || op % 23 == 0 {
             if pids.len() < 6 {
-                if let Ok(pid) = sim.spawn(if op & 1 == 0 { LayoutKind::Default } else { LayoutKind::Empty }) {
+                let layout = if op & 1 == 0 { LayoutKind::Default } else { LayoutKind::Empty };
+                if let Ok(pid) = sim.spawn_in(layout, cgroups[(op as usize >> 1) % cgroups.len()]) {
                     pids.push(pid);
                 }
             }
@@ -172,7 +192,7 @@ pub fn run(data: &[u8]) {
             9 => {
                 let addrs: Vec<u64> = (0..(op as u64 % 32)).map(|i| addr.wrapping_add(i * PAGE_SIZE)).collect();
                 let mut out = vec![0u8; addrs.len()];
-                sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out).expect("valid batch");
+                survived(sim.access_batch(pid, &addrs, Ops::Same(Access::Write), &mut out));
             }
             10 if op & 0x40 != 0 => {
                 // File operations: truncate, msync, and (once) unlink.
@@ -192,11 +212,21 @@ pub fn run(data: &[u8]) {
                     _ => {}
                 }
             }
+            11 if op & 0x40 != 0 => {
+                // Another group, or another oom_score_adj.
+                if op & 0x20 != 0 {
+                    sim.cgroup_move(pid, cgroups[op as usize % cgroups.len()]).expect("live pid, a group");
+                } else {
+                    sim.oom_score_adj(pid, Some([-1000, 0, 500][op as usize % 3])).expect("live pid");
+                }
+            }
             _ => {
                 let op = Access::from_code(op % 3).expect("code below 3");
-                sim.access(pid, addr, op).expect("live pid");
+                survived(sim.access(pid, addr, op).map(|_| ()));
             }
         }
+        // The OOM killer may have killed any of them.
+        pids.retain(|&p| sim.is_alive(p));
         if trace {
             eprintln!("op {} pid {pid} addr {addr:#x} len {len:#x} prot {prot} -> {:?}", op % 12, sim.check());
         }

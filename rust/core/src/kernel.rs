@@ -59,6 +59,12 @@ pub trait ReclaimTarget: Send {
     fn object_addresses(&self, id: ObjectId, index: u64, out: &mut Vec<u64>);
     /// Every address whose PTE maps `pfn` (a walk of all the page tables: the slow path).
     fn addresses_mapping(&self, pfn: Pfn, out: &mut Vec<u64>);
+    /// The memory cgroup it charges.
+    fn memcg(&self) -> crate::reclaim::memcg::CgId;
+    /// oom_badness against `totalpages`; None if it must not be killed.
+    fn oom_badness(&self, totalpages: u64) -> Option<i64>;
+    /// The OOM killer chose it: free its memory now.
+    fn oom_reap(&mut self, k: &mut Kernel);
 }
 
 type TargetHandle = Arc<Mutex<dyn ReclaimTarget>>;
@@ -198,6 +204,10 @@ pub struct Kernel {
     committed: u64,
     /// Shmem objects and the pages each charged to Committed_AS.
     shmem_charges: HashMap<ObjectId, u64>,
+    /// Address spaces the OOM killer chose whose tasks are still to be killed.
+    oom_victims: Vec<crate::reclaim::oom::OomVictim>,
+    /// OOM kills so far (/proc/vmstat oom_kill).
+    pub oom_kills: u64,
 }
 
 impl Kernel {
@@ -223,6 +233,8 @@ impl Kernel {
             overcommit: Overcommit::default(),
             committed: 0,
             shmem_charges: HashMap::new(),
+            oom_victims: Vec::new(),
+            oom_kills: 0,
         })
     }
 
@@ -369,6 +381,47 @@ impl Kernel {
             let shadow = if file { lr.shadows.take(file_slot(id, index)) } else { None };
             lr.add_refaulted(pfn, file, crate::reclaim::key(id, index << 12), shadow, swap_free);
         }
+    }
+
+    /// Memory cgroups, when Linux reclaim is on.
+    pub fn cgroups(&self) -> Option<&crate::reclaim::memcg::Cgroups> {
+        self.reclaim.as_ref().and_then(Reclaim::linux).map(|lr| &lr.cgroups)
+    }
+
+    /// Bring the kernel-memory charge of `mm` (its page tables and slab
+    /// objects) up to date, while memory cgroups are in use.
+    pub(crate) fn sync_mm_charge(&mut self, mm: &mut crate::mm::Mm) {
+        let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) else { return };
+        if !lr.cgroups.in_use() && mm.kernel_charge.is_empty() {
+            return;
+        }
+        let (pagetables, slab) = mm.kernel_bytes();
+        for (cg, pt, sl) in mm.kernel_charge.sync(mm.memcg, pagetables, slab) {
+            lr.cgroups.charge_kernel(cg, pt, sl);
+        }
+    }
+
+    /// The address space is gone: every kernel-memory charge it made goes.
+    pub(crate) fn uncharge_mm(&mut self, mm: &mut crate::mm::Mm) {
+        if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
+            for (cg, pt, sl) in mm.kernel_charge.sync(mm.memcg, 0, 0) {
+                lr.cgroups.charge_kernel(cg, pt, sl);
+            }
+        }
+    }
+
+    /// The OOM killer chose `victim`, an address space of group `memcg`.
+    pub(crate) fn note_oom_kill(&mut self, victim: crate::reclaim::oom::OomVictim, memcg: crate::reclaim::memcg::CgId) {
+        self.oom_kills += 1;
+        if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
+            lr.cgroups.groups[memcg as usize].own_events.oom_kill += 1;
+        }
+        self.oom_victims.push(victim);
+    }
+
+    /// The OOM killer's victims whose tasks are still to be killed.
+    pub(crate) fn take_oom_victims(&mut self) -> Vec<crate::reclaim::oom::OomVictim> {
+        std::mem::take(&mut self.oom_victims)
     }
 
     /// The addresses spaces alive now, by id.
@@ -528,9 +581,9 @@ impl Kernel {
     pub(crate) fn swap_put(&mut self, slot: u32) {
         self.swap.put(slot, &mut self.phys);
         if self.swap.refs(slot) == 0 {
-            // The slot is free: nothing can refault from it.
+            // The slot is free: nothing can refault from it, no group is charged for it.
             if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
-                lr.shadows.take(swap_slot(slot));
+                lr.swap_slot_freed(slot);
             }
         }
     }

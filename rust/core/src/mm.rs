@@ -334,6 +334,14 @@ pub struct Mm {
     pub cfg: MmConfig,
     /// mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE).
     pub def_flags: VmFlags,
+    /// The memory cgroup new pages are charged to (the owner task's).
+    pub memcg: crate::reclaim::memcg::CgId,
+    /// The kernel memory (page tables, slab objects) charged so far, by group.
+    pub kernel_charge: crate::reclaim::memcg::MmCharge,
+    /// /proc/pid/oom_score_adj: -1000 (never killed) to 1000.
+    pub oom_score_adj: i16,
+    /// The OOM killer chose it: its memory is reaped, its tasks are killed.
+    pub oom_killed: bool,
 }
 
 impl Mm {
@@ -364,6 +372,10 @@ impl Mm {
             },
             cfg,
             def_flags: VmFlags::default(),
+            memcg: crate::reclaim::memcg::ROOT,
+            kernel_charge: Default::default(),
+            oom_score_adj: 0,
+            oom_killed: false,
         })
     }
 
@@ -579,8 +591,35 @@ impl Mm {
         self.vmas = self.cfg.index.build();
         self.sync_vmas(k);
         debug_assert_eq!(self.rss(), 0);
+        k.uncharge_mm(self);
         k.mark_mm_exited(self.mm_struct);
         k.mmdrop(self.mm_struct).expect("the address space holds an mm_count reference");
+    }
+
+    /// Kernel memory this address space holds now: (page-table bytes, slab bytes).
+    pub(crate) fn kernel_bytes(&self) -> (u64, u64) {
+        let slab =
+            crate::kernel::MM_STRUCT_SIZE as u64 + self.vma_objs.len() as u64 * crate::kernel::VMA_STRUCT_SIZE as u64;
+        (self.pt.table_pages() * PAGE_SIZE, slab)
+    }
+
+    /// oom_badness: the pages the OOM killer would get back (resident,
+    /// swapped, page tables), shifted by oom_score_adj as a fraction of
+    /// `totalpages`; None for an address space it must not kill.
+    pub(crate) fn oom_badness(&self, totalpages: u64) -> Option<i64> {
+        if self.oom_score_adj == crate::reclaim::oom::OOM_SCORE_ADJ_MIN || self.oom_killed {
+            return None;
+        }
+        let points = (self.rss() + self.swap_ents + self.pt.table_pages()) as i64;
+        Some(points + self.oom_score_adj as i64 * (totalpages / 1000) as i64)
+    }
+
+    /// The OOM reaper's work (__oom_reap_task_mm), done at once: every page
+    /// of the victim is unmapped and freed; its VMAs and tables go when its
+    /// tasks are gone.
+    pub(crate) fn oom_reap(&mut self, k: &mut Kernel) {
+        self.oom_killed = true;
+        self.zap(k, 0, USER_HALF_END);
     }
 
     // ----- system calls ---------------------------------------------------
@@ -1482,6 +1521,8 @@ impl Mm {
 /// What a task holds: the address space behind its lock, and the kernel it
 /// gives frames back to. Dropping the last `Arc` tears everything down.
 pub struct AddressSpace {
+    /// The id of the address space inside (`Mm::id`).
+    pub(crate) id: u32,
     pub(crate) mm: Arc<Mutex<Mm>>,
     pub(crate) kernel: Arc<Mutex<Kernel>>,
 }
@@ -1494,7 +1535,7 @@ impl AddressSpace {
         let mm = Arc::new(Mutex::new(mm));
         let target: std::sync::Weak<Mutex<dyn ReclaimTarget>> = Arc::downgrade(&mm) as _;
         kernel.lock().register_mm(id, target);
-        AddressSpace { mm, kernel }
+        AddressSpace { id, mm, kernel }
     }
 }
 

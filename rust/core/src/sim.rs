@@ -23,10 +23,12 @@ use crate::gup::{self, Populate};
 use crate::kernel::{Kernel, ReleaseEvent};
 use crate::layout::{self, LayoutKind};
 use crate::mm::{AddressSpace, Advice, Mm, MmConfig, MmapRequest};
+use crate::reclaim::memcg::{CgId, Limits, ROOT};
+use crate::reclaim::vmscan::LinuxLru;
 use crate::step::{AccessRun, Tally};
 use crate::vma::Prot;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -258,6 +260,8 @@ pub struct SimCounters {
     /// Pages on each LRU list (Linux reclaim), in `Lru` order.
     pub lru: [u64; crate::reclaim::folios::NR_LRU_LISTS],
     pub workingset_nodereclaim: u64,
+    /// Processes the OOM killer killed.
+    pub oom_kills: u64,
 }
 
 impl SimCounters {
@@ -306,6 +310,7 @@ impl SimCounters {
             ("unevictable_pgs_culled", v.unevictable_pgs_culled),
             ("unevictable_pgs_mlocked", v.unevictable_pgs_mlocked),
             ("unevictable_pgs_munlocked", v.unevictable_pgs_munlocked),
+            ("oom_kill", self.oom_kills),
         ]
     }
 
@@ -351,6 +356,8 @@ pub struct Simulator {
     /// Machine-wide fault counts.
     min_flt: AtomicU64,
     maj_flt: AtomicU64,
+    /// Tasks the OOM killer killed, and why (what their later use reports).
+    oom_killed: Mutex<HashMap<u32, String>>,
 }
 
 impl Simulator {
@@ -399,6 +406,7 @@ impl Simulator {
             outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
             min_flt: AtomicU64::new(0),
             maj_flt: AtomicU64::new(0),
+            oom_killed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -412,21 +420,69 @@ impl Simulator {
     }
 
     fn task(&self, pid: u32) -> Result<Task> {
-        self.tasks.lock().tasks.get(&pid).cloned().ok_or(Error::NoSuchProcess { pid })
+        self.tasks.lock().tasks.get(&pid).cloned().ok_or_else(|| self.gone(pid))
+    }
+
+    /// Why `pid` is not a live task: killed by the OOM killer, or exited.
+    fn gone(&self, pid: u32) -> Error {
+        match self.oom_killed.lock().get(&pid) {
+            Some(reason) => Error::OomKilled { pid, reason: reason.clone() },
+            None => Error::NoSuchProcess { pid },
+        }
     }
 
     /// Run `f` on a task's address space with the mm and kernel locks held.
+    /// If the OOM killer chose address spaces meanwhile, their tasks are
+    /// killed before it returns; if this task was among them, its result is
+    /// lost and the error says so.
     fn with_mm<R>(&self, pid: u32, f: impl FnOnce(&mut Mm, &mut Kernel, &Task) -> R) -> Result<R> {
         let _op = self.op_guard();
         let task = self.task(pid)?;
-        let result = {
+        let (result, victims) = {
             let mut mm = task.mm.mm.lock();
+            if mm.oom_killed {
+                return Err(Error::OomKilled { pid, reason: "its address space was chosen".into() });
+            }
             mm.vmas.set_thread(pid);
             let mut kernel = self.kernel.lock();
-            f(&mut mm, &mut kernel, &task)
+            let result = f(&mut mm, &mut kernel, &task);
+            kernel.sync_mm_charge(&mut mm);
+            (result, kernel.take_oom_victims())
         };
         drop(task); // may be the last reference: outside every lock
-        Ok(result)
+        if victims.is_empty() {
+            return Ok(result);
+        }
+        self.kill_oom_victims(victims);
+        match self.oom_killed.lock().get(&pid) {
+            Some(reason) => Err(Error::OomKilled { pid, reason: reason.clone() }),
+            None => Ok(result),
+        }
+    }
+
+    /// Kill every task of the address spaces the OOM killer chose (their
+    /// memory is reaped already; the last reference tears them down).
+    fn kill_oom_victims(&self, victims: Vec<crate::reclaim::oom::OomVictim>) {
+        let gone: Vec<Task> = {
+            let mut table = self.tasks.lock();
+            let mut killed = self.oom_killed.lock();
+            let mut gone = Vec::new();
+            for v in &victims {
+                let tids: Vec<u32> = table.tasks.iter().filter(|(_, t)| t.mm.id == v.mm).map(|(&tid, _)| tid).collect();
+                for tid in tids {
+                    gone.extend(table.tasks.remove(&tid));
+                    killed.insert(tid, v.reason.clone());
+                }
+            }
+            gone
+        };
+        let mut reaped = std::collections::BTreeSet::new();
+        for t in &gone {
+            if reaped.insert(t.tgid) {
+                t.group.reap();
+            }
+        }
+        drop(gone); // outside every lock: the teardowns run here
     }
 
     /// A new process: empty, or with the default ELF-like layout.
@@ -461,12 +517,18 @@ impl Simulator {
                 Ops::Same(op) => {
                     for (i, (&addr, code)) in addrs.iter().zip(out.iter_mut()).enumerate() {
                         *code = run.step(i, addr, op, t) as u8;
+                        if *code == Outcome::Oom as u8 && run.oom_killed() {
+                            break; // the OOM killer chose this process: it runs no further
+                        }
                     }
                 }
                 Ops::Each(codes) => {
                     for (i, ((&addr, &c), code)) in addrs.iter().zip(codes).zip(out.iter_mut()).enumerate() {
                         let op = Access::from_code(c).unwrap_or(Access::Read); // validated by the caller
                         *code = run.step(i, addr, op, t) as u8;
+                        if *code == Outcome::Oom as u8 && run.oom_killed() {
+                            break;
+                        }
                     }
                 }
             }
@@ -849,6 +911,108 @@ impl Simulator {
         f(&mut self.kernel.lock())
     }
 
+    // ----- memory cgroups and the OOM killer -------------------------------
+
+    /// Run `f` on Linux reclaim's state; memory cgroups need it.
+    fn with_linux<R>(&self, k: &mut Kernel, f: impl FnOnce(&mut LinuxLru) -> Result<R>) -> Result<R> {
+        match k.reclaim_mut().and_then(crate::reclaim::Reclaim::linux_mut) {
+            Some(lr) => f(lr),
+            None => Err(Error::invalid("memory cgroups need policy=\"linux\" (the others do not reclaim by group)")),
+        }
+    }
+
+    /// A new memory cgroup under `parent` (the root when None), limits in pages.
+    pub fn cgroup_create(&self, name: &str, parent: Option<CgId>, limits: Limits) -> Result<CgId> {
+        if let Some(p) = parent {
+            self.check_cgroup(p)?;
+        }
+        self.kernel(|k| self.with_linux(k, |lr| lr.create_cgroup(name, parent, limits)))
+    }
+
+    /// Memory cgroup `cg` exists (the root always does).
+    fn check_cgroup(&self, cg: CgId) -> Result<()> {
+        if cg == ROOT {
+            return Ok(());
+        }
+        self.kernel(|k| match k.cgroups() {
+            Some(c) if (cg as usize) < c.len() => Ok(()),
+            _ => Err(Error::invalid(format!("no memory cgroup {cg}"))),
+        })
+    }
+
+    /// New limits for `cg`; lowering `max` below its usage reclaims at the
+    /// group's next charge, as writing memory.max does at once.
+    pub fn cgroup_set_limits(&self, cg: CgId, limits: Limits) -> Result<()> {
+        self.check_cgroup(cg)?;
+        if cg == ROOT {
+            return Err(Error::invalid("the root memory cgroup has no limits"));
+        }
+        self.kernel(|k| {
+            self.with_linux(k, |lr| {
+                lr.cgroups.groups[cg as usize].limits = limits;
+                Ok(())
+            })
+        })
+    }
+
+    /// A group's figures, every address space's kernel memory charged first.
+    pub fn cgroup_info(&self, cg: CgId) -> Result<crate::reclaim::memcg::CgroupInfo> {
+        self.check_cgroup(cg)?;
+        self.with_every_mm(|mms, k| {
+            for mm in mms.iter_mut() {
+                k.sync_mm_charge(mm);
+            }
+            k.drain_lru();
+            let lr = k
+                .reclaim()
+                .and_then(crate::reclaim::Reclaim::linux)
+                .ok_or_else(|| Error::invalid("no memory cgroups"))?;
+            Ok(crate::reclaim::memcg::info(k, lr, cg))
+        })
+    }
+
+    /// A new process in memory cgroup `cg`.
+    pub fn spawn_in(&self, layout: LayoutKind, cg: CgId) -> Result<u32> {
+        self.check_cgroup(cg)?;
+        let pid = self.spawn(layout)?;
+        self.with_mm(pid, |mm, _, _| mm.memcg = cg)?;
+        Ok(pid)
+    }
+
+    /// Move the process (its address space: every thread) to `cg`. As in
+    /// cgroup v2, what it charged stays where it was; new pages go to `cg`.
+    pub fn cgroup_move(&self, pid: u32, cg: CgId) -> Result<()> {
+        self.check_cgroup(cg)?;
+        if cg != ROOT {
+            self.kernel(|k| self.with_linux(k, |_| Ok(())))?;
+        }
+        self.with_mm(pid, |mm, k, _| {
+            k.sync_mm_charge(mm);
+            mm.memcg = cg;
+        })
+    }
+
+    /// The memory cgroup a process charges.
+    pub fn cgroup_of(&self, pid: u32) -> Result<CgId> {
+        self.with_mm(pid, |mm, _, _| mm.memcg)
+    }
+
+    /// /proc/pid/oom_score_adj: read, or set (-1000..=1000) when `set` is given.
+    pub fn oom_score_adj(&self, pid: u32, set: Option<i64>) -> Result<i16> {
+        use crate::reclaim::oom::{OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN};
+        if let Some(v) = set {
+            if !(OOM_SCORE_ADJ_MIN as i64..=OOM_SCORE_ADJ_MAX as i64).contains(&v) {
+                return Err(Error::invalid(format!("oom_score_adj must be between -1000 and 1000, got {v}")));
+            }
+        }
+        self.with_mm(pid, |mm, _, _| {
+            if let Some(v) = set {
+                mm.oom_score_adj = v as i16;
+            }
+            mm.oom_score_adj
+        })
+    }
+
     // ----- files ---------------------------------------------------------
 
     /// A regular file of `size` bytes, with one open handle; returns its id.
@@ -884,20 +1048,27 @@ impl Simulator {
     }
 
     /// read(2) through the page cache: missing pages read in, every page marked accessed.
-    pub fn file_read(&self, id: u32, offset: u64, len: u64) -> Result<crate::filemap::FileIo> {
-        self.with_file(id, |k| crate::filemap::read(k, id, offset, len))?
+    /// The pages read in are charged to memory cgroup `cg`.
+    pub fn file_read(&self, id: u32, offset: u64, len: u64, cg: CgId) -> Result<crate::filemap::FileIo> {
+        self.check_cgroup(cg)?;
+        self.with_file(id, |k| crate::filemap::read(k, id, offset, len, cg))?
     }
 
     /// write(2) through the page cache: pages dirtied and marked accessed, the file extended.
-    pub fn file_write(&self, id: u32, offset: u64, len: u64) -> Result<crate::filemap::FileIo> {
-        self.with_file(id, |k| crate::filemap::write(k, id, offset, len))?
+    pub fn file_write(&self, id: u32, offset: u64, len: u64, cg: CgId) -> Result<crate::filemap::FileIo> {
+        self.check_cgroup(cg)?;
+        self.with_file(id, |k| crate::filemap::write(k, id, offset, len, cg))?
     }
 
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
-        self.kernel(|k| match k.cache().get(id) {
-            Some(o) if o.is_file() => Ok(f(k)),
-            _ => Err(Error::invalid(format!("file {id} no longer exists"))),
-        })
+        let (result, victims) = self.kernel(|k| match k.cache().get(id) {
+            Some(o) if o.is_file() => (Ok(f(k)), k.take_oom_victims()),
+            _ => (Err(Error::invalid(format!("file {id} no longer exists"))), Vec::new()),
+        });
+        if !victims.is_empty() {
+            self.kill_oom_victims(victims);
+        }
+        result
     }
 
     /// Close one handle of the file.
@@ -1079,7 +1250,8 @@ impl Simulator {
         k.drain_lru();
         let mem = k.meminfo();
         let linux = k.reclaim().and_then(crate::reclaim::Reclaim::linux);
-        let vmscan = linux.map(|l| l.stat).unwrap_or_default();
+        let vmscan = linux.map(|l| l.stat_total()).unwrap_or_default();
+        let oom_kills = k.oom_kills;
         let workingset_nodereclaim = linux.map_or(0, |l| l.shadows.nodereclaim);
         let (cache, swap) = (&k.cache().stats, k.swap());
         SimCounters {
@@ -1108,6 +1280,7 @@ impl Simulator {
             vmscan,
             lru: mem.lru,
             workingset_nodereclaim,
+            oom_kills,
         }
     }
 

@@ -106,6 +106,12 @@ impl<'a> AccessRun<'a> {
     }
 
     /// The run's counts, its outcomes read from `codes` (what `step` returned, in order).
+    /// Whether the OOM killer chose this run's address space (its run stops).
+    #[cold]
+    pub fn oom_killed(&self) -> bool {
+        self.mm.oom_killed
+    }
+
     pub fn finish(self, codes: &[u8]) -> Tally {
         Tally { per_outcome: count_outcomes(codes), per_account: self.per_account }
     }

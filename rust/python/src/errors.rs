@@ -50,6 +50,7 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Sys { errno, reason } => PyOSError::new_err((errno as i32, format!("{}: {reason}", errno.name()))),
         Error::InvalidArgument(reason) => PyValueError::new_err(reason),
         Error::NoSuchProcess { pid } => ProcessExitedError::new_err(format!("process {pid} has exited")),
+        e @ Error::OomKilled { .. } => ProcessExitedError::new_err(e.to_string()),
         Error::Invariant(reason) => InvariantError::new_err(reason),
         Error::KernelBug(reason) => KernelBugError::new_err(format!("BUG: {reason}")),
         Error::OutOfMemory(what) => OutOfMemoryError::new_err(format!("out of simulated memory: {what}")),

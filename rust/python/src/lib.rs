@@ -2,6 +2,7 @@
 //! error mapping only; every decision is made in the core.
 
 mod args;
+mod cgroup_api;
 mod errors;
 mod kernel_api;
 mod simref;
@@ -242,15 +243,72 @@ impl PySimulator {
     ///     process: text and data of ``/usr/bin/a.out``, a heap (brk, empty until
     ///     it grows), an mmap area below ``mmap_base`` and an 8 MiB-limited stack.
     ///
+    /// cgroup : Cgroup, optional
+    ///     The memory cgroup it runs in (default: the root).
+    ///
     /// Returns
     /// -------
     /// Process
     ///     The new process's first task.
-    #[pyo3(signature = (layout = None))]
-    fn spawn(&self, py: Python<'_>, layout: Option<&str>) -> PyResult<PyProcess> {
+    #[pyo3(signature = (layout = None, *, cgroup = None))]
+    fn spawn(&self, py: Python<'_>, layout: Option<&str>, cgroup: Option<&Bound<'_, PyAny>>) -> PyResult<PyProcess> {
         let layout = LayoutKind::parse(layout.unwrap_or("empty")).py()?;
-        let pid = py.detach(|| self.sim.spawn(layout)).py()?;
+        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
+        let pid = py.detach(|| self.sim.spawn_in(layout, cg)).py()?;
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
+    }
+
+    /// Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"``).
+    ///
+    /// Parameters
+    /// ----------
+    /// name : str
+    ///     Its name: one path component, unique among its siblings.
+    /// max : int or str, optional
+    ///     ``memory.max``: the hard limit. A charge past it reclaims the
+    ///     group's own pages; if that cannot make room, the OOM killer kills
+    ///     the group's largest process. None or ``"max"``: no limit.
+    /// high : int or str, optional
+    ///     ``memory.high``: past it the group is reclaimed back under it
+    ///     (``events()["high"]``; what stays over counts in `Cgroup.throttled`).
+    /// low : int or str, optional
+    ///     ``memory.low``: while its usage is within it, reclaim from outside
+    ///     (the machine, an ancestor at its limit) leaves it alone unless
+    ///     nothing else can go (``events()["low"]``).
+    /// swap_max : int or str, optional
+    ///     ``memory.swap.max``: at most this much of its memory in swap.
+    /// parent : Cgroup, optional
+    ///     The group it is made in (default: the root).
+    ///
+    /// Returns
+    /// -------
+    /// Cgroup
+    ///
+    /// Raises
+    /// ------
+    /// ValueError
+    ///     A bad name or size, or a policy other than ``"linux"``.
+    /// OSError
+    ///     EEXIST when a sibling has the name.
+    #[pyo3(signature = (name, *, max = None, high = None, low = None, swap_max = None, parent = None))]
+    #[allow(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+    fn cgroup(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        max: Option<&Bound<'_, PyAny>>,
+        high: Option<&Bound<'_, PyAny>>,
+        low: Option<&Bound<'_, PyAny>>,
+        swap_max: Option<&Bound<'_, PyAny>>,
+        parent: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<cgroup_api::PyCgroup> {
+        let limits = cgroup_api::limits(max, high, low, swap_max)?;
+        let parent = match parent.filter(|p| !p.is_none()) {
+            Some(p) => Some(cgroup_api::cgroup_arg(&self.sim, Some(p))?),
+            None => None,
+        };
+        let id = py.detach(|| self.sim.cgroup_create(name, parent, limits)).py()?;
+        Ok(cgroup_api::PyCgroup { sim: self.sim.clone(), id })
     }
 
     /// Machine-wide counters.
@@ -524,6 +582,43 @@ impl PyProcess {
     #[getter]
     fn alive(&self, py: Python<'_>) -> bool {
         py.detach(|| self.sim.is_alive(self.pid))
+    }
+
+    /// The memory cgroup the process charges (None: the root).
+    #[getter]
+    fn cgroup(&self, py: Python<'_>) -> PyResult<Option<cgroup_api::PyCgroup>> {
+        let id = py.detach(|| self.sim.cgroup_of(self.pid)).py()?;
+        Ok((id != vmsim_core::reclaim::memcg::ROOT).then(|| cgroup_api::PyCgroup { sim: self.sim.clone(), id }))
+    }
+
+    /// Move the process (every thread of it) to a memory cgroup.
+    ///
+    /// As in cgroup v2, what it has charged stays with its old group; the
+    /// pages, swap and kernel memory it allocates from now on go to the new one.
+    ///
+    /// Parameters
+    /// ----------
+    /// cgroup : Cgroup or None
+    ///     The group (None: the root).
+    fn move_to(&self, py: Python<'_>, cgroup: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
+        py.detach(|| self.sim.cgroup_move(self.pid, cg)).py()
+    }
+
+    /// ``/proc/pid/oom_score_adj``, -1000..1000 (default 0, inherited on fork).
+    ///
+    /// Added to the OOM killer's badness as a fraction (per mille) of the
+    /// memory it weighs; -1000 means never killed.
+    #[getter]
+    fn oom_score_adj(&self, py: Python<'_>) -> PyResult<i16> {
+        py.detach(|| self.sim.oom_score_adj(self.pid, None)).py()
+    }
+    #[setter]
+    fn set_oom_score_adj(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = value.extract::<i64>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err("oom_score_adj must be an int between -1000 and 1000")
+        })?;
+        py.detach(|| self.sim.oom_score_adj(self.pid, Some(v))).py().map(|_| ())
     }
 
     /// ``(low, high)`` of the stack `clone_thread` mapped for this thread, else None.
@@ -1266,6 +1361,9 @@ impl PyFile {
     ///     Where the read starts, in bytes.
     /// length : int or str
     ///     Bytes to read.
+    /// cgroup : Cgroup, optional
+    ///     The memory cgroup of the reading task: the pages read in are
+    ///     charged to it (default: the root).
     ///
     /// Returns
     /// -------
@@ -1276,10 +1374,17 @@ impl PyFile {
     /// ------
     /// OSError
     ///     ENOMEM when no memory can be found for the page cache.
-    #[pyo3(signature = (offset, length))]
-    fn read(&self, py: Python<'_>, offset: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+    #[pyo3(signature = (offset, length, *, cgroup = None))]
+    fn read(
+        &self,
+        py: Python<'_>,
+        offset: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        cgroup: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
         let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
-        Ok(py.detach(|| self.sim.file_read(self.id, offset, length)).py()?.bytes)
+        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
+        Ok(py.detach(|| self.sim.file_read(self.id, offset, length, cg)).py()?.bytes)
     }
 
     /// Write through the page cache, as write(2).
@@ -1295,6 +1400,9 @@ impl PyFile {
     ///     Where the write starts, in bytes.
     /// length : int or str
     ///     Bytes to write.
+    /// cgroup : Cgroup, optional
+    ///     The memory cgroup of the writing task: new pages are charged to it
+    ///     (default: the root).
     ///
     /// Returns
     /// -------
@@ -1305,10 +1413,17 @@ impl PyFile {
     /// ------
     /// OSError
     ///     ENOMEM when no memory can be found; EFBIG past the largest file (16 TiB).
-    #[pyo3(signature = (offset, length))]
-    fn write(&self, py: Python<'_>, offset: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<u64> {
+    #[pyo3(signature = (offset, length, *, cgroup = None))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        offset: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        cgroup: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
         let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
-        Ok(py.detach(|| self.sim.file_write(self.id, offset, length)).py()?.bytes)
+        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
+        Ok(py.detach(|| self.sim.file_write(self.id, offset, length, cg)).py()?.bytes)
     }
 
     /// Change the file's size, as truncate(2).
@@ -1533,6 +1648,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySimulator>()?;
     m.add_class::<PyProcess>()?;
     m.add_class::<PyFile>()?;
+    m.add_class::<cgroup_api::PyCgroup>()?;
     m.add_class::<PyTraceLines>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
     m.add_function(wrap_pyfunction!(count_outcomes, m)?)?;

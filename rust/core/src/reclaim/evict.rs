@@ -4,12 +4,15 @@
 //! elsewhere is skipped, as Linux's reclaim skips pages it cannot lock), so
 //! it never waits on a lock while holding the kernel's.
 
+use super::memcg::{CgId, ROOT};
+use super::oom::{out_of_memory, OomOutcome};
+use super::vmscan::{Reclaimer, SWAP_CLUSTER_MAX};
 use super::{key_mm, key_va, Engine, PageKey, Probe, Reclaim};
 use crate::kernel::{Kernel, ReclaimTarget};
 use crate::mm::Mm;
 use crate::pagecache::ObjectId;
 use crate::pagetable::{Pte, PteFlags};
-use crate::phys::{flags, Pfn};
+use crate::phys::{flags, FrameUse, Pfn};
 use crate::vma::{Backing, VmFlags};
 
 /// What evicting one mapping of a page did.
@@ -197,6 +200,18 @@ impl ReclaimTarget for Mm {
         }
     }
 
+    fn memcg(&self) -> CgId {
+        self.memcg
+    }
+
+    fn oom_badness(&self, totalpages: u64) -> Option<i64> {
+        Mm::oom_badness(self, totalpages)
+    }
+
+    fn oom_reap(&mut self, k: &mut Kernel) {
+        Mm::oom_reap(self, k);
+    }
+
     fn addresses_mapping(&self, pfn: Pfn, out: &mut Vec<u64>) {
         for vma in self.vmas.all() {
             for (va, _, e) in self.pt.leaves(vma.start, vma.end) {
@@ -267,27 +282,39 @@ pub fn make_room(cur: &mut Mm, k: &mut Kernel, force: bool) -> u64 {
     evicted
 }
 
-/// Linux reclaim before an allocation: cgroup-like reclaim while the
-/// resident limit leaves no room, direct reclaim when free pages are at the
-/// min watermark (or `force`: the allocation just failed); afterwards
-/// (`kswapd_after`), kswapd while free pages are below the low watermark.
-pub fn linux_make_room(cur: Option<&mut Mm>, k: &mut Kernel, force: bool) -> u64 {
-    let Some(mut r) = k.take_reclaim() else { return 0 };
-    let (limit, pinned) = (r.limit, r.pinned);
-    let Engine::Linux(lr) = &mut r.engine else { unreachable!("a Linux reclaim") };
-    let mut rc = super::vmscan::Reclaimer { cur, k: &mut *k, lr, pinned };
-    let mut reclaimed = 0;
-    if let Some(limit) = limit {
-        let over = (rc.k.phys().user_frames() + 1).saturating_sub(limit);
-        if over > 0 {
-            reclaimed += rc.direct(over.max(super::vmscan::SWAP_CLUSTER_MAX), true, 0);
-        }
-    }
-    if force || rc.k.phys().frames_free() <= rc.lr.wmark.min {
-        reclaimed += rc.direct(super::vmscan::SWAP_CLUSTER_MAX, false, 0);
-    }
+/// Run `f` on a reclaimer over Linux reclaim's state (taken out of the
+/// kernel meanwhile); None under a textbook policy.
+fn with_reclaimer<R>(cur: Option<&mut Mm>, k: &mut Kernel, f: impl FnOnce(&mut Reclaimer<'_>) -> R) -> Option<R> {
+    let mut r = k.take_reclaim()?;
+    let pinned = r.pinned;
+    let Engine::Linux(lr) = &mut r.engine else {
+        k.restore_reclaim(r);
+        return None;
+    };
+    let out = f(&mut Reclaimer { cur, k: &mut *k, lr, pinned });
     restore_linux(k, r);
-    reclaimed
+    Some(out)
+}
+
+/// Linux reclaim before an allocation: reclaim of everything under the
+/// resident limit while it leaves no room, direct reclaim when free pages
+/// are at the min watermark (or `force`: the allocation just failed).
+pub fn linux_make_room(cur: Option<&mut Mm>, k: &mut Kernel, force: bool) -> u64 {
+    let limit = k.reclaim().and_then(|r| r.limit);
+    with_reclaimer(cur, k, |rc| {
+        let mut reclaimed = 0;
+        if let Some(limit) = limit {
+            let over = (rc.k.phys().user_frames() + 1).saturating_sub(limit);
+            if over > 0 {
+                reclaimed += rc.direct(over.max(SWAP_CLUSTER_MAX), Some(ROOT));
+            }
+        }
+        if force || rc.k.phys().frames_free() <= rc.lr.wmark.min {
+            reclaimed += rc.direct(SWAP_CLUSTER_MAX, None);
+        }
+        reclaimed
+    })
+    .unwrap_or(0)
 }
 
 /// kswapd, woken by an allocation that left free pages under the low
@@ -300,45 +327,130 @@ pub fn kswapd_after_alloc(cur: Option<&mut Mm>, k: &mut Kernel) {
     if k.phys().frames_free() >= low {
         return;
     }
-    let Some(mut r) = k.take_reclaim() else { return };
-    let pinned = r.pinned;
-    let Engine::Linux(lr) = &mut r.engine else { unreachable!("a Linux reclaim") };
-    lr.stat.kswapd_low_wmark_hit += 1;
-    super::vmscan::Reclaimer { cur, k: &mut *k, lr, pinned }.kswapd();
-    restore_linux(k, r);
+    with_reclaimer(cur, k, |rc| {
+        rc.lr.stat.kswapd_low_wmark_hit += 1;
+        rc.kswapd();
+    });
 }
 
 /// Put Linux reclaim's state back, its scan and eviction totals brought up to date.
 fn restore_linux(k: &mut Kernel, mut r: Reclaim) {
-    if let Some(s) = r.linux().map(|lr| lr.stat) {
+    if let Some(s) = r.linux().map(|lr| lr.stat_total()) {
         r.scans = s.pgscan_kswapd + s.pgscan_direct;
         r.evictions = s.pgsteal_kswapd + s.pgsteal_direct;
     }
     k.restore_reclaim(r);
 }
 
-/// A frame for the page cache outside any fault (read and write through a
-/// file descriptor): Linux reclaim makes room as for a fault; textbook
-/// policies, which only see mapped pages, take what is free.
-pub fn alloc_cache_frame(k: &mut Kernel) -> Option<Pfn> {
-    let linux = k.reclaim().is_some_and(|r| r.kind.is_linux());
-    if linux {
-        linux_make_room(None, k, false);
-        if at_limit(k) || below_min(k) {
-            return None;
-        }
+/// How often a charge at `max` retries reclaim that freed nothing before
+/// the OOM killer is called (MAX_RECLAIM_RETRIES).
+const MAX_RECLAIM_RETRIES: u32 = 16;
+/// Kills one allocation may make before it gives up (a bound, so a
+/// pathological case cannot loop; Linux's would keep going).
+const MAX_OOM_KILLS: u32 = 64;
+
+/// A frame for a user page (or a page-cache page read through a file
+/// descriptor, `cur` None) under Linux reclaim, charged to group `cg`:
+/// the charge first (reclaiming the group at `max`, then its OOM kill),
+/// then the frame (direct reclaim at the min watermark, then the machine's
+/// OOM kill); afterwards kswapd below the low watermark and the group's
+/// reclaim over `high`. None: out of memory, nothing left to kill (or the
+/// allocating address space itself was the victim).
+pub fn linux_alloc(mut cur: Option<&mut Mm>, k: &mut Kernel, usage: FrameUse, cg: CgId) -> Option<Pfn> {
+    if let Some(mm) = cur.as_deref_mut() {
+        k.sync_mm_charge(mm);
     }
-    let pfn = k.phys_mut().alloc_frame(crate::phys::FrameUse::FileCache).or_else(|| {
-        if linux && linux_make_room(None, k, true) > 0 {
-            k.phys_mut().alloc_frame(crate::phys::FrameUse::FileCache)
-        } else {
-            None
+    if let Some(lr) = k.reclaim_mut().and_then(Reclaim::linux_mut) {
+        lr.charge_to = cg;
+    }
+    if !try_charge(cur.as_deref_mut(), k, cg) {
+        return None;
+    }
+    let mut kills = 0;
+    let pfn = loop {
+        let mut got = None;
+        for force in [false, true] {
+            let reclaimed = linux_make_room(cur.as_deref_mut(), k, force);
+            if force && reclaimed == 0 {
+                break;
+            }
+            if !at_limit(k) && !below_min(k) {
+                got = k.phys_mut().alloc_frame(usage);
+                if got.is_some() {
+                    break;
+                }
+            }
         }
-    });
+        if got.is_some() {
+            break got;
+        }
+        kills += 1;
+        if kills > MAX_OOM_KILLS || out_of_memory(cur.as_deref_mut(), k, None) != OomOutcome::KilledOther {
+            break None;
+        }
+    };
     if pfn.is_some() {
-        kswapd_after_alloc(None, k);
+        kswapd_after_alloc(cur.as_deref_mut(), k);
+        reclaim_high(cur, k, cg);
     }
     pfn
+}
+
+/// try_charge_memcg: make room for one page in `cg` and every ancestor
+/// under their `max`; false when it cannot be had.
+fn try_charge(mut cur: Option<&mut Mm>, k: &mut Kernel, cg: CgId) -> bool {
+    let (mut retries, mut kills) = (MAX_RECLAIM_RETRIES, 0);
+    loop {
+        k.drain_lru();
+        let Some(lr) = k.reclaim_mut().and_then(Reclaim::linux_mut) else { return true };
+        let Some(over) = lr.cgroups.over_max(cg, 1) else { return true };
+        let group = &mut lr.cgroups.groups[over as usize];
+        group.own_events.max += 1;
+        let need = (group.usage + 1).saturating_sub(group.limits.max.unwrap_or(u64::MAX));
+        let reclaimed = with_reclaimer(cur.as_deref_mut(), k, |rc| rc.direct(need.max(SWAP_CLUSTER_MAX), Some(over)));
+        if reclaimed.unwrap_or(0) > 0 {
+            continue;
+        }
+        if retries > 0 {
+            retries -= 1;
+            continue;
+        }
+        if let Some(lr) = k.reclaim_mut().and_then(Reclaim::linux_mut) {
+            lr.cgroups.groups[over as usize].own_events.oom += 1;
+        }
+        kills += 1;
+        if kills > MAX_OOM_KILLS || out_of_memory(cur.as_deref_mut(), k, Some(over)) != OomOutcome::KilledOther {
+            return false;
+        }
+        retries = MAX_RECLAIM_RETRIES;
+    }
+}
+
+/// reclaim_high: a charge left `cg` (or an ancestor) over `high`: reclaim
+/// the excess from the highest such group; still over, the task would be
+/// throttled (counted).
+fn reclaim_high(cur: Option<&mut Mm>, k: &mut Kernel, cg: CgId) {
+    let Some(lr) = k.reclaim_mut().and_then(Reclaim::linux_mut) else { return };
+    let Some(g) = lr.cgroups.over_high(cg) else { return };
+    lr.cgroups.groups[g as usize].own_events.high += 1;
+    let excess = lr.cgroups.excess_over_high(g);
+    with_reclaimer(cur, k, |rc| {
+        rc.direct(excess.max(SWAP_CLUSTER_MAX), Some(g));
+        rc.drain_freed();
+        if rc.lr.cgroups.excess_over_high(g) > 0 {
+            rc.lr.cgroups.groups[g as usize].own_throttled += 1;
+        }
+    });
+}
+
+/// A frame for the page cache outside any fault (read and write through a
+/// file descriptor), charged to `cg`: Linux reclaim makes room as for a
+/// fault; textbook policies, which only see mapped pages, take what is free.
+pub fn alloc_cache_frame(k: &mut Kernel, cg: CgId) -> Option<Pfn> {
+    if k.reclaim().is_some_and(|r| r.kind.is_linux()) {
+        return linux_alloc(None, k, FrameUse::FileCache, cg);
+    }
+    k.phys_mut().alloc_frame(FrameUse::FileCache)
 }
 
 /// Whether readahead may take one more page: it never reclaims, so only

@@ -61,6 +61,9 @@ pub mod pg {
     /// The multi-gen LRU: accesses through file descriptors (refs) in bits 9..11.
     pub const REFS_SHIFT: u16 = 9;
     pub const REFS_MASK: u16 = 0b11 << REFS_SHIFT;
+    /// Charged to its lruvec's memory cgroup: set when it joins the LRU,
+    /// cleared when it is freed (it may be off every list meanwhile, isolated).
+    pub const CHARGED: u16 = 1 << 11;
 }
 
 const NIL: Pfn = 0;
@@ -219,6 +222,11 @@ impl LruLists {
             at = t.links[here as usize].next;
             Some(here)
         })
+    }
+
+    /// Pages on every list, unevictable included.
+    pub fn pages(&self) -> u64 {
+        self.lists.iter().map(|l| l.len).sum()
     }
 
     pub fn evictable_pages(&self) -> u64 {

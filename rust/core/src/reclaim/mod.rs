@@ -15,6 +15,8 @@ mod fifo;
 pub mod folios;
 mod lru;
 mod lru2q;
+pub mod memcg;
+pub mod oom;
 mod opt;
 pub mod rmap;
 pub mod vmscan;

@@ -14,9 +14,11 @@
 //! stops rather than scaling the other lists back proportionally.
 
 use super::folios::{pg, FolioTable, Lru, LruLists};
+use super::memcg::{CgId, Cgroups, Limits, ROOT};
 use super::rmap::{self, Unmapped};
 use super::workingset::{file_slot, swap_slot, Shadow, Shadows};
 use super::{key, key_mm, key_va, PageKey};
+use crate::error::Result;
 use crate::kernel::Kernel;
 use crate::phys::{flags, Pfn};
 
@@ -49,33 +51,40 @@ impl Watermarks {
     }
 }
 
-/// The vmscan and workingset events of /proc/vmstat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct VmscanStat {
-    pub pgscan_kswapd: u64,
-    pub pgscan_direct: u64,
-    pub pgsteal_kswapd: u64,
-    pub pgsteal_direct: u64,
-    pub pgscan_anon: u64,
-    pub pgscan_file: u64,
-    pub pgsteal_anon: u64,
-    pub pgsteal_file: u64,
-    pub pgrefill: u64,
-    pub pgactivate: u64,
-    pub pgdeactivate: u64,
-    pub allocstall_normal: u64,
-    pub pageoutrun: u64,
-    pub kswapd_low_wmark_hit: u64,
-    pub kswapd_high_wmark_hit: u64,
-    pub workingset_refault_anon: u64,
-    pub workingset_refault_file: u64,
-    pub workingset_activate_anon: u64,
-    pub workingset_activate_file: u64,
-    pub workingset_restore_anon: u64,
-    pub workingset_restore_file: u64,
-    pub unevictable_pgs_culled: u64,
-    pub unevictable_pgs_mlocked: u64,
-    pub unevictable_pgs_munlocked: u64,
+/// Defines `VmscanStat` with its fields listed once, and `add` summing two.
+macro_rules! vmscan_stat {
+    ($($field:ident),* $(,)?) => {
+        /// The vmscan and workingset events of /proc/vmstat (per lruvec, and
+        /// the node's own: allocstall, pageoutrun, kswapd's watermark hits).
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct VmscanStat {
+            $(pub $field: u64,)*
+        }
+        impl VmscanStat {
+            pub fn add(&mut self, o: &VmscanStat) {
+                $(self.$field += o.$field;)*
+            }
+        }
+    };
+}
+
+vmscan_stat! {
+    pgscan_kswapd, pgscan_direct, pgsteal_kswapd, pgsteal_direct,
+    pgscan_anon, pgscan_file, pgsteal_anon, pgsteal_file,
+    pgrefill, pgactivate, pgdeactivate,
+    allocstall_normal, pageoutrun, kswapd_low_wmark_hit, kswapd_high_wmark_hit,
+    workingset_refault_anon, workingset_refault_file,
+    workingset_activate_anon, workingset_activate_file,
+    workingset_restore_anon, workingset_restore_file,
+    unevictable_pgs_culled, unevictable_pgs_mlocked, unevictable_pgs_munlocked,
+}
+
+/// The inactive list of a type is too small against its active list: the
+/// target ratio grows with the square root of their size in GiB.
+fn inactive_is_low(inactive: u64, active: u64) -> bool {
+    let gb = (inactive + active) >> (30 - 12);
+    let ratio = if gb > 0 { ((10 * gb) as f64).sqrt() as u64 } else { 1 };
+    inactive * ratio < active
 }
 
 /// One lruvec: the lists of a node (or of a memory cgroup on it) and the
@@ -92,17 +101,15 @@ pub struct Lruvec {
     /// the end of the last reclaim (refaults since then allow deactivation).
     pub activations: [u64; 2],
     pub activations_seen: [u64; 2],
+    /// The events of this lruvec (memory.stat of its group).
+    pub stat: VmscanStat,
 }
 
 impl Lruvec {
     /// inactive_is_low: the inactive list of a type is too small against its
     /// active list (the target ratio grows with the square root of the size).
     pub fn inactive_is_low(&self, file: bool) -> bool {
-        let inactive = self.lists.len(Lru::of(file, false));
-        let active = self.lists.len(Lru::of(file, true));
-        let gb = (inactive + active) >> (30 - 12);
-        let ratio = if gb > 0 { ((10 * gb) as f64).sqrt() as u64 } else { 1 };
-        inactive * ratio < active
+        inactive_is_low(self.lists.len(Lru::of(file, false)), self.lists.len(Lru::of(file, true)))
     }
 
     /// lru_note_cost: `io` pages written or read, `rotated` put back unreclaimed.
@@ -130,7 +137,16 @@ pub struct LinuxLru {
     pub wmark: Watermarks,
     /// Shadow nodes allowed (present pages >> 3, as count_shadow_nodes has it).
     pub max_shadow_nodes: usize,
+    /// The node's own events (allocstall, pageoutrun, kswapd's hits); the
+    /// lruvecs keep the rest (`stat_total` adds them up).
     pub stat: VmscanStat,
+    /// The memory cgroups, one per lruvec.
+    pub cgroups: Cgroups,
+    /// The group new pages are charged to: that of the task allocating now
+    /// (the allocation paths set it before they allocate).
+    pub charge_to: CgId,
+    /// The group each swap slot in use is charged to.
+    pub swap_owner: rustc_hash::FxHashMap<u32, CgId>,
 }
 
 impl LinuxLru {
@@ -143,6 +159,52 @@ impl LinuxLru {
             wmark,
             max_shadow_nodes: (managed_pages >> 3).max(1) as usize,
             stat: VmscanStat::default(),
+            cgroups: Cgroups::default(),
+            charge_to: ROOT,
+            swap_owner: Default::default(),
+        }
+    }
+
+    /// Every event: the node's and every lruvec's.
+    pub fn stat_total(&self) -> VmscanStat {
+        let mut s = self.stat;
+        self.lruvecs.iter().for_each(|v| s.add(&v.stat));
+        s
+    }
+
+    /// The events of the lruvecs of group `cg` and the groups below it.
+    pub fn stat_of(&self, cg: CgId) -> VmscanStat {
+        let mut s = VmscanStat::default();
+        self.cgroups.subtree(cg).iter().for_each(|&g| s.add(&self.lruvecs[g as usize].stat));
+        s
+    }
+
+    /// Pages on list `lru` in group `cg` and below.
+    pub fn lru_of(&self, cg: CgId, lru: Lru) -> u64 {
+        self.cgroups.subtree(cg).iter().map(|&g| self.lruvecs[g as usize].lists.len(lru)).sum()
+    }
+
+    /// A new memory cgroup, with its lruvec.
+    pub fn create_cgroup(&mut self, name: &str, parent: Option<CgId>, limits: Limits) -> Result<CgId> {
+        let id = self.cgroups.create(name, parent, limits)?;
+        self.lruvecs.push(Lruvec::default());
+        Ok(id)
+    }
+
+    /// An anonymous page of lruvec `v` went out to swap `slot`: the slot is
+    /// charged to the page's group (mem_cgroup_swapout).
+    pub fn swapped_out(&mut self, slot: u32, v: usize) {
+        let cg = v as CgId;
+        if self.swap_owner.insert(slot, cg).is_none() {
+            self.cgroups.charge_swap(cg, 1);
+        }
+    }
+
+    /// Swap `slot` is free: its charge goes, and nothing can refault from it.
+    pub fn swap_slot_freed(&mut self, slot: u32) {
+        self.shadows.take(swap_slot(slot));
+        if let Some(cg) = self.swap_owner.remove(&slot) {
+            self.cgroups.charge_swap(cg, -1);
         }
     }
 
@@ -153,10 +215,13 @@ impl LinuxLru {
 
     /// The folio at `pfn` leaves its list (it was freed).
     pub fn forget(&mut self, pfn: Pfn) {
-        if self.folios.lru(pfn).is_some() {
-            let v = self.folios.lruvec(pfn);
-            self.lruvecs[v].lists.del(&mut self.folios, pfn);
+        if !self.folios.has(pfn, pg::CHARGED) {
+            return;
         }
+        let v = self.folios.lruvec(pfn);
+        self.lruvecs[v].lists.del(&mut self.folios, pfn);
+        self.folios.set(pfn, pg::CHARGED, false);
+        self.cgroups.uncharge_page(v as CgId);
     }
 
     /// folio_add_lru: a new page joins its lruvec's inactive list (or the
@@ -164,6 +229,8 @@ impl LinuxLru {
     pub fn add(&mut self, pfn: Pfn, file: bool, anchor: PageKey, lruvec: usize, lru: Lru) {
         self.forget(pfn);
         self.folios.init(pfn, file, anchor, lruvec);
+        self.folios.set(pfn, pg::CHARGED, true);
+        self.cgroups.charge_page(lruvec as CgId);
         self.lruvecs[lruvec].lists.add(&mut self.folios, pfn, lru);
     }
 
@@ -173,9 +240,10 @@ impl LinuxLru {
         match self.folios.lru(pfn) {
             None if anon => {
                 let lru = if locked { Lru::Unevictable } else { Lru::InactiveAnon };
-                self.add(pfn, false, key(mm, va), 0, lru);
+                let v = self.charge_to as usize;
+                self.add(pfn, false, key(mm, va), v, lru);
                 if locked {
-                    self.stat.unevictable_pgs_mlocked += 1;
+                    self.lruvecs[v].stat.unevictable_pgs_mlocked += 1;
                 }
             }
             None => {}
@@ -198,11 +266,11 @@ impl LinuxLru {
         let v = self.folios.lruvec(pfn);
         if locked && lru != Lru::Unevictable {
             self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::Unevictable);
-            self.stat.unevictable_pgs_mlocked += 1;
+            self.lruvecs[v].stat.unevictable_pgs_mlocked += 1;
         } else if !locked && lru == Lru::Unevictable {
             let file = self.folios.is_file(pfn);
             self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::of(file, false));
-            self.stat.unevictable_pgs_munlocked += 1;
+            self.lruvecs[v].stat.unevictable_pgs_munlocked += 1;
         }
     }
 
@@ -217,7 +285,7 @@ impl LinuxLru {
             let file = self.folios.is_file(pfn);
             self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::of(file, true));
             self.folios.set(pfn, pg::REFERENCED, false);
-            self.stat.pgactivate += 1;
+            self.lruvecs[v].stat.pgactivate += 1;
             self.lruvecs[v].nonresident_age += 1; // workingset_activation
         }
     }
@@ -237,9 +305,9 @@ impl LinuxLru {
     /// workingset_refault: a page read back in where `shadow` was. Returns
     /// whether it starts active, and whether it was workingset before.
     pub fn refault(&mut self, shadow: Shadow, file: bool, swap_free: u64) -> (bool, bool) {
-        let s = &mut self.stat;
+        let Some(v) = self.lruvecs.get_mut(shadow.lruvec as usize) else { return (false, false) };
+        let s = &mut v.stat;
         *(if file { &mut s.workingset_refault_file } else { &mut s.workingset_refault_anon }) += 1;
-        let Some(v) = self.lruvecs.get(shadow.lruvec as usize) else { return (false, false) };
         let distance = v.nonresident_age.wrapping_sub(shadow.eviction);
         let l = &v.lists;
         let mut workingset_size = l.len(Lru::ActiveFile);
@@ -258,7 +326,7 @@ impl LinuxLru {
         let v = &mut self.lruvecs[shadow.lruvec as usize];
         v.nonresident_age += 1;
         v.activations[file as usize] += 1;
-        let s = &mut self.stat;
+        let s = &mut v.stat;
         *(if file { &mut s.workingset_activate_file } else { &mut s.workingset_activate_anon }) += 1;
         if shadow.workingset {
             *(if file { &mut s.workingset_restore_file } else { &mut s.workingset_restore_anon }) += 1;
@@ -271,20 +339,23 @@ impl LinuxLru {
     /// if the shadow it found says its refault is recent.
     pub fn add_refaulted(&mut self, pfn: Pfn, file: bool, anchor: PageKey, shadow: Option<Shadow>, swap_free: u64) {
         let (active, workingset) = shadow.map_or((false, false), |sh| self.refault(sh, file, swap_free));
-        self.add(pfn, file, anchor, 0, Lru::of(file, active));
+        self.add(pfn, file, anchor, self.charge_to as usize, Lru::of(file, active));
         self.folios.set(pfn, pg::WORKINGSET, workingset);
     }
 
     /// For `sim.check()`: every list is well formed and its length right,
     /// every folio on one list, the shadows within bounds.
-    pub fn check(&self, is_user_page: impl Fn(Pfn) -> bool) -> Result<u64, String> {
+    pub fn check(&self, is_user_page: impl Fn(Pfn) -> bool) -> std::result::Result<u64, String> {
         let mut listed = 0u64;
         for (i, v) in self.lruvecs.iter().enumerate() {
             for lru in Lru::ALL {
                 let mut n = 0u64;
                 for pfn in v.lists.walk(&self.folios, lru) {
                     n += 1;
-                    if self.folios.lru(pfn) != Some(lru) || self.folios.lruvec(pfn) != i {
+                    if self.folios.lru(pfn) != Some(lru)
+                        || self.folios.lruvec(pfn) != i
+                        || !self.folios.has(pfn, pg::CHARGED)
+                    {
                         return Err(format!("LRU: frame {pfn} is on {lru:?} of lruvec {i} but says otherwise"));
                     }
                     if !is_user_page(pfn) {
@@ -304,6 +375,11 @@ impl LinuxLru {
             }
         }
         self.shadows.check(self.max_shadow_nodes)?;
+        self.cgroups.check(|g| self.lruvecs[g as usize].lists.pages())?;
+        let swap_charged: u64 = self.cgroups.groups.iter().map(|g| g.own_swap).sum();
+        if swap_charged != self.swap_owner.len() as u64 {
+            return Err(format!("memcg: {swap_charged} swap slots charged, {} owned", self.swap_owner.len()));
+        }
         Ok(listed)
     }
 }
@@ -314,13 +390,19 @@ struct ScanControl {
     nr_reclaimed: u64,
     priority: u32,
     kswapd: bool,
-    /// Reclaim of one memory cgroup (its limit), not of the node.
-    cgroup: bool,
+    /// The memory cgroup whose limit is reclaiming (its subtree only), or
+    /// None: the node's reclaim, over every group.
+    target: Option<CgId>,
+    /// The lruvec being shrunk now.
     lruvec: usize,
     may_deactivate: [bool; 2],
     skipped_deactivate: bool,
     file_is_tiny: bool,
     cache_trim_mode: bool,
+    /// Groups within their `low` protection are reclaimed too (the first
+    /// pass found nothing else).
+    memcg_low_reclaim: bool,
+    memcg_low_skipped: bool,
 }
 
 /// A reclaimer at work: the faulting address space, the kernel, the LRU
@@ -333,13 +415,29 @@ pub struct Reclaimer<'a> {
     pub pinned: Option<PageKey>,
 }
 
+/// The list sizes of a group and every group below it (a target's view).
+#[derive(Default)]
+struct Sizes {
+    lists: [u64; 5],
+    activations: [u64; 2],
+    activations_seen: [u64; 2],
+}
+
+impl Sizes {
+    fn len(&self, lru: Lru) -> u64 {
+        self.lists[lru as usize]
+    }
+}
+
 impl Reclaimer<'_> {
-    fn swap_free(&self) -> u64 {
-        self.k.swap().total() - self.k.swap().used()
+    /// Swap slots the pages of lruvec `v` may take: what is free, within
+    /// its groups' `swap.max`.
+    fn swap_free(&self, v: usize) -> u64 {
+        (self.k.swap().total() - self.k.swap().used()).min(self.lr.cgroups.swap_room(v as CgId))
     }
 
     /// Take the frees that happened since the last look off the lists.
-    fn drain_freed(&mut self) {
+    pub fn drain_freed(&mut self) {
         let lr = &mut *self.lr;
         self.k.phys_mut().drain_freed(|pfn| lr.forget(pfn));
     }
@@ -355,71 +453,108 @@ impl Reclaimer<'_> {
             if free >= high {
                 break;
             }
-            let mut sc = self.scan_control(true, false, 0, (high - free).max(SWAP_CLUSTER_MAX), priority);
+            let mut sc = self.scan_control(true, None, (high - free).max(SWAP_CLUSTER_MAX), priority);
             self.shrink_node(&mut sc);
             reclaimed += sc.nr_reclaimed;
         }
-        self.snapshot_refaults(0);
+        self.snapshot_refaults(None);
         reclaimed
     }
 
-    /// do_try_to_free_pages: direct reclaim of `nr` pages, from lruvec
-    /// `lruvec` (a cgroup at its limit) or the whole node.
-    pub fn direct(&mut self, nr: u64, cgroup: bool, lruvec: usize) -> u64 {
-        if !cgroup {
+    /// do_try_to_free_pages: direct reclaim of `nr` pages from the subtree
+    /// of `target` (a group at its limit) or the whole node (None).
+    pub fn direct(&mut self, nr: u64, target: Option<CgId>) -> u64 {
+        if target.is_none() {
             self.lr.stat.allocstall_normal += 1;
         }
         let mut reclaimed = 0;
-        for force in [false, true] {
-            let mut skipped = false;
+        let (mut force, mut low_reclaim) = (false, false);
+        loop {
+            let (mut skipped, mut low_skipped) = (false, false);
             for priority in (0..=DEF_PRIORITY).rev() {
-                let mut sc = self.scan_control(false, cgroup, lruvec, nr - reclaimed, priority);
+                let mut sc = self.scan_control(false, target, nr - reclaimed, priority);
                 if force {
                     sc.may_deactivate = [true, true];
                 }
+                sc.memcg_low_reclaim = low_reclaim;
                 self.shrink_node(&mut sc);
                 reclaimed += sc.nr_reclaimed;
                 skipped |= sc.skipped_deactivate;
+                low_skipped |= sc.memcg_low_skipped;
                 if reclaimed >= nr {
                     break;
                 }
             }
-            // Nothing to be had without deactivating: once more, deactivating (force_deactivate).
-            if reclaimed > 0 || !skipped {
+            if reclaimed > 0 {
+                break;
+            }
+            // Nothing to be had: once more, deactivating (force_deactivate),
+            // then once more into the protected groups (memcg_low_reclaim).
+            if skipped && !force {
+                force = true;
+            } else if low_skipped && !low_reclaim {
+                low_reclaim = true;
+            } else {
                 break;
             }
         }
-        self.snapshot_refaults(lruvec);
+        self.snapshot_refaults(target);
         reclaimed
     }
 
-    fn snapshot_refaults(&mut self, lruvec: usize) {
-        let v = &mut self.lr.lruvecs[lruvec];
-        v.activations_seen = v.activations;
+    fn groups(&self, target: Option<CgId>) -> Vec<CgId> {
+        self.lr.cgroups.subtree(target.unwrap_or(ROOT))
     }
 
-    /// prepare_scan_control.
-    fn scan_control(&self, kswapd: bool, cgroup: bool, lruvec: usize, nr: u64, priority: u32) -> ScanControl {
-        let v = &self.lr.lruvecs[lruvec];
-        let may_deactivate = [false, true]
-            .map(|file| v.activations[file as usize] != v.activations_seen[file as usize] || v.inactive_is_low(file));
-        let file = v.lists.len(Lru::ActiveFile) + v.lists.len(Lru::InactiveFile);
-        let file_is_tiny = !cgroup
+    fn sizes(&self, target: Option<CgId>) -> Sizes {
+        let mut s = Sizes::default();
+        for g in self.groups(target) {
+            let v = &self.lr.lruvecs[g as usize];
+            for lru in Lru::ALL {
+                s.lists[lru as usize] += v.lists.len(lru);
+            }
+            for t in 0..2 {
+                s.activations[t] += v.activations[t];
+                s.activations_seen[t] += v.activations_seen[t];
+            }
+        }
+        s
+    }
+
+    fn snapshot_refaults(&mut self, target: Option<CgId>) {
+        for g in self.groups(target) {
+            let v = &mut self.lr.lruvecs[g as usize];
+            v.activations_seen = v.activations;
+        }
+    }
+
+    /// prepare_scan_control, over the target's lists and those below it.
+    fn scan_control(&self, kswapd: bool, target: Option<CgId>, nr: u64, priority: u32) -> ScanControl {
+        let s = self.sizes(target);
+        let may_deactivate = [false, true].map(|file| {
+            let t = file as usize;
+            s.activations[t] != s.activations_seen[t]
+                || inactive_is_low(s.len(Lru::of(file, false)), s.len(Lru::of(file, true)))
+        });
+        let file = s.len(Lru::ActiveFile) + s.len(Lru::InactiveFile);
+        let file_is_tiny = target.is_none()
             && file + self.k.phys().frames_free() <= self.lr.wmark.high
             && !may_deactivate[0]
-            && v.lists.len(Lru::InactiveAnon) >> priority > 0;
-        let cache_trim_mode = v.lists.len(Lru::InactiveFile) >> priority > 0 && !may_deactivate[1];
+            && s.len(Lru::InactiveAnon) >> priority > 0;
+        let cache_trim_mode = s.len(Lru::InactiveFile) >> priority > 0 && !may_deactivate[1];
         ScanControl {
             nr_to_reclaim: nr,
             nr_reclaimed: 0,
             priority,
             kswapd,
-            cgroup,
-            lruvec,
+            target,
+            lruvec: target.unwrap_or(ROOT) as usize,
             may_deactivate,
             skipped_deactivate: false,
             file_is_tiny,
             cache_trim_mode,
+            memcg_low_reclaim: false,
+            memcg_low_skipped: false,
         }
     }
 
@@ -433,7 +568,7 @@ impl Reclaimer<'_> {
             Anon,
             File,
         }
-        let balance = if self.swap_free() == 0 || (sc.cgroup && swappiness == 0) {
+        let balance = if self.swap_free(sc.lruvec) == 0 || (sc.target.is_some() && swappiness == 0) {
             Balance::File
         } else if sc.priority == 0 && swappiness > 0 {
             Balance::Equal
@@ -464,13 +599,20 @@ impl Reclaimer<'_> {
         })
     }
 
-    /// shrink_lruvec (the node has one lruvec per memory cgroup; node
-    /// reclaim walks them all, cgroup reclaim its own).
+    /// shrink_node_memcgs: shrink the lruvec of every group in the target's
+    /// subtree, passing over those within their `low` protection unless
+    /// this is the pass that may take from them (counted as a `low` event).
     fn shrink_node(&mut self, sc: &mut ScanControl) {
         self.drain_freed();
-        let targets: Vec<usize> = if sc.cgroup { vec![sc.lruvec] } else { (0..self.lr.lruvecs.len()).collect() };
-        for v in targets {
-            sc.lruvec = v;
+        for g in self.groups(sc.target) {
+            if Some(g) != sc.target && self.lr.cgroups.below_low(g) {
+                if !sc.memcg_low_reclaim {
+                    sc.memcg_low_skipped = true;
+                    continue;
+                }
+                self.lr.cgroups.groups[g as usize].own_events.low += 1;
+            }
+            sc.lruvec = g as usize;
             self.shrink_lruvec(sc);
             if sc.nr_reclaimed >= sc.nr_to_reclaim {
                 break;
@@ -494,7 +636,7 @@ impl Reclaimer<'_> {
             }
         }
         // Keep the anon lists balanced even when anon was not scanned.
-        if self.swap_free() > 0 && self.lr.lruvecs[sc.lruvec].inactive_is_low(false) {
+        if self.swap_free(sc.lruvec) > 0 && self.lr.lruvecs[sc.lruvec].inactive_is_low(false) {
             self.shrink_active_list(SWAP_CLUSTER_MAX, Lru::ActiveAnon, sc);
         }
     }
@@ -532,7 +674,7 @@ impl Reclaimer<'_> {
     fn shrink_active_list(&mut self, nr: u64, lru: Lru, sc: &mut ScanControl) {
         let file = lru.is_file();
         let folios = self.isolate(sc.lruvec, lru, nr);
-        self.lr.stat.pgrefill += folios.len() as u64;
+        self.lr.lruvecs[sc.lruvec].stat.pgrefill += folios.len() as u64;
         let (mut rotated, mut deactivated) = (0, 0);
         for pfn in folios {
             let r = rmap::folio_referenced(&mut self.cur, self.k, pfn, self.lr.folios.anchor(pfn));
@@ -549,14 +691,14 @@ impl Reclaimer<'_> {
             self.put_back(sc.lruvec, pfn, Lru::of(file, false));
             deactivated += 1;
         }
-        self.lr.stat.pgdeactivate += deactivated;
+        self.lr.lruvecs[sc.lruvec].stat.pgdeactivate += deactivated;
         self.lr.lruvecs[sc.lruvec].note_cost(file, 0, rotated);
     }
 
     /// An mlocked folio found by a scan goes to the unevictable list.
     fn cull(&mut self, lruvec: usize, pfn: Pfn) {
         self.put_back(lruvec, pfn, Lru::Unevictable);
-        self.lr.stat.unevictable_pgs_culled += 1;
+        self.lr.lruvecs[lruvec].stat.unevictable_pgs_culled += 1;
     }
 
     /// shrink_inactive_list and shrink_folio_list: reclaim what is not
@@ -570,10 +712,15 @@ impl Reclaimer<'_> {
             match self.folio_check_references(pfn) {
                 Verdict::Cull => self.cull(sc.lruvec, pfn),
                 Verdict::Activate => {
-                    self.lr.stat.pgactivate += 1;
+                    self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
                     self.put_back(sc.lruvec, pfn, Lru::of(file, true));
                 }
                 Verdict::Keep => self.put_back(sc.lruvec, pfn, lru),
+                Verdict::Reclaim if !file && !self.may_swap(pfn, sc.lruvec) => {
+                    // Its group is at swap.max (or swap is full): activate_locked.
+                    self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
+                    self.put_back(sc.lruvec, pfn, Lru::of(file, true));
+                }
                 Verdict::Reclaim => {
                     let anchor = self.lr.folios.anchor(pfn);
                     let dirty = self.k.phys().frame(pfn).flags & flags::DIRTY != 0;
@@ -581,7 +728,7 @@ impl Reclaimer<'_> {
                     match rmap::reclaim_folio(&mut self.cur, self.k, pfn, anchor, self.pinned) {
                         Unmapped::Kept => {
                             // Could not go (no swap, shmem, a busy or pinned mapping): activate_locked.
-                            self.lr.stat.pgactivate += 1;
+                            self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
                             self.put_back(sc.lruvec, pfn, Lru::of(file, true));
                         }
                         Unmapped::Freed { swap_slot: slot } => {
@@ -589,7 +736,10 @@ impl Reclaimer<'_> {
                             let shadow = self.lr.eviction_shadow(pfn);
                             io += (slot.is_some() || dirty) as u64;
                             let at = match slot {
-                                Some(s) => swap_slot(s),
+                                Some(s) => {
+                                    self.lr.swapped_out(s, sc.lruvec);
+                                    swap_slot(s)
+                                }
                                 None => file_slot(key_mm(anchor), key_va(anchor) >> 12),
                             };
                             self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
@@ -599,13 +749,19 @@ impl Reclaimer<'_> {
                 }
             }
         }
-        let s = &mut self.lr.stat;
+        let s = &mut self.lr.lruvecs[sc.lruvec].stat;
         *(if sc.kswapd { &mut s.pgscan_kswapd } else { &mut s.pgscan_direct }) += scanned;
         *(if sc.kswapd { &mut s.pgsteal_kswapd } else { &mut s.pgsteal_direct }) += reclaimed;
         *(if file { &mut s.pgscan_file } else { &mut s.pgscan_anon }) += scanned;
         *(if file { &mut s.pgsteal_file } else { &mut s.pgsteal_anon }) += reclaimed;
         self.lr.lruvecs[sc.lruvec].note_cost(file, io, scanned - reclaimed);
         reclaimed
+    }
+
+    /// Whether an anonymous page of lruvec `v` can go to swap: it has a
+    /// slot already (the swap cache), or its groups may take one more.
+    fn may_swap(&self, pfn: Pfn, v: usize) -> bool {
+        self.k.swap().slot_of(pfn).is_some() || self.lr.cgroups.swap_room(v as CgId) > 0
     }
 
     /// folio_check_references.
