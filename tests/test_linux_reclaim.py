@@ -159,7 +159,7 @@ def test_swappiness_0_never_swaps_in_cgroup_reclaim():
     sim = linux_sim(memory="64MiB", swappiness=0)
     cg = sim.cgroup("nosw", max=1000 * PAGE)
     p = sim.spawn(cgroup=cg)
-    with pytest.raises(vmsim.ProcessExitedError, match="OOM killer: memory cgroup /nosw at memory.max"):
+    with pytest.raises(vmsim.ProcessExitedError, match=r"OOM killer: memory cgroup /nosw at memory\.max"):
         p.access_batch(pages(anon(p, 2000), 2000), "w")
     assert sim.vmstat()["pswpout"] == 0, "swap was free, but swappiness 0 keeps group reclaim off anon"
     assert cg.events()["oom_kill"] == 1 and cg.current == 0

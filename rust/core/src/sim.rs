@@ -846,7 +846,7 @@ impl Simulator {
         let _op = self.op_guard();
         let (task, last_of_process) = {
             let mut table = self.tasks.lock();
-            let task = table.tasks.remove(&pid).ok_or(Error::NoSuchProcess { pid })?;
+            let task = table.tasks.remove(&pid).ok_or_else(|| self.gone(pid))?;
             let last = !table.tasks.values().any(|t| t.tgid == task.tgid);
             (task, last)
         };
@@ -1148,7 +1148,7 @@ impl Simulator {
         let _op = self.op_guard();
         let gone: Vec<Task> = {
             let mut table = self.tasks.lock();
-            let tgid = table.tasks.get(&pid).ok_or(Error::NoSuchProcess { pid })?.tgid;
+            let tgid = table.tasks.get(&pid).ok_or_else(|| self.gone(pid))?.tgid;
             let tids: Vec<u32> = table.tasks.iter().filter(|(_, t)| t.tgid == tgid).map(|(&tid, _)| tid).collect();
             tids.iter().filter_map(|tid| table.tasks.remove(tid)).collect()
         };
@@ -1171,7 +1171,7 @@ impl Simulator {
     /// Live tasks sharing `pid`'s thread group, in tid order.
     pub fn threads(&self, pid: u32) -> Result<Vec<u32>> {
         let table = self.tasks.lock();
-        let tgid = table.tasks.get(&pid).ok_or(Error::NoSuchProcess { pid })?.tgid;
+        let tgid = table.tasks.get(&pid).ok_or_else(|| self.gone(pid))?.tgid;
         Ok(table.tasks.iter().filter(|(_, t)| t.tgid == tgid).map(|(&tid, _)| tid).collect())
     }
 

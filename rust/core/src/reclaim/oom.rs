@@ -34,7 +34,7 @@ pub struct OomVictim {
 }
 
 /// out_of_memory: in `scope` (a group's subtree) or the whole machine (None).
-pub fn out_of_memory(mut cur: Option<&mut Mm>, k: &mut Kernel, scope: Option<CgId>) -> OomOutcome {
+pub fn out_of_memory(cur: Option<&mut Mm>, k: &mut Kernel, scope: Option<CgId>) -> OomOutcome {
     let Some(lr) = k.reclaim().and_then(Reclaim::linux) else { return OomOutcome::Nothing };
     let swap_total = k.swap().total();
     // The memory the victim's share is measured against (oc->totalpages).
@@ -71,7 +71,7 @@ pub fn out_of_memory(mut cur: Option<&mut Mm>, k: &mut Kernel, scope: Option<CgI
         Some(cg) => format!("memory cgroup {} at memory.max (oom_badness {points})", lr.cgroups.path(cg)),
     };
     let outcome = if Some(victim) == cur_id {
-        if let Some(m) = cur.as_deref_mut() {
+        if let Some(m) = cur {
             m.oom_killed = true;
         }
         OomOutcome::KilledCurrent
