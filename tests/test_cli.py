@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 
@@ -153,3 +154,38 @@ def test_a_benchmark_writes_results_only_when_asked(tmp_path, monkeypatch, capsy
     assert bench.main(["--quick", "--save"]) == 0
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["reclaim.md", "reclaim.png"]
     assert f"wrote {tmp_path / 'results' / 'reclaim.png'}" in capsys.readouterr().out
+
+
+def test_run_in_a_cgroup_reports_its_peak_and_events(capsys):
+    spec = "uniform:pages=8192,count=100000"
+    assert cli.main(["run", spec, "--memory", "64MiB", "--swap", "64MiB", "--cgroup", "max=16MiB", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["policy"] == "linux", "--cgroup runs under Linux reclaim"
+    cg = rec["cgroup"]
+    assert cg["limits"]["max"] == 16 << 20 and 0 < cg["peak"] <= 16 << 20
+    assert cg["events"]["max"] > 0 and rec["swap_outs"] > 0
+    assert cli.main(["run", spec, "--memory", "64MiB", "--swap", "64MiB", "--cgroup", "max=16MiB,high=12MiB"]) == 0
+    out = capsys.readouterr().out
+    assert "cgroup peak (MiB)" in out and "cgroup high events" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cgroup", "max=16MiB", "--policy", "clock"], "--cgroup needs --policy linux"),
+        (["--cgroup", "size=16MiB"], "bad --cgroup item 'size=16MiB'"),
+        (["--cgroup", "max"], "bad --cgroup item 'max'"),
+        (["--cgroup", "max=lots"], "lots"),
+    ],
+)
+def test_run_refuses_a_bad_cgroup_in_one_line(args, message, capsys):
+    assert cli.main(["run", "zipf:pages=64,count=100", "--swap", "16MiB", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_workload_killed_in_its_cgroup_is_one_line(capsys):
+    args = ["run", "sequential:pages=8192,passes=1", "--memory", "64MiB", "--cgroup", "max=8MiB"]
+    assert cli.main(args) == 2  # no swap: the group cannot make room, the OOM killer takes the workload
+    err = capsys.readouterr().err
+    assert "killed by the OOM killer: memory cgroup /vmsim-run at memory.max" in err and err.count("\n") == 1

@@ -82,3 +82,36 @@ def test_cli_plot_says_where_it_wrote(tmp_path, capsys):
     path = tmp_path / "z.png"
     assert cli.main(["run", "zipf:pages=512,count=5000", "--plot", str(path)]) == 0
     assert f"wrote {path}" in capsys.readouterr().err and path.stat().st_size > 10_000
+
+
+def test_linux_runs_plot_the_lru_lists_and_refaults():
+    config = {"memory": "16MiB", "swap": "64MiB", "policy": "linux"}
+    sim, result = _run("zipf:pages=8192,count=200000,skew=0.8", **config)
+    fig = plots.timeline_figure(result, plots.describe(sim))
+    lru_ax, refault_ax = fig.axes[2:4]
+    assert lru_ax.get_ylabel() == "LRU lists (MiB)" and refault_ax.get_ylabel() == "refaults so far"
+    # The stacked lists at the end add up to what vmstat says is on them.
+    v = sim.vmstat()
+    last = result.reclaim[-1]
+    assert last[0] == 200_000 and len(result.reclaim) == len(result.timeline)
+    lists = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file", "nr_unevictable")
+    # (The workload's process has exited since: its anon pages left the lists.)
+    assert sum(last[1:6]) >= sum(v[k] for k in lists)
+    refaults, activated = refault_ax.get_lines()
+    assert refaults.get_ydata()[-1] == v["workingset_refault_anon"] + v["workingset_refault_file"] > 0
+    assert activated.get_ydata()[-1] == v["workingset_activate_anon"] + v["workingset_activate_file"]
+    top = lru_ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert 0 < top <= 16, "the lists never hold more than the memory"
+
+
+def test_the_plot_does_not_change_a_linux_run():
+    spec = "zipf:pages=4096,count=60000,seed=2"
+    config = {"memory": "8MiB", "swap": "64MiB", "policy": "linux"}
+    _, watched = _run(spec, **config)
+    sim = vmsim.Simulator(**config)
+    plain = vmsim.workloads.RunResult("plain")
+    p = sim.spawn(layout="default")
+    base = p.mmap(4096 * vmsim.PAGE_SIZE)
+    addrs, ops = vmsim.workloads.zipf(base, 4096, 60000, 1.1, 0.3, int(np.random.default_rng(2).integers(1 << 31)))
+    plain.play(p, addrs, ops)
+    assert watched.outcomes == plain.outcomes and not plain.reclaim

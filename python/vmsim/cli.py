@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import vmsim
 from vmsim._core import TASK_SIZE
@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="replacement policy; 'all' runs once per policy and compares them",
     )
     run.add_argument("--resident-limit", type=_positive_int, default=None, help="at most this many resident user pages")
+    run.add_argument(
+        "--cgroup",
+        metavar="KEY=SIZE,...",
+        default=None,
+        help="run in a memory cgroup with these limits (max, high, low, swap_max; e.g. max=64MiB,high=48MiB); "
+        "needs --policy linux, the default with --cgroup",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
         "--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)"
@@ -186,7 +193,22 @@ def _is_workload(target: str) -> bool:
     )
 
 
-def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult]:
+CGROUP_LIMITS = ("max", "high", "low", "swap_max")
+
+
+def parse_cgroup(spec: str) -> dict[str, Any]:
+    """``max=64MiB,high=48MiB`` as keyword arguments of `Simulator.cgroup`."""
+    limits: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or key not in CGROUP_LIMITS or not value.strip():
+            raise ValueError(f"bad --cgroup item {item!r}: use KEY=SIZE with KEY one of {', '.join(CGROUP_LIMITS)}")
+        limits[key] = value.strip()
+    return limits
+
+
+def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult, vmsim.Cgroup | None]:
     from vmsim import traces
     from vmsim.workloads import Workload
 
@@ -200,12 +222,13 @@ def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunR
     if args.resident_limit is not None:
         kw["resident_limit"] = args.resident_limit
     sim = vmsim.Simulator(**kw)
+    cgroup = sim.cgroup("vmsim-run", **parse_cgroup(args.cgroup)) if args.cgroup else None
     if _is_workload(args.target):
-        result = Workload.parse(args.target).run(sim, progress=progress)
+        result = Workload.parse(args.target).run(sim, progress=progress, cgroup=cgroup)
     else:
-        result = traces.replay(sim, args.target, progress=progress)
+        result = traces.replay(sim, args.target, progress=progress, cgroup=cgroup)
     sim.check()
-    return sim, result
+    return sim, result, cgroup
 
 
 def cmd_run(args) -> int:
@@ -213,6 +236,11 @@ def cmd_run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     policies = vmsim.policies() if args.policy == "all" else [args.policy]
+    if args.cgroup:
+        if args.policy is None:
+            policies = ["linux"]
+        elif policies != ["linux"]:
+            raise ValueError("--cgroup needs --policy linux: only Linux reclaim reclaims by memory cgroup")
     show_progress = sys.stderr.isatty() and not args.json
     runs = []
     with Progress(
@@ -226,9 +254,16 @@ def cmd_run(args) -> int:
     ) as bar:
         for pol in policies:
             task = bar.add_task(f"{args.target} [{pol or 'no reclaim'}]", total=None)
-            sim, result = _run_once(args, pol, lambda n, task=task: bar.advance(task, n))
+            sim, result, cgroup = _run_once(args, pol, lambda n, task=task: bar.advance(task, n))
             runs.append((pol, sim, result))
     records = [result.record(sim) for _, sim, result in runs]
+    if cgroup is not None:
+        records[0]["cgroup"] = {
+            "limits": {k: getattr(cgroup, k) for k in CGROUP_LIMITS},
+            "peak": cgroup.peak,
+            "swap_peak": cgroup.swap_peak,
+            "events": cgroup.events(),
+        }
     if args.json:
         print(json.dumps(records[0] if len(records) == 1 else records))
     else:
@@ -238,6 +273,8 @@ def cmd_run(args) -> int:
 
         plots.to_files()
         config = plots.describe(runs[0][1], with_policy=len(runs) == 1)
+        if args.cgroup:
+            config += f", cgroup {args.cgroup}"
         if len(runs) > 1:
             fig = plots.mix_figure([(pol or "none", result) for pol, _, result in runs], config)
         else:
@@ -263,6 +300,10 @@ def _run_table(target: str, runs, records: list[dict]) -> str:
             [field, *(rec[field] for rec in records)] for field in ("swap_outs", "swap_ins", "evictions", "writebacks")
         ]
     rows.append(["RSS peak (pages)", *(r.rss_peak for r in results)])
+    if "cgroup" in records[0]:
+        cg = records[0]["cgroup"]
+        rows.append(["cgroup peak (MiB)", round(cg["peak"] / 2**20, 1)])
+        rows += [[f"cgroup {name} events", n] for name, n in cg["events"].items() if n]
     rows.append(["throughput (M/s)", *(round(r.throughput / 1e6, 2) for r in results)])
     header = ["measure", *(pol or "value" for pol, _, _ in runs)]
     return text_table(header, rows, title=f"vmsim run {target}")

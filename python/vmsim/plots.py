@@ -50,26 +50,55 @@ def describe(sim: Simulator, with_policy: bool = True) -> str:
 
 
 def timeline_figure(result: RunResult, config: str) -> Figure:
-    """RSS (top panel) and cumulative faults (bottom) against accesses."""
+    """RSS (top panel) and cumulative faults (below it) against accesses;
+    under ``policy="linux"`` two more: the LRU lists' sizes, and refaults."""
     plt = _pyplot()
     points = result.timeline
     xs = [p[0] for p in points]
-    fig, (rss_ax, fault_ax) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    panels = 4 if result.reclaim else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(8, 2.75 * panels), sharex=True)
+    rss_ax, fault_ax = axes[0], axes[1]
+    if result.reclaim:
+        _reclaim_panels(result.reclaim, axes[2], axes[3])
     rss_ax.plot(xs, [p[1] * PAGE_SIZE / 2**20 for p in points], color="tab:blue", label="RSS")
     rss_ax.set_ylabel("RSS (MiB)")
     rss_ax.set_ylim(bottom=0)
     fault_ax.plot(xs, [p[2] for p in points], color="tab:red", label="faults")
     fault_ax.set_ylabel("page faults so far")
     fault_ax.set_ylim(bottom=0)
-    fault_ax.set_xlabel("accesses")
-    for ax in (rss_ax, fault_ax):
+    axes[-1].set_xlabel("accesses")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(6))  # room for "2,000,000"
         ax.xaxis.set_major_formatter(_thousands())
         ax.yaxis.set_major_formatter(_thousands())
     rss_ax.yaxis.set_major_formatter(_decimal())
+    if result.reclaim:
+        axes[2].yaxis.set_major_formatter(_decimal())
     fig.suptitle(f"{result.name}\n{config}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+LRU_LISTS = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+
+
+def _reclaim_panels(points: list, lru_ax: Any, refault_ax: Any) -> None:
+    """The LRU lists' sizes (stacked, MiB) and cumulative refaults, machine-wide."""
+    xs = [p[0] for p in points]
+    sizes = [[p[1 + i] * PAGE_SIZE / 2**20 for p in points] for i in range(len(LRU_LISTS))]
+    colors = ["tab:orange", "tab:red", "tab:cyan", "tab:blue", "tab:gray"]
+    lru_ax.stackplot(xs, sizes, labels=LRU_LISTS, colors=colors, alpha=0.8)
+    lru_ax.set_ylabel("LRU lists (MiB)")
+    lru_ax.set_ylim(bottom=0)
+    lru_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    refault_ax.plot(xs, [p[6] for p in points], color="tab:purple", label="refaults")
+    refault_ax.plot(xs, [p[7] for p in points], color="tab:green", label="refaults activated")
+    refault_ax.set_ylabel("refaults so far")
+    refault_ax.set_ylim(bottom=0)
+    refault_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def mix_figure(runs: list[tuple[str, RunResult]], config: str) -> Figure:

@@ -25,13 +25,16 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
 
 from vmsim import _core, vmst
 from vmsim.vmst import MAGIC, Recorder, TraceError, read_vmst, record
-from vmsim.workloads import RunResult
+from vmsim.workloads import RunResult, spawning_in
+
+if TYPE_CHECKING:
+    from vmsim._core import Cgroup
 
 __all__ = [
     "MAGIC",
@@ -271,7 +274,11 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarra
 
 
 def replay(
-    sim, path: PathLike, progress: Callable[[int], None] | None = None, layout: str | None = "default"
+    sim,
+    path: PathLike,
+    progress: Callable[[int], None] | None = None,
+    layout: str | None = "default",
+    cgroup: Cgroup | None = None,
 ) -> RunResult:
     """Replay a trace file on a simulator.
 
@@ -289,6 +296,8 @@ def replay(
         Called with the number of accesses after each batch.
     layout : str or None, default "default"
         The layout of the process a plain trace runs in.
+    cgroup : Cgroup, optional
+        The memory cgroup its processes run in (default: the root).
 
     Returns
     -------
@@ -300,11 +309,12 @@ def replay(
     TraceError
         A malformed or damaged trace, naming the line or record.
     """
+    sim = spawning_in(sim, cgroup)
     if str(path).endswith(".vmst"):
         return vmst.replay(sim, path, progress)
-    result = RunResult(f"trace:{Path(path).name}", whole_batches=sim.policy == "opt")
+    result = RunResult.for_simulator(f"trace:{Path(path).name}", sim)
     before = sim.counters()
-    p = sim.spawn(layout=layout)
+    p = sim.spawn(layout)
     try:
         for addrs, ops, first, last in _read_ahead(reader_for(path)):
             # Raw traces come from a process vmsim cannot see: map what they touch.

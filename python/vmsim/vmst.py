@@ -752,7 +752,7 @@ class Replayed:
 def replay_into(sim: Any, path: PathLike, progress: Callable[[int], None] | None = None) -> Replayed:
     """Replay a .vmst file on `sim`, leaving the processes it ends with alive
     and the files it ends with open (dropping a file closes it)."""
-    result = RunResult(f"trace:{Path(path).name}", whole_batches=sim.policy == "opt")
+    result = RunResult.for_simulator(f"trace:{Path(path).name}", sim)
     before = sim.counters()
     r = _Replay(sim, path, result, progress)
     try:

@@ -23,7 +23,7 @@ from typing import Any, Callable, cast
 
 import numpy as np
 
-from vmsim._core import PAGE_SIZE, Process, Simulator, count_outcomes
+from vmsim._core import PAGE_SIZE, Cgroup, Process, Simulator, count_outcomes
 from vmsim.outcome import Outcome
 
 READ, WRITE, EXEC = 0, 1, 2
@@ -178,6 +178,11 @@ class RunResult:
     whole_batches : bool
         Sample only at batch ends (set under ``policy="opt"``, whose known
         future is the batch).
+    reclaim : list of tuple
+        Under ``policy="linux"`` (see `for_simulator`), at each timeline
+        point: (accesses so far, pages on ``inactive_anon``, ``active_anon``,
+        ``inactive_file``, ``active_file``, ``unevictable``, refaults so far,
+        refaults activated so far), machine-wide, from ``sim.vmstat()``.
     """
 
     name: str
@@ -194,6 +199,15 @@ class RunResult:
     # Under policy "opt" the batch is the known future: splitting it would
     # change the result, so the timeline has a point per batch instead.
     whole_batches: bool = False
+    reclaim: list = field(default_factory=list)
+    _vmstat: Callable[[], Mapping[str, int]] | None = None
+
+    @classmethod
+    def for_simulator(cls, name: str, sim: Simulator) -> RunResult:
+        """A result for a run on `sim`: whole batches under ``opt``, and the
+        reclaim timeline under ``linux``."""
+        linux = sim.policy == "linux"
+        return cls(name, whole_batches=sim.policy == "opt", _vmstat=cast(Any, sim.vmstat) if linux else None)
 
     @property
     def throughput(self) -> float:
@@ -221,6 +235,32 @@ class RunResult:
                 self._step *= 2
                 self._points = [p for p in self._points if p[0] % self._step == 0]
             first, every = self._step - self.accesses % self._step, self._step
+        if self._vmstat is None:
+            self._run(proc, addrs, ops, first, every)
+        else:
+            # The reclaim timeline reads vmstat at each point: the batch runs
+            # in its pieces here (the same pieces the core would run).
+            start = 0
+            for end in [*range(first, n, every), n]:
+                piece = ops if isinstance(ops, str) else ops[start:end]
+                self._run(proc, addrs[start:end], piece, end - start, end - start)
+                v = self._vmstat()
+                self.reclaim.append(
+                    (
+                        self._last[0],
+                        *(v[f"nr_{lru}"] for lru in ("inactive_anon", "active_anon", "inactive_file", "active_file")),
+                        v["nr_unevictable"],
+                        v["workingset_refault_anon"] + v["workingset_refault_file"],
+                        v["workingset_activate_anon"] + v["workingset_activate_file"],
+                    )
+                )
+                start = end
+        self.faults = self._last[2]
+        if progress is not None:
+            progress(n)
+
+    def _run(self, proc: Process, addrs: np.ndarray, ops: np.ndarray | str, first: int, every: int) -> None:
+        """One call into the simulator; its samples onto the timeline."""
         t0 = time.perf_counter()
         codes, samples = proc.access_batch_sampled(addrs, cast(Any, ops), first, every)
         self.seconds += time.perf_counter() - t0
@@ -231,10 +271,8 @@ class RunResult:
             self.rss_peak = max(self.rss_peak, rss)
             if self.whole_batches or self._last[0] % self._step == 0:
                 self._points.append(self._last)
-        self.accesses += n
+        self.accesses += int(addrs.size)
         self.faults = self._last[2]
-        if progress is not None:
-            progress(n)
 
     def count_faults(self, sim: Simulator, before: Mapping[str, Any]) -> None:
         """Every fault the run took, in every process it made (exited ones
@@ -268,6 +306,26 @@ class RunResult:
             "accesses_per_second": self.throughput,
             "outcomes": dict(self.outcomes),
         }
+
+
+class _SpawningIn:
+    """A simulator whose `spawn` starts processes in one memory cgroup (as a
+    shell inside a cgroup starts its children there); the rest is the
+    simulator's own."""
+
+    def __init__(self, sim: Simulator, cgroup: Cgroup):
+        self._sim, self._cgroup = sim, cgroup
+
+    def spawn(self, layout: str | None = None) -> Process:
+        return self._sim.spawn(layout, cgroup=self._cgroup)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+def spawning_in(sim: Simulator, cgroup: Cgroup | None) -> Simulator:
+    """`sim`, with the processes it spawns in `cgroup` (None: as it is)."""
+    return sim if cgroup is None else cast(Any, _SpawningIn(sim, cgroup))
 
 
 Chunk = tuple[Process, np.ndarray, np.ndarray]
@@ -551,7 +609,9 @@ class Workload:
         args = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.kind}:{args},seed={self.seed}" if args else f"{self.kind}:seed={self.seed}"
 
-    def run(self, sim: Simulator, progress: Callable[[int], None] | None = None) -> RunResult:
+    def run(
+        self, sim: Simulator, progress: Callable[[int], None] | None = None, cgroup: Cgroup | None = None
+    ) -> RunResult:
         """Play the workload on a simulator.
 
         Parameters
@@ -560,17 +620,19 @@ class Workload:
             Where it runs; every process it made has exited when it returns.
         progress : callable, optional
             Called with the number of accesses after each batch.
+        cgroup : Cgroup, optional
+            The memory cgroup its processes run in (default: the root).
 
         Returns
         -------
         RunResult
         """
         rng = np.random.default_rng(self.seed)
-        result = RunResult(self.name, whole_batches=sim.policy == "opt")
+        result = RunResult.for_simulator(self.name, sim)
         before = sim.counters()
         procs: dict = {}
         params = {**PARAMS[self.kind], **dict(self.params)}
-        for proc, addrs, ops in PLANS[self.kind](sim, rng, params):
+        for proc, addrs, ops in PLANS[self.kind](spawning_in(sim, cgroup), rng, params):
             procs.setdefault(proc.tgid, proc)
             result.play(proc, addrs, ops, progress)
         result.count_faults(sim, before)
