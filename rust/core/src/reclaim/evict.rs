@@ -301,6 +301,11 @@ fn with_reclaimer<R>(cur: Option<&mut Mm>, k: &mut Kernel, f: impl FnOnce(&mut R
 /// are at the min watermark (or `force`: the allocation just failed).
 pub fn linux_make_room(cur: Option<&mut Mm>, k: &mut Kernel, force: bool) -> u64 {
     let limit = k.reclaim().and_then(|r| r.limit);
+    let Some(min) = k.reclaim().and_then(Reclaim::linux).map(|lr| lr.wmark.min) else { return 0 };
+    let over_limit = limit.is_some_and(|l| k.phys().user_frames() + 1 > l);
+    if !force && !over_limit && k.phys().frames_free() > min {
+        return 0; // the common case: room enough, nothing to take out and put back
+    }
     with_reclaimer(cur, k, |rc| {
         let mut reclaimed = 0;
         if let Some(limit) = limit {

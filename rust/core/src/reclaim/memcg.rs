@@ -180,10 +180,12 @@ impl Cgroups {
     }
 
     fn add_usage(&mut self, id: CgId, pages: i64) {
-        for g in self.ancestors(id).collect::<Vec<_>>() {
+        let mut at = Some(id);
+        while let Some(g) = at {
             let c = &mut self.groups[g as usize];
             c.usage = c.usage.saturating_add_signed(pages);
             c.peak = c.peak.max(c.usage);
+            at = c.parent;
         }
     }
 
@@ -202,10 +204,12 @@ impl Cgroups {
     pub fn charge_swap(&mut self, id: CgId, slots: i64) {
         let own = &mut self.groups[id as usize].own_swap;
         *own = own.saturating_add_signed(slots);
-        for g in self.ancestors(id).collect::<Vec<_>>() {
+        let mut at = Some(id);
+        while let Some(g) = at {
             let c = &mut self.groups[g as usize];
             c.swap_usage = c.swap_usage.saturating_add_signed(slots);
             c.swap_peak = c.swap_peak.max(c.swap_usage);
+            at = c.parent;
         }
     }
 

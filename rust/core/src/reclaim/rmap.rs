@@ -59,6 +59,20 @@ pub fn for_each_mapping(
     }
     let object = k.phys().frame(pfn).flags & flags::CACHE != 0;
     let first = if object { 0 } else { key_mm(anchor) };
+    if !object && left == 1 && first != 0 {
+        // The common case: an anonymous page mapped once, where it was faulted in.
+        let va = key_va(anchor);
+        let mut found = false;
+        let reached = with_target_opt(cur.as_deref_mut(), k, first, |t, k| {
+            if let Some(vma) = t.maps(va, pfn) {
+                visit(t, k, va, vma);
+                found = true;
+            }
+        });
+        if found || matches!(reached, Target::Busy) {
+            return !found;
+        }
+    }
     let mut busy = false;
     let mut vas = Vec::new();
     let mut seen: Vec<PageKey> = Vec::new();

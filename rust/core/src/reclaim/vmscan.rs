@@ -23,6 +23,8 @@ use crate::kernel::Kernel;
 use crate::phys::{flags, Pfn};
 
 pub const SWAP_CLUSTER_MAX: u64 = 32;
+/// A swap slot charged to no group.
+const NO_OWNER: CgId = CgId::MAX;
 pub const DEF_PRIORITY: u32 = 12;
 /// vm.swappiness's default.
 pub const DEFAULT_SWAPPINESS: u32 = 60;
@@ -145,8 +147,10 @@ pub struct LinuxLru {
     /// The group new pages are charged to: that of the task allocating now
     /// (the allocation paths set it before they allocate).
     pub charge_to: CgId,
-    /// The group each swap slot in use is charged to.
-    pub swap_owner: rustc_hash::FxHashMap<u32, CgId>,
+    /// The group each swap slot is charged to (`NO_OWNER`: none), by slot.
+    swap_owner: Vec<CgId>,
+    /// Slots with an owner.
+    swap_owned: u64,
 }
 
 impl LinuxLru {
@@ -161,7 +165,8 @@ impl LinuxLru {
             stat: VmscanStat::default(),
             cgroups: Cgroups::default(),
             charge_to: ROOT,
-            swap_owner: Default::default(),
+            swap_owner: Vec::new(),
+            swap_owned: 0,
         }
     }
 
@@ -194,16 +199,23 @@ impl LinuxLru {
     /// An anonymous page of lruvec `v` went out to swap `slot`: the slot is
     /// charged to the page's group (mem_cgroup_swapout).
     pub fn swapped_out(&mut self, slot: u32, v: usize) {
-        let cg = v as CgId;
-        if self.swap_owner.insert(slot, cg).is_none() {
-            self.cgroups.charge_swap(cg, 1);
+        let i = slot as usize;
+        if self.swap_owner.len() <= i {
+            self.swap_owner.resize((i + 1).next_power_of_two(), NO_OWNER);
+        }
+        if self.swap_owner[i] == NO_OWNER {
+            self.swap_owner[i] = v as CgId;
+            self.swap_owned += 1;
+            self.cgroups.charge_swap(v as CgId, 1);
         }
     }
 
     /// Swap `slot` is free: its charge goes, and nothing can refault from it.
     pub fn swap_slot_freed(&mut self, slot: u32) {
         self.shadows.take(swap_slot(slot));
-        if let Some(cg) = self.swap_owner.remove(&slot) {
+        if let Some(owner) = self.swap_owner.get_mut(slot as usize).filter(|o| **o != NO_OWNER) {
+            let cg = std::mem::replace(owner, NO_OWNER);
+            self.swap_owned -= 1;
             self.cgroups.charge_swap(cg, -1);
         }
     }
@@ -377,8 +389,8 @@ impl LinuxLru {
         self.shadows.check(self.max_shadow_nodes)?;
         self.cgroups.check(|g| self.lruvecs[g as usize].lists.pages())?;
         let swap_charged: u64 = self.cgroups.groups.iter().map(|g| g.own_swap).sum();
-        if swap_charged != self.swap_owner.len() as u64 {
-            return Err(format!("memcg: {swap_charged} swap slots charged, {} owned", self.swap_owner.len()));
+        if swap_charged != self.swap_owned {
+            return Err(format!("memcg: {swap_charged} swap slots charged, {} owned", self.swap_owned));
         }
         Ok(listed)
     }
@@ -502,13 +514,15 @@ impl Reclaimer<'_> {
         reclaimed
     }
 
-    fn groups(&self, target: Option<CgId>) -> Vec<CgId> {
-        self.lr.cgroups.subtree(target.unwrap_or(ROOT))
+    /// Whether reclaim for `target` (None: the node's) covers group `g`;
+    /// callers loop over indices, which allocates nothing on this hot path.
+    fn covers(&self, target: Option<CgId>, g: CgId) -> bool {
+        target.is_none_or(|t| self.lr.cgroups.is_within(g, t))
     }
 
     fn sizes(&self, target: Option<CgId>) -> Sizes {
         let mut s = Sizes::default();
-        for g in self.groups(target) {
+        for g in (0..self.lr.cgroups.len() as CgId).filter(|&g| self.covers(target, g)) {
             let v = &self.lr.lruvecs[g as usize];
             for lru in Lru::ALL {
                 s.lists[lru as usize] += v.lists.len(lru);
@@ -522,7 +536,10 @@ impl Reclaimer<'_> {
     }
 
     fn snapshot_refaults(&mut self, target: Option<CgId>) {
-        for g in self.groups(target) {
+        for g in 0..self.lr.cgroups.len() as CgId {
+            if !self.covers(target, g) {
+                continue;
+            }
             let v = &mut self.lr.lruvecs[g as usize];
             v.activations_seen = v.activations;
         }
@@ -604,7 +621,10 @@ impl Reclaimer<'_> {
     /// this is the pass that may take from them (counted as a `low` event).
     fn shrink_node(&mut self, sc: &mut ScanControl) {
         self.drain_freed();
-        for g in self.groups(sc.target) {
+        for g in 0..self.lr.cgroups.len() as CgId {
+            if !self.covers(sc.target, g) {
+                continue;
+            }
             if Some(g) != sc.target && self.lr.cgroups.below_low(g) {
                 if !sc.memcg_low_reclaim {
                     sc.memcg_low_skipped = true;
