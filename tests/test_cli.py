@@ -94,7 +94,7 @@ def test_run_refuses_an_unknown_workload_parameter(capsys):
     assert err.count("\n") == 1 and "unknown parameter 'pagez'" in err
 
 
-@pytest.mark.parametrize("policies", [["fifo"], ["fifo", "clock", "lru", "lru2q", "opt", "linux"]])
+@pytest.mark.parametrize("policies", [["fifo"], ["fifo", "clock", "lru", "lru2q", "opt", "linux", "mglru"]])
 def test_run_tables_fit_80_columns_one_line_per_row(capsys, monkeypatch, policies):
     monkeypatch.setenv("COLUMNS", "80")
     policy = policies[0] if len(policies) == 1 else "all"

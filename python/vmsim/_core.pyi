@@ -772,6 +772,21 @@ class Simulator:
         File
             A handle; the file goes once no handle and no mapping holds it.
         """
+    def lru_gen(self) -> list[dict[str, int | str]]:
+        """The multi-gen LRU's generations, as /sys/kernel/debug/lru_gen lists them.
+
+        Returns
+        -------
+        list of dict
+            One per generation of every memory cgroup's lruvec, oldest first:
+            ``memcg`` (its path), ``seq`` (the generation number), ``anon`` and
+            ``file`` (pages in it).
+
+        Raises
+        ------
+        ValueError
+            Under a policy other than ``"mglru"``.
+        """
     def cgroup(
         self,
         name: str,
@@ -782,7 +797,7 @@ class Simulator:
         swap_max: Size | None = None,
         parent: Cgroup | None = None,
     ) -> Cgroup:
-        """Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"``).
+        """Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"`` or ``"mglru"``).
 
         Parameters
         ----------

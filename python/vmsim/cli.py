@@ -95,7 +95,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=SIZE,...",
         default=None,
         help="run in a memory cgroup with these limits (max, high, low, swap_max; e.g. max=64MiB,high=48MiB); "
-        "needs --policy linux, the default with --cgroup",
+        "needs --policy linux (the default with --cgroup) or mglru",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
@@ -239,8 +239,8 @@ def cmd_run(args) -> int:
     if args.cgroup:
         if args.policy is None:
             policies = ["linux"]
-        elif policies != ["linux"]:
-            raise ValueError("--cgroup needs --policy linux: only Linux reclaim reclaims by memory cgroup")
+        elif policies not in (["linux"], ["mglru"]):
+            raise ValueError("--cgroup needs --policy linux or mglru: only Linux reclaim reclaims by memory cgroup")
     show_progress = sys.stderr.isatty() and not args.json
     runs = []
     with Progress(

@@ -51,7 +51,7 @@ def describe(sim: Simulator, with_policy: bool = True) -> str:
 
 def timeline_figure(result: RunResult, config: str) -> Figure:
     """RSS (top panel) and cumulative faults (below it) against accesses;
-    under ``policy="linux"`` two more: the LRU lists' sizes, and refaults."""
+    under Linux reclaim two more: the LRU lists' sizes, and refaults."""
     plt = _pyplot()
     points = result.timeline
     xs = [p[0] for p in points]

@@ -179,7 +179,7 @@ class RunResult:
         Sample only at batch ends (set under ``policy="opt"``, whose known
         future is the batch).
     reclaim : list of tuple
-        Under ``policy="linux"`` (see `for_simulator`), at each timeline
+        Under ``policy="linux"`` or ``"mglru"`` (see `for_simulator`), at each timeline
         point: (accesses so far, pages on ``inactive_anon``, ``active_anon``,
         ``inactive_file``, ``active_file``, ``unevictable``, refaults so far,
         refaults activated so far), machine-wide, from ``sim.vmstat()``.
@@ -205,8 +205,8 @@ class RunResult:
     @classmethod
     def for_simulator(cls, name: str, sim: Simulator) -> RunResult:
         """A result for a run on `sim`: whole batches under ``opt``, and the
-        reclaim timeline under ``linux``."""
-        linux = sim.policy == "linux"
+        reclaim timeline under ``linux`` and ``mglru``."""
+        linux = sim.policy in ("linux", "mglru")
         return cls(name, whole_batches=sim.policy == "opt", _vmstat=cast(Any, sim.vmstat) if linux else None)
 
     @property

@@ -59,6 +59,8 @@ pub trait ReclaimTarget: Send {
     fn object_addresses(&self, id: ObjectId, index: u64, out: &mut Vec<u64>);
     /// Every address whose PTE maps `pfn` (a walk of all the page tables: the slow path).
     fn addresses_mapping(&self, pfn: Pfn, out: &mut Vec<u64>);
+    /// Clear every young PTE of a user page (outside VMAs with no recency), passing each frame to `young`.
+    fn clear_young(&mut self, k: &mut Kernel, young: &mut dyn FnMut(Pfn));
     /// The memory cgroup it charges.
     fn memcg(&self) -> crate::reclaim::memcg::CgId;
     /// oom_badness against `totalpages`; None if it must not be killed.
@@ -380,6 +382,16 @@ impl Kernel {
         if let Some(lr) = self.linux_lru() {
             let shadow = if file { lr.shadows.take(file_slot(id, index)) } else { None };
             lr.add_refaulted(pfn, file, crate::reclaim::key(id, index << 12), shadow, swap_free);
+        }
+    }
+
+    /// Who new pages are for from now on: the group they are charged to,
+    /// and whether they come in through a page fault (the multi-gen LRU
+    /// starts those in its youngest generation).
+    pub(crate) fn set_charging(&mut self, cg: crate::reclaim::memcg::CgId, in_fault: bool) {
+        if let Some(lr) = self.reclaim.as_mut().and_then(Reclaim::linux_mut) {
+            lr.charge_to = cg;
+            lr.in_fault = in_fault;
         }
     }
 

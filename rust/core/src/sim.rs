@@ -445,6 +445,7 @@ impl Simulator {
             }
             mm.vmas.set_thread(pid);
             let mut kernel = self.kernel.lock();
+            kernel.set_charging(mm.memcg, false);
             let result = f(&mut mm, &mut kernel, &task);
             kernel.sync_mm_charge(&mut mm);
             (result, kernel.take_oom_victims())
@@ -917,7 +918,9 @@ impl Simulator {
     fn with_linux<R>(&self, k: &mut Kernel, f: impl FnOnce(&mut LinuxLru) -> Result<R>) -> Result<R> {
         match k.reclaim_mut().and_then(crate::reclaim::Reclaim::linux_mut) {
             Some(lr) => f(lr),
-            None => Err(Error::invalid("memory cgroups need policy=\"linux\" (the others do not reclaim by group)")),
+            None => Err(Error::invalid(
+                "memory cgroups need policy=\"linux\" or \"mglru\" (the others do not reclaim by group)",
+            )),
         }
     }
 
@@ -968,6 +971,19 @@ impl Simulator {
                 .and_then(crate::reclaim::Reclaim::linux)
                 .ok_or_else(|| Error::invalid("no memory cgroups"))?;
             Ok(crate::reclaim::memcg::info(k, lr, cg))
+        })
+    }
+
+    /// The multi-gen LRU's generations (`policy="mglru"`): (memcg path,
+    /// seq, anon pages, file pages) per generation of every lruvec, oldest
+    /// first, as /sys/kernel/debug/lru_gen lists them.
+    pub fn lru_gen(&self) -> Result<Vec<(String, crate::reclaim::mglru::GenInfo)>> {
+        self.kernel(|k| {
+            k.drain_lru();
+            match k.reclaim().and_then(crate::reclaim::Reclaim::linux).filter(|lr| lr.mglru) {
+                Some(lr) => Ok(lr.generations().into_iter().map(|g| (lr.cgroups.path(g.memcg), g)).collect()),
+                None => Err(Error::invalid("generations exist under policy=\"mglru\" only")),
+            }
         })
     }
 
@@ -1062,7 +1078,10 @@ impl Simulator {
 
     fn with_file<R>(&self, id: u32, f: impl FnOnce(&mut Kernel) -> R) -> Result<R> {
         let (result, victims) = self.kernel(|k| match k.cache().get(id) {
-            Some(o) if o.is_file() => (Ok(f(k)), k.take_oom_victims()),
+            Some(o) if o.is_file() => {
+                k.set_charging(ROOT, false); // file calls made for no process (fadvise's readahead)
+                (Ok(f(k)), k.take_oom_victims())
+            }
             _ => (Err(Error::invalid(format!("file {id} no longer exists"))), Vec::new()),
         });
         if !victims.is_empty() {

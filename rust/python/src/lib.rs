@@ -258,7 +258,34 @@ impl PySimulator {
         Ok(PyProcess { sim: self.sim.clone(), pid, stack: None })
     }
 
-    /// Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"``).
+    /// The multi-gen LRU's generations, as /sys/kernel/debug/lru_gen lists them.
+    ///
+    /// Returns
+    /// -------
+    /// list of dict
+    ///     One per generation of every memory cgroup's lruvec, oldest first:
+    ///     ``memcg`` (its path), ``seq`` (the generation number), ``anon`` and
+    ///     ``file`` (pages in it).
+    ///
+    /// Raises
+    /// ------
+    /// ValueError
+    ///     Under a policy other than ``"mglru"``.
+    fn lru_gen<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let gens = py.detach(|| self.sim.lru_gen()).py()?;
+        gens.into_iter()
+            .map(|(path, g)| {
+                let d = PyDict::new(py);
+                d.set_item("memcg", path)?;
+                d.set_item("seq", g.seq)?;
+                d.set_item("anon", g.anon)?;
+                d.set_item("file", g.file)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"`` or ``"mglru"``).
     ///
     /// Parameters
     /// ----------

@@ -200,6 +200,26 @@ impl ReclaimTarget for Mm {
         }
     }
 
+    fn clear_young(&mut self, k: &mut Kernel, young: &mut dyn FnMut(Pfn)) {
+        let mut found = Vec::new();
+        for vma in self.vmas.all() {
+            if vma.flags.has(VmFlags::SEQ_READ) || vma.flags.has(VmFlags::RAND_READ) {
+                continue;
+            }
+            for (_, index, e) in self.pt.leaves(vma.start, vma.end) {
+                if e.is_present() && !e.is_special() && e.has(PteFlags::ACCESSED) {
+                    found.push((index, e));
+                }
+            }
+        }
+        for (index, e) in found {
+            if k.phys().frame(e.pfn()).flags & (flags::ANON | flags::CACHE) != 0 {
+                self.pt.set(index, e.without(PteFlags::ACCESSED));
+                young(e.pfn());
+            }
+        }
+    }
+
     fn memcg(&self) -> CgId {
         self.memcg
     }
@@ -365,9 +385,7 @@ pub fn linux_alloc(mut cur: Option<&mut Mm>, k: &mut Kernel, usage: FrameUse, cg
     if let Some(mm) = cur.as_deref_mut() {
         k.sync_mm_charge(mm);
     }
-    if let Some(lr) = k.reclaim_mut().and_then(Reclaim::linux_mut) {
-        lr.charge_to = cg;
-    }
+    k.set_charging(cg, cur.is_some());
     if !try_charge(cur.as_deref_mut(), k, cg) {
         return None;
     }

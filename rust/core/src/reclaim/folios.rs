@@ -21,6 +21,44 @@ pub enum Lru {
 }
 
 pub const NR_LRU_LISTS: usize = 5;
+/// The multi-gen LRU keeps at most this many generations per type.
+pub const MAX_NR_GENS: usize = 4;
+/// Every list an lruvec can hold: the classic five, then one per
+/// generation and type for the multi-gen LRU.
+pub const NR_LISTS: usize = NR_LRU_LISTS + 2 * MAX_NR_GENS;
+
+/// A list of an lruvec: a classic LRU list, or a generation's list of one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Lru(Lru),
+    Gen { gen: usize, file: bool },
+}
+
+impl List {
+    fn index(self) -> usize {
+        match self {
+            List::Lru(l) => l as usize,
+            List::Gen { gen, file } => NR_LRU_LISTS + 2 * gen + file as usize,
+        }
+    }
+    fn from_index(i: usize) -> List {
+        if i < NR_LRU_LISTS {
+            List::Lru(Lru::from_index(i))
+        } else {
+            List::Gen { gen: (i - NR_LRU_LISTS) / 2, file: (i - NR_LRU_LISTS) % 2 == 1 }
+        }
+    }
+    /// Every list, in index order.
+    pub fn all() -> impl Iterator<Item = List> {
+        (0..NR_LISTS).map(List::from_index)
+    }
+}
+
+impl From<Lru> for List {
+    fn from(l: Lru) -> List {
+        List::Lru(l)
+    }
+}
 
 impl Lru {
     pub const ALL: [Lru; NR_LRU_LISTS] =
@@ -47,18 +85,22 @@ impl Lru {
 
 /// Per-folio flag bits (the `state` word).
 pub mod pg {
-    /// On a list: bits 0..3 hold the list + 1 (0: on none).
-    pub const LRU_MASK: u16 = 0b111;
+    /// On a list: bits 12..16 hold its index + 1 (0: on none).
+    pub const LIST_SHIFT: u16 = 12;
+    pub const LIST_MASK: u16 = 0b1111 << LIST_SHIFT;
     /// PG_referenced: seen referenced once (mark_page_accessed, or a scan).
     pub const REFERENCED: u16 = 1 << 3;
     /// PG_workingset: was active (deactivated, or restored on refault).
     pub const WORKINGSET: u16 = 1 << 4;
     /// A page of a regular file (file LRU); else swap-backed (anon, shmem).
     pub const FILE: u16 = 1 << 5;
-    /// The multi-gen LRU: generation (seq % MAX_NR_GENS) + 1 in bits 6..9, 0 when on no generation.
+    /// The multi-gen LRU: the folio's generation (seq % MAX_NR_GENS) in
+    /// bits 6..8; the aging updates it without moving the folio, which the
+    /// eviction sorts onto its generation's list when it meets it.
     pub const GEN_SHIFT: u16 = 6;
-    pub const GEN_MASK: u16 = 0b111 << GEN_SHIFT;
-    /// The multi-gen LRU: accesses through file descriptors (refs) in bits 9..11.
+    pub const GEN_MASK: u16 = 0b11 << GEN_SHIFT;
+    /// The multi-gen LRU: accesses through file descriptors past the first
+    /// (which PG_referenced records), in bits 9..11: its tier.
     pub const REFS_SHIFT: u16 = 9;
     pub const REFS_MASK: u16 = 0b11 << REFS_SHIFT;
     /// Charged to its lruvec's memory cgroup: set when it joins the LRU,
@@ -123,11 +165,38 @@ impl FolioTable {
         }
     }
     /// The list the folio is on, if any.
-    pub fn lru(&self, pfn: Pfn) -> Option<Lru> {
-        match self.state(pfn) & pg::LRU_MASK {
+    pub fn list(&self, pfn: Pfn) -> Option<List> {
+        match (self.state(pfn) & pg::LIST_MASK) >> pg::LIST_SHIFT {
             0 => None,
-            n => Some(Lru::from_index(n as usize - 1)),
+            n => Some(List::from_index(n as usize - 1)),
         }
+    }
+    /// The classic LRU list the folio is on, if it is on one.
+    pub fn lru(&self, pfn: Pfn) -> Option<Lru> {
+        match self.list(pfn)? {
+            List::Lru(l) => Some(l),
+            List::Gen { .. } => None,
+        }
+    }
+    /// Whether the folio is on any list.
+    pub fn listed(&self, pfn: Pfn) -> bool {
+        self.state(pfn) & pg::LIST_MASK != 0
+    }
+    /// The multi-gen LRU generation recorded in the folio.
+    pub fn gen(&self, pfn: Pfn) -> usize {
+        ((self.state(pfn) & pg::GEN_MASK) >> pg::GEN_SHIFT) as usize
+    }
+    fn set_gen(&mut self, pfn: Pfn, gen: usize) {
+        let s = &mut self.state[pfn as usize];
+        *s = (*s & !pg::GEN_MASK) | ((gen as u16) << pg::GEN_SHIFT);
+    }
+    /// Accesses through file descriptors past the first (0..=3).
+    pub fn refs(&self, pfn: Pfn) -> u16 {
+        (self.state(pfn) & pg::REFS_MASK) >> pg::REFS_SHIFT
+    }
+    pub fn set_refs(&mut self, pfn: Pfn, refs: u16) {
+        let s = &mut self.state[pfn as usize];
+        *s = (*s & !pg::REFS_MASK) | (refs.min(3) << pg::REFS_SHIFT);
     }
     pub fn is_file(&self, pfn: Pfn) -> bool {
         self.has(pfn, pg::FILE)
@@ -144,7 +213,7 @@ impl FolioTable {
     /// Make a fresh entry for a folio about to be listed: flags cleared, `file` set as given.
     pub fn init(&mut self, pfn: Pfn, file: bool, anchor: u64, lruvec: usize) {
         self.grow(pfn);
-        debug_assert!(self.lru(pfn).is_none(), "frame {pfn} is on a list already");
+        debug_assert!(!self.listed(pfn), "frame {pfn} is on a list already");
         self.state[pfn as usize] = if file { pg::FILE } else { 0 };
         self.anchor[pfn as usize] = anchor;
         self.lruvec[pfn as usize] = lruvec as u16;
@@ -156,20 +225,24 @@ impl FolioTable {
 /// One lruvec's lists (a node's, or a memory cgroup's on the node).
 #[derive(Debug, Clone, Default)]
 pub struct LruLists {
-    lists: [ListHead; NR_LRU_LISTS],
+    lists: [ListHead; NR_LISTS],
+    /// The multi-gen LRU: folios on generation lists by the generation they
+    /// record (which the aging changes before the folio moves), and type.
+    gen_pages: [[u64; 2]; MAX_NR_GENS],
 }
 
 impl LruLists {
-    pub fn len(&self, lru: Lru) -> u64 {
-        self.lists[lru as usize].len
+    pub fn len(&self, list: impl Into<List>) -> u64 {
+        self.lists[list.into().index()].len
     }
-    pub fn tail(&self, lru: Lru) -> Option<Pfn> {
-        Some(self.lists[lru as usize].tail).filter(|&p| p != NIL)
+    pub fn tail(&self, list: impl Into<List>) -> Option<Pfn> {
+        Some(self.lists[list.into().index()].tail).filter(|&p| p != NIL)
     }
-    /// lruvec_add_folio: onto the head of `lru`.
-    pub fn add(&mut self, t: &mut FolioTable, pfn: Pfn, lru: Lru) {
+    /// lruvec_add_folio: onto the head of `list`.
+    pub fn add(&mut self, t: &mut FolioTable, pfn: Pfn, list: impl Into<List>) {
+        let id = list.into().index();
         t.grow(pfn);
-        let list = &mut self.lists[lru as usize];
+        let list = &mut self.lists[id];
         let old_head = list.head;
         t.links[pfn as usize] = Links { prev: NIL, next: old_head };
         if old_head != NIL {
@@ -179,15 +252,54 @@ impl LruLists {
         }
         list.head = pfn;
         list.len += 1;
+        self.listed(t, pfn, id);
+    }
+
+    /// Onto the tail of `list` (list_move_tail: the end scans take first).
+    pub fn add_tail(&mut self, t: &mut FolioTable, pfn: Pfn, list: impl Into<List>) {
+        let id = list.into().index();
+        t.grow(pfn);
+        let list = &mut self.lists[id];
+        let old_tail = list.tail;
+        t.links[pfn as usize] = Links { prev: old_tail, next: NIL };
+        if old_tail != NIL {
+            t.links[old_tail as usize].next = pfn;
+        } else {
+            list.head = pfn;
+        }
+        list.tail = pfn;
+        list.len += 1;
+        self.listed(t, pfn, id);
+    }
+
+    fn listed(&mut self, t: &mut FolioTable, pfn: Pfn, id: usize) {
         let s = &mut t.state[pfn as usize];
-        *s = (*s & !pg::LRU_MASK) | (lru as u16 + 1);
+        *s = (*s & !pg::LIST_MASK) | ((id as u16 + 1) << pg::LIST_SHIFT);
+        if let List::Gen { file, .. } = List::from_index(id) {
+            self.gen_pages[t.gen(pfn)][file as usize] += 1;
+        }
+    }
+
+    /// Record generation `gen` in the folio (the aging's promotion: it
+    /// stays where it is on its list until the eviction sorts it).
+    pub fn set_gen(&mut self, t: &mut FolioTable, pfn: Pfn, gen: usize) {
+        if let Some(List::Gen { file, .. }) = t.list(pfn) {
+            self.gen_pages[t.gen(pfn)][file as usize] -= 1;
+            self.gen_pages[gen][file as usize] += 1;
+        }
+        t.set_gen(pfn, gen);
+    }
+
+    /// Folios recording generation `gen`, of one type.
+    pub fn gen_pages(&self, gen: usize, file: bool) -> u64 {
+        self.gen_pages[gen][file as usize]
     }
 
     /// lruvec_del_folio: off its list (none: nothing to do).
-    pub fn del(&mut self, t: &mut FolioTable, pfn: Pfn) -> Option<Lru> {
-        let lru = t.lru(pfn)?;
+    pub fn del(&mut self, t: &mut FolioTable, pfn: Pfn) -> Option<List> {
+        let on = t.list(pfn)?;
         let Links { prev, next } = t.links[pfn as usize];
-        let list = &mut self.lists[lru as usize];
+        let list = &mut self.lists[on.index()];
         if prev != NIL {
             t.links[prev as usize].next = next;
         } else {
@@ -200,19 +312,22 @@ impl LruLists {
         }
         list.len -= 1;
         t.links[pfn as usize] = Links::default();
-        t.state[pfn as usize] &= !pg::LRU_MASK;
-        Some(lru)
+        t.state[pfn as usize] &= !pg::LIST_MASK;
+        if let List::Gen { file, .. } = on {
+            self.gen_pages[t.gen(pfn)][file as usize] -= 1;
+        }
+        Some(on)
     }
 
-    /// Move the folio to the head of `lru` (rotation, activation, deactivation).
-    pub fn move_to(&mut self, t: &mut FolioTable, pfn: Pfn, lru: Lru) {
+    /// Move the folio to the head of `list` (rotation, activation, deactivation).
+    pub fn move_to(&mut self, t: &mut FolioTable, pfn: Pfn, list: impl Into<List>) {
         self.del(t, pfn);
-        self.add(t, pfn, lru);
+        self.add(t, pfn, list);
     }
 
-    /// The folios of `lru`, head (newest) first: for checks.
-    pub fn walk<'a>(&self, t: &'a FolioTable, lru: Lru) -> impl Iterator<Item = Pfn> + 'a {
-        let mut at = self.lists[lru as usize].head;
+    /// The folios of `list`, head (newest) first: for checks.
+    pub fn walk<'a>(&self, t: &'a FolioTable, list: impl Into<List>) -> impl Iterator<Item = Pfn> + 'a {
+        let mut at = self.lists[list.into().index()].head;
         let bound = t.links.len();
         std::iter::from_fn(move || {
             if at == NIL || at as usize >= bound {
@@ -250,7 +365,7 @@ mod tests {
         l.move_to(&mut t, 1, Lru::ActiveAnon);
         assert_eq!((l.len(Lru::InactiveAnon), l.len(Lru::ActiveAnon)), (2, 1));
         assert_eq!(l.tail(Lru::InactiveAnon), Some(2));
-        assert_eq!(l.del(&mut t, 2), Some(Lru::InactiveAnon));
+        assert_eq!(l.del(&mut t, 2), Some(List::Lru(Lru::InactiveAnon)));
         assert_eq!(l.del(&mut t, 2), None, "deleting twice is harmless");
         assert_eq!(l.walk(&t, Lru::InactiveAnon).collect::<Vec<_>>(), [3]);
         assert_eq!(t.lru(1), Some(Lru::ActiveAnon));

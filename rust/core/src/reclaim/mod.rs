@@ -16,6 +16,7 @@ pub mod folios;
 mod lru;
 mod lru2q;
 pub mod memcg;
+pub mod mglru;
 pub mod oom;
 mod opt;
 pub mod rmap;
@@ -133,11 +134,20 @@ pub enum PolicyKind {
     Opt,
     /// Linux's own reclaim: physical pages on active/inactive lists (vmscan.rs).
     Linux,
+    /// Linux's multi-gen LRU: generations aged by page-table walks (mglru.rs).
+    Mglru,
 }
 
 impl PolicyKind {
-    pub const ALL: [PolicyKind; 6] =
-        [PolicyKind::Fifo, PolicyKind::Clock, PolicyKind::Lru, PolicyKind::Lru2q, PolicyKind::Opt, PolicyKind::Linux];
+    pub const ALL: [PolicyKind; 7] = [
+        PolicyKind::Fifo,
+        PolicyKind::Clock,
+        PolicyKind::Lru,
+        PolicyKind::Lru2q,
+        PolicyKind::Opt,
+        PolicyKind::Linux,
+        PolicyKind::Mglru,
+    ];
     /// The textbook policies over virtual pages (they agree with libCacheSim).
     pub const TEXTBOOK: [PolicyKind; 5] =
         [PolicyKind::Fifo, PolicyKind::Clock, PolicyKind::Lru, PolicyKind::Lru2q, PolicyKind::Opt];
@@ -150,6 +160,7 @@ impl PolicyKind {
             PolicyKind::Lru2q => "lru2q",
             PolicyKind::Opt => "opt",
             PolicyKind::Linux => "linux",
+            PolicyKind::Mglru => "mglru",
         }
     }
 
@@ -161,8 +172,9 @@ impl PolicyKind {
     }
 
     /// Whether the policy is Linux's physical-page reclaim rather than a textbook one.
+    /// (Both of Linux's LRUs, the classic and the multi-gen one, count.)
     pub fn is_linux(self) -> bool {
-        self == PolicyKind::Linux
+        matches!(self, PolicyKind::Linux | PolicyKind::Mglru)
     }
 
     /// A textbook policy's state (None for Linux reclaim, which is no `Policy`).
@@ -173,7 +185,7 @@ impl PolicyKind {
             PolicyKind::Lru => Box::new(lru::Lru::default()),
             PolicyKind::Lru2q => Box::new(lru2q::Lru2q::default()),
             PolicyKind::Opt => Box::new(opt::Opt::default()),
-            PolicyKind::Linux => return None,
+            PolicyKind::Linux | PolicyKind::Mglru => return None,
         })
     }
 }
@@ -245,7 +257,8 @@ impl Reclaim {
                 let min_free_kbytes =
                     knobs.min_free_kbytes.unwrap_or_else(|| vmscan::Watermarks::default_min_free_kbytes(frames_total));
                 let wmark = vmscan::Watermarks::new(frames_total, min_free_kbytes, knobs.watermark_scale_factor);
-                Engine::Linux(Box::new(vmscan::LinuxLru::new(frames_total, knobs.swappiness, wmark)))
+                let mglru = kind == PolicyKind::Mglru;
+                Engine::Linux(Box::new(vmscan::LinuxLru::new(frames_total, knobs.swappiness, wmark, mglru)))
             }
         };
         Reclaim {

@@ -117,6 +117,17 @@ pub fn for_each_mapping(
     busy
 }
 
+/// The aging's page-table walk (lru_gen_mm_walk, without its Bloom
+/// filters): in every address space, each present PTE of a user page whose
+/// accessed bit is set has it cleared and its frame passed to `young`; VMAs
+/// with no recency (MADV_SEQUENTIAL, MADV_RANDOM) are passed over. Address
+/// spaces busy elsewhere are skipped.
+pub fn for_each_young(cur: &mut Current, k: &mut Kernel, mut young: impl FnMut(Pfn)) {
+    for id in address_spaces(cur, k, 0) {
+        let _ = with_target_opt(cur.as_deref_mut(), k, id, |t, k| t.clear_young(k, &mut young));
+    }
+}
+
 /// folio_referenced: how many mappings accessed the page since the last
 /// look (their bits are cleared), and the VMA flags that matter. Mappings
 /// in VMAs read sequentially or randomly (MADV_SEQUENTIAL/RANDOM) have no

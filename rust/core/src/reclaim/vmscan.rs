@@ -13,7 +13,7 @@
 //! writeback completes at once); once a pass has reclaimed its target it
 //! stops rather than scaling the other lists back proportionally.
 
-use super::folios::{pg, FolioTable, Lru, LruLists};
+use super::folios::{pg, FolioTable, List, Lru, LruLists};
 use super::memcg::{CgId, Cgroups, Limits, ROOT};
 use super::rmap::{self, Unmapped};
 use super::workingset::{file_slot, swap_slot, Shadow, Shadows};
@@ -105,6 +105,8 @@ pub struct Lruvec {
     pub activations_seen: [u64; 2],
     /// The events of this lruvec (memory.stat of its group).
     pub stat: VmscanStat,
+    /// The multi-gen LRU's generations (under `policy="mglru"`).
+    pub gen: super::mglru::LruGen,
 }
 
 impl Lruvec {
@@ -147,6 +149,11 @@ pub struct LinuxLru {
     /// The group new pages are charged to: that of the task allocating now
     /// (the allocation paths set it before they allocate).
     pub charge_to: CgId,
+    /// Whether pages are being added inside a page fault (the multi-gen LRU
+    /// starts those in the youngest generation; see `set_charging`).
+    pub in_fault: bool,
+    /// The multi-gen LRU (`policy="mglru"`) instead of the two lists.
+    pub mglru: bool,
     /// The group each swap slot is charged to (`NO_OWNER`: none), by slot.
     swap_owner: Vec<CgId>,
     /// Slots with an owner.
@@ -154,7 +161,7 @@ pub struct LinuxLru {
 }
 
 impl LinuxLru {
-    pub fn new(managed_pages: u64, swappiness: u32, wmark: Watermarks) -> LinuxLru {
+    pub fn new(managed_pages: u64, swappiness: u32, wmark: Watermarks, mglru: bool) -> LinuxLru {
         LinuxLru {
             folios: FolioTable::default(),
             lruvecs: vec![Lruvec::default()],
@@ -165,6 +172,8 @@ impl LinuxLru {
             stat: VmscanStat::default(),
             cgroups: Cgroups::default(),
             charge_to: ROOT,
+            in_fault: false,
+            mglru,
             swap_owner: Vec::new(),
             swap_owned: 0,
         }
@@ -186,7 +195,7 @@ impl LinuxLru {
 
     /// Pages on list `lru` in group `cg` and below.
     pub fn lru_of(&self, cg: CgId, lru: Lru) -> u64 {
-        self.cgroups.subtree(cg).iter().map(|&g| self.lruvecs[g as usize].lists.len(lru)).sum()
+        self.cgroups.subtree(cg).iter().map(|&g| self.lru_size(g as usize, lru)).sum()
     }
 
     /// A new memory cgroup, with its lruvec.
@@ -222,7 +231,17 @@ impl LinuxLru {
 
     /// Pages on a list, over every lruvec.
     pub fn total(&self, lru: Lru) -> u64 {
-        self.lruvecs.iter().map(|v| v.lists.len(lru)).sum()
+        (0..self.lruvecs.len()).map(|v| self.lru_size(v, lru)).sum()
+    }
+
+    /// Pages of lruvec `v` on `lru` as /proc/meminfo counts them (under the
+    /// multi-gen LRU: its two youngest generations are the active list).
+    pub fn lru_size(&self, v: usize, lru: Lru) -> u64 {
+        if self.mglru {
+            self.gen_lru_size(v, lru)
+        } else {
+            self.lruvecs[v].lists.len(lru)
+        }
     }
 
     /// The folio at `pfn` leaves its list (it was freed).
@@ -236,24 +255,33 @@ impl LinuxLru {
         self.cgroups.uncharge_page(v as CgId);
     }
 
-    /// folio_add_lru: a new page joins its lruvec's inactive list (or the
-    /// active one if its refault says so, or the unevictable one if mlocked).
-    pub fn add(&mut self, pfn: Pfn, file: bool, anchor: PageKey, lruvec: usize, lru: Lru) {
+    /// folio_add_lru: a new page is charged to its lruvec's group and joins
+    /// `lru` if given (unevictable), else its inactive list, or active ones
+    /// if `active` (the multi-gen LRU picks a generation instead).
+    pub fn add(&mut self, pfn: Pfn, file: bool, anchor: PageKey, lruvec: usize, lru: Option<Lru>, active: bool) {
         self.forget(pfn);
         self.folios.init(pfn, file, anchor, lruvec);
         self.folios.set(pfn, pg::CHARGED, true);
         self.cgroups.charge_page(lruvec as CgId);
-        self.lruvecs[lruvec].lists.add(&mut self.folios, pfn, lru);
+        match lru {
+            None if self.mglru => self.gen_add(pfn, file, lruvec, active),
+            None => self.lruvecs[lruvec].lists.add(&mut self.folios, pfn, Lru::of(file, active)),
+            Some(lru) => self.lruvecs[lruvec].lists.add(&mut self.folios, pfn, lru),
+        }
     }
 
     /// A page became mapped at (mm, va): a new anonymous page joins the LRU;
     /// a mapping in a VM_LOCKED VMA makes it unevictable (mlock_vma_folio).
     pub fn mapped(&mut self, pfn: Pfn, mm: u32, va: u64, anon: bool, locked: bool) {
-        match self.folios.lru(pfn) {
+        let on = self.folios.list(pfn).map(|l| match l {
+            List::Lru(l) => l,
+            List::Gen { .. } => Lru::InactiveAnon, // evictable
+        });
+        match on {
             None if anon => {
-                let lru = if locked { Lru::Unevictable } else { Lru::InactiveAnon };
                 let v = self.charge_to as usize;
-                self.add(pfn, false, key(mm, va), v, lru);
+                let active = self.in_fault && self.mglru; // MGLRU: faulted in, youngest generation
+                self.add(pfn, false, key(mm, va), v, if locked { Some(Lru::Unevictable) } else { None }, active);
                 if locked {
                     self.lruvecs[v].stat.unevictable_pgs_mlocked += 1;
                 }
@@ -274,14 +302,23 @@ impl LinuxLru {
 
     /// mlock/munlock of a mapped page: onto the unevictable list, or back to inactive.
     pub fn set_unevictable(&mut self, pfn: Pfn, locked: bool) {
-        let Some(lru) = self.folios.lru(pfn) else { return };
+        let Some(on) = self.folios.list(pfn) else { return };
+        let lru = match on {
+            List::Lru(l) => l,
+            List::Gen { .. } => Lru::InactiveAnon, // any evictable list
+        };
         let v = self.folios.lruvec(pfn);
         if locked && lru != Lru::Unevictable {
             self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::Unevictable);
             self.lruvecs[v].stat.unevictable_pgs_mlocked += 1;
         } else if !locked && lru == Lru::Unevictable {
             let file = self.folios.is_file(pfn);
-            self.lruvecs[v].lists.move_to(&mut self.folios, pfn, Lru::of(file, false));
+            self.lruvecs[v].lists.del(&mut self.folios, pfn);
+            if self.mglru {
+                self.gen_add(pfn, file, v, false);
+            } else {
+                self.lruvecs[v].lists.add(&mut self.folios, pfn, Lru::of(file, false));
+            }
             self.lruvecs[v].stat.unevictable_pgs_munlocked += 1;
         }
     }
@@ -289,6 +326,12 @@ impl LinuxLru {
     /// folio_mark_accessed (a read or write through a file descriptor): the
     /// first marks it referenced, the second activates it.
     pub fn mark_accessed(&mut self, pfn: Pfn) {
+        if self.mglru {
+            if self.folios.listed(pfn) {
+                self.gen_mark_accessed(pfn);
+            }
+            return;
+        }
         let Some(lru) = self.folios.lru(pfn) else { return };
         if !self.folios.has(pfn, pg::REFERENCED) {
             self.folios.set(pfn, pg::REFERENCED, true);
@@ -350,9 +393,19 @@ impl LinuxLru {
     /// A page just read in (from a file, or from swap) joins the LRU: active
     /// if the shadow it found says its refault is recent.
     pub fn add_refaulted(&mut self, pfn: Pfn, file: bool, anchor: PageKey, shadow: Option<Shadow>, swap_free: u64) {
-        let (active, workingset) = shadow.map_or((false, false), |sh| self.refault(sh, file, swap_free));
-        self.add(pfn, file, anchor, self.charge_to as usize, Lru::of(file, active));
+        let (active, workingset) = match shadow {
+            None => (self.mglru && self.in_fault, false),
+            Some(sh) if self.mglru => {
+                let (_, workingset) = self.gen_refault(sh, file, self.in_fault);
+                (self.in_fault, workingset)
+            }
+            Some(sh) => self.refault(sh, file, swap_free),
+        };
+        self.add(pfn, file, anchor, self.charge_to as usize, None, active);
         self.folios.set(pfn, pg::WORKINGSET, workingset);
+        if self.mglru {
+            self.gen_restore_refs(pfn, shadow);
+        }
     }
 
     /// For `sim.check()`: every list is well formed and its length right,
@@ -360,11 +413,11 @@ impl LinuxLru {
     pub fn check(&self, is_user_page: impl Fn(Pfn) -> bool) -> std::result::Result<u64, String> {
         let mut listed = 0u64;
         for (i, v) in self.lruvecs.iter().enumerate() {
-            for lru in Lru::ALL {
+            for lru in List::all() {
                 let mut n = 0u64;
                 for pfn in v.lists.walk(&self.folios, lru) {
                     n += 1;
-                    if self.folios.lru(pfn) != Some(lru)
+                    if self.folios.list(pfn) != Some(lru)
                         || self.folios.lruvec(pfn) != i
                         || !self.folios.has(pfn, pg::CHARGED)
                     {
@@ -387,6 +440,9 @@ impl LinuxLru {
             }
         }
         self.shadows.check(self.max_shadow_nodes)?;
+        if self.mglru {
+            self.gen_check()?;
+        }
         self.cgroups.check(|g| self.lruvecs[g as usize].lists.pages())?;
         let swap_charged: u64 = self.cgroups.groups.iter().map(|g| g.own_swap).sum();
         if swap_charged != self.swap_owned {
@@ -397,16 +453,16 @@ impl LinuxLru {
 }
 
 /// Who is reclaiming, and what for (struct scan_control).
-struct ScanControl {
-    nr_to_reclaim: u64,
-    nr_reclaimed: u64,
-    priority: u32,
-    kswapd: bool,
+pub(super) struct ScanControl {
+    pub(super) nr_to_reclaim: u64,
+    pub(super) nr_reclaimed: u64,
+    pub(super) priority: u32,
+    pub(super) kswapd: bool,
     /// The memory cgroup whose limit is reclaiming (its subtree only), or
     /// None: the node's reclaim, over every group.
-    target: Option<CgId>,
+    pub(super) target: Option<CgId>,
     /// The lruvec being shrunk now.
-    lruvec: usize,
+    pub(super) lruvec: usize,
     may_deactivate: [bool; 2],
     skipped_deactivate: bool,
     file_is_tiny: bool,
@@ -444,7 +500,7 @@ impl Sizes {
 impl Reclaimer<'_> {
     /// Swap slots the pages of lruvec `v` may take: what is free, within
     /// its groups' `swap.max`.
-    fn swap_free(&self, v: usize) -> u64 {
+    pub(super) fn swap_free(&self, v: usize) -> u64 {
         (self.k.swap().total() - self.k.swap().used()).min(self.lr.cgroups.swap_room(v as CgId))
     }
 
@@ -641,6 +697,9 @@ impl Reclaimer<'_> {
     }
 
     fn shrink_lruvec(&mut self, sc: &mut ScanControl) {
+        if self.lr.mglru {
+            return self.gen_shrink_lruvec(sc);
+        }
         let mut nr = self.get_scan_count(sc);
         let lists = [Lru::InactiveAnon, Lru::ActiveAnon, Lru::InactiveFile, Lru::ActiveFile];
         while nr[0] > 0 || nr[2] > 0 || nr[3] > 0 {
@@ -716,7 +775,7 @@ impl Reclaimer<'_> {
     }
 
     /// An mlocked folio found by a scan goes to the unevictable list.
-    fn cull(&mut self, lruvec: usize, pfn: Pfn) {
+    pub(super) fn cull(&mut self, lruvec: usize, pfn: Pfn) {
         self.put_back(lruvec, pfn, Lru::Unevictable);
         self.lr.lruvecs[lruvec].stat.unevictable_pgs_culled += 1;
     }
@@ -741,32 +800,17 @@ impl Reclaimer<'_> {
                     self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
                     self.put_back(sc.lruvec, pfn, Lru::of(file, true));
                 }
-                Verdict::Reclaim => {
-                    let anchor = self.lr.folios.anchor(pfn);
-                    let dirty = self.k.phys().frame(pfn).flags & flags::DIRTY != 0;
-                    // The folio's entry outlives the free until the next drain: the shadow reads it after.
-                    match rmap::reclaim_folio(&mut self.cur, self.k, pfn, anchor, self.pinned) {
-                        Unmapped::Kept => {
-                            // Could not go (no swap, shmem, a busy or pinned mapping): activate_locked.
-                            self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
-                            self.put_back(sc.lruvec, pfn, Lru::of(file, true));
-                        }
-                        Unmapped::Freed { swap_slot: slot } => {
-                            reclaimed += 1;
-                            let shadow = self.lr.eviction_shadow(pfn);
-                            io += (slot.is_some() || dirty) as u64;
-                            let at = match slot {
-                                Some(s) => {
-                                    self.lr.swapped_out(s, sc.lruvec);
-                                    swap_slot(s)
-                                }
-                                None => file_slot(key_mm(anchor), key_va(anchor) >> 12),
-                            };
-                            self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
-                        }
-                        Unmapped::Discarded => reclaimed += 1,
+                Verdict::Reclaim => match self.try_reclaim(pfn) {
+                    Some(wrote) => {
+                        reclaimed += 1;
+                        io += wrote as u64;
                     }
-                }
+                    None => {
+                        // Could not go (no swap, shmem, a busy or pinned mapping): activate_locked.
+                        self.lr.lruvecs[sc.lruvec].stat.pgactivate += 1;
+                        self.put_back(sc.lruvec, pfn, Lru::of(file, true));
+                    }
+                },
             }
         }
         let s = &mut self.lr.lruvecs[sc.lruvec].stat;
@@ -778,14 +822,41 @@ impl Reclaimer<'_> {
         reclaimed
     }
 
+    /// try_to_unmap and pageout: unmap the folio everywhere and free it,
+    /// leaving a shadow where it was. Some(whether it was written: swap, or
+    /// a dirty file page), or None if it stays.
+    pub(super) fn try_reclaim(&mut self, pfn: Pfn) -> Option<bool> {
+        let anchor = self.lr.folios.anchor(pfn);
+        let file = self.lr.folios.is_file(pfn);
+        let dirty = self.k.phys().frame(pfn).flags & flags::DIRTY != 0;
+        // The folio's entry outlives the free until the next drain: the shadow reads it after.
+        match rmap::reclaim_folio(&mut self.cur, self.k, pfn, anchor, self.pinned) {
+            Unmapped::Kept => None,
+            Unmapped::Discarded => Some(false),
+            Unmapped::Freed { swap_slot: slot } => {
+                let shadow =
+                    if self.lr.mglru { self.lr.gen_eviction_shadow(pfn, file) } else { self.lr.eviction_shadow(pfn) };
+                let at = match slot {
+                    Some(s) => {
+                        self.lr.swapped_out(s, self.lr.folios.lruvec(pfn));
+                        swap_slot(s)
+                    }
+                    None => file_slot(key_mm(anchor), key_va(anchor) >> 12),
+                };
+                self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
+                Some(slot.is_some() || dirty)
+            }
+        }
+    }
+
     /// Whether an anonymous page of lruvec `v` can go to swap: it has a
     /// slot already (the swap cache), or its groups may take one more.
-    fn may_swap(&self, pfn: Pfn, v: usize) -> bool {
+    pub(super) fn may_swap(&self, pfn: Pfn, v: usize) -> bool {
         self.k.swap().slot_of(pfn).is_some() || self.lr.cgroups.swap_room(v as CgId) > 0
     }
 
     /// folio_check_references.
-    fn folio_check_references(&mut self, pfn: Pfn) -> Verdict {
+    pub(super) fn folio_check_references(&mut self, pfn: Pfn) -> Verdict {
         let r = rmap::folio_referenced(&mut self.cur, self.k, pfn, self.lr.folios.anchor(pfn));
         let referenced_folio = self.lr.folios.has(pfn, pg::REFERENCED);
         self.lr.folios.set(pfn, pg::REFERENCED, false);
@@ -806,7 +877,7 @@ impl Reclaimer<'_> {
     }
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Reclaim,
     Keep,
     Activate,
