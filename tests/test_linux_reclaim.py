@@ -20,7 +20,8 @@ def pages(base, n):
 
 def linux_sim(memory="16MiB", **kw):
     kw.setdefault("swap", "64MiB")
-    return vmsim.Simulator(memory=memory, policy="linux", **kw)
+    kw.setdefault("policy", "linux")
+    return vmsim.Simulator(memory=memory, **kw)
 
 
 def anon(p, n):
@@ -177,9 +178,10 @@ def test_the_resident_limit_is_oom_for_an_unkillable_process():
     sim.check()
 
 
-def test_a_file_scan_does_not_evict_an_anonymous_hot_set():
+@pytest.mark.parametrize("policy", ["linux", "mglru"])
+def test_a_file_scan_does_not_evict_an_anonymous_hot_set(policy):
     for swappiness in (60, 200):
-        sim = linux_sim(swappiness=swappiness)
+        sim = linux_sim(swappiness=swappiness, policy=policy)
         p = sim.spawn()
         hot = pages(anon(p, 1024), 1024)
         p.access_batch(hot, "w")

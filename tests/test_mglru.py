@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 import vmsim
-from test_linux_reclaim import PAGE, all_hits, anon, pages, stream_file
+from test_linux_reclaim import PAGE, all_hits, anon, linux_sim, pages, stream_file
 
 
 def mglru_sim(memory="16MiB", **kw):
-    kw.setdefault("swap", "64MiB")
-    return vmsim.Simulator(memory=memory, policy="mglru", **kw)
+    return linux_sim(memory, policy="mglru", **kw)
 
 
 def gens(sim):
@@ -56,21 +55,6 @@ def test_the_aging_walks_page_tables_and_keeps_the_hot_set():
     assert seqs[-1] > 3 and 2 <= len(seqs) <= 4, "the aging opened new generations, two to four live"
     assert sim.vmstat()["pswpout"] > 0
     sim.check()
-
-
-def test_a_file_scan_does_not_evict_an_anonymous_hot_set():
-    for swappiness in (60, 200):
-        sim = mglru_sim(swappiness=swappiness)
-        p = sim.spawn()
-        hot = pages(anon(p, 1024), 1024)
-        p.access_batch(hot, "w")
-        big = sim.create_file(8192 * PAGE, name="/scan")
-        for _ in range(4):
-            stream_file(sim, big, 8192)
-            p.access_batch(hot, "r")
-        assert all_hits(p, hot), f"swappiness {swappiness}: the scan pushed the hot set out"
-        assert sim.vmstat()["pswpout"] == 0
-        sim.check()
 
 
 def test_tiers_protect_file_pages_read_often_once_they_refault():

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use simref::SimRef;
+use vmsim_core::reclaim::memcg::CgId;
 use vmsim_core::{units, Access, Advice, IndexKind, LayoutKind, MmapArgs, Ops, Outcome, Prot, SimConfig, Simulator};
 
 /// A dict of named counters.
@@ -1318,6 +1319,22 @@ pub struct PyFile {
     name: String,
 }
 
+impl PyFile {
+    /// A read or write: arguments converted, then `op` without the GIL; the bytes done.
+    fn io(
+        &self,
+        py: Python<'_>,
+        offset: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        cgroup: Option<&Bound<'_, PyAny>>,
+        op: fn(&Simulator, u32, u64, u64, CgId) -> vmsim_core::Result<vmsim_core::filemap::FileIo>,
+    ) -> PyResult<u64> {
+        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
+        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
+        Ok(py.detach(|| op(&self.sim, self.id, offset, length, cg)).py()?.bytes)
+    }
+}
+
 #[pymethods]
 impl PyFile {
     /// The file's path.
@@ -1409,9 +1426,7 @@ impl PyFile {
         length: &Bound<'_, PyAny>,
         cgroup: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
-        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
-        Ok(py.detach(|| self.sim.file_read(self.id, offset, length, cg)).py()?.bytes)
+        self.io(py, offset, length, cgroup, Simulator::file_read)
     }
 
     /// Write through the page cache, as write(2).
@@ -1448,9 +1463,7 @@ impl PyFile {
         length: &Bound<'_, PyAny>,
         cgroup: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let (offset, length) = (args::size(offset, "offset")?, args::size(length, "length")?);
-        let cg = cgroup_api::cgroup_arg(&self.sim, cgroup)?;
-        Ok(py.detach(|| self.sim.file_write(self.id, offset, length, cg)).py()?.bytes)
+        self.io(py, offset, length, cgroup, Simulator::file_write)
     }
 
     /// Change the file's size, as truncate(2).

@@ -240,34 +240,29 @@ impl LruLists {
     }
     /// lruvec_add_folio: onto the head of `list`.
     pub fn add(&mut self, t: &mut FolioTable, pfn: Pfn, list: impl Into<List>) {
-        let id = list.into().index();
-        t.grow(pfn);
-        let list = &mut self.lists[id];
-        let old_head = list.head;
-        t.links[pfn as usize] = Links { prev: NIL, next: old_head };
-        if old_head != NIL {
-            t.links[old_head as usize].prev = pfn;
-        } else {
-            list.tail = pfn;
-        }
-        list.head = pfn;
-        list.len += 1;
-        self.listed(t, pfn, id);
+        self.insert(t, pfn, list.into().index(), false);
     }
 
     /// Onto the tail of `list` (list_move_tail: the end scans take first).
     pub fn add_tail(&mut self, t: &mut FolioTable, pfn: Pfn, list: impl Into<List>) {
-        let id = list.into().index();
+        self.insert(t, pfn, list.into().index(), true);
+    }
+
+    fn insert(&mut self, t: &mut FolioTable, pfn: Pfn, id: usize, at_tail: bool) {
         t.grow(pfn);
         let list = &mut self.lists[id];
-        let old_tail = list.tail;
-        t.links[pfn as usize] = Links { prev: old_tail, next: NIL };
-        if old_tail != NIL {
-            t.links[old_tail as usize].next = pfn;
+        let (prev, next) = if at_tail { (list.tail, NIL) } else { (NIL, list.head) };
+        t.links[pfn as usize] = Links { prev, next };
+        if prev != NIL {
+            t.links[prev as usize].next = pfn;
         } else {
             list.head = pfn;
         }
-        list.tail = pfn;
+        if next != NIL {
+            t.links[next as usize].prev = pfn;
+        } else {
+            list.tail = pfn;
+        }
         list.len += 1;
         self.listed(t, pfn, id);
     }

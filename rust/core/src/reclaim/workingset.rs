@@ -33,8 +33,10 @@ pub struct Shadow {
     pub eviction: u64,
     /// The lruvec (memory cgroup) it was evicted from.
     pub lruvec: u16,
-    /// PG_workingset at eviction (classic); the folio's tier (multi-gen LRU).
+    /// PG_workingset at eviction.
     pub workingset: bool,
+    /// The multi-gen LRU: the folio's refs (accesses through file
+    /// descriptors past PG_referenced and PG_workingset); 0 otherwise.
     pub tier: u8,
 }
 
