@@ -1365,3 +1365,28 @@ def test_madv_pageout_and_remove_match_the_kernel(tmp_path):
     simulated["pageout_locked"] = advise(locked, 4, "pageout")
     assert simulated == real
     sim.check()
+
+
+# ----- reclaim: the counters have the kernel's own names ---------------------------
+
+
+def _host_names(path: str) -> set[str]:
+    try:
+        with open(path) as f:
+            return {line.split()[0].rstrip(":") for line in f if line.strip()}
+    except OSError:
+        pytest.skip(f"{path} is not readable here")
+
+
+@pytest.mark.parametrize("policy", ["linux", "mglru"])
+def test_vmstat_and_meminfo_names_are_the_hosts(policy):
+    sim = vmsim.Simulator(memory="16MiB", swap="16MiB", policy=policy)
+    vmstat, meminfo = _host_names("/proc/vmstat"), _host_names("/proc/meminfo")
+    # Counters a kernel has only with some config (or since some version) are
+    # checked only where the host has them; the rest must all be there.
+    optional = {"kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "oom_kill"}
+    missing = {name for name in sim.vmstat() if name not in vmstat and name not in optional}
+    assert not missing, f"vmsim's vmstat has names the host's /proc/vmstat lacks: {sorted(missing)}"
+    own = {"AllocPages"}  # vmsim's own (documented): the pages alloc_pages handed out
+    missing = {name for name in sim.meminfo() if name not in meminfo and name not in own}
+    assert not missing, f"vmsim's meminfo has names the host's /proc/meminfo lacks: {sorted(missing)}"

@@ -896,9 +896,9 @@ class Simulator:
         dict
             ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
             (pages), ``pgfault`` (every counted fault, minor and major, as Linux
-            counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
-            reclaim looked at), ``pgsteal`` (pages it evicted); and Linux
-            reclaim's own (zero under the textbook policies): the LRU list sizes
+            counts it), ``pgmajfault``, ``pswpin``, ``pswpout``; and Linux
+            reclaim's own (zero under the textbook policies, whose scans and
+            evictions ``counters()`` gives): the LRU list sizes
             ``nr_{in,}active_{anon,file}``, ``nr_unevictable``, ``nr_mlock``,
             ``pgscan_kswapd``/``_direct``, ``pgsteal_kswapd``/``_direct``,
             ``pgscan_anon``/``_file``, ``pgsteal_anon``/``_file``, ``pgrefill``,
@@ -907,7 +907,7 @@ class Simulator:
             ``workingset_refault_{anon,file}``, ``workingset_activate_*``,
             ``workingset_restore_*``, ``workingset_nodereclaim``,
             ``unevictable_pgs_culled``, ``unevictable_pgs_mlocked``,
-            ``unevictable_pgs_munlocked``.
+            ``unevictable_pgs_munlocked``, ``oom_kill``.
         """
     def check(self) -> None:
         """Verify every invariant of the simulation.

@@ -94,8 +94,6 @@ class VmStat(TypedDict):
     pgactivate: int
     pgdeactivate: int
     pgrefill: int
-    pgscan: int
-    pgsteal: int
     pgscan_kswapd: int
     pgscan_direct: int
     pgsteal_kswapd: int

@@ -294,8 +294,6 @@ impl SimCounters {
             ("pgactivate", v.pgactivate),
             ("pgdeactivate", v.pgdeactivate),
             ("pgrefill", v.pgrefill),
-            ("pgscan", self.reclaim_scans),
-            ("pgsteal", self.evictions),
             ("pgscan_kswapd", v.pgscan_kswapd),
             ("pgscan_direct", v.pgscan_direct),
             ("pgsteal_kswapd", v.pgsteal_kswapd),

@@ -483,9 +483,9 @@ impl PySimulator {
     /// dict
     ///     ``nr_free_pages``, ``nr_page_table_pages``, ``nr_slab_unreclaimable``
     ///     (pages), ``pgfault`` (every counted fault, minor and major, as Linux
-    ///     counts it), ``pgmajfault``, ``pswpin``, ``pswpout``, ``pgscan`` (pages
-    ///     reclaim looked at), ``pgsteal`` (pages it evicted); and Linux
-    ///     reclaim's own (zero under the textbook policies): the LRU list sizes
+    ///     counts it), ``pgmajfault``, ``pswpin``, ``pswpout``; and Linux
+    ///     reclaim's own (zero under the textbook policies, whose scans and
+    ///     evictions ``counters()`` gives): the LRU list sizes
     ///     ``nr_{in,}active_{anon,file}``, ``nr_unevictable``, ``nr_mlock``,
     ///     ``pgscan_kswapd``/``_direct``, ``pgsteal_kswapd``/``_direct``,
     ///     ``pgscan_anon``/``_file``, ``pgsteal_anon``/``_file``, ``pgrefill``,
@@ -494,7 +494,7 @@ impl PySimulator {
     ///     ``workingset_refault_{anon,file}``, ``workingset_activate_*``,
     ///     ``workingset_restore_*``, ``workingset_nodereclaim``,
     ///     ``unevictable_pgs_culled``, ``unevictable_pgs_mlocked``,
-    ///     ``unevictable_pgs_munlocked``.
+    ///     ``unevictable_pgs_munlocked``, ``oom_kill``.
     fn vmstat<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = py.detach(|| self.sim.counters());
         counters_view(py, counters_dict(py, &c.vmstat_named())?)
