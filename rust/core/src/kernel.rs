@@ -10,7 +10,7 @@ use crate::phys::flags;
 use crate::phys::{Pfn, PhysMem};
 use crate::reclaim::folios::Lru;
 use crate::reclaim::vmscan::LinuxLru;
-use crate::reclaim::workingset::{file_slot, swap_slot};
+use crate::reclaim::workingset::file_slot;
 use crate::reclaim::{Engine, PageKey, PolicyKind, Probe, Reclaim};
 use crate::swap::SwapSpace;
 use parking_lot::Mutex;
@@ -618,7 +618,7 @@ impl Kernel {
         self.swap.swap_ins += 1;
         let swap_free = self.swap.total() - self.swap.used();
         if let Some(lr) = self.linux_lru() {
-            let shadow = lr.shadows.take(swap_slot(slot));
+            let shadow = lr.take_swap_shadow(slot);
             lr.add_refaulted(pfn, false, 0, shadow, swap_free);
         }
         if self.swap.refs(slot) > 1 {

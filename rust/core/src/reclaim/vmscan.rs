@@ -25,6 +25,13 @@ use crate::phys::{flags, Pfn};
 pub const SWAP_CLUSTER_MAX: u64 = 32;
 /// A swap slot charged to no group.
 const NO_OWNER: CgId = CgId::MAX;
+
+/// What Linux reclaim knows of one swap slot.
+#[derive(Debug, Clone, Copy)]
+struct SwapSlot {
+    owner: CgId,
+    shadowed: bool,
+}
 pub const DEF_PRIORITY: u32 = 12;
 /// vm.swappiness's default.
 pub const DEFAULT_SWAPPINESS: u32 = 60;
@@ -154,8 +161,10 @@ pub struct LinuxLru {
     pub in_fault: bool,
     /// The multi-gen LRU (`policy="mglru"`) instead of the two lists.
     pub mglru: bool,
-    /// The group each swap slot is charged to (`NO_OWNER`: none), by slot.
-    swap_owner: Vec<CgId>,
+    /// Per swap slot: the group it is charged to, and whether it may hold
+    /// a shadow (so freeing or reading back a slot without one costs no
+    /// lookup: shadows are many and their tables large).
+    swap_slots: Vec<SwapSlot>,
     /// Slots with an owner.
     swap_owned: u64,
 }
@@ -174,7 +183,7 @@ impl LinuxLru {
             charge_to: ROOT,
             in_fault: false,
             mglru,
-            swap_owner: Vec::new(),
+            swap_slots: Vec::new(),
             swap_owned: 0,
         }
     }
@@ -207,23 +216,34 @@ impl LinuxLru {
 
     /// An anonymous page of lruvec `v` went out to swap `slot`: the slot is
     /// charged to the page's group (mem_cgroup_swapout).
-    pub fn swapped_out(&mut self, slot: u32, v: usize) {
+    /// It leaves `shadow` there.
+    pub fn swapped_out(&mut self, slot: u32, v: usize, shadow: Shadow) {
         let i = slot as usize;
-        if self.swap_owner.len() <= i {
-            self.swap_owner.resize((i + 1).next_power_of_two(), NO_OWNER);
+        if self.swap_slots.len() <= i {
+            self.swap_slots.resize((i + 1).next_power_of_two(), SwapSlot { owner: NO_OWNER, shadowed: false });
         }
-        if self.swap_owner[i] == NO_OWNER {
-            self.swap_owner[i] = v as CgId;
+        let info = &mut self.swap_slots[i];
+        info.shadowed = true;
+        if info.owner == NO_OWNER {
+            info.owner = v as CgId;
             self.swap_owned += 1;
             self.cgroups.charge_swap(v as CgId, 1);
         }
+        self.shadows.insert(swap_slot(slot), shadow, self.max_shadow_nodes);
+    }
+
+    /// The shadow at swap `slot`, taken out (the page is read back in).
+    pub fn take_swap_shadow(&mut self, slot: u32) -> Option<Shadow> {
+        let info = self.swap_slots.get_mut(slot as usize).filter(|i| i.shadowed)?;
+        info.shadowed = false;
+        self.shadows.take(swap_slot(slot))
     }
 
     /// Swap `slot` is free: its charge goes, and nothing can refault from it.
     pub fn swap_slot_freed(&mut self, slot: u32) {
-        self.shadows.take(swap_slot(slot));
-        if let Some(owner) = self.swap_owner.get_mut(slot as usize).filter(|o| **o != NO_OWNER) {
-            let cg = std::mem::replace(owner, NO_OWNER);
+        self.take_swap_shadow(slot);
+        if let Some(info) = self.swap_slots.get_mut(slot as usize).filter(|i| i.owner != NO_OWNER) {
+            let cg = std::mem::replace(&mut info.owner, NO_OWNER);
             self.swap_owned -= 1;
             self.cgroups.charge_swap(cg, -1);
         }
@@ -836,14 +856,13 @@ impl Reclaimer<'_> {
             Unmapped::Freed { swap_slot: slot } => {
                 let shadow =
                     if self.lr.mglru { self.lr.gen_eviction_shadow(pfn, file) } else { self.lr.eviction_shadow(pfn) };
-                let at = match slot {
-                    Some(s) => {
-                        self.lr.swapped_out(s, self.lr.folios.lruvec(pfn));
-                        swap_slot(s)
+                match slot {
+                    Some(s) => self.lr.swapped_out(s, self.lr.folios.lruvec(pfn), shadow),
+                    None => {
+                        let at = file_slot(key_mm(anchor), key_va(anchor) >> 12);
+                        self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
                     }
-                    None => file_slot(key_mm(anchor), key_va(anchor) >> 12),
-                };
-                self.lr.shadows.insert(at, shadow, self.lr.max_shadow_nodes);
+                }
                 Some(slot.is_some() || dirty)
             }
         }

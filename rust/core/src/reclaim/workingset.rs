@@ -40,66 +40,127 @@ pub struct Shadow {
     pub tier: u8,
 }
 
+/// Where shadows are kept: swap slots are dense and bounded by the swap
+/// size, so theirs sit in a table indexed by slot (a refault's lookup is an
+/// index, not a hash probe); page-cache slots in a hash map.
 #[derive(Default)]
 pub struct Shadows {
-    entries: FxHashMap<u64, Shadow>,
-    /// Shadows per node (slot / 64).
-    nodes: FxHashMap<u64, u32>,
+    files: FxHashMap<u64, Shadow>,
+    swap: Vec<Option<Shadow>>,
+    /// Shadows per node (slot / 64): of page-cache nodes, and of swap nodes by node number.
+    file_nodes: FxHashMap<u64, u32>,
+    swap_nodes: Vec<u32>,
+    /// Nodes holding at least one shadow.
+    live_nodes: usize,
     /// Nodes in the order they got their first shadow (stale entries skipped).
     order: VecDeque<u64>,
     /// Shadow nodes reclaimed (workingset_nodereclaim).
     pub nodereclaim: u64,
 }
 
+/// Swap slots (and so swap nodes) lie below every page-cache slot.
+const FIRST_FILE_SLOT: u64 = 1 << 36;
+
 impl Shadows {
+    /// Shadows held (counts the swap table: for checks and tests).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.files.len() + self.swap.iter().filter(|s| s.is_some()).count()
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
     pub fn nodes(&self) -> usize {
-        self.nodes.len()
+        self.live_nodes
+    }
+
+    fn node_count(&mut self, node: u64) -> &mut u32 {
+        if node < FIRST_FILE_SLOT / NODE_SLOTS {
+            let i = node as usize;
+            if self.swap_nodes.len() <= i {
+                self.swap_nodes.resize((i + 1).next_power_of_two(), 0);
+            }
+            &mut self.swap_nodes[i]
+        } else {
+            self.file_nodes.entry(node).or_insert(0)
+        }
+    }
+
+    fn node_dropped(&mut self, node: u64) {
+        self.live_nodes -= 1;
+        if node >= FIRST_FILE_SLOT / NODE_SLOTS {
+            self.file_nodes.remove(&node);
+        }
+    }
+
+    fn is_live(&self, node: u64) -> bool {
+        if node < FIRST_FILE_SLOT / NODE_SLOTS {
+            self.swap_nodes.get(node as usize).is_some_and(|&n| n > 0)
+        } else {
+            self.file_nodes.contains_key(&node)
+        }
+    }
+
+    /// Put `shadow` at `slot`; whether the slot held none before.
+    fn put(&mut self, slot: u64, shadow: Shadow) -> bool {
+        if slot >= FIRST_FILE_SLOT {
+            return self.files.insert(slot, shadow).is_none();
+        }
+        let i = slot as usize;
+        if self.swap.len() <= i {
+            self.swap.resize((i + 1).next_power_of_two(), None);
+        }
+        self.swap[i].replace(shadow).is_none()
+    }
+
+    fn remove(&mut self, slot: u64) -> Option<Shadow> {
+        if slot >= FIRST_FILE_SLOT {
+            self.files.remove(&slot)
+        } else {
+            self.swap.get_mut(slot as usize)?.take()
+        }
     }
 
     /// Leave `shadow` at `slot`; reclaim the oldest shadow nodes while there
     /// are more than `max_nodes`.
     pub fn insert(&mut self, slot: u64, shadow: Shadow, max_nodes: usize) {
-        if self.entries.insert(slot, shadow).is_none() {
-            let count = self.nodes.entry(slot / NODE_SLOTS).or_insert(0);
+        if self.put(slot, shadow) {
+            let node = slot / NODE_SLOTS;
+            let count = self.node_count(node);
             *count += 1;
             if *count == 1 {
-                self.order.push_back(slot / NODE_SLOTS);
+                self.live_nodes += 1;
+                self.order.push_back(node);
             }
         }
-        while self.nodes.len() > max_nodes.max(1) {
+        while self.live_nodes > max_nodes.max(1) {
             let Some(node) = self.order.pop_front() else { break };
-            if self.nodes.contains_key(&node) {
+            if self.is_live(node) {
                 self.reclaim_node(node);
             }
         }
-        if self.order.len() > 2 * self.nodes.len() + 64 {
-            let nodes = &self.nodes;
-            self.order.retain(|n| nodes.contains_key(n));
+        if self.order.len() > 2 * self.live_nodes + 64 {
+            let order = std::mem::take(&mut self.order);
+            self.order = order.into_iter().filter(|&n| self.is_live(n)).collect();
         }
     }
 
     fn reclaim_node(&mut self, node: u64) {
         for slot in node * NODE_SLOTS..(node + 1) * NODE_SLOTS {
-            self.entries.remove(&slot);
+            self.remove(slot);
         }
-        self.nodes.remove(&node);
+        *self.node_count(node) = 0;
+        self.node_dropped(node);
         self.nodereclaim += 1;
     }
 
     /// The shadow at `slot`, taken out (a page is being read back in there).
     pub fn take(&mut self, slot: u64) -> Option<Shadow> {
-        let shadow = self.entries.remove(&slot)?;
+        let shadow = self.remove(slot)?;
         let node = slot / NODE_SLOTS;
-        let count = self.nodes.get_mut(&node).expect("a shadow's node is counted");
+        let count = self.node_count(node);
         *count -= 1;
         if *count == 0 {
-            self.nodes.remove(&node);
+            self.node_dropped(node);
         }
         Some(shadow)
     }
@@ -108,8 +169,8 @@ impl Shadows {
     pub fn forget_file_range(&mut self, id: u32, first: u64, last: u64) {
         let base = file_slot(id, 0);
         let (lo, hi) = (base + first.min(1 << 36), base + last.min(1 << 36));
-        if hi - lo > self.entries.len() as u64 {
-            let doomed: Vec<u64> = self.entries.keys().copied().filter(|s| (lo..hi).contains(s)).collect();
+        if hi - lo > self.files.len() as u64 {
+            let doomed: Vec<u64> = self.files.keys().copied().filter(|s| (lo..hi).contains(s)).collect();
             for s in doomed {
                 self.take(s);
             }
@@ -123,14 +184,17 @@ impl Shadows {
     /// For checks: every count matches, and there are no more nodes than allowed.
     pub fn check(&self, max_nodes: usize) -> Result<(), String> {
         let mut counted: FxHashMap<u64, u32> = FxHashMap::default();
-        for slot in self.entries.keys() {
+        let swap_slots = self.swap.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as u64);
+        for slot in self.files.keys().copied().chain(swap_slots) {
             *counted.entry(slot / NODE_SLOTS).or_insert(0) += 1;
         }
-        if counted != self.nodes {
+        let mut kept: FxHashMap<u64, u32> = self.file_nodes.clone();
+        kept.extend(self.swap_nodes.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i as u64, n)));
+        if counted != kept || kept.len() != self.live_nodes {
             return Err("workingset: shadow node counts disagree with the shadows".into());
         }
-        if self.nodes.len() > max_nodes.max(1) {
-            return Err(format!("workingset: {} shadow nodes, more than the {max_nodes} allowed", self.nodes.len()));
+        if self.live_nodes > max_nodes.max(1) {
+            return Err(format!("workingset: {} shadow nodes, more than the {max_nodes} allowed", self.live_nodes));
         }
         Ok(())
     }
