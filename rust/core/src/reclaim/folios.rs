@@ -136,14 +136,22 @@ pub struct FolioTable {
     anchor: Vec<u64>,
     /// The lruvec (memory cgroup) a folio is charged to and listed in.
     lruvec: Vec<u16>,
+    /// Frames there are (0: unknown): the table never grows past them.
+    frames: usize,
 }
 
 impl FolioTable {
+    /// A table for a memory of `frames` frames.
+    pub fn for_frames(frames: u64) -> FolioTable {
+        FolioTable { frames: frames as usize + 1, ..FolioTable::default() }
+    }
+
     fn grow(&mut self, pfn: Pfn) {
         let need = pfn as usize + 1;
         if self.links.len() < need {
-            // Whole steps, so a growing memory resizes rarely.
-            let len = need.next_power_of_two().max(4096);
+            // Whole steps, so a growing memory resizes rarely; never past the memory.
+            let cap = if self.frames > 0 { self.frames.max(need) } else { usize::MAX };
+            let len = need.next_power_of_two().max(4096).min(cap);
             self.links.resize(len, Links::default());
             self.state.resize(len, 0);
             self.anchor.resize(len, 0);

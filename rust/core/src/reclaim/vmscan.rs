@@ -172,7 +172,7 @@ pub struct LinuxLru {
 impl LinuxLru {
     pub fn new(managed_pages: u64, swappiness: u32, wmark: Watermarks, mglru: bool) -> LinuxLru {
         LinuxLru {
-            folios: FolioTable::default(),
+            folios: FolioTable::for_frames(managed_pages),
             lruvecs: vec![Lruvec::default()],
             shadows: Shadows::default(),
             swappiness,
