@@ -51,10 +51,12 @@ pub trait ReclaimTarget: Send {
     fn evict_page(&mut self, k: &mut Kernel, va: u64) -> crate::reclaim::evict::Eviction;
     /// The address space's id.
     fn id(&self) -> u32;
-    /// If the PTE at `va` maps frame `pfn`: its VMA.
-    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<crate::vma::Vma>;
-    /// ptep_test_and_clear_young on the (present) PTE at `va`.
-    fn test_and_clear_young(&mut self, va: u64) -> bool;
+    /// If the PTE at `va` maps frame `pfn`: where that PTE is and its VMA.
+    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<crate::reclaim::rmap::Mapping>;
+    /// ptep_test_and_clear_young on a PTE `maps` found.
+    fn test_and_clear_young(&mut self, at: &crate::reclaim::rmap::Mapping) -> bool;
+    /// Evict the page of a PTE `maps` found (as `evict_page`, without looking it up again).
+    fn evict_mapping(&mut self, k: &mut Kernel, at: &crate::reclaim::rmap::Mapping) -> crate::reclaim::evict::Eviction;
     /// Where this address space's VMAs map page `index` of object `id` (appended to `out`).
     fn object_addresses(&self, id: ObjectId, index: u64, out: &mut Vec<u64>);
     /// Every address whose PTE maps `pfn` (a walk of all the page tables: the slow path).

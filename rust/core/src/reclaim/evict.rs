@@ -6,6 +6,7 @@
 
 use super::memcg::{CgId, ROOT};
 use super::oom::{out_of_memory, OomOutcome};
+use super::rmap::Mapping;
 use super::vmscan::{Reclaimer, SWAP_CLUSTER_MAX};
 use super::{key_mm, key_va, Engine, PageKey, Probe, Reclaim};
 use crate::kernel::{Kernel, ReclaimTarget};
@@ -107,14 +108,20 @@ impl ReclaimTarget for Mm {
     /// (written back first if dirty). Kept if it cannot go (no swap, or shmem).
     fn evict_page(&mut self, k: &mut Kernel, va: u64) -> Eviction {
         let Some(vma) = self.vmas.find(va).filter(|v| v.contains(va)) else { return Eviction::Kept };
-        if vma.flags.has(VmFlags::LOCKED) {
-            return Eviction::Kept; // mlocked: unevictable
-        }
         let Some(index) = self.pt.leaf_index(va) else { return Eviction::Kept };
         let e = self.pt.get(index);
         if !e.is_present() || e.is_special() {
             return Eviction::Kept;
         }
+        self.evict_mapping(k, &Mapping { va, index, vma })
+    }
+
+    fn evict_mapping(&mut self, k: &mut Kernel, at: &Mapping) -> Eviction {
+        let (va, index, vma) = (at.va, at.index, &at.vma);
+        if vma.flags.has(VmFlags::LOCKED) {
+            return Eviction::Kept; // mlocked: unevictable
+        }
+        let e = self.pt.get(index);
         let pfn = e.pfn();
         let frame = *k.phys().frame(pfn);
         let in_swap_cache = k.swap().slot_of(pfn);
@@ -170,20 +177,20 @@ impl ReclaimTarget for Mm {
         self.id
     }
 
-    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<crate::vma::Vma> {
+    fn maps(&mut self, va: u64, pfn: Pfn) -> Option<Mapping> {
         let index = self.pt.leaf_index(va)?;
         let e = self.pt.get(index);
         if !e.is_present() || e.is_special() || e.pfn() != pfn {
             return None;
         }
-        self.vmas.find_ref(va).filter(|v| v.contains(va)).copied()
+        let vma = *self.vmas.find_ref(va).filter(|v| v.contains(va))?;
+        Some(Mapping { va, index, vma })
     }
 
-    fn test_and_clear_young(&mut self, va: u64) -> bool {
-        let Some(index) = self.pt.leaf_index(va) else { return false };
-        let e = self.pt.get(index);
+    fn test_and_clear_young(&mut self, at: &Mapping) -> bool {
+        let e = self.pt.get(at.index);
         if e.has(PteFlags::ACCESSED) {
-            self.pt.set(index, e.without(PteFlags::ACCESSED));
+            self.pt.set(at.index, e.without(PteFlags::ACCESSED));
             true
         } else {
             false

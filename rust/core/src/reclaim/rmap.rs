@@ -30,6 +30,15 @@ pub struct Referenced {
     pub busy: bool,
 }
 
+/// A PTE that maps the page being reclaimed: its address, where the PTE
+/// sits in the page table (so the visit need not walk to it again) and its VMA.
+#[derive(Debug, Clone, Copy)]
+pub struct Mapping {
+    pub va: u64,
+    pub index: usize,
+    pub vma: Vma,
+}
+
 /// The faulting address space, if reclaim runs inside a fault (file I/O has none).
 pub type Current<'a> = Option<&'a mut Mm>;
 
@@ -43,7 +52,7 @@ fn address_spaces(cur: &Current, k: &Kernel, first: u32) -> Vec<u32> {
 }
 
 /// Visit every mapping of `pfn` (its anchor says where to look): `visit`
-/// gets the address space, the kernel, the address and the VMA.
+/// gets the address space, the kernel and the mapping.
 /// Returns whether an address space holding a mapping may have been skipped
 /// because it was busy.
 pub fn for_each_mapping(
@@ -51,7 +60,7 @@ pub fn for_each_mapping(
     k: &mut Kernel,
     pfn: Pfn,
     anchor: PageKey,
-    mut visit: impl FnMut(&mut dyn ReclaimTarget, &mut Kernel, u64, Vma),
+    mut visit: impl FnMut(&mut dyn ReclaimTarget, &mut Kernel, &Mapping),
 ) -> bool {
     let mut left = k.phys().mapcount(pfn);
     if left == 0 {
@@ -64,8 +73,8 @@ pub fn for_each_mapping(
         let va = key_va(anchor);
         let mut found = false;
         let reached = with_target_opt(cur.as_deref_mut(), k, first, |t, k| {
-            if let Some(vma) = t.maps(va, pfn) {
-                visit(t, k, va, vma);
+            if let Some(at) = t.maps(va, pfn) {
+                visit(t, k, &at);
                 found = true;
             }
         });
@@ -85,8 +94,8 @@ pub fn for_each_mapping(
                 vas.push(key_va(anchor));
             }
             for &va in &vas {
-                if let Some(vma) = t.maps(va, pfn) {
-                    visit(t, k, va, vma);
+                if let Some(at) = t.maps(va, pfn) {
+                    visit(t, k, &at);
                     seen.push(key(id, va));
                     left -= 1;
                 }
@@ -107,8 +116,8 @@ pub fn for_each_mapping(
             t.addresses_mapping(pfn, &mut vas);
             for &va in &vas {
                 if !seen.contains(&key(id, va)) {
-                    if let Some(vma) = t.maps(va, pfn) {
-                        visit(t, k, va, vma);
+                    if let Some(at) = t.maps(va, pfn) {
+                        visit(t, k, &at);
                     }
                 }
             }
@@ -134,14 +143,15 @@ pub fn for_each_young(cur: &mut Current, k: &mut Kernel, mut young: impl FnMut(P
 /// recency and are not counted (vma_has_recency).
 pub fn folio_referenced(cur: &mut Current, k: &mut Kernel, pfn: Pfn, anchor: PageKey) -> Referenced {
     let mut r = Referenced::default();
-    r.busy = for_each_mapping(cur, k, pfn, anchor, |t, _, va, vma| {
+    r.busy = for_each_mapping(cur, k, pfn, anchor, |t, _, at| {
+        let vma = &at.vma;
         if vma.flags.has(VmFlags::LOCKED) {
             r.locked = true;
         }
         if vma.flags.has(VmFlags::SEQ_READ) || vma.flags.has(VmFlags::RAND_READ) {
             return;
         }
-        if t.test_and_clear_young(va) {
+        if t.test_and_clear_young(at) {
             r.ptes += 1;
             r.vm_exec |= vma.prot.exec();
         }
@@ -172,12 +182,12 @@ pub fn reclaim_folio(
 ) -> Unmapped {
     let mut last = Eviction::Kept;
     let mut refused = false;
-    for_each_mapping(cur, k, pfn, anchor, |t, k, va, _| {
-        if pinned == Some(key(t.id(), va)) {
+    for_each_mapping(cur, k, pfn, anchor, |t, k, at| {
+        if pinned == Some(key(t.id(), at.va)) {
             refused = true;
             return;
         }
-        match t.evict_page(k, va) {
+        match t.evict_mapping(k, at) {
             Eviction::Kept => refused = true,
             e => last = e,
         }
