@@ -76,6 +76,38 @@ def test_tiers_protect_file_pages_read_often_once_they_refault():
     sim.check()
 
 
+def test_lru_gen_shows_each_tiers_refault_feedback_as_lru_gen_full_does():
+    sim = mglru_sim(memory="8MiB")
+    hot = sim.create_file(512 * PAGE, name="/hot")
+    stream = sim.create_file(30000 * PAGE, name="/stream")
+
+    def file_tiers():
+        listed = sim.lru_gen()
+        assert all(len(g["tiers"]) == 4 for g in listed)
+        return [[t["file"] for t in g["tiers"]] for g in listed]
+
+    for rnd in range(2):
+        for _ in range(3):
+            hot.read(0, 512 * PAGE)
+        for i in range(2000):
+            stream.read((rnd * 2000 + i) * PAGE, PAGE)
+        oldest, *middle, youngest = file_tiers()
+        # The youngest generation shows the controller's running averages,
+        # the oldest what its tiers refaulted, lost and kept since it became
+        # the oldest; the generations between show nothing.
+        assert all(set(t) == {"avg_refaulted", "avg_total"} for t in youngest)
+        assert all(t == {} for g in middle for t in g)
+        stream_pages, hot_tier = oldest[0], oldest[2]
+        assert stream_pages["evicted"] > 0 and stream_pages["refaulted"] == 0, "read once: tier 0"
+        if rnd == 0:
+            assert hot_tier == {"refaulted": 0, "evicted": 512, "protected": 0}
+        else:
+            # The hot file's refaults at tier 2 outweigh tier 0's: tier 2 is
+            # protected from then on, so its pages stay.
+            assert hot_tier == {"refaulted": 512, "evicted": 512, "protected": 512}
+    sim.check()
+
+
 def test_swappiness_0_never_swaps_while_file_pages_remain():
     sim = mglru_sim(swappiness=0)
     p = sim.spawn()

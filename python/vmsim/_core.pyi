@@ -2,7 +2,7 @@
 # extension's own (the doc comments in rust/python/src): `python tests/stubdocs.py`
 # rewrites them, and tests/test_api_docs.py fails when they are out of date.
 from collections.abc import Sequence
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -772,7 +772,7 @@ class Simulator:
         File
             A handle; the file goes once no handle and no mapping holds it.
         """
-    def lru_gen(self) -> list[dict[str, int | str]]:
+    def lru_gen(self) -> list[dict[str, Any]]:
         """The multi-gen LRU's generations, as /sys/kernel/debug/lru_gen lists them.
 
         Returns
@@ -780,7 +780,12 @@ class Simulator:
         list of dict
             One per generation of every memory cgroup's lruvec, oldest first:
             ``memcg`` (its path), ``seq`` (the generation number), ``anon`` and
-            ``file`` (pages in it).
+            ``file`` (pages in it), and ``tiers``: the refault feedback of
+            tiers 0 to 3 as ``lru_gen_full`` shows it, a dict per tier with
+            ``anon`` and ``file`` dicts: at the youngest generation the
+            controller's averages (``avg_refaulted``, ``avg_total``), at the
+            oldest generation of a type the counts since it became the oldest
+            (``refaulted``, ``evicted``, ``protected``), elsewhere empty.
 
         Raises
         ------

@@ -16,6 +16,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use simref::SimRef;
 use vmsim_core::reclaim::memcg::CgId;
+use vmsim_core::reclaim::mglru::{GenInfo, TierStat};
 use vmsim_core::{units, Access, Advice, IndexKind, LayoutKind, MmapArgs, Ops, Outcome, Prot, SimConfig, Simulator};
 
 /// A dict of named counters.
@@ -266,7 +267,12 @@ impl PySimulator {
     /// list of dict
     ///     One per generation of every memory cgroup's lruvec, oldest first:
     ///     ``memcg`` (its path), ``seq`` (the generation number), ``anon`` and
-    ///     ``file`` (pages in it).
+    ///     ``file`` (pages in it), and ``tiers``: the refault feedback of
+    ///     tiers 0 to 3 as ``lru_gen_full`` shows it, a dict per tier with
+    ///     ``anon`` and ``file`` dicts: at the youngest generation the
+    ///     controller's averages (``avg_refaulted``, ``avg_total``), at the
+    ///     oldest generation of a type the counts since it became the oldest
+    ///     (``refaulted``, ``evicted``, ``protected``), elsewhere empty.
     ///
     /// Raises
     /// ------
@@ -274,16 +280,7 @@ impl PySimulator {
     ///     Under a policy other than ``"mglru"``.
     fn lru_gen<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let gens = py.detach(|| self.sim.lru_gen()).py()?;
-        gens.into_iter()
-            .map(|(path, g)| {
-                let d = PyDict::new(py);
-                d.set_item("memcg", path)?;
-                d.set_item("seq", g.seq)?;
-                d.set_item("anon", g.anon)?;
-                d.set_item("file", g.file)?;
-                Ok(d)
-            })
-            .collect()
+        gens.into_iter().map(|(path, g)| generation_dict(py, path, &g)).collect()
     }
 
     /// Create a memory cgroup (cgroup v2 semantics; needs ``policy="linux"`` or ``"mglru"``).
@@ -1499,6 +1496,45 @@ impl Drop for PyFile {
         let (sim, id) = (&self.sim, self.id);
         Python::attach(|py| py.detach(|| sim.file_close(id))).ok();
     }
+}
+
+/// One generation of `sim.lru_gen()` as a dict (see its docstring).
+fn generation_dict<'py>(py: Python<'py>, memcg: String, g: &GenInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("memcg", memcg)?;
+    d.set_item("seq", g.seq)?;
+    d.set_item("anon", g.anon)?;
+    d.set_item("file", g.file)?;
+    let tiers = g
+        .tiers
+        .iter()
+        .map(|[anon, file]| {
+            let t = PyDict::new(py);
+            t.set_item("anon", tier_stat_dict(py, anon)?)?;
+            t.set_item("file", tier_stat_dict(py, file)?)?;
+            Ok(t)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item("tiers", tiers)?;
+    Ok(d)
+}
+
+/// A tier's counters under the names lru_gen_full's columns stand for.
+fn tier_stat_dict<'py>(py: Python<'py>, stat: &TierStat) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    match *stat {
+        TierStat::None => {}
+        TierStat::Average { refaulted, total } => {
+            d.set_item("avg_refaulted", refaulted)?;
+            d.set_item("avg_total", total)?;
+        }
+        TierStat::Current { refaulted, evicted, protected } => {
+            d.set_item("refaulted", refaulted)?;
+            d.set_item("evicted", evicted)?;
+            d.set_item("protected", protected)?;
+        }
+    }
+    Ok(d)
 }
 
 /// Count the accesses of each outcome in an `access_batch` result.

@@ -146,6 +146,21 @@ impl LruGen {
         tier.unwrap_or(MAX_NR_TIERS) - 1
     }
 
+    /// What lru_gen_full shows for `tier` of type `t` at generation `seq`.
+    fn tier_stat(&self, seq: u64, t: usize, tier: usize) -> TierStat {
+        if seq == self.max_seq {
+            TierStat::Average { refaulted: self.avg_refaulted[t][tier], total: self.avg_total[t][tier] }
+        } else if seq == self.min_seq[t] {
+            TierStat::Current {
+                refaulted: self.refaulted[t][tier],
+                evicted: self.evicted[t][tier],
+                protected: if tier > 0 { self.protected[t][tier - 1] } else { 0 },
+            }
+        } else {
+            TierStat::None
+        }
+    }
+
     /// reset_ctrl_pos with carryover: the oldest generation goes, its
     /// counts fold into the averages (halved) and start again.
     fn carry_over(&mut self, file: bool) {
@@ -163,13 +178,31 @@ impl LruGen {
     }
 }
 
-/// One generation of one lruvec, as /sys/kernel/debug/lru_gen lists it.
+/// One generation of one lruvec, as /sys/kernel/debug/lru_gen_full lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GenInfo {
     pub memcg: CgId,
     pub seq: u64,
     pub anon: u64,
     pub file: u64,
+    /// The refault feedback per tier, by type (anon, file), where
+    /// lru_gen_full shows it: the averages at the youngest generation, the
+    /// counts since the last carry-over at the oldest of each type.
+    pub tiers: [[TierStat; 2]; MAX_NR_TIERS],
+}
+
+/// One tier's refault feedback for one type, as lru_gen_full prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TierStat {
+    /// Not shown at this generation.
+    #[default]
+    None,
+    /// At the youngest generation ("RT"): the running averages the
+    /// controller compares (refaults, and evictions plus protections).
+    Average { refaulted: u64, total: u64 },
+    /// At the oldest generation of the type ("rep"): refaults, evictions
+    /// and protections since that generation became the oldest.
+    Current { refaulted: u64, evicted: u64, protected: u64 },
 }
 
 impl LinuxLru {
@@ -265,7 +298,8 @@ impl LinuxLru {
             for seq in g.min_seq[0].min(g.min_seq[1])..=g.max_seq {
                 let gen = gen_of(seq);
                 let count = |file: bool| if seq >= g.min_seq[file as usize] { l.lists.gen_pages(gen, file) } else { 0 };
-                out.push(GenInfo { memcg: v as CgId, seq, anon: count(false), file: count(true) });
+                let tiers = std::array::from_fn(|tier| [0, 1].map(|t| g.tier_stat(seq, t, tier)));
+                out.push(GenInfo { memcg: v as CgId, seq, anon: count(false), file: count(true), tiers });
             }
         }
         out
