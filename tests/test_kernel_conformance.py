@@ -10,6 +10,7 @@ Transparent huge pages are turned off for the measured mappings.
 from __future__ import annotations
 
 import mmap
+import os
 import platform
 import resource
 import shutil
@@ -1390,3 +1391,148 @@ def test_vmstat_and_meminfo_names_are_the_hosts(policy):
     own = {"AllocPages"}  # vmsim's own (documented): the pages alloc_pages handed out
     missing = {name for name in sim.meminfo() if name not in meminfo and name not in own}
     assert not missing, f"vmsim's meminfo has names the host's /proc/meminfo lacks: {sorted(missing)}"
+
+
+# ----- reclaim: which file pages read(2) and write(2) activate -----------------
+#
+# The host's /proc/kpageflags shows each page's PG_active; vmsim's meminfo
+# shows how many pages are on the active file list. The same steps on a cold
+# file must activate the same pages. Each step runs over every page of the
+# file; per-CPU folio batches can hold back up to 31 pages of the host's, so
+# the host's answer is the state most of its pages are in.
+
+LRU_PAGES = 512
+KPF_ACTIVE, KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL = 6, 15, 16
+
+LRU_STEPS = {
+    "read": "read(2) of the whole file",
+    "pages": "read(2) of each page by itself, in order",
+    "halves": "read(2) of each page in two pieces, one after the other",
+    "repeat": "read(2) of each page twice in a row",
+    "touch": "a load from each page through a shared mapping",
+    "write": "write(2) of each page by itself, in order",
+}
+
+
+def _take_steps(steps, read, write, touch):
+    """Each step over the whole file, through read(offset, n), write(offset, n)
+    and touch(page): the host's file descriptor and mapping, or vmsim's."""
+    size = LRU_PAGES * PAGE
+    for step in steps:
+        if step == "read":
+            read(0, size)
+        for at in range(0, size, PAGE):
+            if step == "pages":
+                read(at, PAGE)
+            elif step == "halves":
+                read(at, 100), read(at + 100, 100)
+            elif step == "repeat":
+                read(at, PAGE), read(at, PAGE)
+            elif step == "touch":
+                touch(at // PAGE)
+            elif step == "write":  # page by page: one big write makes the host a large folio
+                write(at, PAGE)
+
+
+def _host_lru_active(path, steps) -> bool:
+    import ctypes
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = LRU_PAGES * PAGE
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+        f.flush()
+        os.fsync(f.fileno())
+    fd = os.open(path, os.O_RDWR)
+    addr = None
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        # No readahead (vmsim's read(2) reads only what it is asked): it would
+        # read in large folios, which vmsim's page cache does not model.
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), "mmap failed"
+        vec = ctypes.create_string_buffer(LRU_PAGES)
+        assert libc.mincore(addr, size, vec) == 0
+        if any(b & 1 for b in vec.raw):
+            pytest.skip(f"POSIX_FADV_DONTNEED left pages of {path} cached (tmpfs?): no cold file to start from")
+
+        def touch(page):
+            ctypes.string_at(addr + page * PAGE, 1)
+
+        _take_steps(steps, lambda at, n: os.pread(fd, n, at), lambda at, n: os.pwrite(fd, b"x" * n, at), touch)
+        for page in range(LRU_PAGES):  # map every page, for its frame number
+            touch(page)
+        with open("/proc/self/pagemap", "rb") as pm, open("/proc/kpageflags", "rb") as kpf:
+            pm.seek(addr // PAGE * 8)
+            flags = []
+            for entry in struct.unpack(f"{LRU_PAGES}Q", pm.read(8 * LRU_PAGES)):
+                kpf.seek((entry & int(vmsim.PM_PFN_MASK)) * 8)
+                flags.append(struct.unpack("Q", kpf.read(8))[0])
+    finally:
+        if addr:
+            libc.munmap(addr, size)
+        os.close(fd)
+    if any(f >> KPF_COMPOUND_HEAD & 1 or f >> KPF_COMPOUND_TAIL & 1 for f in flags):
+        pytest.skip("the host's page cache made large folios of the file, which vmsim's page cache does not model")
+    active = sum(f >> KPF_ACTIVE & 1 for f in flags)
+    assert active <= LRU_PAGES // 10 or active >= LRU_PAGES * 9 // 10, (
+        f"{active} of {LRU_PAGES} active: no clear answer"
+    )
+    return active > LRU_PAGES // 2
+
+
+def _sim_lru_active(steps) -> bool:
+    sim = vmsim.Simulator(memory="64MiB", policy="linux")
+    f = sim.create_file(LRU_PAGES * PAGE)
+    p = sim.spawn()
+    m = p.mmap(LRU_PAGES * PAGE, prot="r", flags="shared", file=f)
+    _take_steps(steps, f.read, f.write, lambda page: p.access(m + page * PAGE, "r"))
+    p.access_batch(np.arange(m, m + LRU_PAGES * PAGE, PAGE, dtype=np.uint64), "r")
+    info = sim.meminfo()
+    assert info["Active(file)"] + info["Inactive(file)"] == LRU_PAGES * 4
+    sim.check()
+    return info["Active(file)"] > info["Inactive(file)"]
+
+
+def _lru_gen_enabled() -> bool:
+    try:
+        with open("/sys/kernel/mm/lru_gen/enabled") as f:
+            return int(f.read().strip(), 16) != 0
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["read"],
+        ["read", "read"],
+        ["pages", "pages"],
+        ["halves"],
+        ["halves", "read"],
+        ["repeat"],
+        ["repeat", "repeat"],
+        ["touch", "read"],
+        ["read", "touch", "read"],
+        ["write"],
+        ["write", "write"],
+        ["read", "write"],
+        ["write", "read", "read"],
+    ],
+    ids="+".join,
+)
+def test_read_and_write_activate_the_pages_the_kernel_activates(tmp_path, steps):
+    if not os.access("/proc/kpageflags", os.R_OK) or os.geteuid() != 0:
+        pytest.skip("needs root: /proc/kpageflags and the frame numbers in /proc/self/pagemap")
+    if _lru_gen_enabled():
+        pytest.skip("the host runs the multi-gen LRU, which keeps no PG_active")
+    host = _host_lru_active(tmp_path / "data", steps)
+    assert _sim_lru_active(steps) == host, (
+        f"{', then '.join(LRU_STEPS[s] for s in steps)}: the host's pages are {'active' if host else 'inactive'}"
+    )

@@ -54,7 +54,11 @@ def test_a_page_read_twice_through_the_file_is_activated():
     assert (m["Inactive(file)"], m["Active(file)"]) == (4, 0), "read once: inactive, PG_referenced"
     f.read(0, PAGE)
     m = sim.meminfo()
-    assert (m["Inactive(file)"], m["Active(file)"]) == (0, 4), "read twice: activated"
+    assert (m["Inactive(file)"], m["Active(file)"]) == (4, 0), "read again where the last read ended: not counted"
+    f.read(PAGE, PAGE)
+    f.read(0, PAGE)
+    m = sim.meminfo()
+    assert (m["Inactive(file)"], m["Active(file)"]) == (4, 4), "page 0 read twice: activated"
     assert sim.vmstat()["pgactivate"] == 1
     assert sim.kernel.meminfo()["Active(file)"] == 4, "kernel.meminfo() stays an alias"
     sim.check()

@@ -604,8 +604,9 @@ class File:
         """Read through the page cache, as read(2) (nothing is mapped, no fault taken).
 
         Missing pages are read in from the file; every page read is marked
-        accessed (``folio_mark_accessed``), so under ``policy="linux"`` a page
-        read twice is activated.
+        accessed (``folio_mark_accessed``) but the page the file's previous read
+        ended in, so under ``policy="linux"`` a page read twice is activated,
+        while one read in small pieces, or twice in a row, is not.
 
         Parameters
         ----------
@@ -631,9 +632,9 @@ class File:
         """Write through the page cache, as write(2).
 
         Pages written become dirty (written back when reclaim, ``msync`` or
-        ``fadvise("dontneed")`` lets them go) and are marked accessed; a page
-        only partly overwritten is read in first; the file grows when the
-        write ends past it.
+        ``fadvise("dontneed")`` lets them go) but are not marked accessed (Linux's
+        write_begin does not mark them); a page only partly overwritten is read
+        in first; the file grows when the write ends past it.
 
         Parameters
         ----------

@@ -1,9 +1,11 @@
 //! Reads and writes through a file descriptor (mm/filemap.c's filemap_read
 //! and generic_perform_write): they go through the page cache, reading in
-//! the pages that are missing, marking every page they touch accessed
-//! (folio_mark_accessed: the second touch activates it under Linux
-//! reclaim), and dirtying what they write. No page is mapped, so no fault is
-//! taken or counted.
+//! the pages that are missing. A read marks every page it copies from
+//! accessed (folio_mark_accessed: the second time activates it under Linux
+//! reclaim) but the page the previous read ended in, so reading a page in
+//! small pieces counts once; a write dirties its pages and marks none
+//! (write_begin asks for no FGP_ACCESSED), as the host kernel's kpageflags
+//! show. No page is mapped, so no fault is taken or counted.
 
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, Error, Result};
@@ -59,10 +61,18 @@ pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64, cg: CgId) -> Re
     if offset >= end {
         return Ok(io);
     }
-    for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
+    // pos_same_folio(ki_pos, prev_pos - 1): the first page is where the last read ended.
+    let same_page_as_last =
+        k.cache().object(id).ra.prev_pos.is_some_and(|p| p > 0 && (p - 1) / PAGE_SIZE == offset / PAGE_SIZE);
+    let first = offset / PAGE_SIZE;
+    for index in first..end.div_ceil(PAGE_SIZE) {
         let pfn = get_page(k, id, index, true, &mut io, cg)?;
-        k.mark_page_accessed(pfn);
+        if !(index == first && same_page_as_last) {
+            k.mark_page_accessed(pfn);
+        }
         io.pages += 1;
+        // As ki_pos advances: a read cut short by ENOMEM still moved it.
+        k.cache_mut().object_mut(id).ra.prev_pos = Some(((index + 1) * PAGE_SIZE).min(end));
     }
     io.bytes = end - offset;
     Ok(io)
@@ -88,7 +98,6 @@ pub fn write(k: &mut Kernel, id: ObjectId, offset: u64, len: u64, cg: CgId) -> R
         let whole = offset <= lo && end >= hi;
         let pfn = get_page(k, id, index, !whole && lo < old_size, &mut io, cg)?;
         k.phys_mut().frame_mut(pfn).flags |= flags::DIRTY;
-        k.mark_page_accessed(pfn);
         io.pages += 1;
     }
     io.bytes = len;

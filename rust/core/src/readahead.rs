@@ -36,11 +36,15 @@ pub struct RaState {
     pub device_pages: u64,
     /// Read faults that missed less those that found their page, bounded.
     pub mmap_miss: u32,
+    /// Where the last read(2) ended (`prev_pos`; None: no read yet, the
+    /// kernel's -1). A read that starts in the page the last one ended in
+    /// does not mark that page accessed again.
+    pub prev_pos: Option<u64>,
 }
 
 impl RaState {
     pub fn new(device_pages: u64) -> RaState {
-        RaState { start: 0, size: 0, async_size: 0, ra_pages: device_pages, device_pages, mmap_miss: 0 }
+        RaState { start: 0, size: 0, async_size: 0, ra_pages: device_pages, device_pages, mmap_miss: 0, prev_pos: None }
     }
 }
 
