@@ -9,6 +9,7 @@ Transparent huge pages are turned off for the measured mappings.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import platform
@@ -1536,3 +1537,150 @@ def test_read_and_write_activate_the_pages_the_kernel_activates(tmp_path, steps)
     assert _sim_lru_active(steps) == host, (
         f"{', then '.join(LRU_STEPS[s] for s in steps)}: the host's pages are {'active' if host else 'inactive'}"
     )
+
+
+# ----- reclaim: which pages survive a stream through a memory cgroup ----------
+#
+# A file used twice (read twice, or read and then loaded through a mapping)
+# is active, and a stream read once through a memory cgroup at its limit
+# evicts only inactive pages: so the file stays. Used once (one read, or
+# loads through a mapping only, however many: one accessed bit), it goes.
+
+STREAM_HELPER = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define P 4096
+#define CHUNK (16 * P)
+static char buf[CHUNK];
+static long size_of(int fd) { struct stat st; fstat(fd, &st); return st.st_size; }
+static long resident(void *m, long n) {
+    unsigned char vec[n / P];
+    long count = 0;
+    mincore(m, n, vec);
+    for (long i = 0; i < n / P; i++) count += vec[i] & 1;
+    return count;
+}
+static void read_all(int fd) {
+    for (long at = 0; at < size_of(fd); at += CHUNK) pread(fd, buf, CHUNK, at);
+}
+/* hot stream reads loads: read the hot file `reads` times, load every page
+ * of it through a mapping `loads` times, read the stream once; print how
+ * many hot pages were cached before (cold) and after (resident). */
+int main(int argc, char **argv) {
+    int hot = open(argv[1], O_RDONLY), stream = open(argv[2], O_RDONLY);
+    int reads = atoi(argv[3]), loads = atoi(argv[4]);
+    long n = size_of(hot);
+    posix_fadvise(hot, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(stream, 0, 0, POSIX_FADV_DONTNEED);
+    posix_fadvise(hot, 0, 0, POSIX_FADV_RANDOM); /* read what is asked, in 4 KiB folios */
+    volatile char *m = mmap(0, n, PROT_READ, MAP_SHARED, hot, 0);
+    printf("cold %ld\n", n / P - resident((void *)m, n));
+    for (int r = 0; r < reads; r++) read_all(hot);
+    for (int l = 0; l < loads; l++)
+        for (long at = 0; at < n; at += P) (void)m[at];
+    read_all(stream);
+    printf("resident %ld\n", resident((void *)m, n));
+    return 0;
+}
+"""
+
+STREAM_LIMIT, HOT_BYTES, STREAM_BYTES, STREAM_CHUNK = 32 << 20, 4 << 20, 96 << 20, 16 * PAGE
+
+
+@contextlib.contextmanager
+def _host_memory_cgroup(limit: int):
+    """A new memory cgroup of the host's, limited to `limit` bytes (v1 or v2):
+    yields the file a pid is written to to move it in."""
+    parent = limit_file = None
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "memory" in controllers.split(","):
+                parent, limit_file = f"/sys/fs/cgroup/memory{path}", "memory.limit_in_bytes"
+    if parent is None and "memory" in _read_or_empty("/sys/fs/cgroup/cgroup.subtree_control").split():
+        parent, limit_file = "/sys/fs/cgroup", "memory.max"
+    if parent is None or not os.access(parent, os.W_OK):
+        pytest.skip("no memory cgroup this test may create (needs root, and cgroup v1's memory hierarchy or v2's root)")
+    group = os.path.join(parent, f"vmsim-conformance-{os.getpid()}")
+    os.mkdir(group)
+    try:
+        with open(os.path.join(group, limit_file), "w") as f:
+            f.write(str(limit))
+        yield os.path.join(group, "cgroup.procs")
+    finally:
+        os.rmdir(group)
+
+
+def _read_or_empty(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _sim_hot_pages_after_stream(reads: int, loads: int) -> int:
+    sim = vmsim.Simulator(memory="256MiB", policy="linux")
+    cg = sim.cgroup("conformance", max=STREAM_LIMIT)
+    hot, stream = sim.create_file(HOT_BYTES, name="/hot"), sim.create_file(STREAM_BYTES, name="/stream")
+    for _ in range(reads):
+        for at in range(0, HOT_BYTES, STREAM_CHUNK):
+            hot.read(at, STREAM_CHUNK, cgroup=cg)
+    p = sim.spawn(cgroup=cg)
+    m = p.mmap(HOT_BYTES, prot="r", flags="shared", file=hot)
+    for _ in range(loads):
+        p.access_batch(np.arange(m, m + HOT_BYTES, PAGE, dtype=np.uint64), "r")
+    for at in range(0, STREAM_BYTES, STREAM_CHUNK):
+        stream.read(at, STREAM_CHUNK, cgroup=cg)
+    assert cg.events()["max"] > 0, "the stream reached the limit"
+    sim.check()
+    return hot.cached_pages
+
+
+@pytest.fixture(scope="module")
+def hot_and_stream_files(tmp_path_factory):
+    """The hot file and the stream on the host's disk, written once."""
+    where = tmp_path_factory.mktemp("stream")
+    hot, stream = where / "hot.dat", where / "stream.dat"
+    hot.write_bytes(os.urandom(HOT_BYTES))
+    stream.write_bytes(os.urandom(STREAM_BYTES))
+    os.sync()  # clean pages: POSIX_FADV_DONTNEED drops them
+    return hot, stream
+
+
+@pytest.mark.parametrize("reads, loads", [(1, 0), (2, 0), (3, 0), (0, 1), (0, 2), (1, 1)])
+def test_a_stream_through_a_memory_cgroup_evicts_what_the_kernel_evicts(tmp_path, hot_and_stream_files, reads, loads):
+    if _lru_gen_enabled():
+        pytest.skip("the host runs the multi-gen LRU")
+    exe = _compile(tmp_path, "stream_helper", STREAM_HELPER)
+    hot, stream = hot_and_stream_files
+    with _host_memory_cgroup(STREAM_LIMIT) as procs:
+        argv = [
+            "sh",
+            "-c",
+            'echo $$ > "$0" && exec "$@"',
+            procs,
+            str(exe),
+            str(hot),
+            str(stream),
+            str(reads),
+            str(loads),
+        ]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
+    seen = {name: int(value) for name, value in (line.split() for line in out.splitlines())}
+    pages = HOT_BYTES // PAGE
+    if seen["cold"] != pages:
+        pytest.skip(
+            f"POSIX_FADV_DONTNEED left {pages - seen['cold']} pages cached (tmpfs?): no cold file to start from"
+        )
+    host_kept = seen["resident"] > pages // 2
+    assert seen["resident"] <= pages // 10 or seen["resident"] >= pages * 9 // 10, (
+        f"host: {seen['resident']} of {pages}"
+    )
+    sim_kept = _sim_hot_pages_after_stream(reads, loads) > pages // 2
+    assert sim_kept == host_kept, f"read {reads}x, loaded {loads}x: the host {'kept' if host_kept else 'evicted'} it"
