@@ -134,7 +134,9 @@ pub struct FolioTable {
     /// Anonymous: the reclaim key (address space, page) it was mapped at
     /// (0 while unknown); file and shmem: (object, page index), packed the same way.
     anchor: Vec<u64>,
-    /// The lruvec (memory cgroup) a folio is charged to and listed in.
+    /// The lruvec (memory cgroup) a folio is charged to and listed in; empty
+    /// until a folio goes to a lruvec other than the root's (then as long as
+    /// the other columns), so a run without memory cgroups does not pay for it.
     lruvec: Vec<u16>,
     /// Frames there are (0: unknown): the table never grows past them.
     frames: usize,
@@ -155,7 +157,9 @@ impl FolioTable {
             self.links.resize(len, Links::default());
             self.state.resize(len, 0);
             self.anchor.resize(len, 0);
-            self.lruvec.resize(len, 0);
+            if !self.lruvec.is_empty() {
+                self.lruvec.resize(len, 0);
+            }
         }
     }
     pub fn state(&self, pfn: Pfn) -> u16 {
@@ -224,10 +228,13 @@ impl FolioTable {
         debug_assert!(!self.listed(pfn), "frame {pfn} is on a list already");
         self.state[pfn as usize] = if file { pg::FILE } else { 0 };
         self.anchor[pfn as usize] = anchor;
-        self.lruvec[pfn as usize] = lruvec as u16;
+        if lruvec != 0 && self.lruvec.is_empty() {
+            self.lruvec.resize(self.links.len(), 0);
+        }
+        if let Some(v) = self.lruvec.get_mut(pfn as usize) {
+            *v = lruvec as u16;
+        }
     }
-    /// Host bytes per frame the table costs.
-    pub const BYTES_PER_FRAME: usize = size_of::<Links>() + size_of::<u16>() + size_of::<u64>() + size_of::<u16>();
 }
 
 /// One lruvec's lists (a node's, or a memory cgroup's on the node).
