@@ -482,6 +482,57 @@ def policies() -> list[str]:
     list of str
     """
 
+class StackDistances:
+    """LRU stack distances of a stream of page references (Mattson's one pass).
+
+    Feed it the accesses in order; `misses` then gives the misses of an LRU
+    memory of any number of resident pages. A miss is an access that needs a
+    frame: a page's first write, or any access to a page LRU would have
+    evicted; reads of a page never written map the zero page and need none.
+    For one address space this equals a replay under ``policy="lru"`` with
+    ``resident_limit`` set to that size.
+    """
+    def __init__(self) -> None: ...
+    def feed(
+        self,
+        addrs: npt.NDArray[np.uint64] | Sequence[int],
+        ops: npt.NDArray[np.uint8] | Sequence[int] | Op,
+        space: int = 0,
+    ) -> None:
+        """Add accesses, in order, to the stream.
+
+        Parameters
+        ----------
+        addrs : numpy.ndarray of uint64 or sequence of int
+            Virtual addresses (only their page counts).
+        ops : numpy.ndarray of uint8, sequence of int, or {"r", "w", "x"}
+            One op code per address (1 is a write), or one op for all.
+        space : int, optional
+            The address space the accesses are made in (pages of different
+            spaces are different pages); default 0.
+        """
+    def misses(self, pages: int) -> int:
+        """Misses of an LRU memory of `pages` resident pages.
+
+        Parameters
+        ----------
+        pages : int
+            Resident pages (0: every access to a written page misses).
+
+        Returns
+        -------
+        int
+        """
+    @property
+    def accesses(self) -> int:
+        """Accesses fed so far."""
+    @property
+    def distinct_pages(self) -> int:
+        """Distinct pages referenced, read or written."""
+    @property
+    def written_pages(self) -> int:
+        """Pages written at least once: the most frames any size needs."""
+
 class Cgroup:
     """A memory cgroup (cgroup v2's memory controller).
 

@@ -1,4 +1,4 @@
-"""The `vmsim` command line: demo, explain, run, bench."""
+"""The `vmsim` command line: demo, explain, run, mrc, bench."""
 
 from __future__ import annotations
 
@@ -102,6 +102,31 @@ def _build_parser() -> argparse.ArgumentParser:
         "--plot", type=Path, help="write RSS and cumulative faults over time to this PNG (needs matplotlib)"
     )
 
+    mrc = sub.add_parser(
+        "mrc",
+        help="miss-ratio curves: misses against resident memory, per policy",
+        description="Misses of a workload or trace against resident memory (resident_limit), per policy. "
+        "A miss is an access that needs a frame: a first touch that allocates, a page-cache miss or a swap-in. "
+        "LRU takes one pass (stack distances) where that is exact; other policies run once per size.",
+    )
+    mrc.add_argument("target", help="WORKLOAD[:key=value,...] or a trace file, as for `vmsim run`")
+    mrc.add_argument(
+        "--policy",
+        default="lru",
+        help="comma-separated policies, or 'all' (default: lru); choose from " + ", ".join(vmsim.policies()),
+    )
+    mrc.add_argument(
+        "--sizes",
+        default="1%..100%",
+        help="resident sizes: page counts (512), percents of the distinct pages (25%%), ranges of either "
+        "(1%%..100%%), comma-separated (default: 1%%..100%%)",
+    )
+    mrc.add_argument("--points", type=_positive_int, default=10, help="sizes a range stands for (default: 10)")
+    mrc.add_argument("--memory", default="4GiB", help="simulated memory of every run (default: 4GiB)")
+    mrc.add_argument("--vma-index", default=None, choices=vmsim.vma_indexes())
+    mrc.add_argument("--json", action="store_true", help="print the curve as JSON")
+    mrc.add_argument("--plot", type=Path, help="draw the curves to this PNG (needs matplotlib)")
+
     bench = sub.add_parser("bench", help="the headline benchmarks: simulated vs the real kernel")
     bench.add_argument("--quick", action="store_true", help="smaller runs")
     return parser
@@ -180,19 +205,6 @@ def cmd_explain(args) -> int:
 # ----- run ------------------------------------------------------------------------
 
 
-def _is_workload(target: str) -> bool:
-    """A workload spec, or else a trace file (which must exist)."""
-    from vmsim.workloads import PLANS
-
-    if Path(target).exists():
-        return False
-    if target.split(":", 1)[0] in PLANS:
-        return True
-    raise ValueError(
-        f"unknown workload {target.split(':', 1)[0]!r} and no such trace file {target!r}; workloads: {', '.join(PLANS)}"
-    )
-
-
 CGROUP_LIMITS = ("max", "high", "low", "swap_max")
 
 
@@ -209,8 +221,7 @@ def parse_cgroup(spec: str) -> dict[str, Any]:
 
 
 def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult, vmsim.Cgroup | None]:
-    from vmsim import traces
-    from vmsim.workloads import Workload
+    from vmsim.workloads import run_target
 
     kw: dict = {"memory": args.memory}
     if args.vma_index:
@@ -223,10 +234,7 @@ def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunR
         kw["resident_limit"] = args.resident_limit
     sim = vmsim.Simulator(**kw)
     cgroup = sim.cgroup("vmsim-run", **parse_cgroup(args.cgroup)) if args.cgroup else None
-    if _is_workload(args.target):
-        result = Workload.parse(args.target).run(sim, progress=progress, cgroup=cgroup)
-    else:
-        result = traces.replay(sim, args.target, progress=progress, cgroup=cgroup)
+    result = run_target(args.target, sim, progress=progress, cgroup=cgroup)
     sim.check()
     return sim, result, cgroup
 
@@ -309,6 +317,26 @@ def _run_table(target: str, runs, records: list[dict]) -> str:
     return text_table(header, rows, title=f"vmsim run {target}")
 
 
+def cmd_mrc(args) -> int:
+    from vmsim import mrc
+
+    policies = vmsim.policies() if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
+    show = sys.stderr.isatty() and not args.json
+    curve = mrc.miss_ratio_curve(
+        args.target,
+        policies,
+        args.sizes,
+        points=args.points,
+        memory=args.memory,
+        vma_index=args.vma_index,
+        progress=(lambda line: print(line, file=sys.stderr)) if show else None,
+    )
+    print(json.dumps(curve.record()) if args.json else curve.table())
+    if args.plot:
+        curve.plot(args.plot)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from vmsim import bench
 
@@ -339,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_explain(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "mrc":
+            return cmd_mrc(args)
         if args.command == "bench":
             return cmd_bench(args)
     except (ValueError, OSError, OverflowError, TypeError, MemoryError, vmsim.VmsimError) as e:

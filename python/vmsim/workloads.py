@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, cast
 
 import numpy as np
@@ -201,13 +202,16 @@ class RunResult:
     whole_batches: bool = False
     reclaim: list = field(default_factory=list)
     _vmstat: Callable[[], Mapping[str, int]] | None = None
+    # Sees every batch before it runs (a miss-ratio curve's one pass).
+    _tap: Callable[[Process, np.ndarray, np.ndarray | str], None] | None = None
 
     @classmethod
     def for_simulator(cls, name: str, sim: Simulator) -> RunResult:
         """A result for a run on `sim`: whole batches under ``opt``, and the
         reclaim timeline under ``linux`` and ``mglru``."""
         linux = sim.policy in ("linux", "mglru")
-        return cls(name, whole_batches=sim.policy == "opt", _vmstat=cast(Any, sim.vmstat) if linux else None)
+        tap = getattr(sim, "access_tap", None)  # set by vmsim.mrc's tapped simulator
+        return cls(name, whole_batches=sim.policy == "opt", _vmstat=cast(Any, sim.vmstat) if linux else None, _tap=tap)
 
     @property
     def throughput(self) -> float:
@@ -228,6 +232,8 @@ class RunResult:
         n = int(addrs.size)
         if n == 0:
             return
+        if self._tap is not None:
+            self._tap(proc, addrs, ops)
         if self.whole_batches:
             first = every = n
         else:
@@ -640,3 +646,23 @@ class Workload:
             if p.alive:
                 p.exit_group()
         return result
+
+
+def run_target(
+    target: str, sim: Simulator, progress: Callable[[int], None] | None = None, cgroup: Cgroup | None = None
+) -> RunResult:
+    """Run a workload spec (``zipf:pages=4096``) or replay a trace file, as `vmsim run` does.
+
+    Raises
+    ------
+    ValueError
+        When `target` is neither a known workload nor an existing file.
+    """
+    from vmsim import traces
+
+    if Path(target).exists():
+        return traces.replay(sim, target, progress=progress, cgroup=cgroup)
+    kind = target.split(":", 1)[0]
+    if kind not in PLANS:
+        raise ValueError(f"unknown workload {kind!r} and no such trace file {target!r}; workloads: {', '.join(PLANS)}")
+    return Workload.parse(target).run(sim, progress=progress, cgroup=cgroup)

@@ -27,6 +27,7 @@ pub mod kalloc;
 pub mod kernel;
 pub mod layout;
 pub mod mm;
+pub mod mrc;
 pub mod pagecache;
 pub mod pagetable;
 pub mod phys;

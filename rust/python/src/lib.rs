@@ -5,6 +5,7 @@ mod args;
 mod cgroup_api;
 mod errors;
 mod kernel_api;
+mod mrc_api;
 mod simref;
 
 use errors::{to_py, IntoPy, InvariantError, KernelBugError, OutOfMemoryError, ProcessExitedError, VmsimError};
@@ -1726,6 +1727,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProcess>()?;
     m.add_class::<PyFile>()?;
     m.add_class::<cgroup_api::PyCgroup>()?;
+    m.add_class::<mrc_api::PyStackDistances>()?;
     m.add_class::<PyTraceLines>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
     m.add_function(wrap_pyfunction!(count_outcomes, m)?)?;
