@@ -100,24 +100,6 @@ def vmsim_bytes_per_page(pages: int, policy: str | None = None) -> float:
 # ----- libCacheSim ---------------------------------------------------------------------------------
 
 
-def oracle_general(ids: np.ndarray, path: Path) -> None:
-    """ids as libCacheSim's oracleGeneral records: u32 time, u64 id, u32 size, i64 next access."""
-    n = ids.size
-    nxt = np.full(n, -1, np.int64)
-    last: dict = {}
-    for i in range(n - 1, -1, -1):  # next-access times, as the format precomputes them
-        j = last.get(int(ids[i]))
-        if j is not None:
-            nxt[i] = j
-        last[int(ids[i])] = i
-    rec = np.zeros(n, np.dtype([("t", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")]))
-    rec["t"] = np.arange(n, dtype=np.uint32)
-    rec["id"] = ids
-    rec["size"] = 1
-    rec["next"] = nxt
-    path.write_bytes(rec.tobytes())
-
-
 def libcachesim_run(policy: str, capacity: int, path: Path) -> tuple[int, float]:
     """(misses, seconds) of libCacheSim's C path over the trace file."""
     import libcachesim as lcs
@@ -297,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if _has_libcachesim():
-            oracle_general(ids, tmp / "trace.oracleGeneral")
+            traces.write_oracle_general(tmp / "trace.oracleGeneral", ids, sizes=1)  # capacity in objects
             for policy in ["fifo", "lru", "clock", "opt"]:
                 ours, theirs, misses = [], [], set()
                 for _ in range(rounds):

@@ -9,6 +9,9 @@ trace never sits in memory whole.
 * `.npy` (a structured array with `addr` and `op`, or an (N, 2) array) and
   `.npz` (arrays `addrs` and `ops`): `read_numpy`
 * ChampSim binary traces (`.xz`, 64-byte records): `read_champsim`
+* libCacheSim's oracleGeneral (24-byte records, plain or `.zst`), the format
+  public block and cache traces come in: `read_oracle_general`, and
+  `write_oracle_general` to make one
 
 None of those carries address-space events, so vmsim has its own format
 (`.vmst`, documented in `vmsim.vmst`): `record()` writes every call of a
@@ -25,7 +28,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
@@ -43,11 +46,13 @@ __all__ = [
     "read_champsim",
     "read_lackey",
     "read_numpy",
+    "read_oracle_general",
     "read_text",
     "read_vmst",
     "reader_for",
     "record",
     "replay",
+    "write_oracle_general",
 ]
 
 Chunk = tuple[np.ndarray, np.ndarray]
@@ -58,6 +63,7 @@ FIRST_CHUNK = 1 << 16  # accesses in the first chunk of a .npy/.npz trace
 
 
 MAX_LINE = _core.MAX_LINE  # a text or lackey line longer than this is not a trace line
+PAGE = _core.PAGE_SIZE
 
 
 def _lines(path: PathLike, kind: str, chunk_bytes: int) -> Iterator[Chunk]:
@@ -224,13 +230,116 @@ def read_champsim(path: PathLike, records: int = 1 << 18) -> Iterator[Chunk]:
             yield addrs[keep], ops[keep]
 
 
+ORACLE_GENERAL = np.dtype([("time", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")])
+"""libCacheSim's oracleGeneral record: request time, object id, object size,
+the index of the object's next request (-1: none)."""
+ORACLE_BASE = 0x10_0000_0000  # where the renumbered objects' pages start (64 GiB)
+
+
+def read_oracle_general(path: PathLike, records: int = 1 << 18) -> Iterator[Chunk]:
+    """Read a libCacheSim oracleGeneral trace (plain, or zstd-compressed ``.zst``).
+
+    Object ids are renumbered densely in order of first request, one page
+    each (object sizes are ignored: one object, one page), from
+    `ORACLE_BASE` up; every request is a write, so a first request needs a
+    frame as a cache insertion does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trace file.
+    records : int, default 262144
+        Records read per chunk.
+
+    Yields
+    ------
+    tuple of (numpy.ndarray of uint64, numpy.ndarray of uint8)
+    """
+    size = ORACLE_GENERAL.itemsize
+    dense: dict[int, int] = {}
+    with open(path, "rb") as raw:
+        f: Any = raw
+        if str(path).endswith(".zst"):
+            import zstandard
+
+            f = zstandard.ZstdDecompressor().stream_reader(raw)
+        offset, rest = 0, b""
+        while True:
+            try:
+                data = rest + _read_full(f, records * size - len(rest))
+            except Exception as e:  # zstandard.ZstdError, or a short read of the compressed file
+                raise TraceError(f"{path}: corrupt compressed data after byte {offset} of the records ({e})") from None
+            if not data:
+                return
+            whole = len(data) - len(data) % size
+            if whole == 0:
+                raise TraceError(f"{path}: truncated record at byte {offset} (records are {size} bytes)")
+            rec = np.frombuffer(data[:whole], dtype=ORACLE_GENERAL)
+            rest = data[whole:]
+            uniq, first, inverse = np.unique(rec["id"], return_index=True, return_inverse=True)
+            by_first = np.argsort(first, kind="stable")  # new objects numbered as they first come
+            pages = np.empty(uniq.size, np.uint64)
+            pages[by_first] = np.fromiter(
+                (dense.setdefault(int(u), len(dense)) for u in uniq[by_first]), np.uint64, uniq.size
+            )
+            yield (ORACLE_BASE + pages[inverse] * np.uint64(PAGE)).astype(np.uint64), np.ones(rec.size, np.uint8)
+            offset += whole
+
+
+def _read_full(f: Any, n: int) -> bytes:
+    """Up to `n` bytes, short only at the end (a decompressing reader may return less)."""
+    parts, got = [], 0
+    while got < n:
+        part = f.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def write_oracle_general(
+    path: PathLike, ids: np.ndarray, sizes: np.ndarray | int = PAGE, times: np.ndarray | None = None
+) -> None:
+    """Write requests as a libCacheSim oracleGeneral trace (zstd-compressed if `path` ends in ``.zst``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    ids : numpy.ndarray of uint64
+        The object id of each request, in order.
+    sizes : numpy.ndarray of uint32 or int, default 4096
+        Object sizes in bytes.
+    times : numpy.ndarray of uint32, optional
+        Request times (default: the request index).
+    """
+    ids = np.asarray(ids, dtype=np.uint64)
+    n = ids.size
+    rec = np.zeros(n, ORACLE_GENERAL)
+    rec["time"] = np.arange(n, dtype=np.uint32) if times is None else times
+    rec["id"], rec["size"] = ids, sizes
+    # Each request's next: the following request of the same object, in id-then-index order.
+    order = np.lexsort((np.arange(n), ids))
+    same = ids[order[1:]] == ids[order[:-1]]
+    rec["next"] = -1
+    rec["next"][order[:-1][same]] = order[1:][same]
+    data = rec.tobytes()
+    if str(path).endswith(".zst"):
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    Path(path).write_bytes(data)
+
+
 def reader_for(path: PathLike) -> Iterator[Chunk]:
     """The reader for a trace file, picked by its name and first bytes.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npy``/``.npz``, ``.xz``/``.champsim``, lackey output, or text.
+        ``.npy``/``.npz``, ``.xz``/``.champsim``, a libCacheSim oracleGeneral
+        trace named so (plain or ``.zst``), lackey output, or text.
 
     Returns
     -------
@@ -241,6 +350,8 @@ def reader_for(path: PathLike) -> Iterator[Chunk]:
         return read_numpy(path)
     if p.endswith((".xz", ".champsim", ".champsimtrace")):
         return read_champsim(path)
+    if "oraclegeneral" in Path(p).name.lower():
+        return read_oracle_general(path)
     with open(path, "rb") as f:
         head = f.read(4096)
     if head.startswith(b"==") or any(line[:3] in (b"I  ", b" L ", b" S ", b" M ") for line in head.splitlines()[:8]):
