@@ -189,3 +189,39 @@ def test_a_workload_killed_in_its_cgroup_is_one_line(capsys):
     assert cli.main(args) == 2  # no swap: the group cannot make room, the OOM killer takes the workload
     err = capsys.readouterr().err
     assert "killed by the OOM killer: memory cgroup /vmsim-run at memory.max" in err and err.count("\n") == 1
+
+
+def test_demo_shows_copy_on_write_from_both_sides_and_a_jump_into_the_heap():
+    out = io.StringIO()
+    assert demo.run(out, color=False) == 0
+    text = out.getvalue()
+    after_fork = text[text.index("fork(): the child writes") :]
+    # In order: the child's write copies, the parent's then reuses its own frame, the fetch hits NX.
+    cow, reuse, nx = (after_fork.index(s) for s in ("=> COW_COPY", "=> COW_REUSE", "forbids the fetch (NX)"))
+    assert cow < reuse < nx and "=> SEGV_ACCERR" in after_fork[nx:]
+    assert "The child and both threads exited" in text and "65535 of 65535 frames are free again" in text
+
+
+@pytest.mark.parametrize("addr", [0x7FFD12345678, 0x400000, 0x1000, 0xFFFF_FFFF_8100_0000])
+def test_explain_prints_the_page_table_indices_of_the_address(addr, capsys):
+    assert cli.main(["explain", hex(addr)]) == 0
+    out = capsys.readouterr().out
+    pgd, pud, pmd, pte = ((addr >> (12 + 9 * level)) % 512 for level in (3, 2, 1, 0))
+    assert f"PGD {pgd}, PUD {pud}, PMD {pmd}, PTE {pte}, offset {addr % 4096:#x} in the page" in out
+
+
+def test_explain_says_a_non_canonical_address_has_no_walk(capsys):
+    assert cli.main(["explain", "0xdeadbeefdeadbeef"]) == 0
+    assert "page-table indices: none (not canonical" in capsys.readouterr().out
+
+
+def test_step_waits_for_enter_and_goes_on_when_the_input_ends(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # one Enter, then the input ends
+    assert cli.main(["explain", "0x7ffd12345678", "--step"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(Enter for the next step)") == 2, "waited once, then saw the end and stopped waiting"
+    assert "3. expand_stack refused" in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n" * 100))
+    assert cli.main(["demo", "--step", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(Enter for the next step)") == out.count("\n[") == 15

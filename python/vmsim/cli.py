@@ -56,6 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the outcomes")
     demo.add_argument("--exit", action="store_true", help="show instead how an exiting process gives its memory back")
+    demo.add_argument("--step", action="store_true", help="wait for Enter before each case")
 
     ex = sub.add_parser(
         "explain", help="the kernel's decision for one address of a real (or the default) process layout"
@@ -64,6 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "addr", help="the address: hex with 0x, or as /proc/PID/maps prints it (7ffca0165000), or short decimal"
     )
     ex.add_argument("--op", choices=["r", "w", "x"], default="r")
+    ex.add_argument("--step", action="store_true", help="wait for Enter between the kernel's steps")
     src = ex.add_mutually_exclusive_group()
     src.add_argument("--maps", type=Path, help="a saved /proc/PID/maps file")
     src.add_argument("--pid", type=int, help="read /proc/PID/maps of a live process")
@@ -170,7 +172,21 @@ def _layout_from_maps(sim: vmsim.Simulator, maps: list[tuple[int, int, str, str]
     return p, notes
 
 
+def page_table_indices(addr: int) -> str:
+    """Where the 4-level walk looks for `addr`: an index into the PGD, PUD,
+    PMD and PTE tables (9 bits each, from bit 39 down) and the offset in the page."""
+    top = addr >> 47
+    if top not in (0, (1 << 17) - 1):
+        return "page-table indices: none (not canonical: bits 63..47 differ, no walk is made)"
+    levels = ", ".join(
+        f"{name} {(addr >> shift) & 511}" for name, shift in (("PGD", 39), ("PUD", 30), ("PMD", 21), ("PTE", 12))
+    )
+    return f"page-table indices: {levels}, offset {addr & 0xFFF:#x} in the page"
+
+
 def cmd_explain(args) -> int:
+    from vmsim import demo
+
     addr = parse_address(args.addr)
     sim = vmsim.Simulator(memory="256MiB")
     notes: list[str] = []
@@ -193,8 +209,12 @@ def cmd_explain(args) -> int:
             print(
                 f"  maps: in no mapping; the next one up is {above[0][0]:x}-{above[0][1]:x} {above[0][2]} {above[0][3]}"
             )
+    print("  " + page_table_indices(addr))
     outcome, steps = p.access_traced(addr, args.op)
+    pause = sys.stdin if args.step else None
     for i, s in enumerate(steps, 1):
+        if pause is not None and not demo.wait_for_enter(sys.stdout, pause):
+            pause = None
         print(f"  {i}. {s}")
     print(f"=> {outcome.name}")
     for n in notes:
@@ -362,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vmsim import demo
 
             color = {"auto": None, "always": True, "never": False}[args.color]
-            return demo.run(sys.stdout, color=color)
+            return demo.run(sys.stdout, color=color, pause=sys.stdin if args.step else None)
         if args.command == "explain":
             return cmd_explain(args)
         if args.command == "run":

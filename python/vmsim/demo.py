@@ -3,7 +3,9 @@
 A C program dereferences ``int *p`` without setting it. Whatever garbage ``p``
 holds, the kernel decides what happens. The demo builds a realistic process
 (text, data, heap, mmap area, stack) with a second thread, tries a handful of
-values for ``p``, and prints the kernel's steps for each.
+values for ``p``, and prints the kernel's steps for each; then it forks, and
+shows copy-on-write from both sides, and a jump into the heap (no exec
+permission). With ``--step``, it waits for Enter before each case.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Case:
     title: str
     addr: int
     op: Literal["r", "w", "x"]
+    who: Literal["parent", "child"] = "parent"
 
 
 def _cases(p: Process, thread: Process, heap: int) -> list[Case]:
@@ -59,8 +62,27 @@ def _cases(p: Process, thread: Process, heap: int) -> list[Case]:
     ]
 
 
-def run(out: TextIO = sys.stdout, color: bool | None = None) -> int:
-    """Play the demo; returns the process exit code."""
+def _after_fork(heap: int) -> list[Case]:
+    return [
+        Case(
+            "fork(): the child writes the heap page its parent wrote (shared copy-on-write)", heap + 0x40, "w", "child"
+        ),
+        Case("the parent writes that page too: the child has its own copy now", heap + 0x40, "w"),
+        Case("p points into the heap and the program jumps there (the heap is not executable)", heap + 0x40, "x"),
+    ]
+
+
+def wait_for_enter(out: TextIO, stdin: TextIO) -> bool:
+    """`--step`: wait for Enter; False once the input has ended (stop waiting)."""
+    print("    (Enter for the next step)", end="", file=out, flush=True)
+    line = stdin.readline()
+    print(file=out)
+    return bool(line)
+
+
+def run(out: TextIO = sys.stdout, color: bool | None = None, pause: TextIO | None = None) -> int:
+    """Play the demo; returns the process exit code. With `pause` (an input
+    stream: ``--step``), wait for Enter before each case."""
     if color is None:
         color = out.isatty()
     paint: Callable[[str, str], str] = (lambda s, c: f"\x1b[{c}m{s}\x1b[0m") if color else (lambda s, c: s)
@@ -83,11 +105,19 @@ def run(out: TextIO = sys.stdout, color: bool | None = None) -> int:
     cases.insert(
         6, Case("p is within 1 MiB (the stack guard gap) of the mapping below the stack", below + 4096 + 512 * KIB, "w")
     )
+    cases += _after_fork(heap)
+    child = None  # forked when the first case in it comes: after the parent wrote its heap
     for n, case in enumerate(cases, 1):
+        if pause is not None and not wait_for_enter(out, pause):
+            pause = None
         verb = {"r": "reads *p", "w": "writes *p = 42", "x": "jumps to p"}[case.op]
         print(f"\n[{n}] {case.title}", file=out)
-        print(f"    p = {case.addr:#018x}; the program {verb}", file=out)
-        outcome, steps = p.access_traced(case.addr, case.op)
+        proc, who = p, ""
+        if case.who == "child":
+            child = child or p.fork()
+            proc, who = child, f" (in the child, pid {child.pid})"
+        print(f"    p = {case.addr:#018x}; the program{who} {verb}", file=out)
+        outcome, steps = proc.access_traced(case.addr, case.op)
         for step in steps:
             print(f"      - {step}", file=out)
         good = not outcome.is_signal
@@ -99,12 +129,14 @@ def run(out: TextIO = sys.stdout, color: bool | None = None) -> int:
         f"{c['pt_pages']} page-table pages below the PGD.",
         file=out,
     )
+    if child is not None:
+        child.exit()
     thread.exit()
     p.exit()
     counters = sim.counters()
     sim.check()
     print(
-        f"Both threads exited: the last Arc of the address space dropped, and "
+        f"The child and both threads exited: the last Arc of the address space dropped, and "
         f"{counters['frames_free']} of {counters['frames_total']} frames are free again.",
         file=out,
     )
