@@ -7,8 +7,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import vmsim
 from vmsim import cli, demo
 
 
@@ -225,3 +227,32 @@ def test_step_waits_for_enter_and_goes_on_when_the_input_ends(monkeypatch, capsy
     assert cli.main(["demo", "--step", "--color", "never"]) == 0
     out = capsys.readouterr().out
     assert out.count("(Enter for the next step)") == out.count("\n[") == 15
+
+
+def test_run_on_every_vma_index_gives_one_row_each_with_the_same_faults(capsys):
+    argv = ["run", "many_vmas:n=400,count=20000", "--vma-index", "all", "--repeat", "2", "--json"]
+    assert cli.main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["vma_index"] for r in rows] == vmsim.vma_indexes()
+    assert len({(r["min_flt"], r["maj_flt"]) for r in rows}) == 1 and rows[0]["min_flt"] > 400
+    assert all(r["runs"] == 2 and r["accesses_per_second_min"] <= r["accesses_per_second_median"] for r in rows)
+    assert cli.main(["run", "zipf:pages=256,count=2000", "--vma-index", "all", "--repeat", "1"]) == 0
+    table = capsys.readouterr().out
+    assert all(index in table for index in vmsim.vma_indexes()) and "every VMA index" in table
+
+
+def test_many_vmas_keeps_thousands_of_vmas_alive():
+    from vmsim.workloads import PARAMS, PLANS
+
+    sim = vmsim.Simulator(memory="256MiB")
+    proc, addrs, _ = next(PLANS["many_vmas"](sim, np.random.default_rng(0), {**PARAMS["many_vmas"], "n": 3000}))
+    vmas = proc.vmas()
+    assert sum(prot == "rw-" for _, _, prot, _ in vmas) >= 3000 and len(vmas) >= 6000
+    assert len({int(a) // 8192 for a in addrs}) > 2500, "accesses spread across them"
+    proc.exit()
+    sim.check()
+
+
+def test_vma_index_all_refuses_policy_all_in_one_line(capsys):
+    assert cli.main(["run", "zipf", "--vma-index", "all", "--policy", "all"]) == 2
+    assert "cannot go together" in capsys.readouterr().err

@@ -83,7 +83,18 @@ def _build_parser() -> argparse.ArgumentParser:
         "target", help="WORKLOAD[:key=value,...] or a trace file (.vmst, .npy/.npz, lackey, text/CSV, ChampSim .xz)"
     )
     run.add_argument("--memory", default="256MiB")
-    run.add_argument("--vma-index", default=None, choices=vmsim.vma_indexes())
+    run.add_argument(
+        "--vma-index",
+        default=None,
+        choices=[*vmsim.vma_indexes(), "all"],
+        help="the VMA index; 'all' runs the same work on every index and compares them",
+    )
+    run.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=5,
+        help="with --vma-index all: runs per index, for the median and spread of the rate (default: 5)",
+    )
     run.add_argument("--swap", default=None, help="swap space (e.g. 1GiB); turns reclaim on")
     run.add_argument(
         "--policy",
@@ -240,12 +251,14 @@ def parse_cgroup(spec: str) -> dict[str, Any]:
     return limits
 
 
-def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunResult, vmsim.Cgroup | None]:
+def _run_once(
+    args, policy: str | None, progress, vma_index: str | None = None
+) -> tuple[vmsim.Simulator, RunResult, vmsim.Cgroup | None]:
     from vmsim.workloads import run_target
 
     kw: dict = {"memory": args.memory}
-    if args.vma_index:
-        kw["vma_index"] = args.vma_index
+    if vma_index or args.vma_index:
+        kw["vma_index"] = vma_index or args.vma_index
     if args.swap:
         kw["swap"] = args.swap
     if policy:
@@ -259,10 +272,63 @@ def _run_once(args, policy: str | None, progress) -> tuple[vmsim.Simulator, RunR
     return sim, result, cgroup
 
 
+def cmd_run_indexes(args) -> int:
+    """`vmsim run TARGET --vma-index all`: the same work on every index, `--repeat` times each
+    (interleaved), one row per index: faults (which must agree) and the rate's median and spread."""
+    import statistics
+
+    from vmsim.display import text_table
+
+    if args.policy == "all":
+        raise ValueError("--vma-index all and --policy all cannot go together: compare one thing at a time")
+    if args.plot:
+        raise ValueError("--plot draws one run; with --vma-index all the table compares the indexes")
+    indexes = vmsim.vma_indexes()
+    rates: dict[str, list[float]] = {i: [] for i in indexes}
+    faults: dict[str, tuple[int, int]] = {}
+    for _ in range(args.repeat):
+        for index in indexes:
+            _, result, _ = _run_once(args, args.policy, None, vma_index=index)
+            rates[index].append(result.throughput)
+            faults[index] = (result.min_flt, result.maj_flt)
+    if len(set(faults.values())) != 1:
+        raise vmsim.InvariantError(f"the VMA indexes disagree on the faults: {faults}")
+    records = [
+        {
+            "vma_index": index,
+            "runs": args.repeat,
+            "min_flt": faults[index][0],
+            "maj_flt": faults[index][1],
+            "accesses_per_second_median": statistics.median(rates[index]),
+            "accesses_per_second_min": min(rates[index]),
+            "accesses_per_second_max": max(rates[index]),
+        }
+        for index in indexes
+    ]
+    if args.json:
+        print(json.dumps(records))
+        return 0
+    rows = [
+        [
+            r["vma_index"],
+            r["min_flt"],
+            r["maj_flt"],
+            round(r["accesses_per_second_median"] / 1e6, 2),
+            f"{r['accesses_per_second_min'] / 1e6:.2f}-{r['accesses_per_second_max'] / 1e6:.2f}",
+        ]
+        for r in records
+    ]
+    header = ["index", "min_flt", "maj_flt", "M acc/s (median)", "spread"]
+    print(text_table(header, rows, title=f"vmsim run {args.target}, every VMA index, {args.repeat} runs each"))
+    return 0
+
+
 def cmd_run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if args.vma_index == "all":
+        return cmd_run_indexes(args)
     policies = vmsim.policies() if args.policy == "all" else [args.policy]
     if args.cgroup:
         if args.policy is None:

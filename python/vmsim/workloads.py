@@ -446,6 +446,20 @@ def _plan_fork_storm(sim, rng, prm):
         c.exit()
 
 
+def _plan_many_vmas(sim, rng, prm):
+    """`n` one-page VMAs kept mapped (a PROT_NONE page between each two, as
+    guard pages split a JVM's or a browser's heap), then random accesses
+    across them: every fault's find_vma searches thousands of VMAs."""
+    p = sim.spawn(layout="default")
+    n = int(prm["n"])
+    base = p.mmap(2 * n * PAGE_SIZE, prot="none")
+    for i in range(n):
+        p.mprotect(base + 2 * i * PAGE_SIZE, PAGE_SIZE, "rw")
+    pages = rng.integers(0, n, int(prm["count"])).astype(np.uint64) * np.uint64(2 * PAGE_SIZE) + np.uint64(base)
+    ops = (rng.random(pages.size) < float(prm["write_ratio"])).astype(np.uint8)
+    yield from _batched(p, pages, ops)
+
+
 # Each workload's parameters and their defaults (Workload.parse refuses others).
 PARAMS: dict[str, dict[str, int | float]] = {
     "sequential": {"pages": 4096, "passes": 2, "op": WRITE},
@@ -456,6 +470,7 @@ PARAMS: dict[str, dict[str, int | float]] = {
     "heap": {"allocs": 2000},
     "mmap_churn": {"cycles": 200, "max_pages": 64},
     "fork_storm": {"pages": 4096, "fraction": 0.25, "children": 8},
+    "many_vmas": {"n": 10_000, "count": 100_000, "write_ratio": 0.3},
 }
 
 # What each workload does, and what each parameter means (`vmsim run --help`, the docs).
@@ -468,6 +483,7 @@ SUMMARIES: dict[str, str] = {
     "heap": "a malloc: small chunks from a brk heap, large ones mmap'd and some freed",
     "mmap_churn": "map a region, touch it, unmap it, over and over",
     "fork_storm": "children each write a fraction of the parent's pages (COW), exit",
+    "many_vmas": "thousands of one-page VMAs, guard pages between, accessed at random",
 }
 PARAM_HELP: dict[str, str] = {
     "pages": "pages in the region",
@@ -485,6 +501,7 @@ PARAM_HELP: dict[str, str] = {
     "max_pages": "largest mapping, in pages",
     "fraction": "fraction of the region each child writes",
     "children": "children forked one after another",
+    "n": "one-page VMAs (and as many PROT_NONE between)",
 }
 
 
@@ -500,7 +517,7 @@ def describe() -> str:
 
 
 # Parameters that must be at least 1, and fractions in [0, 1].
-_AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages"}
+_AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages", "n"}
 _FRACTIONS = {"write_ratio", "fraction"}
 
 
@@ -529,6 +546,7 @@ PLANS: dict = {
     "heap": _plan_heap,
     "mmap_churn": _plan_mmap_churn,
     "fork_storm": _plan_fork_storm,
+    "many_vmas": _plan_many_vmas,
 }
 
 
