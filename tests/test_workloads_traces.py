@@ -13,6 +13,7 @@ import pytest
 
 import vmsim
 from vmsim import PAGE_SIZE, cli, traces, workloads
+from vmsim.procmaps import parse_maps
 from vmsim.sweeps import SweepResult, sweep
 from vmsim.workloads import Workload
 
@@ -47,7 +48,8 @@ def test_every_workload_runs_reproducibly_and_cleans_up(kind):
     results = []
     for _ in range(2):
         sim = vmsim.Simulator(memory="128MiB")
-        r = Workload.parse(f"{kind}:seed=4").run(sim)
+        extra = f"file={DATA / 'cat.maps'}," if kind == "maps" else ""  # the one workload that needs a file
+        r = Workload.parse(f"{kind}:{extra}seed=4").run(sim)
         sim.check()
         c = sim.counters()
         assert c["frames_free"] == c["frames_total"] and c["processes"] == 0
@@ -260,7 +262,7 @@ def test_cli_run_errors_are_reported(tmp_path, capsys):
 
 
 def test_cli_explain_on_a_saved_maps_file(capsys):
-    maps = cli.parse_maps((DATA / "cat.maps").read_text())
+    maps = parse_maps((DATA / "cat.maps").read_text())
     stack = next(m for m in maps if m[3] == "[stack]")
     heap_or_text = maps[0]
     assert cli.main(["explain", hex(heap_or_text[0] + 8), "--maps", str(DATA / "cat.maps")]) == 0
@@ -389,3 +391,26 @@ def test_sweep_on_threads_gives_the_process_pool_results():
     ]
     with pytest.raises(ValueError, match="executor"):
         sweep(CONFIGS, WORKLOADS, executor="fibres")
+
+
+def test_maps_workload_rebuilds_a_real_layout_and_accesses_it(capsys):
+    w = Workload.parse(f"maps:{DATA / 'cat.maps'},count=20000,seed=2")
+    assert dict(w.params)["file"] == str(DATA / "cat.maps") and "maps:" in w.name
+    sim = vmsim.Simulator(memory="256MiB")
+    result = w.run(sim)
+    assert result.accesses == 20_000 and result.min_flt > 0
+    assert result.outcomes["SEGV_ACCERR"] == 0 and result.outcomes["SEGV_MAPERR"] == 0, "only what it may touch"
+    assert result.outcomes["COW_COPY"] + result.outcomes["ANON_ZERO_FILL"] > 0, "writes where it is writable"
+    sim.check()
+    # The layout it runs in is the file's: every user mapping at its address.
+    from vmsim.procmaps import layout_from_maps
+
+    maps = [m for m in parse_maps((DATA / "cat.maps").read_text()) if m[3] != "[vsyscall]"]
+    p, _ = layout_from_maps(vmsim.Simulator(memory="256MiB"), maps)
+    vmas = p.vmas()
+    assert all(any(lo <= m[0] and m[1] <= hi for lo, hi, *_ in vmas) for m in maps)
+    assert sum(hi - lo for lo, hi, *_ in vmas) == sum(hi - lo for lo, hi, *_ in maps)
+    assert cli.main(["run", "maps", "--json"]) == 2
+    assert "needs a saved /proc/PID/maps file" in capsys.readouterr().err
+    assert cli.main(["run", "maps:/no/such.maps"]) == 2
+    assert "cannot read" in capsys.readouterr().err

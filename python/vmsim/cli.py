@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import vmsim
-from vmsim._core import TASK_SIZE
+from vmsim.procmaps import layout_from_maps, parse_maps
 from vmsim.workloads import RunResult
 
 
@@ -148,41 +148,6 @@ def _build_parser() -> argparse.ArgumentParser:
 # ----- explain ------------------------------------------------------------------
 
 
-def parse_maps(text: str) -> list[tuple[int, int, str, str]]:
-    """(start, end, perms, name) of each line of a /proc/PID/maps text."""
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(None, 5)
-        try:
-            lo, hi = (int(x, 16) for x in parts[0].split("-"))
-            perms = parts[1]
-            if len(perms) != 4:
-                raise ValueError
-        except (ValueError, IndexError):
-            raise ValueError(f"maps line {n} is not in /proc/PID/maps format: {line!r}") from None
-        out.append((lo, hi, perms, parts[5].strip() if len(parts) > 5 else ""))
-    return out
-
-
-def _layout_from_maps(sim: vmsim.Simulator, maps: list[tuple[int, int, str, str]]) -> tuple[vmsim.Process, list[str]]:
-    p = sim.spawn()
-    notes = []
-    for lo, hi, perms, name in maps:
-        if lo >= TASK_SIZE:
-            notes.append(f"{name or hex(lo)} lies in the kernel half ({lo:#x}): not a user mapping, left out")
-            continue
-        prot = "".join(c for c in perms[:3] if c != "-") or "none"
-        flags = ("shared" if perms[3] == "s" else "private") + "|anonymous"
-        if name == "[stack]":
-            flags += "|growsdown"
-        p.mmap(hi - lo, prot=prot, flags=flags, addr=lo, fixed=True)
-    if any(name and not name.startswith("[") for *_, name in maps):
-        notes.append("file mappings are simulated as anonymous memory of the same shape")
-    return p, notes
-
-
 def page_table_indices(addr: int) -> str:
     """Where the 4-level walk looks for `addr`: an index into the PGD, PUD,
     PMD and PTE tables (9 bits each, from bit 39 down) and the offset in the page."""
@@ -205,7 +170,7 @@ def cmd_explain(args) -> int:
     if args.maps or args.pid is not None:
         path = args.maps if args.maps else Path(f"/proc/{args.pid}/maps")
         maps = parse_maps(path.read_text())
-        p, notes = _layout_from_maps(sim, maps)
+        p, notes = layout_from_maps(sim, maps)
         where = str(path)
     else:
         p = sim.spawn(layout="default")

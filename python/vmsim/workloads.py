@@ -460,8 +460,34 @@ def _plan_many_vmas(sim, rng, prm):
     yield from _batched(p, pages, ops)
 
 
+def _plan_maps(sim, rng, prm):
+    """A real process's layout rebuilt from a saved /proc/PID/maps, then
+    accesses at random over the pages it may touch (VMAs weighted by size):
+    writes where it is writable (at `write_ratio`), reads elsewhere."""
+    from vmsim.procmaps import layout_from_maps, parse_maps
+
+    if not prm["file"]:
+        raise ValueError("the maps workload needs a saved /proc/PID/maps file: maps:FILE")
+    try:
+        text = Path(str(prm["file"])).read_text()
+    except OSError as e:
+        raise ValueError(f"maps workload: cannot read {prm['file']!r} ({e.strerror or e})") from None
+    p, _ = layout_from_maps(sim, parse_maps(text))
+    vmas = [(lo, hi, prot) for lo, hi, prot, _ in p.vmas() if "r" in prot or "w" in prot]
+    if not vmas:
+        raise ValueError(f"maps workload: {prm['file']} has no mapping that can be read or written")
+    sizes = np.array([(hi - lo) // PAGE_SIZE for lo, hi, _ in vmas], dtype=np.float64)
+    count = int(prm["count"])
+    which = rng.choice(len(vmas), size=count, p=sizes / sizes.sum())
+    starts = np.array([lo for lo, _, _ in vmas], dtype=np.uint64)[which]
+    pages = (rng.random(count) * sizes[which]).astype(np.uint64)
+    writable = np.array(["w" in prot for _, _, prot in vmas])[which]
+    ops = (writable & (rng.random(count) < float(prm["write_ratio"]))).astype(np.uint8)
+    yield from _batched(p, starts + pages * np.uint64(PAGE_SIZE), ops)
+
+
 # Each workload's parameters and their defaults (Workload.parse refuses others).
-PARAMS: dict[str, dict[str, int | float]] = {
+PARAMS: dict[str, dict[str, int | float | str]] = {
     "sequential": {"pages": 4096, "passes": 2, "op": WRITE},
     "strided": {"pages": 4096, "stride": 16, "count": 100_000, "op": READ},
     "uniform": {"pages": 4096, "count": 100_000, "write_ratio": 0.3},
@@ -471,6 +497,7 @@ PARAMS: dict[str, dict[str, int | float]] = {
     "mmap_churn": {"cycles": 200, "max_pages": 64},
     "fork_storm": {"pages": 4096, "fraction": 0.25, "children": 8},
     "many_vmas": {"n": 10_000, "count": 100_000, "write_ratio": 0.3},
+    "maps": {"file": "", "count": 100_000, "write_ratio": 0.3},
 }
 
 # What each workload does, and what each parameter means (`vmsim run --help`, the docs).
@@ -484,6 +511,7 @@ SUMMARIES: dict[str, str] = {
     "mmap_churn": "map a region, touch it, unmap it, over and over",
     "fork_storm": "children each write a fraction of the parent's pages (COW), exit",
     "many_vmas": "thousands of one-page VMAs, guard pages between, accessed at random",
+    "maps": "a saved /proc/PID/maps layout (maps:FILE), accessed at random",
 }
 PARAM_HELP: dict[str, str] = {
     "pages": "pages in the region",
@@ -502,6 +530,7 @@ PARAM_HELP: dict[str, str] = {
     "fraction": "fraction of the region each child writes",
     "children": "children forked one after another",
     "n": "one-page VMAs (and as many PROT_NONE between)",
+    "file": "the saved maps file (maps:FILE for short)",
 }
 
 
@@ -525,6 +554,10 @@ def _check_param(kind: str, key: str, value: object) -> None:
     defaults = PARAMS[kind]
     if key not in defaults:
         raise ValueError(f"unknown parameter {key!r} for {kind}; it takes {', '.join(defaults)} and seed")
+    if isinstance(defaults[key], str):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{kind} parameter {key} must be a non-empty string, got {value!r}")
+        return
     if isinstance(defaults[key], int) and (not isinstance(value, int) or isinstance(value, bool)):
         raise ValueError(f"{kind} parameter {key} must be an integer, got {value!r}")
     if not isinstance(value, (int, float)) or value < 0 or value != value:
@@ -547,6 +580,7 @@ PLANS: dict = {
     "mmap_churn": _plan_mmap_churn,
     "fork_storm": _plan_fork_storm,
     "many_vmas": _plan_many_vmas,
+    "maps": _plan_maps,
 }
 
 
@@ -610,11 +644,17 @@ class Workload:
         kind, _, rest = spec.partition(":")
         params: dict = {}
         seed = 0
-        for item in filter(None, rest.split(",")):
+        items = list(filter(None, rest.split(",")))
+        if kind in PARAMS and "file" in PARAMS[kind] and items and "=" not in items[0]:
+            items[0] = "file=" + items[0]  # maps:FILE
+        for item in items:
             key, eq, value = item.partition("=")
             if not eq:
                 raise ValueError(f"bad workload parameter {item!r} in {spec!r}: expected key=value")
             num: object
+            if kind in PARAMS and isinstance(PARAMS[kind].get(key), str):
+                params[key] = value
+                continue
             try:
                 num = int(value, 0)
             except ValueError:
