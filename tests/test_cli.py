@@ -256,3 +256,28 @@ def test_many_vmas_keeps_thousands_of_vmas_alive():
 def test_vma_index_all_refuses_policy_all_in_one_line(capsys):
     assert cli.main(["run", "zipf", "--vma-index", "all", "--policy", "all"]) == 2
     assert "cannot go together" in capsys.readouterr().err
+
+
+def test_bench_vma_times_every_index_and_counts_its_lookups(capsys):
+    argv = ["bench", "vma", "--vmas", "50,500", "--lookups", "2000", "--repeat", "2", "--json"]
+    assert cli.main(argv) == 0
+    rows = {(r["vma_index"], r["vmas"]): r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {(i, n) for i in vmsim.vma_indexes() for n in (50, 500)}
+    for r in rows.values():
+        for op in ("lookup_ns", "insert_ns", "remove_ns", "gap_ns"):
+            lo, hi = r[op + "_spread"]
+            assert 0 < lo <= r[op] <= hi
+    # A list walks half of itself per lookup; the trees their depth; a cache only where there is one.
+    assert 100 < rows["list", 500]["nodes_per_lookup"] < 400 and rows["list", 500]["cache_hit_rate"] < 0.1
+    assert rows["rbtree", 500]["nodes_per_lookup"] < 20 and rows["maple", 500]["nodes_per_lookup"] < 5
+    assert rows["maple", 500]["cache_hit_rate"] is None and rows["btree", 500]["nodes_per_lookup"] is None
+    assert cli.main(["bench", "vma", "--index", "maple,list", "--vmas", "20", "--quick"]) == 0
+    table = capsys.readouterr().out
+    assert "maple" in table and "list" in table and "rbtree" not in table
+
+
+def test_bench_vma_user_errors(capsys):
+    assert cli.main(["bench", "vma", "--index", "bogus"]) == 2
+    assert "unknown VMA index 'bogus'" in capsys.readouterr().err
+    assert cli.main(["bench", "vma", "--vmas", "0"]) == 2
+    assert "vmas must be 1..=10000000" in capsys.readouterr().err

@@ -399,6 +399,29 @@ def vma_indexes() -> list[str]:
     list of str
     """
 
+def vma_index_study(index: str, vmas: int, lookups: int = 100_000, seed: int = 1) -> dict[str, float | None]:
+    """Time one VMA index on its own: inserts, random lookups, gap searches and
+    removes over `vmas` one-page VMAs (a hole after each), GIL released.
+
+    Parameters
+    ----------
+    index : str
+        One of `vma_indexes()`.
+    vmas : int
+        VMAs in the index (at least 1).
+    lookups : int, optional
+        Random lookups timed (default 100000).
+    seed : int, optional
+        The random order and addresses (default 1).
+
+    Returns
+    -------
+    dict
+        ``insert_ns``, ``lookup_ns``, ``gap_ns``, ``remove_ns`` per operation;
+        ``nodes_per_lookup`` (None where the index does not show them) and
+        ``cache_hit_rate`` (None without a cache).
+    """
+
 def parse_size(text: str) -> int:
     """Parse a size into bytes.
 

@@ -7,7 +7,7 @@ import argparse
 import functools
 import sys
 import time
-from typing import Callable, Literal
+from typing import Callable, Literal, TextIO
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def headline(pages: int = 262_144, repeat: int = 5) -> list[dict]:
     return rows
 
 
-def print_table(rows: list[dict], out=sys.stdout) -> None:
+def print_table(rows: list[dict], out: TextIO | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -83,7 +83,7 @@ def print_table(rows: list[dict], out=sys.stdout) -> None:
             f"{r['kernel_faults_per_s'] / 1e6:.2f} M",
             f"{r['ratio']:.1f}x",
         )
-    Console(file=out).print(table)
+    Console(file=out or sys.stdout).print(table)  # the stdout of the call, not of the import
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,8 +140,25 @@ def _build_parser() -> argparse.ArgumentParser:
     mrc.add_argument("--json", action="store_true", help="print the curve as JSON")
     mrc.add_argument("--plot", type=Path, help="draw the curves to this PNG (needs matplotlib)")
 
-    bench = sub.add_parser("bench", help="the headline benchmarks: simulated vs the real kernel")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks: simulated faults vs the real kernel (default), or the VMA indexes (bench vma)",
+    )
+    bench.add_argument(
+        "suite",
+        nargs="?",
+        default="kernel",
+        choices=["kernel", "vma"],
+        help="kernel: write, read and COW faults against the host kernel; vma: every VMA index operation by operation",
+    )
     bench.add_argument("--quick", action="store_true", help="smaller runs")
+    bench.add_argument("--index", default="all", help="bench vma: comma-separated indexes, or all (default)")
+    bench.add_argument(
+        "--vmas", default="100,1000,10000", help="bench vma: comma-separated VMA counts (default: 100,1000,10000)"
+    )
+    bench.add_argument("--lookups", type=_positive_int, default=100_000, help="bench vma: lookups timed per run")
+    bench.add_argument("--repeat", type=_positive_int, default=5, help="bench vma: runs per index and size (default 5)")
+    bench.add_argument("--json", action="store_true", help="bench vma: the rows as JSON")
     return parser
 
 
@@ -388,9 +405,71 @@ def cmd_mrc(args) -> int:
     return 0
 
 
+def cmd_bench_vma(args) -> int:
+    """`vmsim bench vma`: each index timed operation by operation (interleaved runs; median and spread)."""
+    import statistics
+
+    from vmsim._core import vma_index_study
+    from vmsim.display import text_table
+
+    indexes = vmsim.vma_indexes() if args.index == "all" else [i.strip() for i in args.index.split(",")]
+    unknown = [i for i in indexes if i not in vmsim.vma_indexes()]
+    if unknown:
+        raise ValueError(f"unknown VMA index {unknown[0]!r}: use all or {', '.join(vmsim.vma_indexes())}")
+    try:
+        sizes = [int(v) for v in args.vmas.split(",")]
+    except ValueError:
+        raise ValueError(f"--vmas takes comma-separated whole numbers, got {args.vmas!r}") from None
+    lookups, repeat = (min(args.lookups, 20_000), min(args.repeat, 3)) if args.quick else (args.lookups, args.repeat)
+    ops = ("lookup_ns", "insert_ns", "remove_ns", "gap_ns")
+    runs: dict[tuple[str, int], list[dict]] = {(i, n): [] for n in sizes for i in indexes}
+    for r in range(repeat):
+        for n in sizes:
+            for index in indexes:
+                runs[index, n].append(vma_index_study(index, n, lookups, seed=r + 1))
+    records = []
+    for (index, n), done in runs.items():
+        rec: dict[str, Any] = {"vma_index": index, "vmas": n, "runs": repeat}
+        for op in ops:
+            values = [d[op] for d in done]
+            rec[op] = statistics.median(values)
+            rec[op + "_spread"] = [min(values), max(values)]
+        rec["nodes_per_lookup"], rec["cache_hit_rate"] = done[-1]["nodes_per_lookup"], done[-1]["cache_hit_rate"]
+        records.append(rec)
+    if args.json:
+        print(json.dumps(records))
+        return 0
+
+    def ns(value: float) -> str:
+        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+    def spread(rec: dict) -> str:  # the lookups' range over the runs, as +-% of their median
+        lo, hi = rec["lookup_ns_spread"]
+        return f"±{50 * (hi - lo) / rec['lookup_ns']:.0f}%" if rec["lookup_ns"] else "-"
+
+    rows = [
+        [
+            r["vma_index"],
+            r["vmas"],
+            ns(r["lookup_ns"]),
+            spread(r),
+            *(ns(r[op]) for op in ops[1:]),
+            "-" if r["nodes_per_lookup"] is None else f"{r['nodes_per_lookup']:.1f}",
+            "-" if r["cache_hit_rate"] is None else f"{100 * r['cache_hit_rate']:.1f}%",
+        ]
+        for r in records
+    ]
+    header = ["index", "VMAs", "lookup", "±", "insert", "remove", "gap", "nodes/lookup", "cache"]
+    title = f"VMA indexes: ns per operation, median of {repeat} runs ({lookups:,} random lookups each)"
+    print(text_table(header, rows, title=title))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from vmsim import bench
 
+    if args.suite == "vma":
+        return cmd_bench_vma(args)
     rows = bench.headline(pages=16_384 if args.quick else 262_144, repeat=2 if args.quick else 5)
     bench.print_table(rows)
     return 0

@@ -4,7 +4,9 @@
 //!
 //! Module map: `addr` (addresses), `phys` (frames, buddy allocator, zero
 //! page), `pagetable` (4-level radix), `vma` + `vma_index` (areas and their
-//! five index structures), `mm` (address space and its system calls),
+//! five index structures; `vma_index::study` times one on its own), `mm`
+//! (address space and its system calls), `mrc` (LRU stack distances for
+//! miss-ratio curves), `rng` (a seeded random sequence),
 //! `fault` (the fault handler), `fork` (copy-on-write copy), `pagecache`
 //! (files and shmem), `swap` and `reclaim` (swap space, eviction, one module
 //! per replacement policy), `kalloc` (buddy pages, slab caches, vmalloc,
@@ -33,6 +35,7 @@ pub mod pagetable;
 pub mod phys;
 pub mod readahead;
 pub mod reclaim;
+pub mod rng;
 pub mod sim;
 pub mod smaps;
 pub mod step;

@@ -1568,6 +1568,52 @@ fn vma_indexes() -> Vec<&'static str> {
     IndexKind::ALL.iter().map(|k| k.name()).collect()
 }
 
+/// Time one VMA index on its own: inserts, random lookups, gap searches and
+/// removes over `vmas` one-page VMAs (a hole after each), GIL released.
+///
+/// Parameters
+/// ----------
+/// index : str
+///     One of `vma_indexes()`.
+/// vmas : int
+///     VMAs in the index (at least 1).
+/// lookups : int, optional
+///     Random lookups timed (default 100000).
+/// seed : int, optional
+///     The random order and addresses (default 1).
+///
+/// Returns
+/// -------
+/// dict
+///     ``insert_ns``, ``lookup_ns``, ``gap_ns``, ``remove_ns`` per operation;
+///     ``nodes_per_lookup`` (None where the index does not show them) and
+///     ``cache_hit_rate`` (None without a cache).
+#[pyfunction]
+#[pyo3(signature = (index, vmas, lookups = 100_000, seed = 1))]
+fn vma_index_study<'py>(
+    py: Python<'py>,
+    index: &str,
+    vmas: u64,
+    lookups: u64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kind = IndexKind::parse(index).py()?;
+    if vmas == 0 || vmas > 10_000_000 || lookups > 1_000_000_000 {
+        return Err(PyValueError::new_err(format!(
+            "vmas must be 1..=10000000 and lookups at most 1000000000, got vmas={vmas}, lookups={lookups}"
+        )));
+    }
+    let s = py.detach(|| vmsim_core::vma_index::study::measure(kind, vmas, lookups, seed));
+    let d = PyDict::new(py);
+    d.set_item("insert_ns", s.insert_ns)?;
+    d.set_item("lookup_ns", s.lookup_ns)?;
+    d.set_item("gap_ns", s.gap_ns)?;
+    d.set_item("remove_ns", s.remove_ns)?;
+    d.set_item("nodes_per_lookup", s.nodes_per_lookup)?;
+    d.set_item("cache_hit_rate", s.cache_hit_rate)?;
+    Ok(d)
+}
+
 type Parsed<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
 
 /// Outcome codes, and (accesses, rss, faults) per sample.
@@ -1730,6 +1776,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mrc_api::PyStackDistances>()?;
     m.add_class::<PyTraceLines>()?;
     m.add_function(wrap_pyfunction!(vma_indexes, m)?)?;
+    m.add_function(wrap_pyfunction!(vma_index_study, m)?)?;
     m.add_function(wrap_pyfunction!(count_outcomes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(policies, m)?)?;

@@ -18,11 +18,22 @@ pub struct ListIndex {
     len: usize,
     /// The node the last lookup returned, if it still exists.
     mmap_cache: u32,
+    /// Lookups the cache answered, and list nodes the others walked.
+    cache_hits: u64,
+    nodes_visited: u64,
 }
 
 impl Default for ListIndex {
     fn default() -> Self {
-        ListIndex { nodes: Vec::new(), free: Vec::new(), head: NIL, len: 0, mmap_cache: NIL }
+        ListIndex {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            len: 0,
+            mmap_cache: NIL,
+            cache_hits: 0,
+            nodes_visited: 0,
+        }
     }
 }
 
@@ -48,20 +59,27 @@ impl VmaIndex for ListIndex {
     }
     fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
         let cached = self.mmap_cache != NIL && self.nodes[self.mmap_cache as usize].vma.contains(addr);
-        if !cached {
+        if cached {
+            self.cache_hits += 1;
+        } else {
             let mut cur = self.head;
             while cur != NIL && self.nodes[cur as usize].vma.end <= addr {
+                self.nodes_visited += 1;
                 cur = self.nodes[cur as usize].next;
             }
             if cur == NIL {
                 return None;
             }
+            self.nodes_visited += 1;
             self.mmap_cache = cur;
         }
         Some(&self.nodes[self.mmap_cache as usize].vma)
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         self.iter().take_while(|v| v.end <= addr).last().copied()
+    }
+    fn stats(&self) -> super::IndexStats {
+        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: Some(self.cache_hits) }
     }
     fn insert(&mut self, vma: Vma) {
         let node = Node { vma, next: NIL };

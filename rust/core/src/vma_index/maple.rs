@@ -137,11 +137,13 @@ pub struct MapleIndex {
     free: Vec<u32>,
     root: u32,
     len: usize,
+    /// Nodes the lookups walked through, root to leaf.
+    nodes_visited: u64,
 }
 
 impl Default for MapleIndex {
     fn default() -> Self {
-        MapleIndex { nodes: Vec::new(), free: Vec::new(), root: NIL, len: 0 }
+        MapleIndex { nodes: Vec::new(), free: Vec::new(), root: NIL, len: 0, nodes_visited: 0 }
     }
 }
 
@@ -438,6 +440,7 @@ impl VmaIndex for MapleIndex {
         }
         let mut i = self.root;
         loop {
+            self.nodes_visited += 1;
             // Iterators bounded by `len` (no slicing), so the scans carry no
             // bounds checks of their own.
             match self.nodes.get(i as usize)? {
@@ -454,6 +457,9 @@ impl VmaIndex for MapleIndex {
                 }
             }
         }
+    }
+    fn stats(&self) -> super::IndexStats {
+        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: None }
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         if self.root == NIL {

@@ -15,6 +15,20 @@ pub use maple::MapleIndex;
 pub use rbtree::RbTreeIndex;
 pub use sorted_vec::SortedVecIndex;
 
+pub mod study;
+
+/// What an index counted of its `find_ref` lookups, for index studies:
+/// summed over its life (a study reads them before and after).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// List entries or tree nodes the lookups looked at; None where the
+    /// structure does not show them (Rust's BTreeMap, a binary search).
+    pub nodes_visited: Option<u64>,
+    /// Lookups its cache answered (the list's mmap_cache, the rbtree's
+    /// vmacache); None for an index without one.
+    pub cache_hits: Option<u64>,
+}
+
 /// What the address space needs from a VMA index. VMAs never overlap; the
 /// caller guarantees that for `insert`.
 pub trait VmaIndex: Send {
@@ -60,6 +74,10 @@ pub trait VmaIndex: Send {
     /// Structure invariants of the implementation.
     fn check(&self) -> Result<(), String> {
         Ok(())
+    }
+    /// What it counted of its lookups.
+    fn stats(&self) -> IndexStats {
+        IndexStats::default()
     }
 }
 

@@ -44,6 +44,9 @@ pub struct RbTreeIndex {
     seq: u64,
     current_tid: u32,
     caches: Vec<VmaCache>,
+    /// Lookups the vmacache answered, and tree nodes the others visited.
+    cache_hits: u64,
+    nodes_visited: u64,
 }
 
 impl Default for RbTreeIndex {
@@ -56,6 +59,8 @@ impl Default for RbTreeIndex {
             seq: 0,
             current_tid: 0,
             caches: Vec::new(),
+            cache_hits: 0,
+            nodes_visited: 0,
         }
     }
 }
@@ -240,8 +245,14 @@ impl RbTreeIndex {
 
     /// First node with end > addr.
     fn find_node(&self, addr: u64) -> u32 {
-        let (mut cur, mut best) = (self.root, NIL);
+        self.find_node_counting(addr).0
+    }
+
+    /// `find_node`, and the nodes it visited.
+    fn find_node_counting(&self, addr: u64) -> (u32, u64) {
+        let (mut cur, mut best, mut visited) = (self.root, NIL, 0);
         while cur != NIL {
+            visited += 1;
             let n = self.n(cur);
             if n.vma.end > addr {
                 best = cur;
@@ -253,7 +264,7 @@ impl RbTreeIndex {
                 cur = n.right;
             }
         }
-        best
+        (best, visited)
     }
 
     /// Node with the greatest start below `start`.
@@ -400,9 +411,11 @@ impl VmaIndex for RbTreeIndex {
     }
     fn find_ref(&mut self, addr: u64) -> Option<&Vma> {
         if let Some((cache, slot)) = self.cache_lookup(addr) {
+            self.cache_hits += 1;
             return self.caches[cache].slots[slot].as_ref();
         }
-        let node = self.find_node(addr);
+        let (node, visited) = self.find_node_counting(addr);
+        self.nodes_visited += visited;
         if node == NIL {
             return None;
         }
@@ -411,6 +424,9 @@ impl VmaIndex for RbTreeIndex {
             self.cache_fill(addr, vma);
         }
         Some(&self.n(node).vma)
+    }
+    fn stats(&self) -> super::IndexStats {
+        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: Some(self.cache_hits) }
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         // The last VMA with end <= addr: the predecessor of the first ending above addr.
