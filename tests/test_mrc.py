@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import vmsim
-from vmsim import mrc
+from vmsim import mrc, traces
 from vmsim.cli import main
 from vmsim.workloads import run_target
 
@@ -111,3 +111,23 @@ def test_cli_user_errors_are_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_trace_with_page_cache_reads_is_replayed_for_lru(tmp_path):
+    # File pages need frames to be read: the one pass (which counts reads of
+    # unwritten pages as the zero page) would miss them.
+    path = tmp_path / "file.vmst"
+    sim = vmsim.Simulator(memory="64MiB")
+    with traces.record(sim, path) as rec:
+        p = rec.spawn()
+        f = rec.create_file(64 * 4096, name="/data")
+        a, b = p.mmap(64 * 4096, prot="r", flags="private", file=f), p.mmap(64 * 4096)
+        rng = np.random.default_rng(1)
+        for _ in range(10):
+            p.access_batch(np.arange(a, a + 64 * 4096, 4096, dtype=np.uint64), "r")
+            p.access_batch(b + rng.integers(0, 64, 50).astype(np.uint64) * np.uint64(4096), "w")
+        p.exit()
+    curve = mrc.miss_ratio_curve(str(path), ["lru"], "10..128", points=3)
+    assert curve.lru_method == "replay"
+    assert curve.misses["lru"] == [lru_replayed(str(path), s, curve.distinct_pages) for s in curve.sizes]
+    assert curve.misses["lru"][0] > curve.misses["lru"][-1]

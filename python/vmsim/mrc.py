@@ -233,6 +233,10 @@ def miss_ratio_curve(
     first = run_target(target, cast(Any, _Tapped(sim, tap)))
     if first.outcomes[Outcome.OOM.name]:
         raise ValueError(f"the run ran out of simulated memory ({memory}): give it more (--memory)")
+    # With room for everything, the run's misses are its first writes, as the
+    # stack counts them; a page-cache page or a copy of a shared frame would differ.
+    exact &= misses_of(first) == distances.written_pages
+    exact &= not (first.outcomes[Outcome.FILE_MINOR.name] or first.outcomes[Outcome.FILE_MAJOR.name])
     curve = MissRatioCurve(target, first.accesses, distances.distinct_pages, [])
     curve.sizes = parse_sizes(sizes, curve.distinct_pages, points)
     swap = (max(distances.written_pages, distances.distinct_pages) + 1024) * PAGE  # room for every page
