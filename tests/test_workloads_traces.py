@@ -414,3 +414,20 @@ def test_maps_workload_rebuilds_a_real_layout_and_accesses_it(capsys):
     assert "needs a saved /proc/PID/maps file" in capsys.readouterr().err
     assert cli.main(["run", "maps:/no/such.maps"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_vma_churn_keeps_thousands_of_mappings_alive_while_it_churns():
+    from vmsim.workloads import PARAMS, PLANS
+
+    sim = vmsim.Simulator(memory="256MiB")
+    plan = PLANS["vma_churn"](sim, np.random.default_rng(3), {**PARAMS["vma_churn"], "live": 1500, "cycles": 50})
+    counts = []
+    for proc, addrs, ops in plan:
+        proc.access_batch(addrs, ops)
+        counts.append(len(proc.vmas()))
+    # Each live mapping and its guard page are two VMAs; the count holds steady as it churns.
+    assert len(counts) == 50 and min(counts) >= 3000 and max(counts) - min(counts) <= 4
+    proc.exit()
+    sim.check()
+    r = Workload.parse("vma_churn:live=300,cycles=100,seed=1").run(vmsim.Simulator(memory="256MiB"))
+    assert r.outcomes["ANON_ZERO_FILL"] > 100 and r.outcomes["SEGV_MAPERR"] == 0

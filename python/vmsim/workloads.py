@@ -460,6 +460,33 @@ def _plan_many_vmas(sim, rng, prm):
     yield from _batched(p, pages, ops)
 
 
+def _plan_vma_churn(sim, rng, prm):
+    """`live` mappings kept alive (each with a PROT_NONE guard page after it,
+    so none merge) while, cycle after cycle, a random one is unmapped and a
+    new one mapped and written; each cycle also reads `touches` pages across
+    the live ones: inserts, removes and lookups among thousands of VMAs."""
+    p = sim.spawn(layout="default")
+    max_pages = int(prm["max_pages"])
+
+    def new_mapping() -> tuple[int, int]:
+        pages = int(rng.integers(1, max_pages + 1))
+        a = p.mmap((pages + 1) * PAGE_SIZE)
+        p.mprotect(a + pages * PAGE_SIZE, PAGE_SIZE, "none")
+        return a, pages
+
+    live = [new_mapping() for _ in range(int(prm["live"]))]
+    for _ in range(int(prm["cycles"])):
+        a, pages = live.pop(int(rng.integers(len(live))))
+        p.munmap(a, (pages + 1) * PAGE_SIZE)
+        a, pages = new_mapping()
+        live.append((a, pages))
+        picks = rng.integers(0, len(live), int(prm["touches"]))
+        reads = np.array([live[i][0] + int(rng.integers(live[i][1])) * PAGE_SIZE for i in picks], dtype=np.uint64)
+        addrs = np.concatenate([np.arange(a, a + pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64), reads])
+        ops = np.concatenate([np.full(pages, WRITE, np.uint8), np.full(reads.size, READ, np.uint8)])
+        yield p, addrs, ops
+
+
 def _plan_maps(sim, rng, prm):
     """A real process's layout rebuilt from a saved /proc/PID/maps, then
     accesses at random over the pages it may touch (VMAs weighted by size):
@@ -498,6 +525,7 @@ PARAMS: dict[str, dict[str, int | float | str]] = {
     "fork_storm": {"pages": 4096, "fraction": 0.25, "children": 8},
     "many_vmas": {"n": 10_000, "count": 100_000, "write_ratio": 0.3},
     "maps": {"file": "", "count": 100_000, "write_ratio": 0.3},
+    "vma_churn": {"live": 2000, "cycles": 2000, "max_pages": 8, "touches": 16},
 }
 
 # What each workload does, and what each parameter means (`vmsim run --help`, the docs).
@@ -512,6 +540,7 @@ SUMMARIES: dict[str, str] = {
     "fork_storm": "children each write a fraction of the parent's pages (COW), exit",
     "many_vmas": "thousands of one-page VMAs, guard pages between, accessed at random",
     "maps": "a saved /proc/PID/maps layout (maps:FILE), accessed at random",
+    "vma_churn": "thousands of mappings alive, one unmapped and one mapped per cycle",
 }
 PARAM_HELP: dict[str, str] = {
     "pages": "pages in the region",
@@ -531,6 +560,8 @@ PARAM_HELP: dict[str, str] = {
     "children": "children forked one after another",
     "n": "one-page VMAs (and as many PROT_NONE between)",
     "file": "the saved maps file (maps:FILE for short)",
+    "live": "mappings kept alive (each with a guard page)",
+    "touches": "pages read across the live mappings per cycle",
 }
 
 
@@ -546,7 +577,7 @@ def describe() -> str:
 
 
 # Parameters that must be at least 1, and fractions in [0, 1].
-_AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages", "n"}
+_AT_LEAST_ONE = {"pages", "passes", "stride", "frame_bytes", "max_pages", "n", "live"}
 _FRACTIONS = {"write_ratio", "fraction"}
 
 
@@ -581,6 +612,7 @@ PLANS: dict = {
     "fork_storm": _plan_fork_storm,
     "many_vmas": _plan_many_vmas,
     "maps": _plan_maps,
+    "vma_churn": _plan_vma_churn,
 }
 
 
