@@ -281,3 +281,11 @@ def test_bench_vma_user_errors(capsys):
     assert "unknown VMA index 'bogus'" in capsys.readouterr().err
     assert cli.main(["bench", "vma", "--vmas", "0"]) == 2
     assert "vmas must be 1..=10000000" in capsys.readouterr().err
+
+
+def test_bench_vma_draws_its_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "indexes.png"
+    argv = ["bench", "vma", "--vmas", "10,100", "--lookups", "1000", "--repeat", "1", "--plot", str(png)]
+    assert cli.main(argv) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in capsys.readouterr().err

@@ -159,6 +159,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--lookups", type=_positive_int, default=100_000, help="bench vma: lookups timed per run")
     bench.add_argument("--repeat", type=_positive_int, default=5, help="bench vma: runs per index and size (default 5)")
     bench.add_argument("--json", action="store_true", help="bench vma: the rows as JSON")
+    bench.add_argument("--plot", type=Path, help="bench vma: draw ns per operation against VMAs to this PNG")
     return parser
 
 
@@ -436,6 +437,9 @@ def cmd_bench_vma(args) -> int:
             rec[op + "_spread"] = [min(values), max(values)]
         rec["nodes_per_lookup"], rec["cache_hit_rate"] = done[-1]["nodes_per_lookup"], done[-1]["cache_hit_rate"]
         records.append(rec)
+    if args.plot:
+        _plot_vma_bench(records, indexes, args.plot, title=f"median of {repeat} runs, {lookups:,} lookups each")
+        print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         print(json.dumps(records))
         return 0
@@ -463,6 +467,32 @@ def cmd_bench_vma(args) -> int:
     title = f"VMA indexes: ns per operation, median of {repeat} runs ({lookups:,} random lookups each)"
     print(text_table(header, rows, title=title))
     return 0
+
+
+def _plot_vma_bench(records: list[dict], indexes: list[str], path: Path, title: str) -> None:
+    """ns per operation against the number of VMAs, a panel per operation, a line per index (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = [("lookup_ns", "lookup"), ("insert_ns", "insert"), ("remove_ns", "remove"), ("gap_ns", "gap search")]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6), sharex=True)
+    for ax, (key, name) in zip(axes, ops):
+        for index in indexes:
+            rows = sorted((r["vmas"], r[key]) for r in records if r["vma_index"] == index)
+            ax.plot([n for n, _ in rows], [v for _, v in rows], marker="o", markersize=3, label=index)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("VMAs")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("ns per operation")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", title="index")
+    fig.suptitle(f"VMA indexes, operation by operation ({title})", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def cmd_bench(args) -> int:
