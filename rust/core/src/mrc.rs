@@ -74,7 +74,7 @@ impl StackDistances {
 
     /// Misses of an LRU memory of `pages` resident pages.
     pub fn misses(&self, pages: u64) -> u64 {
-        let beyond = self.hist.iter().skip(pages as usize + 1).sum::<u64>();
+        let beyond = self.hist.iter().skip((pages as usize).saturating_add(1)).sum::<u64>();
         self.cold + beyond
     }
 
@@ -187,5 +187,6 @@ mod tests {
         sd.access(3, true);
         sd.access(3, false);
         assert_eq!((sd.misses(1), sd.misses(0), sd.written_pages(), sd.distinct_pages()), (1, 2, 1, 10));
+        assert_eq!(sd.misses(u64::MAX), 1, "any size past the pages: the first writes only");
     }
 }
