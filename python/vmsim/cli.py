@@ -258,9 +258,8 @@ def _run_once(
 def cmd_run_indexes(args) -> int:
     """`vmsim run TARGET --vma-index all`: the same work on every index, `--repeat` times each
     (interleaved), one row per index: faults (which must agree) and the rate's median and spread."""
-    import statistics
-
     from vmsim.display import text_table
+    from vmsim.vma_bench import median_spread
 
     if args.policy == "all":
         raise ValueError("--vma-index all and --policy all cannot go together: compare one thing at a time")
@@ -276,18 +275,20 @@ def cmd_run_indexes(args) -> int:
             faults[index] = (result.min_flt, result.maj_flt)
     if len(set(faults.values())) != 1:
         raise vmsim.InvariantError(f"the VMA indexes disagree on the faults: {faults}")
-    records = [
-        {
-            "vma_index": index,
-            "runs": args.repeat,
-            "min_flt": faults[index][0],
-            "maj_flt": faults[index][1],
-            "accesses_per_second_median": statistics.median(rates[index]),
-            "accesses_per_second_min": min(rates[index]),
-            "accesses_per_second_max": max(rates[index]),
-        }
-        for index in indexes
-    ]
+    records = []
+    for index in indexes:
+        median, low, high = median_spread(rates[index])
+        records.append(
+            {
+                "vma_index": index,
+                "runs": args.repeat,
+                "min_flt": faults[index][0],
+                "maj_flt": faults[index][1],
+                "accesses_per_second_median": median,
+                "accesses_per_second_min": low,
+                "accesses_per_second_max": high,
+            }
+        )
     if args.json:
         print(json.dumps(records))
         return 0
@@ -408,9 +409,7 @@ def cmd_mrc(args) -> int:
 
 def cmd_bench_vma(args) -> int:
     """`vmsim bench vma`: each index timed operation by operation (interleaved runs; median and spread)."""
-    import statistics
-
-    from vmsim._core import vma_index_study
+    from vmsim import vma_bench
     from vmsim.display import text_table
 
     indexes = vmsim.vma_indexes() if args.index == "all" else [i.strip() for i in args.index.split(",")]
@@ -422,23 +421,9 @@ def cmd_bench_vma(args) -> int:
     except ValueError:
         raise ValueError(f"--vmas takes comma-separated whole numbers, got {args.vmas!r}") from None
     lookups, repeat = (min(args.lookups, 20_000), min(args.repeat, 3)) if args.quick else (args.lookups, args.repeat)
-    ops = ("lookup_ns", "insert_ns", "remove_ns", "gap_ns")
-    runs: dict[tuple[str, int], list[dict]] = {(i, n): [] for n in sizes for i in indexes}
-    for r in range(repeat):
-        for n in sizes:
-            for index in indexes:
-                runs[index, n].append(vma_index_study(index, n, lookups, seed=r + 1))
-    records = []
-    for (index, n), done in runs.items():
-        rec: dict[str, Any] = {"vma_index": index, "vmas": n, "runs": repeat}
-        for op in ops:
-            values = [d[op] for d in done]
-            rec[op] = statistics.median(values)
-            rec[op + "_spread"] = [min(values), max(values)]
-        rec["nodes_per_lookup"], rec["cache_hit_rate"] = done[-1]["nodes_per_lookup"], done[-1]["cache_hit_rate"]
-        records.append(rec)
+    records = vma_bench.study(indexes, sizes, lookups, repeat)
     if args.plot:
-        _plot_vma_bench(records, indexes, args.plot, title=f"median of {repeat} runs, {lookups:,} lookups each")
+        vma_bench.plot(records, indexes, args.plot, title=f"median of {repeat} runs, {lookups:,} lookups each")
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         print(json.dumps(records))
@@ -457,7 +442,7 @@ def cmd_bench_vma(args) -> int:
             r["vmas"],
             ns(r["lookup_ns"]),
             spread(r),
-            *(ns(r[op]) for op in ops[1:]),
+            *(ns(r[op]) for op in ("insert_ns", "remove_ns", "gap_ns")),
             "-" if r["nodes_per_lookup"] is None else f"{r['nodes_per_lookup']:.1f}",
             "-" if r["cache_hit_rate"] is None else f"{100 * r['cache_hit_rate']:.1f}%",
         ]
@@ -467,32 +452,6 @@ def cmd_bench_vma(args) -> int:
     title = f"VMA indexes: ns per operation, median of {repeat} runs ({lookups:,} random lookups each)"
     print(text_table(header, rows, title=title))
     return 0
-
-
-def _plot_vma_bench(records: list[dict], indexes: list[str], path: Path, title: str) -> None:
-    """ns per operation against the number of VMAs, a panel per operation, a line per index (log-log)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ops = [("lookup_ns", "lookup"), ("insert_ns", "insert"), ("remove_ns", "remove"), ("gap_ns", "gap search")]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6), sharex=True)
-    for ax, (key, name) in zip(axes, ops):
-        for index in indexes:
-            rows = sorted((r["vmas"], r[key]) for r in records if r["vma_index"] == index)
-            ax.plot([n for n, _ in rows], [v for _, v in rows], marker="o", markersize=3, label=index)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(name)
-        ax.set_xlabel("VMAs")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("ns per operation")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", title="index")
-    fig.suptitle(f"VMA indexes, operation by operation ({title})", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def cmd_bench(args) -> int:

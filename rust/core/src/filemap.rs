@@ -65,15 +65,20 @@ pub fn read(k: &mut Kernel, id: ObjectId, offset: u64, len: u64, cg: CgId) -> Re
     let same_page_as_last =
         k.cache().object(id).ra.prev_pos.is_some_and(|p| p > 0 && (p - 1) / PAGE_SIZE == offset / PAGE_SIZE);
     let first = offset / PAGE_SIZE;
-    for index in first..end.div_ceil(PAGE_SIZE) {
+    let mut pos = offset; // ki_pos, as the copy advances
+    let copied = (first..end.div_ceil(PAGE_SIZE)).try_for_each(|index| {
         let pfn = get_page(k, id, index, true, &mut io, cg)?;
         if !(index == first && same_page_as_last) {
             k.mark_page_accessed(pfn);
         }
         io.pages += 1;
-        // As ki_pos advances: a read cut short by ENOMEM still moved it.
-        k.cache_mut().object_mut(id).ra.prev_pos = Some(((index + 1) * PAGE_SIZE).min(end));
+        pos = ((index + 1) * PAGE_SIZE).min(end);
+        Ok(())
+    });
+    if pos > offset {
+        k.cache_mut().object_mut(id).ra.prev_pos = Some(pos); // a read cut short by ENOMEM still moved it
     }
+    copied?;
     io.bytes = end - offset;
     Ok(io)
 }

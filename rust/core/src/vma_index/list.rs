@@ -79,7 +79,11 @@ impl VmaIndex for ListIndex {
         self.iter().take_while(|v| v.end <= addr).last().copied()
     }
     fn stats(&self) -> super::IndexStats {
-        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: Some(self.cache_hits) }
+        super::IndexStats {
+            nodes_visited: Some(self.nodes_visited),
+            cache_hits: Some(self.cache_hits),
+            nodes_per_lookup: None,
+        }
     }
     fn insert(&mut self, vma: Vma) {
         let node = Node { vma, next: NIL };

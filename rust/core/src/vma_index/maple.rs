@@ -137,13 +137,11 @@ pub struct MapleIndex {
     free: Vec<u32>,
     root: u32,
     len: usize,
-    /// Nodes the lookups walked through, root to leaf.
-    nodes_visited: u64,
 }
 
 impl Default for MapleIndex {
     fn default() -> Self {
-        MapleIndex { nodes: Vec::new(), free: Vec::new(), root: NIL, len: 0, nodes_visited: 0 }
+        MapleIndex { nodes: Vec::new(), free: Vec::new(), root: NIL, len: 0 }
     }
 }
 
@@ -440,7 +438,6 @@ impl VmaIndex for MapleIndex {
         }
         let mut i = self.root;
         loop {
-            self.nodes_visited += 1;
             // Iterators bounded by `len` (no slicing), so the scans carry no
             // bounds checks of their own.
             match self.nodes.get(i as usize)? {
@@ -459,7 +456,19 @@ impl VmaIndex for MapleIndex {
         }
     }
     fn stats(&self) -> super::IndexStats {
-        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: None }
+        // Every lookup inside the tree descends root to leaf, and every leaf
+        // is as deep as the others: the height is the count, and counting
+        // would cost the fault path an increment per level.
+        let mut height = 0;
+        let mut i = self.root;
+        while let Some(node) = self.nodes.get(i as usize).filter(|_| i != NIL) {
+            height += 1;
+            match node {
+                Node::Internal(n) => i = n.children[0],
+                Node::Leaf(_) => break,
+            }
+        }
+        super::IndexStats { nodes_per_lookup: Some(height), ..Default::default() }
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         if self.root == NIL {

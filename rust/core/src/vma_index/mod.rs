@@ -21,12 +21,16 @@ pub mod study;
 /// summed over its life (a study reads them before and after).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IndexStats {
-    /// List entries or tree nodes the lookups looked at; None where the
-    /// structure does not show them (Rust's BTreeMap, a binary search).
+    /// List entries or tree nodes the lookups looked at; None where they
+    /// are not counted (the maple tree: see `nodes_per_lookup`) or not
+    /// shown (Rust's BTreeMap, a binary search).
     pub nodes_visited: Option<u64>,
     /// Lookups its cache answered (the list's mmap_cache, the rbtree's
     /// vmacache); None for an index without one.
     pub cache_hits: Option<u64>,
+    /// Nodes every lookup visits, where that is fixed by the shape (a
+    /// B-tree's height) rather than counted.
+    pub nodes_per_lookup: Option<u64>,
 }
 
 /// What the address space needs from a VMA index. VMAs never overlap; the

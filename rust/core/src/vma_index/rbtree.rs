@@ -426,7 +426,11 @@ impl VmaIndex for RbTreeIndex {
         Some(&self.n(node).vma)
     }
     fn stats(&self) -> super::IndexStats {
-        super::IndexStats { nodes_visited: Some(self.nodes_visited), cache_hits: Some(self.cache_hits) }
+        super::IndexStats {
+            nodes_visited: Some(self.nodes_visited),
+            cache_hits: Some(self.cache_hits),
+            nodes_per_lookup: None,
+        }
     }
     fn last_before(&self, addr: u64) -> Option<Vma> {
         // The last VMA with end <= addr: the predecessor of the first ending above addr.

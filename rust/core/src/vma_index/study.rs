@@ -77,7 +77,7 @@ pub fn measure(kind: IndexKind, vmas: u64, lookups: u64, seed: u64) -> Study {
         lookup_ns,
         gap_ns,
         remove_ns,
-        nodes_per_lookup: rate(after.nodes_visited, before.nodes_visited),
+        nodes_per_lookup: rate(after.nodes_visited, before.nodes_visited).or(after.nodes_per_lookup.map(|n| n as f64)),
         cache_hit_rate: rate(after.cache_hits, before.cache_hits),
     }
 }
